@@ -1,0 +1,494 @@
+package idmap
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"github.com/go-idmap/idmap/cache"
+)
+
+// Querier runs queries: *sql.DB, *sql.Tx and *sql.Conn are Queriers.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+var (
+	_ Querier = (*sql.DB)(nil)
+	_ Querier = (*sql.Tx)(nil)
+	_ Querier = (*sql.Conn)(nil)
+)
+
+func typeFor[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+var rawBytesType = reflect.TypeFor[sql.RawBytes]()
+
+// Bind scans rows into dst and closes them. dst is one of:
+//
+//	*[]*T  every row; for a mapped T, canonical pointers from the map
+//	**T    the first row (sql.ErrNoRows if there is none); canonical for a mapped T
+//	*[]T   every row, for a T that is not mapped (a struct or a single column)
+//	*T     the first row, for a T that is not mapped
+//
+// Columns are matched to fields by name (see Model); a column with no field
+// is an error. For a mapped T, a row whose key is already in the map gives
+// the canonical object and its values are discarded, unless the entry is
+// expired, the query was a locking read, or its context had WithRefresh: then
+// the canonical object is refreshed. A Bind that fails changes no map.
+func Bind(rs *sql.Rows, dst any) error {
+	if rs == nil {
+		return fmt.Errorf("%w: Bind: nil *sql.Rows", ErrBadDestination)
+	}
+	err := bind(rs, dst)
+	if cerr := rs.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
+// shape is the form of a Bind destination.
+type shape uint8
+
+const (
+	shapeSliceOfPtr shape = iota // *[]*T
+	shapePtrPtr                  // **T
+	shapeSlice                   // *[]T
+	shapePtr                     // *T
+)
+
+func parseDst(dst any) (shape, reflect.Value, reflect.Type, error) {
+	if dst == nil {
+		return 0, reflect.Value{}, nil, fmt.Errorf("%w: Bind: dst is nil; want *[]*T, **T, *[]T or *T", ErrBadDestination)
+	}
+	v := reflect.ValueOf(dst)
+	if v.Kind() != reflect.Pointer {
+		return 0, v, nil, fmt.Errorf("%w: Bind: dst is a %s, not a pointer; want *[]*T, **T, *[]T or *T", ErrBadDestination, v.Type())
+	}
+	if v.IsNil() {
+		return 0, v, nil, fmt.Errorf("%w: Bind: dst is a nil %s", ErrBadDestination, v.Type())
+	}
+	t := v.Type().Elem()
+	switch {
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Pointer && t != rawBytesType:
+		return shapeSliceOfPtr, v, t.Elem().Elem(), nil
+	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8:
+		return shapeSlice, v, t.Elem(), nil
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() != reflect.Pointer:
+		return shapePtrPtr, v, t.Elem(), nil
+	case t.Kind() == reflect.Pointer:
+		return 0, v, nil, fmt.Errorf("%w: Bind: dst is a %s; want *[]*T, **T, *[]T or *T", ErrBadDestination, v.Type())
+	}
+	return shapePtr, v, t, nil
+}
+
+// plan says where each column of a result goes.
+type plan struct {
+	fields  []*field // by column
+	partial bool     // the columns do not cover every field
+	pkCols  []int    // column of each key field, in key order
+	raw     []*field // sql.RawBytes fields, copied after Scan
+}
+
+func (m *model) plan(cols []string) (*plan, error) {
+	p := &plan{fields: make([]*field, len(cols))}
+	covered := make([]bool, len(m.fields))
+	n := 0
+	for i, c := range cols {
+		fi, ok := m.byCol[c]
+		if !ok {
+			fi, ok = m.byFold[strings.ToLower(c)]
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: Bind column index %d, name %q: no field in %s", ErrNoField, i, c, m.name)
+		}
+		p.fields[i] = &m.fields[fi]
+		if !covered[fi] {
+			covered[fi] = true
+			n++
+		}
+		if m.fields[fi].typ == rawBytesType {
+			p.raw = append(p.raw, &m.fields[fi])
+		}
+	}
+	p.partial = n < len(m.fields)
+	if m.mapped {
+		p.pkCols = make([]int, len(m.pk))
+		var missing []string
+		for k, fi := range m.pk {
+			p.pkCols[k] = -1
+			for i, f := range p.fields {
+				if f == &m.fields[fi] {
+					p.pkCols[k] = i
+					break
+				}
+			}
+			if p.pkCols[k] < 0 {
+				missing = append(missing, m.fields[fi].column)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%w: Bind: the result lacks primary-key column(s) %s of %s (table %q)",
+				ErrKey, strings.Join(missing, ", "), m.name, m.table)
+		}
+	}
+	return p, nil
+}
+
+// apply copies the plan's fields from src to dst: a refresh in place.
+func (p *plan) apply(dst, src unsafe.Pointer) {
+	for _, f := range p.fields {
+		f.copy(dst, src)
+	}
+}
+
+// rawKey computes the key of the current row from the driver's values,
+// before the row is scanned. ok is false when that cannot be done (the
+// caller scans and reads the key from the object); a NULL key is an error.
+func (p *plan) rawKey(m *model, r *rows) (key any, ok bool, err error) {
+	if len(r.dest) != len(p.fields) {
+		return nil, false, nil
+	}
+	if len(p.pkCols) == 1 {
+		v := r.dest[p.pkCols[0]]
+		if v == nil {
+			return nil, false, nullKeyError(m, p.fields[p.pkCols[0]])
+		}
+		k, err := convertKey(v, p.fields[p.pkCols[0]].typ)
+		return k, err == nil, nil
+	}
+	var ck compositeKey
+	for i, c := range p.pkCols {
+		v := r.dest[c]
+		if v == nil {
+			return nil, false, nullKeyError(m, p.fields[c])
+		}
+		k, err := convertKey(v, p.fields[c].typ)
+		if err != nil {
+			return nil, false, nil
+		}
+		ck[i] = k
+	}
+	return ck, true, nil
+}
+
+func nullKeyError(m *model, f *field) error {
+	return fmt.Errorf("%w: Bind: NULL in primary-key column %q of %s", ErrKey, f.column, m.name)
+}
+
+type staged struct {
+	key any
+	obj unsafe.Pointer
+	hit bool
+}
+
+func bind(rs *sql.Rows, dst any) error {
+	sh, dv, elem, err := parseDst(dst)
+	if err != nil {
+		return err
+	}
+	r, cols, err := rowsOf(rs)
+	if err != nil {
+		return err
+	}
+	m := modelOf(elem)
+	if m.mapped {
+		if sh == shapeSlice || sh == shapePtr {
+			return fmt.Errorf("%w: Bind: %s is mapped: bind into *[]*%s or **%s, not by value", ErrBadDestination, m.name, m.name, m.name)
+		}
+		if m.err != nil {
+			return fmt.Errorf("Bind: %w", m.err)
+		}
+	}
+	first := sh == shapePtrPtr || sh == shapePtr
+	var out []staged
+	if m.scalar {
+		if len(cols) != 1 {
+			return fmt.Errorf("%w: Bind: %s takes one column, the result has %d", ErrBadDestination, m.name, len(cols))
+		}
+		for rs.Next() {
+			p := m.new()
+			if err := rs.Scan(reflect.NewAt(m.typ, p).Interface()); err != nil {
+				return fmt.Errorf("idmap: Bind %s: %w", m.name, err)
+			}
+			out = append(out, staged{obj: p})
+			if first {
+				break
+			}
+		}
+	} else {
+		pl, err := m.plan(cols)
+		if err != nil {
+			return err
+		}
+		out, err = scanRows(rs, r, m, pl, first)
+		if err != nil {
+			return err
+		}
+		if m.mapped {
+			commit(r, m, pl, out)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	if first && len(out) == 0 {
+		return sql.ErrNoRows
+	}
+	store(sh, dv, m, out)
+	return nil
+}
+
+func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]staged, error) {
+	var out []staged
+	dest := make([]any, len(pl.fields))
+	for rs.Next() {
+		var key any
+		keyOK := false
+		if m.mapped {
+			var err error
+			key, keyOK, err = pl.rawKey(m, r)
+			if err != nil {
+				return nil, err
+			}
+			if keyOK && !r.refresh {
+				p, st := r.m.Lookup(m.ctype, key)
+				if st == cache.Fresh || (st == cache.Partial && pl.partial) {
+					out = append(out, staged{key: key, obj: p, hit: true})
+					if first {
+						break
+					}
+					continue
+				}
+			}
+		}
+		p := m.new()
+		for i, f := range pl.fields {
+			dest[i] = f.fieldPtr(p)
+		}
+		if err := rs.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("idmap: Bind %s: %w", m.name, err)
+		}
+		for _, f := range pl.raw {
+			b := (*sql.RawBytes)(unsafe.Add(p, f.offset))
+			if *b != nil {
+				*b = append(sql.RawBytes{}, *b...)
+			}
+		}
+		if m.mapped && !keyOK {
+			k, err := m.objKey("Bind", p)
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		out = append(out, staged{key: key, obj: p})
+		if first {
+			break
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	// The rows must have ended cleanly before anything is stored: close them
+	// now to learn about a late error.
+	if err := rs.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// commit offers the loaded objects to the map and replaces them with the
+// canonical ones.
+func commit(r *rows, m *model, pl *plan, out []staged) {
+	var refreshed map[any]unsafe.Pointer // one object per key when refreshing in the shared map
+	for i := range out {
+		if out[i].hit {
+			continue
+		}
+		if r.refresh && !r.m.Scoped() {
+			if p, ok := refreshed[out[i].key]; ok {
+				out[i].obj = p
+				continue
+			}
+		}
+		out[i].obj = r.m.Put(m.ctype, &cache.Load{
+			Key:     out[i].key,
+			Obj:     out[i].obj,
+			Epoch:   r.epoch,
+			Partial: pl.partial,
+			Refresh: r.refresh,
+		}, pl.apply)
+		if r.refresh && !r.m.Scoped() {
+			if refreshed == nil {
+				refreshed = make(map[any]unsafe.Pointer)
+			}
+			refreshed[out[i].key] = out[i].obj
+		}
+	}
+}
+
+func store(sh shape, dv reflect.Value, m *model, out []staged) {
+	switch sh {
+	case shapeSliceOfPtr:
+		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
+		if s.Type() == reflect.SliceOf(reflect.PointerTo(m.typ)) {
+			ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), len(out))
+			for i, o := range out {
+				ps[i] = o.obj
+			}
+		} else {
+			for i, o := range out {
+				s.Index(i).Set(reflect.NewAt(m.typ, o.obj).Convert(s.Type().Elem()))
+			}
+		}
+		dv.Elem().Set(s)
+	case shapePtrPtr:
+		dv.Elem().Set(reflect.NewAt(m.typ, out[0].obj).Convert(dv.Type().Elem()))
+	case shapeSlice:
+		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
+		for i, o := range out {
+			s.Index(i).Set(reflect.NewAt(m.typ, o.obj).Elem())
+		}
+		dv.Elem().Set(s)
+	case shapePtr:
+		dv.Elem().Set(reflect.NewAt(m.typ, out[0].obj).Elem())
+	}
+}
+
+// Get returns the object of type T whose primary key is pk (one value per
+// key column, converted to the key fields' types). A fresh object in the map
+// of ctx's scope (or of q's transaction, or the shared map) is returned with
+// no round trip to the database; otherwise one SELECT loads it. Absent rows
+// give sql.ErrNoRows.
+func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m, err := mappedModel(typeFor[T](), "Get")
+	if err != nil {
+		return nil, err
+	}
+	key, err := m.keyOf("Get", pk)
+	if err != nil {
+		return nil, err
+	}
+	if q == nil || isNilPointer(q) {
+		return nil, fmt.Errorf("%w: Get[%s]: nil Querier", ErrNotIdmap, m.name)
+	}
+	var db *database
+	var cm cache.Map
+	if sdb, ok := q.(*sql.DB); ok {
+		if db = databaseOf(sdb); db == nil {
+			return nil, fmt.Errorf("%w: Get[%s]: the *sql.DB was not opened through idmap", ErrNotIdmap, m.name)
+		}
+		cm = db.mapFor(ctx)
+	} else {
+		r, err := probe(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		db, cm = r.db, r.m
+	}
+	if !refreshFrom(ctx) {
+		if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
+			return (*T)(p), nil
+		}
+	}
+	rs, err := q.QueryContext(ctx, m.selectSQL(db.dialect), m.keyParts(key)...)
+	if err != nil {
+		return nil, err
+	}
+	var out *T
+	if err := Bind(rs, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mapFor returns the map that ctx selects in db: its scope's, or the shared
+// map.
+func (db *database) mapFor(ctx context.Context) cache.Map {
+	if s := scopeFrom(ctx); s != nil {
+		return s.In(db.cdb)
+	}
+	return db.cdb.Shared()
+}
+
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// Cached returns what Get would return without a query: the fresh, complete
+// object of type T with key pk in the map of ctx's scope (or db's shared
+// map), or nil.
+func Cached[T any](ctx context.Context, db *sql.DB, pk ...any) *T {
+	d := databaseOf(db)
+	if d == nil {
+		return nil
+	}
+	m, err := mappedModel(typeFor[T](), "Cached")
+	if err != nil {
+		return nil
+	}
+	key, err := m.keyOf("Cached", pk)
+	if err != nil {
+		return nil
+	}
+	if p, st := d.mapFor(ctx).Lookup(m.ctype, key); st == cache.Fresh {
+		return (*T)(p)
+	}
+	return nil
+}
+
+// Intern puts objects that were scanned or decoded elsewhere (sqlx, scany,
+// JSON) into the map of ctx's scope, or db's shared map: each element is
+// replaced by its canonical object, and objects whose key is not in the map
+// become canonical. Intern trusts the objects to be current as of the call.
+// Nothing is changed if an element is nil or has a bad key.
+func Intern[T any](ctx context.Context, db *sql.DB, objs []*T) error {
+	m, err := mappedModel(typeFor[T](), "Intern")
+	if err != nil {
+		return err
+	}
+	d := databaseOf(db)
+	if d == nil {
+		return fmt.Errorf("%w: Intern[%s]: the *sql.DB was not opened through idmap", ErrNotIdmap, m.name)
+	}
+	keys := make([]any, len(objs))
+	for i, o := range objs {
+		if o == nil {
+			return fmt.Errorf("%w: Intern[%s]: element %d is nil", ErrBadDestination, m.name, i)
+		}
+		if keys[i], err = m.objKey("Intern", unsafe.Pointer(o)); err != nil {
+			return fmt.Errorf("element %d: %w", i, err)
+		}
+	}
+	cm := d.mapFor(ctx)
+	epoch := d.cdb.Now()
+	all := &plan{fields: make([]*field, len(m.fields))}
+	for i := range m.fields {
+		all.fields[i] = &m.fields[i]
+	}
+	for i, o := range objs {
+		objs[i] = (*T)(cm.Put(m.ctype, &cache.Load{Key: keys[i], Obj: unsafe.Pointer(o), Epoch: epoch}, all.apply))
+	}
+	return nil
+}
+
+// objPointer returns the object and model of a pointer to a mapped struct.
+func objPointer(obj any) (unsafe.Pointer, *model) {
+	rv := reflect.ValueOf(obj)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil, nil
+	}
+	m := modelOf(rv.Type().Elem())
+	if !m.mapped || m.err != nil {
+		return nil, nil
+	}
+	return rv.UnsafePointer(), m
+}
+

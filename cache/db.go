@@ -1,0 +1,207 @@
+package cache
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultKeyLimit is how many written keys a table remembers before it
+// collapses them into one table-wide expiry.
+const DefaultKeyLimit = 4096
+
+// A Type describes the Go type of the objects in a map. One *Type is made per
+// Go type and shared by every map; maps are keyed by the pointer.
+type Type struct {
+	Name   string // the Go type, for messages
+	Table  string // the table whose writes expire these objects
+	Strong bool   // the shared map holds these objects strongly
+	// Norm turns a typed key into the form that key expiry records use, so
+	// that two Go types on one table share expiry by key. Nil means the key
+	// is used as it is.
+	Norm func(key any) any
+}
+
+func (t *Type) norm(key any) any {
+	if t.Norm == nil {
+		return key
+	}
+	return t.Norm(key)
+}
+
+var registry sync.Map // name → *DB
+
+// Open returns the database called name, making it on first use. Databases
+// live for the life of the process; there is one per name.
+func Open(name string) *DB {
+	if d, ok := registry.Load(name); ok {
+		return d.(*DB)
+	}
+	d, _ := registry.LoadOrStore(name, newDB(name))
+	return d.(*DB)
+}
+
+// Lookup returns the database called name, or nil if none was opened.
+func Lookup(name string) *DB {
+	if d, ok := registry.Load(name); ok {
+		return d.(*DB)
+	}
+	return nil
+}
+
+// All returns every database opened so far, sorted by name.
+func All() []*DB {
+	var dbs []*DB
+	registry.Range(func(_, v any) bool {
+		dbs = append(dbs, v.(*DB))
+		return true
+	})
+	sort.Slice(dbs, func(i, j int) bool { return dbs[i].name < dbs[j].name })
+	return dbs
+}
+
+// DB is the expiry clock and the shared maps of one database.
+type DB struct {
+	name     string
+	clock    atomic.Uint64 // the newest epoch handed out
+	whole    atomic.Uint64 // epoch of the newest whole-database expiry
+	keyLimit int
+
+	tables sync.Map // lower-case table name → *Table
+	shared sync.Map // *Type → *sharedMap
+}
+
+func newDB(name string) *DB {
+	return &DB{name: name, keyLimit: DefaultKeyLimit}
+}
+
+// Name returns the database's name.
+func (d *DB) Name() string { return d.name }
+
+// Now returns the current epoch. A query records it before it is sent.
+func (d *DB) Now() uint64 { return d.clock.Load() }
+
+// ExpireAll expires every entry of every map of d loaded before now.
+func (d *DB) ExpireAll() {
+	storeMax(&d.whole, d.clock.Add(1))
+}
+
+// ExpireTable expires every entry of every map of d whose type is on table.
+func (d *DB) ExpireTable(table string) {
+	t := d.Table(table)
+	storeMax(&t.epoch, d.clock.Add(1))
+}
+
+// ExpireKeys expires the entries of table whose normalised keys are in keys.
+func (d *DB) ExpireKeys(table string, keys ...any) {
+	if len(keys) == 0 {
+		return
+	}
+	t := d.Table(table)
+	w := d.clock.Add(1)
+	t.mu.Lock()
+	if t.keys == nil {
+		t.keys = make(map[any]uint64)
+	}
+	for _, k := range keys {
+		if !isComparable(k) {
+			// A key that cannot be recorded widens to the table.
+			storeMax(&t.epoch, w)
+			continue
+		}
+		t.keys[k] = w
+	}
+	storeMax(&t.keyMax, w)
+	if len(t.keys) > d.keyLimit {
+		// Collapse: the table-wide epoch covers every recorded key.
+		storeMax(&t.epoch, t.keyMax.Load())
+		clear(t.keys)
+		t.collapses++
+	}
+	t.mu.Unlock()
+}
+
+// Table returns the expiry record of a table, making it on first use.
+// Table names are compared without regard to case.
+func (d *DB) Table(name string) *Table {
+	name = foldName(name)
+	if t, ok := d.tables.Load(name); ok {
+		return t.(*Table)
+	}
+	t, _ := d.tables.LoadOrStore(name, &Table{name: name})
+	return t.(*Table)
+}
+
+// fresh reports whether data loaded at epoch for key of typ is still current
+// as far as writes recorded in d go.
+func (d *DB) fresh(t *Table, typ *Type, key any, epoch uint64) bool {
+	if epoch < d.whole.Load() || epoch < t.epoch.Load() {
+		return false
+	}
+	if epoch >= t.keyMax.Load() {
+		return true
+	}
+	nk := typ.norm(key)
+	t.mu.Lock()
+	w := t.keys[nk]
+	te := t.epoch.Load() // re-read: a collapse raises it before clearing keys
+	t.mu.Unlock()
+	return epoch >= w && epoch >= te
+}
+
+// Table is the expiry record of one table of a database.
+type Table struct {
+	name   string
+	epoch  atomic.Uint64 // newest table-wide expiry
+	keyMax atomic.Uint64 // newest epoch in keys
+
+	mu        sync.Mutex
+	keys      map[any]uint64 // protected by mu: normalised key → epoch of its newest expiry
+	collapses int            // protected by mu: times keys collapsed into epoch
+}
+
+// Name returns the table's name, folded to lower case.
+func (t *Table) Name() string { return t.name }
+
+// KeyStats returns how many written keys the table remembers and how often
+// they were collapsed into a table-wide expiry.
+func (t *Table) KeyStats() (keys, collapses int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.keys), t.collapses
+}
+
+func storeMax(a *atomic.Uint64, v uint64) {
+	for {
+		old := a.Load()
+		if old >= v || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+func foldName(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// isComparable reports whether k can be a map key without panicking.
+func isComparable(k any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = k == k
+	return true
+}

@@ -1,0 +1,92 @@
+package cache
+
+import (
+	"unsafe"
+	"weak"
+)
+
+// entry is one canonical object of a map.
+//
+// In the shared map an entry is immutable once stored: a refresh stores a new
+// entry with a new object. In a scope an entry is changed only under the
+// scope's lock.
+type entry struct {
+	obj     unsafe.Pointer     // strong reference; nil when the entry is weak
+	weak    weak.Pointer[byte] // weak reference to the object when obj is nil
+	epoch   uint64             // clock value when the query that loaded the data began
+	partial bool               // loaded from a row that lacked some mapped columns
+}
+
+// object returns the entry's object, or nil if it was weak and collected.
+func (e *entry) object() unsafe.Pointer {
+	if e.obj != nil {
+		return e.obj
+	}
+	return unsafe.Pointer(e.weak.Value())
+}
+
+func newEntry(obj unsafe.Pointer, strong bool, epoch uint64, partial bool) *entry {
+	e := &entry{epoch: epoch, partial: partial}
+	if strong {
+		e.obj = obj
+	} else {
+		// A weak pointer to the first byte of the object: weak.Make tracks
+		// the object that holds it, whatever the pointer's static type.
+		e.weak = weak.Make((*byte)(obj))
+	}
+	return e
+}
+
+// Load is one row's object offered to a map by a load.
+type Load struct {
+	Key     any            // the typed primary key
+	Obj     unsafe.Pointer // the object scanned from the row
+	Epoch   uint64         // DB.Now() when the query began
+	Partial bool           // the row lacked some mapped columns
+	Refresh bool           // overwrite even a fresh entry (locking read, WithRefresh)
+}
+
+// Apply copies the column fields that a load carries from src to dst; it is
+// how a scope refreshes a canonical object in place.
+type Apply func(dst, src unsafe.Pointer)
+
+// State says what a map holds for a key.
+type State uint8
+
+const (
+	Absent  State = iota // nothing, or a weak entry whose object is gone
+	Fresh                // a complete object, current as far as this process knows
+	Expired              // an object whose data must be reloaded before it is served
+	Partial              // an object loaded from a partial row, not yet complete
+)
+
+// Map is either a database's shared map or a scope's view of one database.
+type Map interface {
+	// Lookup returns the canonical object for key and its state.
+	Lookup(typ *Type, key any) (unsafe.Pointer, State)
+	// Put offers a loaded object and returns the canonical one: the entry's
+	// object when it is fresh and complete (the load's data is discarded),
+	// else the load's data become current (refreshed in place by apply in a
+	// scope, a new entry in the shared map).
+	Put(typ *Type, l *Load, apply Apply) unsafe.Pointer
+	// Remove forgets key; if obj is not nil, only while obj is its object.
+	Remove(typ *Type, key any, obj unsafe.Pointer) bool
+	// DB returns the database whose map this is.
+	DB() *DB
+	// Scoped reports whether this is a scope's map.
+	Scoped() bool
+}
+
+// decide says what Put does with an existing entry e (state st) and load l.
+// keep: return e's object unchanged. Otherwise the load's data win.
+func keep(st State, l *Load) bool {
+	switch st {
+	case Fresh:
+		return !l.Refresh
+	case Partial:
+		// A partial entry stays until a complete row arrives; another
+		// partial row does not replace it unless asked to.
+		return l.Partial && !l.Refresh
+	}
+	return false
+}

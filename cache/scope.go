@@ -1,0 +1,161 @@
+package cache
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// Scope is a private identity map for one unit of work (a request, a
+// transaction). It holds its objects strongly until it ends, never reads
+// from or writes to the shared maps, and is safe for concurrent use: a
+// handler may fan out.
+type Scope struct {
+	mu    sync.Mutex
+	maps  map[scopeKey]map[any]*entry // protected by mu
+	ended bool                        // protected by mu; an ended scope stores nothing
+}
+
+type scopeKey struct {
+	db  *DB
+	typ *Type
+}
+
+// NewScope returns an empty scope.
+func NewScope() *Scope { return &Scope{} }
+
+// In returns the scope's map of database d.
+func (s *Scope) In(d *DB) Map { return scopeView{s, d} }
+
+// Flush forgets every object of the scope, or those of database d (when d is
+// not nil), or those of typ in d (when typ is not nil too).
+func (s *Scope) Flush(d *DB, typ *Type) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.maps {
+		if (d == nil || k.db == d) && (typ == nil || k.typ == typ) {
+			delete(s.maps, k)
+		}
+	}
+}
+
+// End flushes the scope; from then on it stores nothing, so a goroutine that
+// outlives its request cannot make it grow again.
+func (s *Scope) End() {
+	s.mu.Lock()
+	s.maps = nil
+	s.ended = true
+	s.mu.Unlock()
+}
+
+// Ended reports whether End was called.
+func (s *Scope) Ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// Len returns how many objects the scope holds.
+func (s *Scope) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, m := range s.maps {
+		n += len(m)
+	}
+	return n
+}
+
+// ExpireLoaded expires, in this scope only, every object of database d that
+// it holds. A transaction that rolls back uses it for the objects it loaded.
+func (s *Scope) ExpireLoaded(d *DB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, m := range s.maps {
+		if k.db != d {
+			continue
+		}
+		for _, e := range m {
+			e.epoch = 0
+			e.partial = true
+		}
+	}
+}
+
+type scopeView struct {
+	s *Scope
+	d *DB
+}
+
+func (v scopeView) DB() *DB      { return v.d }
+func (v scopeView) Scoped() bool { return true }
+
+func (v scopeView) state(typ *Type, e *entry, key any) State {
+	switch {
+	case !v.d.fresh(v.d.Table(typ.Table), typ, key, e.epoch):
+		return Expired
+	case e.partial:
+		return Partial
+	}
+	return Fresh
+}
+
+func (v scopeView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
+	v.s.mu.Lock()
+	e := v.s.maps[scopeKey{v.d, typ}][key]
+	var snap entry
+	if e != nil {
+		snap = *e
+	}
+	v.s.mu.Unlock()
+	if e == nil {
+		return nil, Absent
+	}
+	return snap.obj, v.state(typ, &snap, key)
+}
+
+func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	if v.s.ended {
+		return l.Obj
+	}
+	k := scopeKey{v.d, typ}
+	m := v.s.maps[k]
+	if m == nil {
+		if v.s.maps == nil {
+			v.s.maps = make(map[scopeKey]map[any]*entry)
+		}
+		m = make(map[any]*entry)
+		v.s.maps[k] = m
+	}
+	e := m[l.Key]
+	if e == nil {
+		m[l.Key] = &entry{obj: l.Obj, epoch: l.Epoch, partial: l.Partial}
+		return l.Obj
+	}
+	st := v.state(typ, e, l.Key)
+	if keep(st, l) {
+		return e.obj
+	}
+	// Refresh in place: same pointer, temporary fields kept.
+	if apply != nil {
+		apply(e.obj, l.Obj)
+	}
+	e.epoch = l.Epoch
+	// A partial row over a complete but expired object leaves its other
+	// columns stale: the object stays partial until a complete row arrives.
+	e.partial = l.Partial && (e.partial || st != Fresh)
+	return e.obj
+}
+
+func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	m := v.s.maps[scopeKey{v.d, typ}]
+	e := m[key]
+	if e == nil || (obj != nil && e.obj != obj) {
+		return false
+	}
+	delete(m, key)
+	return true
+}

@@ -1,0 +1,122 @@
+package cache
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// sharedMap is the process-wide map of one Go type in one database.
+type sharedMap struct {
+	db    *DB
+	typ   *Type
+	table *Table
+	m     sync.Map // key → *entry
+}
+
+func (d *DB) sharedMap(typ *Type) *sharedMap {
+	if m, ok := d.shared.Load(typ); ok {
+		return m.(*sharedMap)
+	}
+	m, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table)})
+	if !loaded && !typ.Strong {
+		registerWeak(m.(*sharedMap))
+	}
+	return m.(*sharedMap)
+}
+
+// Shared returns d's shared map. It is safe for concurrent use; a lookup
+// takes no lock.
+func (d *DB) Shared() Map { return sharedView{d} }
+
+type sharedView struct{ d *DB }
+
+func (v sharedView) DB() *DB      { return v.d }
+func (v sharedView) Scoped() bool { return false }
+
+func (v sharedView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
+	m := v.d.sharedMap(typ)
+	x, ok := m.m.Load(key)
+	if !ok {
+		return nil, Absent
+	}
+	e := x.(*entry)
+	p := e.object()
+	if p == nil {
+		return nil, Absent
+	}
+	return p, m.state(e, key)
+}
+
+func (m *sharedMap) state(e *entry, key any) State {
+	switch {
+	case !m.db.fresh(m.table, m.typ, key, e.epoch):
+		return Expired
+	case e.partial:
+		return Partial
+	}
+	return Fresh
+}
+
+func (v sharedView) Put(typ *Type, l *Load, _ Apply) unsafe.Pointer {
+	m := v.d.sharedMap(typ)
+	var ne *entry
+	for {
+		x, ok := m.m.Load(l.Key)
+		if ok {
+			e := x.(*entry)
+			if p := e.object(); p != nil && keep(m.state(e, l.Key), l) {
+				return p
+			}
+			// Objects already handed out are never written to: the load's
+			// object becomes the entry.
+			if ne == nil {
+				ne = newEntry(l.Obj, m.typ.Strong, l.Epoch, l.Partial)
+			}
+			if m.m.CompareAndSwap(l.Key, x, ne) {
+				return l.Obj
+			}
+			continue
+		}
+		if ne == nil {
+			ne = newEntry(l.Obj, m.typ.Strong, l.Epoch, l.Partial)
+		}
+		if _, loaded := m.m.LoadOrStore(l.Key, ne); !loaded {
+			return l.Obj
+		}
+	}
+}
+
+func (v sharedView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
+	m := v.d.sharedMap(typ)
+	for {
+		x, ok := m.m.Load(key)
+		if !ok {
+			return false
+		}
+		if obj != nil && x.(*entry).object() != obj {
+			return false
+		}
+		if m.m.CompareAndDelete(key, x) {
+			return true
+		}
+	}
+}
+
+// FlushShared forgets every entry of d's shared maps, or those of typ only
+// when typ is not nil.
+func (d *DB) FlushShared(typ *Type) {
+	d.shared.Range(func(k, v any) bool {
+		if typ == nil || k.(*Type) == typ {
+			v.(*sharedMap).m.Clear()
+		}
+		return true
+	})
+}
+
+// SharedLen returns how many entries d's shared map of typ holds, dead weak
+// entries not yet swept included.
+func (d *DB) SharedLen(typ *Type) int {
+	n := 0
+	d.sharedMap(typ).m.Range(func(_, _ any) bool { n++; return true })
+	return n
+}

@@ -1,0 +1,85 @@
+package cache
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Weak entries are removed by sweeping, not by a cleanup per object: a
+// runtime.AddCleanup costs about as much again as the weak.Make that every
+// weak entry already pays (see BenchmarkWeakEntry), while a sweep visits each
+// entry once per garbage collection. A sentinel object with a cleanup tells
+// the sweeper that a collection has run; the sweeper then removes the entries
+// whose objects are gone and arms a new sentinel.
+
+var sweeper struct {
+	mu     sync.Mutex   // protects maps
+	maps   []*sharedMap // shared maps that hold weak entries
+	once   sync.Once
+	kick   chan struct{}
+	sweeps atomic.Uint64 // sweeps completed
+	freed  atomic.Uint64 // weak entries removed
+}
+
+func registerWeak(m *sharedMap) {
+	sweeper.mu.Lock()
+	sweeper.maps = append(sweeper.maps, m)
+	sweeper.mu.Unlock()
+	sweeper.once.Do(startSweeper)
+}
+
+func startSweeper() {
+	sweeper.kick = make(chan struct{}, 1)
+	go func() {
+		for range sweeper.kick {
+			sweepAll()
+			armSentinel()
+		}
+	}()
+	armSentinel()
+}
+
+func armSentinel() {
+	s := new([16]byte) // not tiny-allocated: its own block, freed by the next GC
+	runtime.AddCleanup(s, func(struct{}) {
+		select {
+		case sweeper.kick <- struct{}{}:
+		default:
+		}
+	}, struct{}{})
+}
+
+func sweepAll() {
+	sweeper.mu.Lock()
+	maps := append([]*sharedMap(nil), sweeper.maps...)
+	sweeper.mu.Unlock()
+	for _, m := range maps {
+		m.sweep()
+	}
+	sweeper.sweeps.Add(1)
+}
+
+func (m *sharedMap) sweep() {
+	m.m.Range(func(k, v any) bool {
+		if v.(*entry).object() == nil && m.m.CompareAndDelete(k, v) {
+			sweeper.freed.Add(1)
+		}
+		return true
+	})
+}
+
+// Sweep removes, now, the weak entries whose objects have been collected, in
+// every database, and returns how many entries it removed in all since the
+// process started. Sweeps also run by themselves after each garbage
+// collection.
+func Sweep() (freed uint64) {
+	sweepAll()
+	return sweeper.freed.Load()
+}
+
+// SweepStats returns how many sweeps have run and how many weak entries they
+// removed.
+func SweepStats() (sweeps, freed uint64) {
+	return sweeper.sweeps.Load(), sweeper.freed.Load()
+}

@@ -1,0 +1,38 @@
+package idmap
+
+import "errors"
+
+// Sentinel errors. Each is returned wrapped, with the type, column or table at
+// fault, so test them with errors.Is.
+var (
+	// ErrNotIdmap is returned by Bind, Get, Cached's callers and Intern when
+	// the rows or the database were not produced by an idmap driver.
+	ErrNotIdmap = errors.New("idmap: not an idmap database")
+
+	// ErrNotMapped is returned by Get, GetMany and Intern for a type that has
+	// no TableName method and was not registered with Model, and by Bind for
+	// such a type in a destination that needs a mapped type.
+	ErrNotMapped = errors.New("idmap: type is not mapped")
+
+	// ErrNoTable is returned for a mapped type whose table name is empty.
+	ErrNoTable = errors.New("idmap: mapped type has no table")
+
+	// ErrNoPrimaryKey is returned for a mapped type with no primary key.
+	ErrNoPrimaryKey = errors.New("idmap: mapped type has no primary key")
+
+	// ErrBadDestination is returned by Bind for a destination of the wrong
+	// shape: nil, not a pointer, or a mapped type held by value.
+	ErrBadDestination = errors.New("idmap: bad Bind destination")
+
+	// ErrNoField is returned by Bind for a result column that no field of
+	// the destination type takes.
+	ErrNoField = errors.New("idmap: column has no field")
+
+	// ErrKey is returned for a bad primary key: a result without the key's
+	// columns, a NULL key, or key values of the wrong number or type.
+	ErrKey = errors.New("idmap: bad primary key")
+
+	// ErrUnknownDriver is returned when the base driver of an idmap driver is
+	// not registered with database/sql.
+	ErrUnknownDriver = errors.New("idmap: base driver not registered")
+)

@@ -1,0 +1,358 @@
+package idmap
+
+import (
+	"database/sql"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unsafe"
+
+	"github.com/go-idmap/idmap/cache"
+)
+
+// A ModelOption configures a type registered with Model.
+type ModelOption func(*modelConfig)
+
+type modelConfig struct {
+	table  string
+	strong bool
+}
+
+// Table sets the table of a model, overriding its TableName method.
+func Table(name string) ModelOption { return func(c *modelConfig) { c.table = name } }
+
+// StrongRefs makes the shared maps hold the model's objects strongly, until
+// they are flushed, instead of weakly (the default).
+func StrongRefs() ModelOption { return func(c *modelConfig) { c.strong = true } }
+
+// Model maps T, a struct type, with the given options. Call it at init, before
+// T is loaded. It panics, with a message that starts with "idmap:", when T is
+// not a struct or has no primary key.
+func Model[T any](opts ...ModelOption) {
+	t := reflect.TypeFor[T]()
+	var cfg modelConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	configs.Store(t, &cfg)
+	m := buildModel(t, &cfg)
+	if m.err != nil {
+		panic(m.err.Error())
+	}
+	models.Store(t, m)
+}
+
+var (
+	configs sync.Map // reflect.Type → *modelConfig, from Model
+	models  sync.Map // reflect.Type → *model, built once per type
+)
+
+// tableNamer is what a type implements, on its value, to be mapped.
+type tableNamer interface{ TableName() string }
+
+var (
+	tableNamerType = reflect.TypeFor[tableNamer]()
+	scannerType    = reflect.TypeFor[sql.Scanner]()
+	timeType       = reflect.TypeFor[time.Time]()
+	bytesType      = reflect.TypeFor[[]byte]()
+)
+
+// field is one column of a model.
+type field struct {
+	name    string       // Go field path, for messages: "Base.ID"
+	column  string       // column name
+	offset  uintptr      // from the start of the struct
+	typ     reflect.Type // the field's type
+	ptrType unsafe.Pointer
+	pk      bool
+}
+
+// model is what idmap knows of a Go type. It is built once per type and read
+// without a lock.
+type model struct {
+	typ    reflect.Type
+	name   string // "pkg.Type", for messages
+	mapped bool
+	table  string
+	strong bool
+	scalar bool // not a struct: scanned from a single column as it is
+
+	fields []field
+	byCol  map[string]int // column → index in fields
+	byFold map[string]int // lower-case column → index in fields, for drivers that change case
+	pk     []int          // indexes in fields of the key's columns, in order
+	err    error          // why the type cannot be used as a mapped type
+
+	ctype *cache.Type // the maps' descriptor of this type
+
+	getSQL [numDialects]sync.Once
+	getTxt [numDialects]string
+}
+
+// modelOf returns the model of t, building it on first use.
+func modelOf(t reflect.Type) *model {
+	if m, ok := models.Load(t); ok {
+		return m.(*model)
+	}
+	var cfg *modelConfig
+	if c, ok := configs.Load(t); ok {
+		cfg = c.(*modelConfig)
+	}
+	m, _ := models.LoadOrStore(t, buildModel(t, cfg))
+	return m.(*model)
+}
+
+// mappedModel returns the model of t, or an error if t cannot be used where
+// a mapped type is needed.
+func mappedModel(t reflect.Type, op string) (*model, error) {
+	m := modelOf(t)
+	if !m.mapped {
+		return nil, fmt.Errorf("%w: %s: %s has no TableName method and was not registered with idmap.Model", ErrNotMapped, op, m.name)
+	}
+	if m.err != nil {
+		return nil, fmt.Errorf("%s: %w", op, m.err)
+	}
+	return m, nil
+}
+
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "<nil>"
+	}
+	return t.String()
+}
+
+func buildModel(t reflect.Type, cfg *modelConfig) *model {
+	m := &model{typ: t, name: typeName(t)}
+	if cfg != nil {
+		m.mapped = true
+		m.table = cfg.table
+		m.strong = cfg.strong
+	}
+	if t.Kind() == reflect.Struct && t.Implements(tableNamerType) {
+		m.mapped = true
+		if m.table == "" {
+			name, err := callTableName(t)
+			if err != nil {
+				m.err = err
+				return m
+			}
+			m.table = name
+		}
+	}
+	if t.Kind() != reflect.Struct || t == timeType || reflect.PointerTo(t).Implements(scannerType) {
+		m.scalar = true
+		if m.mapped {
+			m.err = fmt.Errorf("idmap: %s is not a struct and cannot be mapped", m.name)
+		}
+		return m
+	}
+	m.byCol = make(map[string]int)
+	m.byFold = make(map[string]int)
+	depth := make(map[string]int)
+	if err := m.walk(t, 0, "", 0, depth, map[reflect.Type]bool{}); err != nil {
+		m.err = err
+		return m
+	}
+	for i, f := range m.fields {
+		if f.pk {
+			m.pk = append(m.pk, i)
+		}
+	}
+	if len(m.pk) == 0 {
+		if i, ok := m.byCol["id"]; ok {
+			m.fields[i].pk = true
+			m.pk = []int{i}
+		}
+	}
+	if m.mapped {
+		switch {
+		case len(m.pk) == 0:
+			m.err = fmt.Errorf("%w: %s (tag a field `db:\"col,pk\"` or name a column \"id\")", ErrNoPrimaryKey, m.name)
+		case m.table == "":
+			m.err = fmt.Errorf("%w: %s (give it a TableName method or idmap.Table)", ErrNoTable, m.name)
+		}
+		m.ctype = &cache.Type{Name: m.name, Table: baseTable(m.table), Strong: m.strong, Norm: normKey}
+	}
+	return m
+}
+
+func callTableName(t reflect.Type) (name string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("idmap: %s.TableName panicked: %v", typeName(t), r)
+		}
+	}()
+	return reflect.Zero(t).Interface().(tableNamer).TableName(), nil
+}
+
+// walk adds the columns of struct type t, found at offset in the outer
+// struct, flattening embedded structs.
+func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, depth map[string]int, seen map[reflect.Type]bool) error {
+	if seen[t] {
+		return fmt.Errorf("idmap: %s embeds %s recursively", m.name, t)
+	}
+	seen[t] = true
+	defer delete(seen, t)
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag, hasTag := sf.Tag.Lookup("db")
+		col, opts, _ := strings.Cut(tag, ",")
+		if col == "-" {
+			continue
+		}
+		ft := sf.Type
+		if sf.Anonymous && (!hasTag || col == "") {
+			st := ft
+			if st.Kind() == reflect.Pointer {
+				st = st.Elem()
+			}
+			if st.Kind() == reflect.Struct && st != timeType && !reflect.PointerTo(st).Implements(scannerType) {
+				if ft.Kind() == reflect.Pointer {
+					return fmt.Errorf("idmap: %s: embedded pointer %s is not supported; embed the struct by value", m.name, ft)
+				}
+				if err := m.walk(st, offset+sf.Offset, prefix+sf.Name+".", level+1, depth, seen); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if !sf.IsExported() {
+			continue
+		}
+		if !hasTag && !scannable(ft) {
+			// Not something database/sql scans into (a slice, a map, a
+			// struct that is not a Scanner, a pointer to one): not a
+			// column unless a db tag says so.
+			continue
+		}
+		if col == "" {
+			col = snakeCase(sf.Name)
+		}
+		f := field{
+			name:   prefix + sf.Name,
+			column: col,
+			offset: offset + sf.Offset,
+			typ:    ft,
+			pk:     hasOpt(opts, "pk"),
+		}
+		f.ptrType = ifaceType(reflect.PointerTo(ft))
+		if j, dup := m.byCol[col]; dup {
+			switch {
+			case depth[col] < level:
+				continue // a shallower field shadows this one, as in Go
+			case depth[col] == level:
+				return fmt.Errorf("idmap: %s: fields %s and %s both map to column %q", m.name, m.fields[j].name, f.name, col)
+			}
+			m.fields[j] = f
+			depth[col] = level
+			continue
+		}
+		depth[col] = level
+		m.byCol[col] = len(m.fields)
+		if _, ok := m.byFold[strings.ToLower(col)]; !ok {
+			m.byFold[strings.ToLower(col)] = len(m.fields)
+		}
+		m.fields = append(m.fields, f)
+	}
+	return nil
+}
+
+func hasOpt(opts, want string) bool {
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		if strings.TrimSpace(o) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// scannable reports whether database/sql's Scan can store into a *t.
+func scannable(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(scannerType) || t == timeType || t == bytesType {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.String, reflect.Interface:
+		return true
+	case reflect.Slice:
+		return t.Elem().Kind() == reflect.Uint8
+	case reflect.Pointer:
+		return scannable(t.Elem())
+	}
+	return false
+}
+
+// snakeCase turns a Go field name into a column name: "UserID" → "user_id",
+// "HTTPServer" → "http_server", "CreatedAt" → "created_at".
+func snakeCase(s string) string {
+	r := []rune(s)
+	var b strings.Builder
+	for i, c := range r {
+		if unicode.IsUpper(c) {
+			if i > 0 && (unicode.IsLower(r[i-1]) || unicode.IsDigit(r[i-1]) ||
+				(i+1 < len(r) && unicode.IsLower(r[i+1]) && unicode.IsUpper(r[i-1]))) {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(c))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// baseTable returns the table part of a possibly schema-qualified name, with
+// quotes removed: writes to "public.users" and "users" expire the same
+// entries (when in doubt, widen).
+func baseTable(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.Trim(name, "\"`[]")
+}
+
+// eface is the layout of an empty interface.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// ifaceType returns the type word of interfaces holding values of type t.
+func ifaceType(t reflect.Type) unsafe.Pointer {
+	v := reflect.Zero(t).Interface()
+	return (*eface)(unsafe.Pointer(&v)).typ
+}
+
+// fieldPtr returns, as an interface, a pointer to field f of the object at p,
+// for rows.Scan. It does not allocate.
+func (f *field) fieldPtr(p unsafe.Pointer) any {
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ = f.ptrType
+	e.data = unsafe.Add(p, f.offset)
+	return v
+}
+
+// value returns the field's value in the object at p.
+func (f *field) value(p unsafe.Pointer) any {
+	return reflect.NewAt(f.typ, unsafe.Add(p, f.offset)).Elem().Interface()
+}
+
+// copyField copies field f from src to dst.
+func (f *field) copy(dst, src unsafe.Pointer) {
+	reflect.NewAt(f.typ, unsafe.Add(dst, f.offset)).Elem().Set(reflect.NewAt(f.typ, unsafe.Add(src, f.offset)).Elem())
+}
+
+// new returns a pointer to a new zero object of the model's type.
+func (m *model) new() unsafe.Pointer {
+	return reflect.New(m.typ).UnsafePointer()
+}

@@ -1,0 +1,168 @@
+package idmap
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/ngrok/sqlmw"
+
+	"github.com/go-idmap/idmap/cache"
+)
+
+// How Bind finds the database and the map of a *sql.Rows.
+//
+// database/sql hides the driver's rows behind *sql.Rows, but its Columns
+// method returns the slice that the driver's Columns returned, as it is. The
+// rows of an idmap database allocate their own column slice, and register it
+// here under the address of its first element until they are closed. Bind
+// calls Columns and looks the address up. TestColumnsSliceIdentity fails
+// loudly if a Go release ever copies the slice.
+
+var rowsRegistry sync.Map // *string (first column name) → *rows
+
+// rows are the driver rows of a query through idmap: the base driver's rows,
+// with what Bind needs to know of the query.
+type rows struct {
+	base driver.Rows
+	cols []string // this rows' own slice, registered while open
+
+	conn    *connState
+	db      *database
+	m       cache.Map // where Bind puts what it loads
+	epoch   uint64    // the database's clock when the query was sent
+	refresh bool      // loads overwrite their canonical objects
+	info    *stmtInfo // the statement, or nil for the probe
+
+	// dest is the slice database/sql passed to the last Next: the raw
+	// values of the current row, read by Bind (on the goroutine that calls
+	// Next) to look the row up before it is scanned.
+	dest []driver.Value
+}
+
+var (
+	_ driver.Rows                           = (*rows)(nil)
+	_ sqlmw.RowsUnwrapper                   = (*rows)(nil)
+	_ driver.RowsNextResultSet              = (*rows)(nil)
+	_ driver.RowsColumnTypeDatabaseTypeName = (*rows)(nil)
+	_ driver.RowsColumnTypeLength           = (*rows)(nil)
+	_ driver.RowsColumnTypeNullable         = (*rows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*rows)(nil)
+	_ driver.RowsColumnTypeScanType         = (*rows)(nil)
+)
+
+// newRows wraps base rows. sqlmw exposes, of the optional methods below,
+// only those that the base rows have (it looks through Unwrap).
+func (c *connState) newRows(ctx context.Context, base driver.Rows, info *stmtInfo, epoch uint64) *rows {
+	r := &rows{
+		base:  base,
+		conn:  c,
+		db:    c.db,
+		m:     c.mapFor(ctx),
+		epoch: epoch,
+		info:  info,
+	}
+	r.refresh = refreshFrom(ctx) || (info != nil && info.locking)
+	r.register()
+	return r
+}
+
+func (r *rows) register() {
+	bc := r.base.Columns()
+	// One extra element of capacity: the address is unique even with no
+	// columns.
+	r.cols = append(make([]string, 0, len(bc)+1), bc...)
+	rowsRegistry.Store(unsafe.SliceData(r.cols), r)
+}
+
+func (r *rows) unregister() {
+	if r.cols != nil {
+		rowsRegistry.CompareAndDelete(unsafe.SliceData(r.cols), r)
+	}
+}
+
+func (r *rows) Unwrap() driver.Rows { return r.base }
+func (r *rows) Columns() []string   { return r.cols }
+
+func (r *rows) Next(dest []driver.Value) error {
+	r.dest = dest
+	return r.base.Next(dest)
+}
+
+func (r *rows) Close() error {
+	r.unregister()
+	err := r.base.Close()
+	if r.info != nil && !r.info.read {
+		// A write through the query path (INSERT … RETURNING) may commit
+		// only when its rows are done: expire again.
+		r.db.cdb.ExpireAll()
+	}
+	return err
+}
+
+func (r *rows) HasNextResultSet() bool {
+	return r.base.(driver.RowsNextResultSet).HasNextResultSet()
+}
+
+func (r *rows) NextResultSet() error {
+	if err := r.base.(driver.RowsNextResultSet).NextResultSet(); err != nil {
+		return err
+	}
+	r.unregister()
+	r.register()
+	return nil
+}
+
+func (r *rows) ColumnTypeDatabaseTypeName(i int) string {
+	return r.base.(driver.RowsColumnTypeDatabaseTypeName).ColumnTypeDatabaseTypeName(i)
+}
+
+func (r *rows) ColumnTypeLength(i int) (int64, bool) {
+	return r.base.(driver.RowsColumnTypeLength).ColumnTypeLength(i)
+}
+
+func (r *rows) ColumnTypeNullable(i int) (bool, bool) {
+	return r.base.(driver.RowsColumnTypeNullable).ColumnTypeNullable(i)
+}
+
+func (r *rows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	return r.base.(driver.RowsColumnTypePrecisionScale).ColumnTypePrecisionScale(i)
+}
+
+func (r *rows) ColumnTypeScanType(i int) reflect.Type {
+	return r.base.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
+}
+
+// rowsOf returns the idmap rows behind a *sql.Rows.
+func rowsOf(rs *sql.Rows) (*rows, []string, error) {
+	cols, err := rs.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
+	if cap(cols) > 0 {
+		if r, ok := rowsRegistry.Load(unsafe.SliceData(cols)); ok {
+			return r.(*rows), cols, nil
+		}
+	}
+	return nil, cols, fmt.Errorf("%w: Bind: the rows were not produced by a database opened through idmap (sql.Open(\"idmap+<driver>\", dsn))", ErrNotIdmap)
+}
+
+// probe learns the database and map of a *sql.Tx, *sql.Conn or other
+// Querier by sending it probeSQL, which the idmap driver answers without a
+// round trip to the server.
+func probe(ctx context.Context, q Querier) (*rows, error) {
+	rs, err := q.QueryContext(ctx, probeSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	r, _, err := rowsOf(rs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the Querier does not run on a database opened through idmap", ErrNotIdmap)
+	}
+	return r, nil
+}

@@ -1,0 +1,149 @@
+package idmap
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-idmap/idmap/cache"
+	"github.com/go-idmap/idmap/signals"
+)
+
+type scopeKey struct{}
+type refreshKey struct{}
+
+// NewContext returns a context that carries a new scope: a private identity
+// map for one unit of work. Queries run with it (or a context derived from
+// it) and Get, Cached, Intern and the flush functions called with it use the
+// scope instead of the shared maps. A scope holds its objects strongly; drop
+// the context, or Flush it, when the unit of work ends.
+func NewContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, scopeKey{}, cache.NewScope())
+}
+
+// Middleware gives each request a scope of its own (see NewContext), flushed
+// when the handler returns, with PreFlush and PostFlush signals of reason
+// RequestEnd.
+func Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := cache.NewScope()
+		defer endScope(s, signals.RequestEnd, "")
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, s)))
+	})
+}
+
+// WithRefresh returns a context with which loaded rows overwrite their
+// canonical objects even when those are fresh: in a scope, in place; in the
+// shared map, by a new object.
+func WithRefresh(ctx context.Context) context.Context {
+	return context.WithValue(ctx, refreshKey{}, true)
+}
+
+func scopeFrom(ctx context.Context) *cache.Scope {
+	if ctx == nil {
+		return nil
+	}
+	s, _ := ctx.Value(scopeKey{}).(*cache.Scope)
+	return s
+}
+
+func refreshFrom(ctx context.Context) bool {
+	if ctx == nil {
+		return false
+	}
+	r, _ := ctx.Value(refreshKey{}).(bool)
+	return r
+}
+
+// endScope ends a scope with flush signals; db is the database the scope
+// belonged to ("" for a request scope, which spans every database).
+func endScope(s *cache.Scope, reason signals.Reason, db string) {
+	f := signals.Flush{DB: db, Reason: reason, Scoped: true}
+	signals.PreFlush.Send(f)
+	s.End()
+	signals.PostFlush.Send(f)
+}
+
+// Flush forgets every object of ctx's scope, or of the shared maps when ctx
+// carries no scope, in the databases named (every database when none is
+// named). Objects already handed out stay valid; the next load makes new
+// canonical objects. PreFlush and PostFlush are sent, with reason Manual,
+// once per database named, or once with DB "" when none is.
+func Flush(ctx context.Context, dbs ...string) {
+	flushNamed(ctx, nil, "", dbs)
+}
+
+// FlushType is Flush for the objects of type T only. Its signals carry T's
+// table. It does nothing for a type that is not mapped.
+func FlushType[T any](ctx context.Context, dbs ...string) {
+	m := modelOf(typeFor[T]())
+	if !m.mapped || m.err != nil {
+		return
+	}
+	flushNamed(ctx, m.ctype, m.table, dbs)
+}
+
+func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string) {
+	s := scopeFrom(ctx)
+	if len(dbs) == 0 {
+		f := signals.Flush{Table: table, Reason: signals.Manual, Scoped: s != nil}
+		signals.PreFlush.Send(f)
+		if s != nil {
+			s.Flush(nil, typ)
+		} else {
+			for _, d := range cache.All() {
+				d.FlushShared(typ)
+			}
+		}
+		signals.PostFlush.Send(f)
+		return
+	}
+	for _, name := range dbs {
+		f := signals.Flush{DB: name, Table: table, Reason: signals.Manual, Scoped: s != nil}
+		signals.PreFlush.Send(f)
+		if d := cache.Lookup(name); d != nil {
+			if s != nil {
+				s.Flush(d, typ)
+			} else {
+				d.FlushShared(typ)
+			}
+		}
+		signals.PostFlush.Send(f)
+	}
+}
+
+// flushDB flushes the shared maps of d (of typ only, if not nil) for an
+// automatic reason, and expires what scopes hold of d: a writer never visits
+// scopes, which find the expiry when they next read.
+func flushDB(d *cache.DB, typ *cache.Type, reason signals.Reason, table string) {
+	f := signals.Flush{DB: d.Name(), Table: table, Reason: reason}
+	signals.PreFlush.Send(f)
+	d.FlushShared(typ)
+	if table == "" {
+		d.ExpireAll()
+	} else {
+		d.ExpireTable(table)
+	}
+	signals.PostFlush.Send(f)
+}
+
+// FlushInstance forgets obj, a pointer to a mapped object, in ctx's scope or
+// in the shared maps, in every database where it is the canonical object. It
+// sends no signal. Anything else is ignored.
+func FlushInstance(ctx context.Context, obj any) {
+	p, m := objPointer(obj)
+	if m == nil {
+		return
+	}
+	key, err := m.objKey("FlushInstance", p)
+	if err != nil {
+		return
+	}
+	s := scopeFrom(ctx)
+	for _, d := range cache.All() {
+		if s != nil {
+			s.In(d).Remove(m.ctype, key, p)
+		} else {
+			d.Shared().Remove(m.ctype, key, p)
+		}
+	}
+}
