@@ -199,7 +199,7 @@ func bind(rs *sql.Rows, dst any) error {
 			return fmt.Errorf("%w: Bind: %s is mapped: bind into *[]*%s or **%s, not by value", ErrBadDestination, m.name, m.name, m.name)
 		}
 		if m.err != nil {
-			return fmt.Errorf("Bind: %w", m.err)
+			return m.err
 		}
 	}
 	first := sh == shapePtrPtr || sh == shapePtr

@@ -39,11 +39,11 @@ func Model[T any](opts ...ModelOption) {
 			o(&cfg)
 		}
 	}
-	configs.Store(t, &cfg)
 	m := buildModel(t, &cfg)
 	if m.err != nil {
 		panic(m.err.Error())
 	}
+	configs.Store(t, &cfg)
 	models.Store(t, m)
 }
 
@@ -115,7 +115,7 @@ func mappedModel(t reflect.Type, op string) (*model, error) {
 		return nil, fmt.Errorf("%w: %s: %s has no TableName method and was not registered with idmap.Model", ErrNotMapped, op, m.name)
 	}
 	if m.err != nil {
-		return nil, fmt.Errorf("%s: %w", op, m.err)
+		return nil, m.err
 	}
 	return m, nil
 }

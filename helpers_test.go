@@ -1,0 +1,127 @@
+package idmap_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/ngrok/sqlmw"
+
+	"github.com/go-idmap/idmap"
+)
+
+// counter counts the statements that reach the base driver.
+type counter struct {
+	sqlmw.NullInterceptor
+	n   atomic.Int64
+	mu  sync.Mutex
+	log []string // protected by mu
+}
+
+func (c *counter) note(q string) {
+	c.n.Add(1)
+	c.mu.Lock()
+	c.log = append(c.log, q)
+	c.mu.Unlock()
+}
+
+func (c *counter) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, q string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	c.note(q)
+	return c.NullInterceptor.ConnQueryContext(ctx, conn, q, args)
+}
+
+func (c *counter) ConnExecContext(ctx context.Context, conn driver.ExecerContext, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.note(q)
+	return c.NullInterceptor.ConnExecContext(ctx, conn, q, args)
+}
+
+func (c *counter) StmtQueryContext(ctx context.Context, s driver.StmtQueryContext, q string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	c.note(q)
+	return c.NullInterceptor.StmtQueryContext(ctx, s, q, args)
+}
+
+func (c *counter) StmtExecContext(ctx context.Context, s driver.StmtExecContext, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.note(q)
+	return c.NullInterceptor.StmtExecContext(ctx, s, q, args)
+}
+
+// Queries returns how many statements reached SQLite.
+func (c *counter) Queries() int64 { return c.n.Load() }
+
+var countedSeq atomic.Int64
+
+// openCounted opens a new SQLite database file through idmap, on a base
+// driver that counts the statements reaching SQLite.
+func openCounted(t testing.TB, opts ...idmap.Option) (*sql.DB, *counter) {
+	t.Helper()
+	c := &counter{}
+	base := fmt.Sprintf("sqlite3-counted-%d", countedSeq.Add(1))
+	sql.Register(base, sqlmw.Driver(&sqlite3.SQLiteDriver{}, c))
+	dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+	db, err := idmap.Open(base, dsn, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, c
+}
+
+// openSQLite opens a new SQLite database file through "idmap+sqlite3".
+func openSQLite(t testing.TB) *sql.DB {
+	t.Helper()
+	dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+	db, err := sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustExec(t testing.TB, q interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, query string, args ...any) {
+	t.Helper()
+	if _, err := q.ExecContext(context.Background(), query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// User is the model most tests use.
+type User struct {
+	ID     int64  `db:"id"`
+	Name   string `db:"name"`
+	Email  string `db:"email"`
+	Visits int    `db:"-"` // temporary attribute
+}
+
+func (User) TableName() string { return "users" }
+
+const usersDDL = `CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL DEFAULT '')`
+
+func seedUsers(t testing.TB, db *sql.DB, n int) {
+	t.Helper()
+	mustExec(t, db, usersDDL)
+	for i := 1; i <= n; i++ {
+		mustExec(t, db, "INSERT INTO users (id, name, email) VALUES (?, ?, ?)", i, fmt.Sprintf("user%d", i), fmt.Sprintf("u%d@example.com", i))
+	}
+}
+
+func queryUsers(t testing.TB, ctx context.Context, q idmap.Querier, query string, args ...any) []*User {
+	t.Helper()
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var us []*User
+	if err := idmap.Bind(rows, &us); err != nil {
+		t.Fatal(err)
+	}
+	return us
+}
