@@ -491,4 +491,3 @@ func objPointer(obj any) (unsafe.Pointer, *model) {
 	}
 	return rv.UnsafePointer(), m
 }
-

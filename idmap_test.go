@@ -522,4 +522,3 @@ func TestWithRefreshAndLockingRead(t *testing.T) {
 		t.Errorf("WithRefresh: got %p %q; want %p refreshed to behind", got, got.Name, u)
 	}
 }
-
