@@ -335,12 +335,37 @@ func (d *boundDriver) Open(dsn string) (driver.Conn, error) {
 // which lets users reach the base connection.
 func (db *database) wrap(bc driver.Conn) driver.Conn {
 	st := &connState{db: db, base: bc}
-	_, st.hasExec = bc.(driver.ExecerContext)
-	if !st.hasExec {
-		_, st.hasExec = bc.(driver.Execer)
-	}
+	_, st.hasBeginTx = bc.(driver.ConnBeginTx)
+	_, execCtx := bc.(driver.ExecerContext)
+	_, exec := bc.(driver.Execer)
+	_, queryCtx := bc.(driver.QueryerContext)
+	_, query := bc.(driver.Queryer)
 	wc, _ := sqlmw.Driver(oneConn{bc}, &interceptor{c: st}).Open("")
-	return &conn{inner: wc, st: st}
+	c := &conn{inner: wc, st: st}
+	// sqlmw's connection always claims ExecerContext and QueryerContext.
+	// database/sql converts arguments at the connection level for a
+	// connection that has them, and at the statement level (with the
+	// statement's ColumnConverter) for one that has not: claim them only
+	// where the base has them (or their context-less forms).
+	switch e, q := execCtx || exec, queryCtx || query; {
+	case e && q:
+		return struct {
+			*conn
+			execConn
+			queryConn
+		}{c, execConn{c}, queryConn{c}}
+	case e:
+		return struct {
+			*conn
+			execConn
+		}{c, execConn{c}}
+	case q:
+		return struct {
+			*conn
+			queryConn
+		}{c, queryConn{c}}
+	}
+	return c
 }
 
 // oneConn is a driver whose only connection is c: it lets sqlmw wrap a
@@ -353,10 +378,10 @@ func (o oneConn) Open(string) (driver.Conn, error) { return o.c, nil }
 // connection from one goroutine at a time (under its own lock), so the
 // fields need no lock of their own.
 type connState struct {
-	db      *database
-	base    driver.Conn
-	hasExec bool     // base has ExecerContext or Execer
-	tx      *txState // the open transaction, or nil
+	db         *database
+	base       driver.Conn
+	hasBeginTx bool     // base has ConnBeginTx
+	tx         *txState // the open transaction, or nil
 }
 
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as
@@ -427,8 +452,10 @@ func (c *connState) wrote(ctx context.Context, info *stmtInfo) {
 
 // conn is the connection database/sql sees: sqlmw's, with a way back to the
 // base driver's connection for sql.Conn.Raw. It claims what sqlmw's
-// connection claims; where the base lacks an interface, sqlmw falls back as
-// database/sql would (see driver_test.go).
+// connection claims, but ExecerContext and QueryerContext only where the
+// base has them (execConn, queryConn); where the base lacks an interface,
+// sqlmw's fallback does what database/sql does without it (the test
+// TestDriverBehavesAsBase compares the two over every variant).
 type conn struct {
 	inner driver.Conn // sqlmw's connection
 	st    *connState
@@ -438,12 +465,12 @@ var (
 	_ driver.Conn               = (*conn)(nil)
 	_ driver.ConnBeginTx        = (*conn)(nil)
 	_ driver.ConnPrepareContext = (*conn)(nil)
-	_ driver.ExecerContext      = (*conn)(nil)
-	_ driver.QueryerContext     = (*conn)(nil)
 	_ driver.Pinger             = (*conn)(nil)
 	_ driver.SessionResetter    = (*conn)(nil)
 	_ driver.Validator          = (*conn)(nil)
 	_ driver.NamedValueChecker  = (*conn)(nil)
+	_ driver.ExecerContext      = execConn{}
+	_ driver.QueryerContext     = queryConn{}
 )
 
 // Unwrap returns the base driver's connection. Reach it with sql.Conn.Raw:
@@ -460,8 +487,10 @@ func (c *conn) Unwrap() driver.Conn { return c.st.base }
 func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
 func (c *conn) Close() error                              { return c.inner.Close() }
 
-//lint:ignore SA1019 database/sql may call it on old code paths.
-func (c *conn) Begin() (driver.Tx, error) { return c.inner.Begin() } //nolint:staticcheck
+// Begin is driver.Conn's; database/sql calls BeginTx.
+func (c *conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	return c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
@@ -469,14 +498,6 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	return c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-}
-
-func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
-}
-
-func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
 }
 
 func (c *conn) Ping(ctx context.Context) error { return c.inner.(driver.Pinger).Ping(ctx) }
@@ -491,6 +512,18 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	return c.inner.(driver.NamedValueChecker).CheckNamedValue(nv)
 }
 
+type execConn struct{ c *conn }
+
+func (e execConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return e.c.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
+}
+
+type queryConn struct{ c *conn }
+
+func (q queryConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return q.c.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
+}
+
 // interceptor is sqlmw's hook into one connection.
 type interceptor struct {
 	sqlmw.NullInterceptor
@@ -498,7 +531,13 @@ type interceptor struct {
 }
 
 func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, opts driver.TxOptions) (context.Context, driver.Tx, error) {
-	tx, err := conn.BeginTx(ctx, opts)
+	var tx driver.Tx
+	var err error
+	if i.c.hasBeginTx {
+		tx, err = conn.BeginTx(ctx, opts)
+	} else {
+		tx, err = beginWithoutContext(ctx, i.c.base, opts)
+	}
 	if err != nil {
 		return ctx, nil, err
 	}
@@ -523,14 +562,13 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 		return ctx, probeStmt{}, nil
 	}
 	st, err := conn.PrepareContext(ctx, query)
-	return ctx, st, err
+	if err != nil {
+		return ctx, nil, err
+	}
+	return ctx, &stmt{base: st, conn: i.c}, nil
 }
 
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
-	if !i.c.hasExec {
-		// sqlmw would panic; database/sql falls back to Prepare.
-		return nil, driver.ErrSkip
-	}
 	res, err := conn.ExecContext(ctx, query, args)
 	if err == nil {
 		if info := classifyStmt(query); !info.read {

@@ -1,0 +1,162 @@
+package idmap
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+)
+
+// stmt is a prepared statement of the base driver, under sqlmw's statement.
+//
+// sqlmw's statement claims NamedValueChecker and ColumnConverter whatever
+// the base has, and its CheckNamedValue skips the base statement's
+// ColumnConverter. stmt's CheckNamedValue does what database/sql does with
+// the base statement and connection, whole, so that sqlmw passes on the
+// same answer.
+type stmt struct {
+	base driver.Stmt
+	conn *connState
+}
+
+var (
+	_ driver.Stmt              = (*stmt)(nil)
+	_ driver.StmtExecContext   = (*stmt)(nil)
+	_ driver.StmtQueryContext  = (*stmt)(nil)
+	_ driver.NamedValueChecker = (*stmt)(nil)
+	_ driver.ColumnConverter   = (*stmt)(nil)
+)
+
+func (s *stmt) Close() error  { return s.base.Close() }
+func (s *stmt) NumInput() int { return s.base.NumInput() }
+
+//nolint:staticcheck // driver.Stmt's context-less methods, for the fallbacks.
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) { return s.base.Exec(args) }
+
+//nolint:staticcheck
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) { return s.base.Query(args) }
+
+// ExecContext and QueryContext fall back as database/sql does for a
+// statement without them.
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if sc, ok := s.base.(driver.StmtExecContext); ok {
+		return sc.ExecContext(ctx, args)
+	}
+	dargs, err := namedValueToValue(args)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	default:
+	}
+	return s.base.Exec(dargs) //nolint:staticcheck
+}
+
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if sc, ok := s.base.(driver.StmtQueryContext); ok {
+		return sc.QueryContext(ctx, args)
+	}
+	dargs, err := namedValueToValue(args)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	default:
+	}
+	return s.base.Query(dargs) //nolint:staticcheck
+}
+
+func (s *stmt) ColumnConverter(idx int) driver.ValueConverter {
+	if cc, ok := s.base.(driver.ColumnConverter); ok { //nolint:staticcheck
+		return cc.ColumnConverter(idx)
+	}
+	return driver.DefaultParameterConverter
+}
+
+// CheckNamedValue follows database/sql's driverArgsConnLocked: the
+// statement's checker, else the connection's; on driver.ErrSkip (or with
+// neither) the statement's ColumnConverter, else the default conversion.
+func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
+	nvc, ok := s.base.(driver.NamedValueChecker)
+	if !ok {
+		nvc, ok = s.conn.base.(driver.NamedValueChecker)
+	}
+	if ok {
+		if err := nvc.CheckNamedValue(nv); err != driver.ErrSkip {
+			return err
+		}
+	}
+	if cc, ok := s.base.(driver.ColumnConverter); ok { //nolint:staticcheck
+		return columnConvert(cc, s.base.NumInput(), nv)
+	}
+	var err error
+	nv.Value, err = driver.DefaultParameterConverter.ConvertValue(nv.Value)
+	return err
+}
+
+// columnConvert is database/sql's ccChecker.
+func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) error { //nolint:staticcheck
+	index := nv.Ordinal - 1
+	if want <= index {
+		return nil
+	}
+	if vr, ok := nv.Value.(driver.Valuer); ok {
+		sv, err := callValuer(vr)
+		if err != nil {
+			return err
+		}
+		if !driver.IsValue(sv) {
+			return fmt.Errorf("non-subset type %T returned from Value", sv)
+		}
+		nv.Value = sv
+	}
+	arg := nv.Value
+	var err error
+	nv.Value, err = cc.ColumnConverter(index).ConvertValue(arg)
+	if err != nil {
+		return err
+	}
+	if !driver.IsValue(nv.Value) {
+		return fmt.Errorf("driver ColumnConverter error converted %T to unsupported type %T", arg, nv.Value)
+	}
+	return nil
+}
+
+func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
+	dargs := make([]driver.Value, len(named))
+	for n, param := range named {
+		if len(param.Name) > 0 {
+			return nil, errors.New("sql: driver does not support the use of Named Parameters")
+		}
+		dargs[n] = param.Value
+	}
+	return dargs, nil
+}
+
+// beginWithoutContext is database/sql's ctxDriverBegin for a connection
+// without ConnBeginTx (sqlmw's fallback ignores the options).
+func beginWithoutContext(ctx context.Context, c driver.Conn, opts driver.TxOptions) (driver.Tx, error) {
+	if opts.Isolation != driver.IsolationLevel(0) {
+		return nil, errors.New("sql: driver does not support non-default isolation level")
+	}
+	if opts.ReadOnly {
+		return nil, errors.New("sql: driver does not support read-only transactions")
+	}
+	if ctx.Done() == nil {
+		return c.Begin() //nolint:staticcheck
+	}
+	tx, err := c.Begin() //nolint:staticcheck
+	if err == nil {
+		select {
+		default:
+		case <-ctx.Done():
+			tx.Rollback()
+			return nil, ctx.Err()
+		}
+	}
+	return tx, err
+}
