@@ -40,7 +40,7 @@ var rawBytesType = reflect.TypeFor[sql.RawBytes]()
 // the canonical object is refreshed. A Bind that fails changes no map.
 func Bind(rs *sql.Rows, dst any) error {
 	if rs == nil {
-		return fmt.Errorf("%w: Bind: nil *sql.Rows", ErrBadDestination)
+		return errorf(ErrBadDestination, "Bind: nil *sql.Rows")
 	}
 	err := bind(rs, dst)
 	if cerr := rs.Close(); err == nil && cerr != nil {
@@ -61,14 +61,14 @@ const (
 
 func parseDst(dst any) (shape, reflect.Value, reflect.Type, error) {
 	if dst == nil {
-		return 0, reflect.Value{}, nil, fmt.Errorf("%w: Bind: dst is nil; want *[]*T, **T, *[]T or *T", ErrBadDestination)
+		return 0, reflect.Value{}, nil, errorf(ErrBadDestination, "Bind: dst is nil; want *[]*T, **T, *[]T or *T")
 	}
 	v := reflect.ValueOf(dst)
 	if v.Kind() != reflect.Pointer {
-		return 0, v, nil, fmt.Errorf("%w: Bind: dst is a %s, not a pointer; want *[]*T, **T, *[]T or *T", ErrBadDestination, v.Type())
+		return 0, v, nil, errorf(ErrBadDestination, "Bind: dst is a %s, not a pointer; want *[]*T, **T, *[]T or *T", v.Type())
 	}
 	if v.IsNil() {
-		return 0, v, nil, fmt.Errorf("%w: Bind: dst is a nil %s", ErrBadDestination, v.Type())
+		return 0, v, nil, errorf(ErrBadDestination, "Bind: dst is a nil %s", v.Type())
 	}
 	t := v.Type().Elem()
 	switch {
@@ -79,7 +79,7 @@ func parseDst(dst any) (shape, reflect.Value, reflect.Type, error) {
 	case t.Kind() == reflect.Pointer && t.Elem().Kind() != reflect.Pointer:
 		return shapePtrPtr, v, t.Elem(), nil
 	case t.Kind() == reflect.Pointer:
-		return 0, v, nil, fmt.Errorf("%w: Bind: dst is a %s; want *[]*T, **T, *[]T or *T", ErrBadDestination, v.Type())
+		return 0, v, nil, errorf(ErrBadDestination, "Bind: dst is a %s; want *[]*T, **T, *[]T or *T", v.Type())
 	}
 	return shapePtr, v, t, nil
 }
@@ -102,7 +102,7 @@ func (m *model) plan(cols []string) (*plan, error) {
 			fi, ok = m.byFold[strings.ToLower(c)]
 		}
 		if !ok {
-			return nil, fmt.Errorf("%w: Bind column index %d, name %q: no field in %s", ErrNoField, i, c, m.name)
+			return nil, errorf(ErrNoField, "Bind column index %d, name %q: no field in %s", i, c, m.name)
 		}
 		p.fields[i] = &m.fields[fi]
 		if !covered[fi] {
@@ -130,8 +130,7 @@ func (m *model) plan(cols []string) (*plan, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, fmt.Errorf("%w: Bind: the result lacks primary-key column(s) %s of %s (table %q)",
-				ErrKey, strings.Join(missing, ", "), m.name, m.table)
+			return nil, errorf(ErrKey, "Bind: the result lacks primary-key column(s) %s of %s (table %q)", strings.Join(missing, ", "), m.name, m.table)
 		}
 	}
 	return p, nil
@@ -175,7 +174,7 @@ func (p *plan) rawKey(m *model, r *rows) (key any, ok bool, err error) {
 }
 
 func nullKeyError(m *model, f *field) error {
-	return fmt.Errorf("%w: Bind: NULL in primary-key column %q of %s", ErrKey, f.column, m.name)
+	return errorf(ErrKey, "Bind: NULL in primary-key column %q of %s", f.column, m.name)
 }
 
 type staged struct {
@@ -196,7 +195,7 @@ func bind(rs *sql.Rows, dst any) error {
 	m := modelOf(elem)
 	if m.mapped {
 		if sh == shapeSlice || sh == shapePtr {
-			return fmt.Errorf("%w: Bind: %s is mapped: bind into *[]*%s or **%s, not by value", ErrBadDestination, m.name, m.name, m.name)
+			return errorf(ErrBadDestination, "Bind: %s is mapped: bind into *[]*%s or **%s, not by value", m.name, m.name, m.name)
 		}
 		if m.err != nil {
 			return m.err
@@ -206,7 +205,7 @@ func bind(rs *sql.Rows, dst any) error {
 	var out []staged
 	if m.scalar {
 		if len(cols) != 1 {
-			return fmt.Errorf("%w: Bind: %s takes one column, the result has %d", ErrBadDestination, m.name, len(cols))
+			return errorf(ErrBadDestination, "Bind: %s takes one column, the result has %d", m.name, len(cols))
 		}
 		for rs.Next() {
 			p := m.new()
@@ -376,13 +375,13 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		return nil, err
 	}
 	if q == nil || isNilPointer(q) {
-		return nil, fmt.Errorf("%w: Get[%s]: nil Querier", ErrNotIdmap, m.name)
+		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
 	}
 	var db *database
 	var cm cache.Map
 	if sdb, ok := q.(*sql.DB); ok {
 		if db = databaseOf(sdb); db == nil {
-			return nil, fmt.Errorf("%w: Get[%s]: the *sql.DB was not opened through idmap", ErrNotIdmap, m.name)
+			return nil, errorf(ErrNotIdmap, "Get[%s]: the *sql.DB was not opened through idmap", m.name)
 		}
 		cm = db.mapFor(ctx)
 	} else {
@@ -456,12 +455,12 @@ func Intern[T any](ctx context.Context, db *sql.DB, objs []*T) error {
 	}
 	d := databaseOf(db)
 	if d == nil {
-		return fmt.Errorf("%w: Intern[%s]: the *sql.DB was not opened through idmap", ErrNotIdmap, m.name)
+		return errorf(ErrNotIdmap, "Intern[%s]: the *sql.DB was not opened through idmap", m.name)
 	}
 	keys := make([]any, len(objs))
 	for i, o := range objs {
 		if o == nil {
-			return fmt.Errorf("%w: Intern[%s]: element %d is nil", ErrBadDestination, m.name, i)
+			return errorf(ErrBadDestination, "Intern[%s]: element %d is nil", m.name, i)
 		}
 		if keys[i], err = m.objKey("Intern", unsafe.Pointer(o)); err != nil {
 			return fmt.Errorf("element %d: %w", i, err)

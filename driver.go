@@ -135,7 +135,9 @@ func Open(base, dsn string, opts ...Option) (*sql.DB, error) {
 
 // NewConnector wraps a base driver's connector, for sql.OpenDB:
 //
-//	db := sql.OpenDB(idmap.NewConnector(mysql.NewConnector(cfg), idmap.Name("app")))
+//	mc, err := mysql.NewConnector(cfg)
+//	…
+//	db := sql.OpenDB(idmap.NewConnector(mc, idmap.Name("app")))
 //
 // Without the Name option the database gets a name of its own, unique in the
 // process (a connector does not reveal its DSN).
@@ -227,7 +229,7 @@ func baseDriver(base, dsn string) (driver.Driver, error) {
 		if imp, ok := baseImports[base]; ok {
 			hint = fmt.Sprintf("add `import _ %q`", imp)
 		}
-		return nil, fmt.Errorf("%w: %q (%s)", ErrUnknownDriver, base, hint)
+		return nil, errorf(ErrUnknownDriver, "base driver %q is not registered: %s", base, hint)
 	}
 	db, err := sql.Open(base, dsn)
 	if err != nil {

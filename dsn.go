@@ -50,7 +50,7 @@ func redactDSN(dsn string) string {
 	}
 	// key=value form (libpq, ODBC-like, sqlserver).
 	if strings.Contains(s, "=") {
-		s = kvPassword.ReplaceAllString(s, "")
+		s = kvPassword.ReplaceAllString(s, "$1")
 		s = strings.TrimSpace(strings.Join(strings.Fields(s), " "))
 	}
 	return s
@@ -82,7 +82,7 @@ func redactQuery(q string) string {
 
 func isSecretKey(k string) bool {
 	k = strings.ToLower(k)
-	for _, w := range []string{"pass", "pwd", "secret", "token", "key"} {
+	for _, w := range []string{"pass", "pwd", "secret", "token"} {
 		if strings.Contains(k, w) {
 			return true
 		}

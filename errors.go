@@ -1,6 +1,9 @@
 package idmap
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Each is returned wrapped, with the type, column or table at
 // fault, so test them with errors.Is.
@@ -36,3 +39,18 @@ var (
 	// not registered with database/sql.
 	ErrUnknownDriver = errors.New("idmap: base driver not registered")
 )
+
+// Error is the type of the errors idmap returns for bad input. Its message
+// says what is at fault; errors.Is matches its kind, one of the sentinels
+// above.
+type Error struct {
+	Kind error  // one of the sentinel errors
+	Msg  string // the whole message, starting with "idmap: "
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Kind }
+
+func errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: "idmap: " + fmt.Sprintf(format, args...)}
+}

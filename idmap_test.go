@@ -114,12 +114,18 @@ func TestTemporaryFieldSurvivesReload(t *testing.T) {
 		if again[1] != u || again[1].Visits != 41 {
 			t.Errorf("scoped=%v: got %p visits=%d; want %p visits=41", scoped, again[1], again[1].Visits, u)
 		}
+		mustExec(t, db, "UPDATE users SET name = 'renamed' WHERE id = 2")
+		r := queryUsers(t, ctx, db, "SELECT id, name, email FROM users WHERE id = 2")[0]
 		if scoped {
 			// A refresh in a scope keeps the pointer and the temporary field.
-			mustExec(t, db, "UPDATE users SET name = 'renamed' WHERE id = 2")
-			r := queryUsers(t, ctx, db, "SELECT id, name, email FROM users WHERE id = 2")[0]
 			if r != u || r.Name != "renamed" || r.Visits != 41 {
 				t.Errorf("refresh in scope: got %p %+v; want %p renamed, visits 41", r, r, u)
+			}
+		} else {
+			// The shared map never writes to an object handed out: a new
+			// object, which keeps the temporary field.
+			if r == u || r.Name != "renamed" || r.Visits != 41 || u.Name != "user2" {
+				t.Errorf("refresh in shared map: got %p %+v (old %+v); want a new object, renamed, visits 41", r, r, u)
 			}
 		}
 	}

@@ -242,26 +242,25 @@ func toUint(rv reflect.Value) (uint64, error) {
 // model's key.
 func (m *model) keyOf(op string, vals []any) (any, error) {
 	if len(vals) != len(m.pk) {
-		return nil, fmt.Errorf("%w: %s: %s has %d key column(s) (%s), got %d value(s)",
-			ErrKey, op, m.name, len(m.pk), m.pkColumns(), len(vals))
+		return nil, errorf(ErrKey, "%s: %s has %d key column(s) (%s), got %d value(s)", op, m.name, len(m.pk), m.pkColumns(), len(vals))
 	}
 	if len(m.pk) == 1 {
 		f := &m.fields[m.pk[0]]
 		k, err := convertKey(vals[0], f.typ)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %s.%s (column %q, %s): %v", ErrKey, op, m.name, f.name, f.column, f.typ, err)
+			return nil, errorf(ErrKey, "%s: bad key value for %s.%s (column %q, %s): %v", op, m.name, f.name, f.column, f.typ, err)
 		}
 		return k, nil
 	}
 	if len(m.pk) > maxKeyParts {
-		return nil, fmt.Errorf("%w: %s: %s has more than %d key columns", ErrKey, op, m.name, maxKeyParts)
+		return nil, errorf(ErrKey, "%s: %s has more than %d key columns", op, m.name, maxKeyParts)
 	}
 	var ck compositeKey
 	for i, fi := range m.pk {
 		f := &m.fields[fi]
 		k, err := convertKey(vals[i], f.typ)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %s.%s (column %q, %s): %v", ErrKey, op, m.name, f.name, f.column, f.typ, err)
+			return nil, errorf(ErrKey, "%s: bad key value for %s.%s (column %q, %s): %v", op, m.name, f.name, f.column, f.typ, err)
 		}
 		ck[i] = k
 	}

@@ -112,7 +112,7 @@ func modelOf(t reflect.Type) *model {
 func mappedModel(t reflect.Type, op string) (*model, error) {
 	m := modelOf(t)
 	if !m.mapped {
-		return nil, fmt.Errorf("%w: %s: %s has no TableName method and was not registered with idmap.Model", ErrNotMapped, op, m.name)
+		return nil, errorf(ErrNotMapped, "%s: %s has no TableName method and was not registered with idmap.Model", op, m.name)
 	}
 	if m.err != nil {
 		return nil, m.err
@@ -173,11 +173,20 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 	if m.mapped {
 		switch {
 		case len(m.pk) == 0:
-			m.err = fmt.Errorf("%w: %s (tag a field `db:\"col,pk\"` or name a column \"id\")", ErrNoPrimaryKey, m.name)
+			m.err = errorf(ErrNoPrimaryKey, "%s has no primary key: tag a field `db:\"col,pk\"` or name a column \"id\"", m.name)
 		case m.table == "":
-			m.err = fmt.Errorf("%w: %s (give it a TableName method or idmap.Table)", ErrNoTable, m.name)
+			m.err = errorf(ErrNoTable, "%s has no table: give it a TableName method or register it with idmap.Table", m.name)
 		}
-		m.ctype = &cache.Type{Name: m.name, Table: baseTable(m.table), Strong: m.strong, Norm: normKey}
+		m.ctype = &cache.Type{
+			Name:   m.name,
+			Table:  baseTable(m.table),
+			Strong: m.strong,
+			Norm:   normKey,
+			New:    m.new,
+			Copy: func(dst, src unsafe.Pointer) {
+				reflect.NewAt(t, dst).Elem().Set(reflect.NewAt(t, src).Elem())
+			},
+		}
 	}
 	return m
 }

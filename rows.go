@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"reflect"
 	"sync"
 	"unsafe"
@@ -148,7 +147,7 @@ func rowsOf(rs *sql.Rows) (*rows, []string, error) {
 			return r.(*rows), cols, nil
 		}
 	}
-	return nil, cols, fmt.Errorf("%w: Bind: the rows were not produced by a database opened through idmap (sql.Open(\"idmap+<driver>\", dsn))", ErrNotIdmap)
+	return nil, cols, errorf(ErrNotIdmap, "Bind: the rows were not produced by a database opened through idmap (sql.Open(\"idmap+<driver>\", dsn))")
 }
 
 // probe learns the database and map of a *sql.Tx, *sql.Conn or other
@@ -162,7 +161,7 @@ func probe(ctx context.Context, q Querier) (*rows, error) {
 	defer rs.Close()
 	r, _, err := rowsOf(rs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the Querier does not run on a database opened through idmap", ErrNotIdmap)
+		return nil, errorf(ErrNotIdmap, "the Querier does not run on a database opened through idmap")
 	}
 	return r, nil
 }

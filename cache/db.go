@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // DefaultKeyLimit is how many written keys a table remembers before it
@@ -20,6 +21,11 @@ type Type struct {
 	// that two Go types on one table share expiry by key. Nil means the key
 	// is used as it is.
 	Norm func(key any) any
+	// New and Copy, when set, let the shared map keep the temporary
+	// (non-column) fields of an object across a refresh: the new object
+	// starts as a copy of the old one, then takes the loaded columns.
+	New  func() unsafe.Pointer
+	Copy func(dst, src unsafe.Pointer)
 }
 
 func (t *Type) norm(key any) any {

@@ -66,8 +66,10 @@ type Map interface {
 	Lookup(typ *Type, key any) (unsafe.Pointer, State)
 	// Put offers a loaded object and returns the canonical one: the entry's
 	// object when it is fresh and complete (the load's data is discarded),
-	// else the load's data become current (refreshed in place by apply in a
-	// scope, a new entry in the shared map).
+	// else the load's data become current: refreshed in place by apply in a
+	// scope; in the shared map, a new object replaces the entry (a copy of
+	// the old one, with the load's columns applied, when the Type has New
+	// and Copy; else the load's object).
 	Put(typ *Type, l *Load, apply Apply) unsafe.Pointer
 	// Remove forgets key; if obj is not nil, only while obj is its object.
 	Remove(typ *Type, key any, obj unsafe.Pointer) bool

@@ -11,13 +11,19 @@ import (
 // handler may fan out.
 type Scope struct {
 	mu    sync.Mutex
-	maps  map[scopeKey]map[any]*entry // protected by mu
-	ended bool                        // protected by mu; an ended scope stores nothing
+	maps  map[scopeKey]*scopeMap // protected by mu
+	ended bool                   // protected by mu; an ended scope stores nothing
 }
 
 type scopeKey struct {
 	db  *DB
 	typ *Type
+}
+
+// scopeMap is a scope's map of one Go type in one database.
+type scopeMap struct {
+	table   *Table
+	entries map[any]*entry
 }
 
 // NewScope returns an empty scope.
@@ -60,7 +66,7 @@ func (s *Scope) Len() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, m := range s.maps {
-		n += len(m)
+		n += len(m.entries)
 	}
 	return n
 }
@@ -74,7 +80,7 @@ func (s *Scope) ExpireLoaded(d *DB) {
 		if k.db != d {
 			continue
 		}
-		for _, e := range m {
+		for _, e := range m.entries {
 			e.epoch = 0
 			e.partial = true
 		}
@@ -89,9 +95,9 @@ type scopeView struct {
 func (v scopeView) DB() *DB      { return v.d }
 func (v scopeView) Scoped() bool { return true }
 
-func (v scopeView) state(typ *Type, e *entry, key any) State {
+func (v scopeView) state(t *Table, typ *Type, e *entry, key any) State {
 	switch {
-	case !v.d.fresh(v.d.Table(typ.Table), typ, key, e.epoch):
+	case !v.d.fresh(t, typ, key, e.epoch):
 		return Expired
 	case e.partial:
 		return Partial
@@ -101,16 +107,19 @@ func (v scopeView) state(typ *Type, e *entry, key any) State {
 
 func (v scopeView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
 	v.s.mu.Lock()
-	e := v.s.maps[scopeKey{v.d, typ}][key]
+	m := v.s.maps[scopeKey{v.d, typ}]
+	var e *entry
 	var snap entry
-	if e != nil {
-		snap = *e
+	if m != nil {
+		if e = m.entries[key]; e != nil {
+			snap = *e
+		}
 	}
 	v.s.mu.Unlock()
 	if e == nil {
 		return nil, Absent
 	}
-	return snap.obj, v.state(typ, &snap, key)
+	return snap.obj, v.state(m.table, typ, &snap, key)
 }
 
 func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
@@ -123,17 +132,17 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 	m := v.s.maps[k]
 	if m == nil {
 		if v.s.maps == nil {
-			v.s.maps = make(map[scopeKey]map[any]*entry)
+			v.s.maps = make(map[scopeKey]*scopeMap)
 		}
-		m = make(map[any]*entry)
+		m = &scopeMap{table: v.d.Table(typ.Table), entries: make(map[any]*entry)}
 		v.s.maps[k] = m
 	}
-	e := m[l.Key]
+	e := m.entries[l.Key]
 	if e == nil {
-		m[l.Key] = &entry{obj: l.Obj, epoch: l.Epoch, partial: l.Partial}
+		m.entries[l.Key] = &entry{obj: l.Obj, epoch: l.Epoch, partial: l.Partial}
 		return l.Obj
 	}
-	st := v.state(typ, e, l.Key)
+	st := v.state(m.table, typ, e, l.Key)
 	if keep(st, l) {
 		return e.obj
 	}
@@ -152,10 +161,13 @@ func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
 	m := v.s.maps[scopeKey{v.d, typ}]
-	e := m[key]
+	if m == nil {
+		return false
+	}
+	e := m.entries[key]
 	if e == nil || (obj != nil && e.obj != obj) {
 		return false
 	}
-	delete(m, key)
+	delete(m.entries, key)
 	return true
 }

@@ -57,7 +57,7 @@ func (m *sharedMap) state(e *entry, key any) State {
 	return Fresh
 }
 
-func (v sharedView) Put(typ *Type, l *Load, _ Apply) unsafe.Pointer {
+func (v sharedView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 	m := v.d.sharedMap(typ)
 	var ne *entry
 	for {
@@ -67,13 +67,17 @@ func (v sharedView) Put(typ *Type, l *Load, _ Apply) unsafe.Pointer {
 			if p := e.object(); p != nil && keep(m.state(e, l.Key), l) {
 				return p
 			}
-			// Objects already handed out are never written to: the load's
-			// object becomes the entry.
-			if ne == nil {
-				ne = newEntry(l.Obj, m.typ.Strong, l.Epoch, l.Partial)
+			// Objects already handed out are never written to: a new
+			// object becomes the entry. It keeps the old object's
+			// temporary fields when the type says how to copy it.
+			obj := l.Obj
+			if p := e.object(); p != nil && apply != nil && m.typ.New != nil && m.typ.Copy != nil {
+				obj = m.typ.New()
+				m.typ.Copy(obj, p)
+				apply(obj, l.Obj)
 			}
-			if m.m.CompareAndSwap(l.Key, x, ne) {
-				return l.Obj
+			if m.m.CompareAndSwap(l.Key, x, newEntry(obj, m.typ.Strong, l.Epoch, l.Partial)) {
+				return obj
 			}
 			continue
 		}
