@@ -73,6 +73,7 @@ type config struct {
 	name       string
 	dialect    dialect
 	hasDialect bool
+	noFlush    [4]bool // by signals.Reason: automatic flushes turned off
 	err        error
 }
 
@@ -96,12 +97,36 @@ func Dialect(d string) Option {
 	}
 }
 
+// NoAutoFlush turns off automatic flushes of this database, by reason:
+//
+//   - signals.SchemaChange: DDL through the driver no longer flushes the
+//     shared map (nor sends signals); what it may have changed is still
+//     expired, so nothing stale is served, and identities are kept.
+//   - signals.TxEnd: a transaction begun without a scope no longer drops
+//     its scope's objects when it ends; they move into the shared map
+//     (expired if the transaction wrote, and never fresher than its start).
+//
+// The default flushes on both. RequestEnd belongs to Middleware: a handler
+// that wants no flush at the end of its requests does not use it.
+func NoAutoFlush(reasons ...signals.Reason) Option {
+	return func(c *config) {
+		for _, r := range reasons {
+			if r == signals.SchemaChange || r == signals.TxEnd {
+				c.noFlush[r] = true
+			} else {
+				c.err = fmt.Errorf("idmap: NoAutoFlush: %v is not an automatic flush of a database", r)
+			}
+		}
+	}
+}
+
 // database is one database opened through idmap: its name, dialect and
 // maps. Several may share a cache.DB (same name).
 type database struct {
 	name    string
 	dialect dialect
 	cdb     *cache.DB
+	noFlush [4]bool // by signals.Reason
 }
 
 func newDatabase(defaultName string, guess dialect, opts []Option) (*database, error) {
@@ -120,7 +145,7 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 	if !cfg.hasDialect {
 		cfg.dialect = guess
 	}
-	return &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name)}, nil
+	return &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name), noFlush: cfg.noFlush}, nil
 }
 
 // Open opens a database through idmap on the base driver registered as base,
@@ -389,6 +414,7 @@ type connState struct {
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as
 // SQL (raw).
 type txState struct {
+	epoch uint64       // the database's clock when it began
 	scope *cache.Scope // where its loads go
 	own   bool         // scope made for the transaction, ended with it
 	raw   bool         // begun by SQL text, not by BeginTx
@@ -408,7 +434,7 @@ func (c *connState) mapFor(ctx context.Context) cache.Map {
 
 func (c *connState) begin(ctx context.Context, raw bool) {
 	s := scopeFrom(ctx)
-	t := &txState{scope: s, raw: raw}
+	t := &txState{scope: s, raw: raw, epoch: c.db.cdb.Now()}
 	if s == nil {
 		t.scope, t.own = cache.NewScope(), true
 	}
@@ -426,8 +452,16 @@ func (c *connState) end() {
 	if t.wrote {
 		c.db.cdb.ExpireAll()
 	}
-	if t.own {
+	if !t.own {
+		return
+	}
+	if !c.db.noFlush[signals.TxEnd] {
 		endScope(t.scope, signals.TxEnd, c.db.name)
+		return
+	}
+	shared := c.db.cdb.Shared()
+	for _, it := range t.scope.Drain(c.db.cdb) {
+		shared.Put(it.Type, &cache.Load{Key: it.Key, Obj: it.Obj, Epoch: min(it.Epoch, t.epoch), Partial: it.Partial}, nil)
 	}
 }
 
@@ -638,8 +672,13 @@ func (probeStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows
 	return probeRows{}, nil
 }
 
-// schemaChanged flushes the database after DDL went through the driver.
+// schemaChanged flushes the database after DDL went through the driver,
+// or only expires it when that flush is turned off.
 func (db *database) schemaChanged() {
+	if db.noFlush[signals.SchemaChange] {
+		db.cdb.ExpireAll()
+		return
+	}
 	flushDB(db.cdb, nil, signals.SchemaChange, "")
 }
 

@@ -528,3 +528,52 @@ func TestWithRefreshAndLockingRead(t *testing.T) {
 		t.Errorf("WithRefresh: got %p %q; want %p refreshed to behind", got, got.Name, u)
 	}
 }
+
+// Each automatic flush can be turned off per database.
+func TestNoAutoFlush(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openCounted(t, idmap.NoAutoFlush(signals.SchemaChange, signals.TxEnd))
+	seedUsers(t, db, 2)
+	var flushes int
+	defer signals.PreFlush.Connect(func(f signals.Flush) {
+		if f.DB == idmap.NameOf(db) {
+			flushes++
+		}
+	})()
+	u, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "CREATE INDEX users_name ON users (name)")
+	if flushes != 0 {
+		t.Errorf("DDL flushed with SchemaChange turned off")
+	}
+	if idmap.Cached[User](ctx, db, 1) != nil {
+		t.Error("DDL did not even expire (the data could be stale)")
+	}
+	again, _ := idmap.Get[User](ctx, db, 1)
+	_ = again
+	_ = u
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := idmap.Get[User](ctx, tx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if flushes != 0 {
+		t.Errorf("a transaction's end flushed with TxEnd turned off")
+	}
+	if got := idmap.Cached[User](ctx, db, 2); got != in {
+		t.Errorf("after a read-only transaction: got %p; want its object %p, moved to the shared map", got, in)
+	}
+
+	if _, err := idmap.Open("sqlite3", ":memory:", idmap.NoAutoFlush(signals.Manual)); err == nil {
+		t.Error("NoAutoFlush(Manual): no error")
+	}
+}

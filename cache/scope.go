@@ -53,6 +53,33 @@ func (s *Scope) End() {
 	s.mu.Unlock()
 }
 
+// Item is one object of a scope, as Drain hands it out.
+type Item struct {
+	Type    *Type
+	Key     any
+	Obj     unsafe.Pointer
+	Epoch   uint64
+	Partial bool
+}
+
+// Drain ends the scope and returns the objects it held in database d.
+func (s *Scope) Drain(d *DB) []Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var items []Item
+	for k, m := range s.maps {
+		if k.db != d {
+			continue
+		}
+		for key, e := range m.entries {
+			items = append(items, Item{Type: k.typ, Key: key, Obj: e.obj, Epoch: e.epoch, Partial: e.partial})
+		}
+	}
+	s.maps = nil
+	s.ended = true
+	return items
+}
+
 // Ended reports whether End was called.
 func (s *Scope) Ended() bool {
 	s.mu.Lock()

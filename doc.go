@@ -1,0 +1,33 @@
+// Package idmap is an identity map for database/sql: while a unit of work
+// runs, every row of a mapped table is one Go object. Two queries that
+// return the same row give the same pointer, so values and temporary
+// (non-column) fields set in one place are seen everywhere else, and rows
+// already loaded are served by Get without a round trip to the database.
+//
+// It is a driver wrapper: open a database as "idmap+" followed by the name of
+// a registered driver, and use database/sql as usual.
+//
+//	import _ "github.com/mattn/go-sqlite3"
+//
+//	db, err := sql.Open("idmap+sqlite3", "file:app.db")
+//	rows, err := db.QueryContext(ctx, "SELECT id, name FROM users WHERE name LIKE ?", "a%")
+//	var users []*User
+//	err = idmap.Bind(rows, &users)          // canonical pointers; rows are closed
+//	u, err := idmap.Get[User](ctx, db, 42)  // no query if 42 is loaded and fresh
+//
+// A struct type is mapped when it has a TableName() string method or was
+// registered with Model. Columns come from the `db` tag, else the snake_case
+// of the field name; `db:"-"` fields are temporary attributes, kept across
+// loads. The primary key is the fields tagged `db:"col,pk"`, else the column
+// "id".
+//
+// Maps. Each database has a shared map, process-wide, holding its objects
+// weakly by default (StrongRefs keeps them until flushed). A scope, made by
+// NewContext or Middleware, is a private map for one unit of work; a
+// transaction begun without a scope is its own scope. Writes made through
+// the driver expire what they touched; Flush, FlushType and FlushInstance
+// forget objects, with signals (package signals) around every flush but
+// FlushInstance.
+//
+// The idea comes from django-idmap, for Django's ORM.
+package idmap
