@@ -3,6 +3,7 @@ package idmap
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -402,6 +403,10 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	}
 	var out *T
 	if err := Bind(rs, &out); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			// The row is gone (a DELETE, a changed key): forget its entry.
+			cm.Remove(m.ctype, key, nil)
+		}
 		return nil, err
 	}
 	return out, nil

@@ -353,8 +353,8 @@ func ExampleFlush() {
 	// post table="authors" reason="manual" scoped=false
 	// cached after FlushType: false
 	// cached after FlushInstance: false
-	// pre  table="" reason="schema change" scoped=false
-	// post table="" reason="schema change" scoped=false
+	// pre  table="authors" reason="schema change" scoped=false
+	// post table="authors" reason="schema change" scoped=false
 }
 
 func ExampleNewContext() {

@@ -45,6 +45,7 @@ func Model[T any](opts ...ModelOption) {
 	}
 	configs.Store(t, &cfg)
 	models.Store(t, m)
+	tableIndex.gen.Add(1)
 }
 
 var (
@@ -83,6 +84,7 @@ type model struct {
 	scalar bool // not a struct: scanned from a single column as it is
 
 	fields []field
+	temps  []field        // exported fields tagged db:"-": temporary attributes
 	byCol  map[string]int // column → index in fields
 	byFold map[string]int // lower-case column → index in fields, for drivers that change case
 	pk     []int          // indexes in fields of the key's columns, in order
@@ -103,7 +105,10 @@ func modelOf(t reflect.Type) *model {
 	if c, ok := configs.Load(t); ok {
 		cfg = c.(*modelConfig)
 	}
-	m, _ := models.LoadOrStore(t, buildModel(t, cfg))
+	m, loaded := models.LoadOrStore(t, buildModel(t, cfg))
+	if !loaded && m.(*model).mapped {
+		tableIndex.gen.Add(1)
+	}
 	return m.(*model)
 }
 
@@ -183,9 +188,7 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			Strong: m.strong,
 			Norm:   normKey,
 			New:    m.new,
-			Copy: func(dst, src unsafe.Pointer) {
-				reflect.NewAt(t, dst).Elem().Set(reflect.NewAt(t, src).Elem())
-			},
+			Copy:   m.copyTemps,
 		}
 	}
 	return m
@@ -213,6 +216,9 @@ func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, d
 		tag, hasTag := sf.Tag.Lookup("db")
 		col, opts, _ := strings.Cut(tag, ",")
 		if col == "-" {
+			if sf.IsExported() {
+				m.temps = append(m.temps, field{name: prefix + sf.Name, offset: offset + sf.Offset, typ: sf.Type})
+			}
 			continue
 		}
 		ft := sf.Type
@@ -359,6 +365,14 @@ func (f *field) value(p unsafe.Pointer) any {
 // copyField copies field f from src to dst.
 func (f *field) copy(dst, src unsafe.Pointer) {
 	reflect.NewAt(f.typ, unsafe.Add(dst, f.offset)).Elem().Set(reflect.NewAt(f.typ, unsafe.Add(src, f.offset)).Elem())
+}
+
+// copyTemps copies the temporary (db:"-") fields of src to dst: a refresh
+// in the shared map starts the new object with the old one's.
+func (m *model) copyTemps(dst, src unsafe.Pointer) {
+	for i := range m.temps {
+		m.temps[i].copy(dst, src)
+	}
 }
 
 // new returns a pointer to a new zero object of the model's type.

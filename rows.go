@@ -11,6 +11,7 @@ import (
 	"github.com/ngrok/sqlmw"
 
 	"github.com/go-idmap/idmap/cache"
+	"github.com/go-idmap/idmap/classify"
 )
 
 // How Bind finds the database and the map of a *sql.Rows.
@@ -35,7 +36,7 @@ type rows struct {
 	m       cache.Map // where Bind puts what it loads
 	epoch   uint64    // the database's clock when the query was sent
 	refresh bool      // loads overwrite their canonical objects
-	info    *stmtInfo // the statement, or nil for the probe
+	eff     *effects  // what the statement wrote, expired again at Close; nil for a read
 
 	// dest is the slice database/sql passed to the last Next: the raw
 	// values of the current row, read by Bind (on the goroutine that calls
@@ -56,16 +57,16 @@ var (
 
 // newRows wraps base rows. sqlmw exposes, of the optional methods below,
 // only those that the base rows have (it looks through Unwrap).
-func (c *connState) newRows(ctx context.Context, base driver.Rows, info *stmtInfo, epoch uint64) *rows {
+func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.Statement, eff *effects, epoch uint64) *rows {
 	r := &rows{
 		base:  base,
 		conn:  c,
 		db:    c.db,
 		m:     c.mapFor(ctx),
 		epoch: epoch,
-		info:  info,
+		eff:   eff,
 	}
-	r.refresh = refreshFrom(ctx) || (info != nil && info.locking)
+	r.refresh = refreshFrom(ctx) || (st != nil && st.Locking)
 	r.register()
 	return r
 }
@@ -95,10 +96,10 @@ func (r *rows) Next(dest []driver.Value) error {
 func (r *rows) Close() error {
 	r.unregister()
 	err := r.base.Close()
-	if r.info != nil && !r.info.read {
+	if r.eff != nil {
 		// A write through the query path (INSERT … RETURNING) may commit
 		// only when its rows are done: expire again.
-		r.db.cdb.ExpireAll()
+		r.db.expire(r.eff)
 	}
 	return err
 }

@@ -111,16 +111,17 @@ func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string
 	}
 }
 
-// flushDB flushes the shared maps of d (of typ only, if not nil) for an
-// automatic reason, and expires what scopes hold of d: a writer never visits
-// scopes, which find the expiry when they next read.
-func flushDB(d *cache.DB, typ *cache.Type, reason signals.Reason, table string) {
+// flushDB flushes the shared maps of d (the types on table only, if not "")
+// for an automatic reason, and expires what scopes hold of it: a writer
+// never visits scopes, which find the expiry when they next read.
+func flushDB(d *cache.DB, table string, reason signals.Reason) {
 	f := signals.Flush{DB: d.Name(), Table: table, Reason: reason}
 	signals.PreFlush.Send(f)
-	d.FlushShared(typ)
 	if table == "" {
+		d.FlushShared(nil)
 		d.ExpireAll()
 	} else {
+		d.FlushSharedTable(table)
 		d.ExpireTable(table)
 	}
 	signals.PostFlush.Send(f)

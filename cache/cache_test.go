@@ -205,6 +205,7 @@ func TestWeakEntriesReleased(t *testing.T) {
 	if got := d.SharedLen(typ); got != n {
 		t.Fatalf("got %d entries; want %d", got, n)
 	}
+	runtime.KeepAlive(objs) // live until here: the entries must all be there
 	perEntry := (float64(ms1.HeapAlloc) - float64(ms0.HeapAlloc)) / n
 	objs = nil
 	for i := 0; i < 20 && d.SharedLen(typ) > 0; i++ {

@@ -22,8 +22,9 @@ type Type struct {
 	// is used as it is.
 	Norm func(key any) any
 	// New and Copy, when set, let the shared map keep the temporary
-	// (non-column) fields of an object across a refresh: the new object
-	// starts as a copy of the old one, then takes the loaded columns.
+	// (non-column) fields of an object across a refresh: the new object is
+	// made by New, takes the old one's temporary fields by Copy, then the
+	// loaded columns.
 	New  func() unsafe.Pointer
 	Copy func(dst, src unsafe.Pointer)
 }

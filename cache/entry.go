@@ -15,6 +15,7 @@ type entry struct {
 	weak    weak.Pointer[byte] // weak reference to the object when obj is nil
 	epoch   uint64             // clock value when the query that loaded the data began
 	partial bool               // loaded from a row that lacked some mapped columns
+	expired bool               // expired in this map alone (a scope's rollback), whatever the epochs say
 }
 
 // object returns the entry's object, or nil if it was weak and collected.
@@ -67,9 +68,9 @@ type Map interface {
 	// Put offers a loaded object and returns the canonical one: the entry's
 	// object when it is fresh and complete (the load's data is discarded),
 	// else the load's data become current: refreshed in place by apply in a
-	// scope; in the shared map, a new object replaces the entry (a copy of
-	// the old one, with the load's columns applied, when the Type has New
-	// and Copy; else the load's object).
+	// scope; in the shared map, a new object replaces the entry (with the
+	// old one's temporary fields and the load's columns when the Type has
+	// New and Copy; else the load's object).
 	Put(typ *Type, l *Load, apply Apply) unsafe.Pointer
 	// Remove forgets key; if obj is not nil, only while obj is its object.
 	Remove(typ *Type, key any, obj unsafe.Pointer) bool

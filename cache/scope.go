@@ -98,9 +98,10 @@ func (s *Scope) Len() int {
 	return n
 }
 
-// ExpireLoaded expires, in this scope only, every object of database d that
-// it holds. A transaction that rolls back uses it for the objects it loaded.
-func (s *Scope) ExpireLoaded(d *DB) {
+// ExpireLoadedSince expires, in this scope only, every object of database d
+// loaded by a query that began at or after epoch. A transaction that rolls
+// back uses it for what it loaded.
+func (s *Scope) ExpireLoadedSince(d *DB, epoch uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, m := range s.maps {
@@ -108,8 +109,9 @@ func (s *Scope) ExpireLoaded(d *DB) {
 			continue
 		}
 		for _, e := range m.entries {
-			e.epoch = 0
-			e.partial = true
+			if e.epoch >= epoch {
+				e.expired = true
+			}
 		}
 	}
 }
@@ -124,7 +126,7 @@ func (v scopeView) Scoped() bool { return true }
 
 func (v scopeView) state(t *Table, typ *Type, e *entry, key any) State {
 	switch {
-	case !v.d.fresh(t, typ, key, e.epoch):
+	case e.expired || !v.d.fresh(t, typ, key, e.epoch):
 		return Expired
 	case e.partial:
 		return Partial
@@ -178,6 +180,7 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 		apply(e.obj, l.Obj)
 	}
 	e.epoch = l.Epoch
+	e.expired = false
 	// A partial row over a complete but expired object leaves its other
 	// columns stale: the object stays partial until a complete row arrives.
 	e.partial = l.Partial && (e.partial || st != Fresh)

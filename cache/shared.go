@@ -117,6 +117,18 @@ func (d *DB) FlushShared(typ *Type) {
 	})
 }
 
+// FlushSharedTable forgets every entry of d's shared maps whose type is on
+// table.
+func (d *DB) FlushSharedTable(table string) {
+	table = foldName(table)
+	d.shared.Range(func(k, v any) bool {
+		if foldName(k.(*Type).Table) == table {
+			v.(*sharedMap).m.Clear()
+		}
+		return true
+	})
+}
+
 // SharedLen returns how many entries d's shared map of typ holds, dead weak
 // entries not yet swept included.
 func (d *DB) SharedLen(typ *Type) int {

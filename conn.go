@@ -1,0 +1,304 @@
+package idmap
+
+import (
+	"context"
+	"database/sql/driver"
+	"io"
+
+	"github.com/ngrok/sqlmw"
+
+	"github.com/go-idmap/idmap/cache"
+	"github.com/go-idmap/idmap/signals"
+)
+
+// oneConn is a driver whose only connection is c: it lets sqlmw wrap a
+// connection made by a connector.
+type oneConn struct{ c driver.Conn }
+
+func (o oneConn) Open(string) (driver.Conn, error) { return o.c, nil }
+
+// connState is what idmap knows of one connection. database/sql uses a
+// connection from one goroutine at a time (under its own lock), so the
+// fields need no lock of their own.
+type connState struct {
+	db         *database
+	base       driver.Conn
+	hasBeginTx bool     // base has ConnBeginTx
+	tx         *txState // the open transaction, or nil
+}
+
+// txState is an open transaction: begun with BeginTx, or with BEGIN sent as
+// SQL (raw).
+type txState struct {
+	epoch   uint64       // the database's clock when it began
+	scope   *cache.Scope // where its loads go
+	own     bool         // scope made for the transaction, ended with it
+	raw     bool         // begun by SQL text, not by BeginTx
+	pending []*effects   // what it wrote: expired at once, and again when it ends
+	tooMany bool         // pending overflowed: expire the whole database at the end
+}
+
+// maxPending bounds what a transaction remembers of its writes; past it,
+// its end expires the whole database.
+const maxPending = 1024
+
+// mapFor returns the map that loads on this connection go to.
+func (c *connState) mapFor(ctx context.Context) cache.Map {
+	if c.tx != nil {
+		return c.tx.scope.In(c.db.cdb)
+	}
+	if s := scopeFrom(ctx); s != nil {
+		return s.In(c.db.cdb)
+	}
+	return c.db.cdb.Shared()
+}
+
+func (c *connState) begin(ctx context.Context, raw bool) {
+	s := scopeFrom(ctx)
+	t := &txState{scope: s, raw: raw, epoch: c.db.cdb.Now()}
+	if s == nil {
+		t.scope, t.own = cache.NewScope(), true
+	}
+	c.tx = t
+}
+
+// end closes the open transaction. What it wrote was expired when it was
+// written; it is expired again now that it is committed (or rolled back),
+// since other maps may have loaded the old rows in between. On rollback,
+// what the transaction's map loaded is expired too.
+func (c *connState) end(rollback bool) {
+	t := c.tx
+	if t == nil {
+		return
+	}
+	c.tx = nil
+	t.republish(c.db)
+	if rollback && !t.own {
+		t.scope.ExpireLoadedSince(c.db.cdb, t.epoch)
+	}
+	if !t.own {
+		return
+	}
+	if !c.db.noFlush[signals.TxEnd] {
+		endScope(t.scope, signals.TxEnd, c.db.name)
+		return
+	}
+	if rollback {
+		t.scope.End()
+		return
+	}
+	shared := c.db.cdb.Shared()
+	for _, it := range t.scope.Drain(c.db.cdb) {
+		shared.Put(it.Type, &cache.Load{Key: it.Key, Obj: it.Obj, Epoch: min(it.Epoch, t.epoch), Partial: it.Partial}, nil)
+	}
+}
+
+// republish expires again everything the transaction wrote.
+func (t *txState) republish(db *database) {
+	if t.tooMany {
+		db.cdb.ExpireAll()
+		return
+	}
+	for _, e := range t.pending {
+		db.expire(e)
+	}
+}
+
+// record keeps a write of the open transaction for its end.
+func (t *txState) record(e *effects) {
+	if t.tooMany {
+		return
+	}
+	if len(t.pending) >= maxPending {
+		t.pending, t.tooMany = nil, true
+		return
+	}
+	t.pending = append(t.pending, e)
+}
+
+// conn is the connection database/sql sees: sqlmw's, with a way back to the
+// base driver's connection for sql.Conn.Raw. It claims what sqlmw's
+// connection claims, but ExecerContext and QueryerContext only where the
+// base has them (execConn, queryConn); where the base lacks an interface,
+// sqlmw's fallback does what database/sql does without it (the test
+// TestDriverBehavesAsBase compares the two over every variant).
+type conn struct {
+	inner driver.Conn // sqlmw's connection
+	st    *connState
+}
+
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+	_ driver.ExecerContext      = execConn{}
+	_ driver.QueryerContext     = queryConn{}
+)
+
+// Unwrap returns the base driver's connection. Reach it with sql.Conn.Raw:
+//
+//	err := c.Raw(func(dc any) error {
+//		pc := dc.(interface{ Unwrap() driver.Conn }).Unwrap().(*stdlib.Conn)
+//		…
+//	})
+//
+// Statements sent on it directly bypass idmap: it cannot expire what they
+// write.
+func (c *conn) Unwrap() driver.Conn { return c.st.base }
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
+func (c *conn) Close() error                              { return c.inner.Close() }
+
+// Begin is driver.Conn's; database/sql calls BeginTx.
+func (c *conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+}
+
+func (c *conn) Ping(ctx context.Context) error { return c.inner.(driver.Pinger).Ping(ctx) }
+
+func (c *conn) ResetSession(ctx context.Context) error {
+	return c.inner.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *conn) IsValid() bool { return c.inner.(driver.Validator).IsValid() }
+
+func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.inner.(driver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+type execConn struct{ c *conn }
+
+func (e execConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return e.c.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
+}
+
+type queryConn struct{ c *conn }
+
+func (q queryConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return q.c.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
+}
+
+// interceptor is sqlmw's hook into one connection.
+type interceptor struct {
+	sqlmw.NullInterceptor
+	c *connState
+}
+
+func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, opts driver.TxOptions) (context.Context, driver.Tx, error) {
+	var tx driver.Tx
+	var err error
+	if i.c.hasBeginTx {
+		tx, err = conn.BeginTx(ctx, opts)
+	} else {
+		tx, err = beginWithoutContext(ctx, i.c.base, opts)
+	}
+	if err != nil {
+		return ctx, nil, err
+	}
+	i.c.begin(ctx, false)
+	return ctx, tx, nil
+}
+
+func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
+	err := tx.Commit()
+	// Whether or not the commit succeeded, the transaction is over; a
+	// failed commit rolled back, and the end expires as a rollback does.
+	i.c.end(err != nil)
+	return err
+}
+
+func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
+	err := tx.Rollback()
+	i.c.end(true)
+	return err
+}
+
+func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
+	if query == probeSQL {
+		return ctx, probeStmt{}, nil
+	}
+	st, err := conn.PrepareContext(ctx, query)
+	if err != nil {
+		return ctx, nil, err
+	}
+	return ctx, &stmt{base: st, conn: i.c}, nil
+}
+
+func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	cs := i.c.before(ctx, query)
+	res, err := conn.ExecContext(ctx, query, args)
+	if err == nil {
+		i.c.after(ctx, cs, args)
+	}
+	return res, err
+}
+
+func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	cs := i.c.before(ctx, query)
+	res, err := stmt.ExecContext(ctx, args)
+	if err == nil {
+		i.c.after(ctx, cs, args)
+	}
+	return res, err
+}
+
+func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	if query == probeSQL {
+		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
+	}
+	return i.query(ctx, query, args, func() (driver.Rows, error) { return conn.QueryContext(ctx, query, args) })
+}
+
+func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	if query == probeSQL {
+		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
+	}
+	return i.query(ctx, query, args, func() (driver.Rows, error) { return stmt.QueryContext(ctx, args) })
+}
+
+func (i *interceptor) query(ctx context.Context, query string, args []driver.NamedValue, run func() (driver.Rows, error)) (context.Context, driver.Rows, error) {
+	cs := i.c.before(ctx, query)
+	epoch := i.c.db.cdb.Now() // before the query is sent
+	r, err := run()
+	if err != nil {
+		return ctx, nil, err
+	}
+	// A write through the query path (INSERT … RETURNING) has happened
+	// when the first row is ready; it may commit only when the rows are
+	// done, so the rows expire it again when they close.
+	eff := i.c.after(ctx, cs, args)
+	return ctx, i.c.newRows(ctx, r, cs, eff, epoch), nil
+}
+
+// probeSQL is a statement that idmap's interceptor answers itself, without
+// sending it to the server: Get sends it through a *sql.Tx or *sql.Conn to
+// learn their database and map.
+const probeSQL = "SELECT 1 /* idmap: probe, answered by the idmap driver */"
+
+type probeRows struct{}
+
+func (probeRows) Columns() []string         { return []string{"idmap_probe"} }
+func (probeRows) Close() error              { return nil }
+func (probeRows) Next([]driver.Value) error { return io.EOF }
+
+type probeStmt struct{}
+
+func (probeStmt) Close() error                               { return nil }
+func (probeStmt) NumInput() int                              { return 0 }
+func (probeStmt) Exec([]driver.Value) (driver.Result, error) { return driver.RowsAffected(0), nil }
+func (probeStmt) Query([]driver.Value) (driver.Rows, error)  { return probeRows{}, nil }
+func (probeStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows, error) {
+	return probeRows{}, nil
+}

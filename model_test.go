@@ -1,0 +1,269 @@
+package idmap_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-idmap/idmap"
+)
+
+var longModel = flag.Bool("idmap.long", false, "run the randomized model test for long")
+
+// Item is the model of the randomized test.
+type Item struct {
+	ID   int64 `db:"id"`
+	Grp  int64 `db:"grp"`
+	Val  int64 `db:"val"`
+	Seen int   `db:"-"`
+}
+
+func (Item) TableName() string { return "items" }
+
+// TestRandomizedModel runs goroutines that load, write, delete, flush and
+// run transactions at random, with scopes and the shared map, and checks
+// after each step that everything the maps would serve without a query
+// equals the database's committed row (inside a transaction: what the
+// transaction reads). Run it long with -idmap.long.
+func TestRandomizedModel(t *testing.T) {
+	workers, steps := 4, 250
+	if testing.Short() {
+		steps = 60
+	}
+	if *longModel {
+		steps = 5000
+	}
+	const rows, groups = 16, 4
+	dir := t.TempDir()
+	dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate"
+	db, err := sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	truth, err := sql.Open("sqlite3", dsn) // the database itself, not through idmap
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer truth.Close()
+	ctx := context.Background()
+	mustExec(t, db, "CREATE TABLE items (id INTEGER PRIMARY KEY, grp INTEGER NOT NULL, val INTEGER NOT NULL)")
+	for i := 1; i <= rows; i++ {
+		mustExec(t, db, "INSERT INTO items VALUES (?, ?, ?)", i, i%groups, 0)
+	}
+
+	// Writers hold mu while they change committed data (a statement in
+	// autocommit, or a whole transaction); checks hold it for reading, so
+	// that nothing commits between what a map serves and what the database
+	// says.
+	var mu sync.RWMutex
+	var ops, checks, violations, errs atomic.Int64
+	report := func(format string, args ...any) {
+		if violations.Add(1) <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	committed := func(id int64) (Item, bool) {
+		var it Item
+		err := truth.QueryRowContext(ctx, "SELECT id, grp, val FROM items WHERE id = ?", id).Scan(&it.ID, &it.Grp, &it.Val)
+		if errors.Is(err, sql.ErrNoRows) {
+			return it, false
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		return it, true
+	}
+	check := func(w int, ctx context.Context) {
+		mu.RLock()
+		defer mu.RUnlock()
+		checks.Add(1)
+		for id := int64(1); id <= rows+2; id++ {
+			c := idmap.Cached[Item](ctx, db, id)
+			if c == nil {
+				continue
+			}
+			want, ok := committed(id)
+			if !ok {
+				report("worker %d: Cached serves item %d, which the database does not have", w, id)
+			} else if c.ID != want.ID || c.Grp != want.Grp || c.Val != want.Val {
+				report("worker %d: Cached serves %+v; the database has %+v", w, *c, want)
+			}
+		}
+	}
+	checkTx := func(w int, ctx context.Context, tx *sql.Tx) {
+		for id := int64(1); id <= rows+2; id++ {
+			var want Item
+			err := tx.QueryRowContext(ctx, "SELECT id, grp, val FROM items WHERE id = ?", id).Scan(&want.ID, &want.Grp, &want.Val)
+			got, gerr := idmap.Get[Item](ctx, tx, id)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				if gerr == nil {
+					report("worker %d in tx: Get serves item %d, which the transaction does not see", w, id)
+				}
+			case err != nil || gerr != nil:
+				errs.Add(1)
+			case got.Grp != want.Grp || got.Val != want.Val:
+				report("worker %d in tx: Get serves %+v; the transaction reads %+v", w, *got, want)
+			}
+		}
+	}
+
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 42))
+			ctx := context.Background()
+			scoped := false
+			newUnit := func() {
+				scoped = r.IntN(3) != 0
+				if scoped {
+					ctx = idmap.NewContext(context.Background())
+				} else {
+					ctx = context.Background() // the shared map
+				}
+			}
+			newUnit()
+			var held []*Item // keep objects reachable, as an application would
+			for range steps {
+				ops.Add(1)
+				id := int64(1 + r.IntN(rows+2))
+				switch op := r.IntN(100); {
+				case op < 25: // Bind by predicate, a whole or a partial row
+					q := "SELECT id, grp, val FROM items WHERE grp = ?"
+					if r.IntN(4) == 0 {
+						q = "SELECT id, val FROM items WHERE grp = ?"
+					}
+					rs, err := db.QueryContext(ctx, q, r.IntN(groups))
+					if err == nil {
+						var its []*Item
+						if err = idmap.Bind(rs, &its); err == nil {
+							held = append(held, its...)
+						}
+					}
+					if err != nil {
+						errs.Add(1)
+					}
+				case op < 45: // Get
+					if it, err := idmap.Get[Item](ctx, db, id); err == nil {
+						if scoped {
+							it.Seen++ // a temporary field of an object this worker owns
+						}
+						held = append(held, it)
+					} else if !errors.Is(err, sql.ErrNoRows) {
+						errs.Add(1)
+					}
+				case op < 60: // write by key
+					mu.Lock()
+					_, err := db.ExecContext(ctx, "UPDATE items SET val = ? WHERE id = ?", r.IntN(1000), id)
+					mu.Unlock()
+					if err != nil {
+						errs.Add(1)
+					}
+				case op < 68: // write by predicate
+					mu.Lock()
+					_, err := db.ExecContext(ctx, "UPDATE items SET val = val + 1, grp = (grp + 1) % ? WHERE grp = ?", groups, r.IntN(groups))
+					mu.Unlock()
+					if err != nil {
+						errs.Add(1)
+					}
+				case op < 74: // delete by key, or insert it back
+					mu.Lock()
+					var err error
+					if r.IntN(2) == 0 {
+						_, err = db.ExecContext(ctx, "DELETE FROM items WHERE id = ?", id)
+					} else {
+						_, err = db.ExecContext(ctx, "INSERT OR IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)", id, r.IntN(groups), r.IntN(1000))
+					}
+					mu.Unlock()
+					if err != nil {
+						errs.Add(1)
+					}
+				case op < 84: // a transaction that commits or rolls back
+					mu.Lock()
+					tctx := ctx
+					if r.IntN(2) == 0 {
+						tctx = context.Background() // its own scope
+					}
+					tx, err := db.BeginTx(tctx, nil)
+					if err != nil {
+						mu.Unlock()
+						errs.Add(1)
+						break
+					}
+					for range 1 + r.IntN(4) {
+						k := int64(1 + r.IntN(rows+2))
+						switch r.IntN(4) {
+						case 0:
+							_, err = tx.ExecContext(tctx, "UPDATE items SET val = ? WHERE id = ?", r.IntN(1000), k)
+						case 1:
+							_, err = tx.ExecContext(tctx, "UPDATE items SET val = val * 2 WHERE grp = ?", r.IntN(groups))
+						case 2:
+							_, err = idmap.Get[Item](tctx, tx, k)
+							if errors.Is(err, sql.ErrNoRows) {
+								err = nil
+							}
+						default:
+							var its []*Item
+							var rs *sql.Rows
+							if rs, err = tx.QueryContext(tctx, "SELECT id, grp, val FROM items WHERE grp = ?", r.IntN(groups)); err == nil {
+								err = idmap.Bind(rs, &its)
+							}
+						}
+						if err != nil {
+							errs.Add(1)
+						}
+					}
+					checkTx(w, tctx, tx)
+					if r.IntN(2) == 0 {
+						err = tx.Commit()
+					} else {
+						err = tx.Rollback()
+					}
+					mu.Unlock()
+					if err != nil {
+						errs.Add(1)
+					}
+				case op < 88: // flush
+					switch r.IntN(3) {
+					case 0:
+						idmap.Flush(ctx)
+					case 1:
+						idmap.FlushType[Item](ctx)
+					default:
+						if len(held) > 0 {
+							idmap.FlushInstance(ctx, held[r.IntN(len(held))])
+						}
+					}
+				case op < 92: // the unit of work ends
+					newUnit()
+					held = held[:0]
+				default: // a read that is not a Bind
+					var n int
+					_ = db.QueryRowContext(ctx, "SELECT count(*) FROM items").Scan(&n)
+				}
+				if len(held) > 256 {
+					held = held[len(held)-64:]
+				}
+				check(w, ctx)
+				check(w, context.Background())
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("randomized model: %d operations, %d checks, %d violations, %d statement errors (busy, expected under contention)",
+		ops.Load(), checks.Load(), violations.Load(), errs.Load())
+	if violations.Load() > 0 {
+		t.Errorf("%d violations", violations.Load())
+	}
+	_ = fmt.Sprint
+}

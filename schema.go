@@ -1,0 +1,313 @@
+package idmap
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// What the effects of a write depend on besides the statement: the primary
+// keys of the tables (from the mapped types), and the foreign keys and
+// triggers of the database (read from its catalogue).
+
+// schemaInfo is what idmap read of a database's catalogue.
+type schemaInfo struct {
+	known    bool                // false: the catalogue could not be read; every write widens to the database
+	cascades map[string][]string // parent table → tables that its writes reach through ON DELETE/UPDATE actions (transitively)
+	triggers map[string]bool     // tables with triggers
+}
+
+// TriggerWrites declares what the triggers on table write, so that a write
+// to table expires those tables instead of the whole database. Without it,
+// a table with triggers widens every write to the whole database.
+func TriggerWrites(table string, writes ...string) Option {
+	return func(c *config) {
+		if c.triggers == nil {
+			c.triggers = make(map[string][]string)
+		}
+		t := strings.ToLower(baseTable(table))
+		for _, w := range writes {
+			c.triggers[t] = append(c.triggers[t], strings.ToLower(baseTable(w)))
+		}
+		if writes == nil {
+			c.triggers[t] = []string{}
+		}
+	}
+}
+
+// schemaFor makes sure db's catalogue has been read, on c (idle, before a
+// write is sent). It is read again after a schema change.
+func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
+	if si := db.schema.Load(); si != nil {
+		return si
+	}
+	si := readSchema(ctx, db.dialect, c.base)
+	db.schema.CompareAndSwap(nil, si)
+	return si
+}
+
+// readSchema reads foreign keys and triggers through a base connection.
+func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
+	si := &schemaInfo{cascades: map[string][]string{}, triggers: map[string]bool{}}
+	edges := map[string][]string{} // parent → direct children with actions
+	var err error
+	switch d {
+	case dialectSQLite:
+		err = readSQLite(ctx, bc, edges, si.triggers)
+	case dialectMySQL:
+		err = readMySQL(ctx, bc, edges, si.triggers)
+	case dialectPostgres:
+		err = readPostgres(ctx, bc, edges, si.triggers)
+	default:
+		err = fmt.Errorf("unknown dialect")
+	}
+	if err != nil {
+		return &schemaInfo{}
+	}
+	for parent := range edges {
+		si.cascades[parent] = reach(edges, parent)
+	}
+	si.known = true
+	return si
+}
+
+// reach returns every table reachable from t through edges, t excluded
+// unless it refers to itself.
+func reach(edges map[string][]string, t string) []string {
+	seen := map[string]bool{}
+	var out []string
+	stack := append([]string(nil), edges[t]...)
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		out = append(out, c)
+		stack = append(stack, edges[c]...)
+	}
+	return out
+}
+
+// acts reports whether a foreign key action writes to the child.
+func acts(rule string) bool {
+	switch strings.ToUpper(strings.TrimSpace(rule)) {
+	case "CASCADE", "SET NULL", "SET DEFAULT", "C", "N", "D":
+		return true
+	}
+	return false
+}
+
+func readSQLite(ctx context.Context, bc driver.Conn, edges map[string][]string, triggers map[string]bool) error {
+	tables, err := baseQuery(ctx, bc, "SELECT name FROM sqlite_master WHERE type = 'table'")
+	if err != nil {
+		return err
+	}
+	for _, row := range tables {
+		child := asString(row[0])
+		fks, err := baseQuery(ctx, bc, `SELECT "table", on_update, on_delete FROM pragma_foreign_key_list(?)`, child)
+		if err != nil {
+			return err
+		}
+		for _, fk := range fks {
+			if acts(asString(fk[1])) || acts(asString(fk[2])) {
+				p := strings.ToLower(asString(fk[0]))
+				edges[p] = append(edges[p], strings.ToLower(child))
+			}
+		}
+	}
+	trs, err := baseQuery(ctx, bc, "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'")
+	if err != nil {
+		return err
+	}
+	for _, row := range trs {
+		triggers[strings.ToLower(asString(row[0]))] = true
+	}
+	return nil
+}
+
+func readMySQL(ctx context.Context, bc driver.Conn, edges map[string][]string, triggers map[string]bool) error {
+	fks, err := baseQuery(ctx, bc, `SELECT TABLE_NAME, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE
+		FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()`)
+	if err != nil {
+		return err
+	}
+	for _, fk := range fks {
+		if acts(asString(fk[2])) || acts(asString(fk[3])) {
+			p := strings.ToLower(asString(fk[1]))
+			edges[p] = append(edges[p], strings.ToLower(asString(fk[0])))
+		}
+	}
+	trs, err := baseQuery(ctx, bc, `SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`)
+	if err != nil {
+		return err
+	}
+	for _, row := range trs {
+		triggers[strings.ToLower(asString(row[0]))] = true
+	}
+	return nil
+}
+
+func readPostgres(ctx context.Context, bc driver.Conn, edges map[string][]string, triggers map[string]bool) error {
+	fks, err := baseQuery(ctx, bc, `SELECT cl.relname, pl.relname, c.confupdtype::text, c.confdeltype::text
+		FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class pl ON pl.oid = c.confrelid
+		WHERE c.contype = 'f'`)
+	if err != nil {
+		return err
+	}
+	for _, fk := range fks {
+		if acts(asString(fk[2])) || acts(asString(fk[3])) {
+			p := strings.ToLower(asString(fk[1]))
+			edges[p] = append(edges[p], strings.ToLower(asString(fk[0])))
+		}
+	}
+	trs, err := baseQuery(ctx, bc, `SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal`)
+	if err != nil {
+		return err
+	}
+	for _, row := range trs {
+		triggers[strings.ToLower(asString(row[0]))] = true
+	}
+	return nil
+}
+
+// baseQuery runs a query on a base connection, bypassing idmap, and returns
+// its rows.
+func baseQuery(ctx context.Context, bc driver.Conn, query string, args ...any) ([][]driver.Value, error) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	var rows driver.Rows
+	var err error
+	if q, ok := bc.(driver.QueryerContext); ok {
+		rows, err = q.QueryContext(ctx, query, named)
+	} else {
+		err = driver.ErrSkip
+	}
+	if err == driver.ErrSkip {
+		var st driver.Stmt
+		if pc, ok := bc.(driver.ConnPrepareContext); ok {
+			st, err = pc.PrepareContext(ctx, query)
+		} else {
+			st, err = bc.Prepare(query)
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		if sq, ok := st.(driver.StmtQueryContext); ok {
+			rows, err = sq.QueryContext(ctx, named)
+		} else {
+			vals := make([]driver.Value, len(args))
+			for i, a := range args {
+				vals[i] = a
+			}
+			rows, err = st.Query(vals) //nolint:staticcheck
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]driver.Value
+	for {
+		dest := make([]driver.Value, len(rows.Columns()))
+		if err := rows.Next(dest); err != nil {
+			if err == io.EOF {
+				return out, nil
+			}
+			return nil, err
+		}
+		out = append(out, dest)
+	}
+}
+
+func asString(v driver.Value) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// Primary keys by table, from the mapped types. The index is rebuilt when a
+// model is added.
+var tableIndex struct {
+	gen   atomic.Uint64 // bumped when a mapped model is built
+	mu    sync.Mutex
+	built atomic.Pointer[tableModels]
+}
+
+type tableModels struct {
+	gen    uint64
+	pk     map[string][]string // folded table → key columns; nil slice when types disagree
+	models map[string][]*model // folded table → mapped types on it
+}
+
+func currentTables() *tableModels {
+	g := tableIndex.gen.Load()
+	if tm := tableIndex.built.Load(); tm != nil && tm.gen == g {
+		return tm
+	}
+	tableIndex.mu.Lock()
+	defer tableIndex.mu.Unlock()
+	g = tableIndex.gen.Load()
+	if tm := tableIndex.built.Load(); tm != nil && tm.gen == g {
+		return tm
+	}
+	tm := &tableModels{gen: g, pk: map[string][]string{}, models: map[string][]*model{}}
+	models.Range(func(_, v any) bool {
+		m := v.(*model)
+		if !m.mapped || m.err != nil {
+			return true
+		}
+		t := strings.ToLower(m.ctype.Table)
+		tm.models[t] = append(tm.models[t], m)
+		cols := make([]string, len(m.pk))
+		for i, fi := range m.pk {
+			cols[i] = strings.ToLower(m.fields[fi].column)
+		}
+		if old, ok := tm.pk[t]; ok && !sameColumns(old, cols) {
+			tm.pk[t] = nil // types disagree on the key: expire by table
+		} else if !ok {
+			tm.pk[t] = cols
+		}
+		return true
+	})
+	tableIndex.built.Store(tm)
+	return tm
+}
+
+// pkOf returns the key columns of table, or nil if no mapped type (or no
+// single key) is known for it.
+func (db *database) pkOf(table string) []string {
+	return currentTables().pk[table]
+}
+
+// removeShared forgets the entries of table's types under the given
+// (normalised) keys in the shared map. Scopes find the expiry instead.
+func (db *database) removeShared(table string, keys []any) {
+	shared := db.cdb.Shared()
+	for _, m := range currentTables().models[table] {
+		for _, k := range keys {
+			parts := []any{k}
+			if ck, ok := k.(compositeKey); ok {
+				parts = ck[:len(m.pk)]
+			}
+			tk, err := m.keyOf("expire", parts)
+			if err == nil {
+				shared.Remove(m.ctype, tk, nil)
+			}
+		}
+	}
+}

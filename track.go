@@ -1,0 +1,513 @@
+package idmap
+
+import (
+	"context"
+	"database/sql/driver"
+	"strings"
+
+	"github.com/go-idmap/idmap/classify"
+	"github.com/go-idmap/idmap/signals"
+)
+
+// Tracking: what a statement that went through the driver may have changed,
+// and the expiry that follows. Statements are classified by package
+// classify (cached per text); the effects of one execution are resolved
+// against its arguments, the models' keys and the database's foreign keys
+// and triggers. When in doubt, widen: from keys to the table, from the table
+// to the whole database.
+
+// effects is what one execution of a statement may have changed.
+type effects struct {
+	all     bool        // the whole database
+	tables  []string    // whole tables (folded names)
+	keys    []tableKeys // rows by normalised key
+	removes []tableKeys // rows that no longer exist under these keys
+}
+
+type tableKeys struct {
+	table string
+	keys  []any
+}
+
+func (e *effects) widenTable(t string) { e.tables = append(e.tables, t) }
+
+// expire applies e to every map of db: lazily, through the epochs.
+func (db *database) expire(e *effects) {
+	if e.all {
+		db.cdb.ExpireAll()
+		return
+	}
+	for _, t := range e.tables {
+		db.cdb.ExpireTable(t)
+	}
+	for _, tk := range e.keys {
+		db.cdb.ExpireKeys(tk.table, tk.keys...)
+	}
+	for _, tk := range e.removes {
+		db.removeShared(tk.table, tk.keys)
+	}
+}
+
+// dialect returns the classifier's dialect for the database.
+func (d dialect) classify() classify.Dialect {
+	switch d {
+	case dialectSQLite:
+		return classify.SQLite
+	case dialectMySQL:
+		return classify.MySQL
+	case dialectPostgres:
+		return classify.Postgres
+	}
+	return classify.Generic
+}
+
+// mayChange reports whether a statement may change data, schema or the
+// transaction state.
+func mayChange(st *classify.Statement) bool {
+	return st.WholeDB || len(st.Writes) > 0 || len(st.Schema) > 0 || len(st.Tx) > 0 || st.ImplicitCommit
+}
+
+// before classifies a statement about to be sent on c, and makes sure that
+// what the effects of a write depend on (foreign keys, triggers) is known
+// while the connection is idle.
+func (c *connState) before(ctx context.Context, query string) *classify.Statement {
+	st := classify.Classify(c.db.dialect.classify(), query)
+	if len(st.Writes) > 0 {
+		c.db.schemaFor(ctx, c)
+	}
+	return st
+}
+
+// after applies the effects of a statement that succeeded: expiry in every
+// map now, recorded for the end of an open transaction; schema changes;
+// transaction control sent as SQL. It returns the effects (nil for a read).
+func (c *connState) after(ctx context.Context, st *classify.Statement, args []driver.NamedValue) *effects {
+	if !mayChange(st) {
+		return nil
+	}
+	e := c.db.effectsOf(st, args)
+	c.db.expire(e)
+	if c.tx != nil {
+		c.tx.record(e)
+	}
+	if len(st.Schema) > 0 {
+		c.db.schemaChanged(st.Schema)
+	}
+	if st.ImplicitCommit && c.tx != nil {
+		if c.tx.raw {
+			c.end(false)
+		} else {
+			c.tx.republish(c.db)
+		}
+	}
+	for _, op := range st.Tx {
+		c.txControl(ctx, op)
+	}
+	return e
+}
+
+// txControl follows transaction control sent as SQL, conservatively.
+func (c *connState) txControl(ctx context.Context, op classify.TxOp) {
+	switch op.Kind {
+	case classify.Begin:
+		if c.tx == nil {
+			c.begin(ctx, true)
+		}
+	case classify.Commit, classify.Rollback:
+		if c.tx == nil {
+			return
+		}
+		if c.tx.raw {
+			c.end(op.Kind == classify.Rollback)
+			return
+		}
+		// COMMIT or ROLLBACK as SQL inside a BeginTx transaction: the
+		// server ended it; publish what it wrote and forget what it loaded.
+		c.tx.republish(c.db)
+		c.tx.scope.ExpireLoadedSince(c.db.cdb, c.tx.epoch)
+	case classify.RollbackTo:
+		if c.tx != nil {
+			// Writes since the savepoint are undone: what the transaction
+			// loaded after them is stale in its own map.
+			c.tx.republish(c.db)
+			c.tx.scope.ExpireLoadedSince(c.db.cdb, c.tx.epoch)
+		}
+	}
+}
+
+// effectsOf resolves a classified statement against its arguments.
+func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) *effects {
+	e := &effects{}
+	if st.WholeDB {
+		e.all = true
+		return e
+	}
+	for _, sc := range st.Schema {
+		if sc.Table.Table == "" {
+			e.all = true
+			return e
+		}
+		e.widenTable(foldTable(sc.Table))
+	}
+	if len(st.Writes) == 0 {
+		return e
+	}
+	si := db.schema.Load()
+	for i := range st.Writes {
+		w := &st.Writes[i]
+		t := foldTable(w.Table)
+		if si == nil || !si.known {
+			// Foreign keys and triggers unknown: any write may reach any
+			// table.
+			e.all = true
+			return e
+		}
+		if si.triggers[t] {
+			decl, ok := db.triggers[t]
+			if !ok {
+				e.all = true
+				return e
+			}
+			for _, d := range decl {
+				e.widenTable(d)
+			}
+		}
+		if w.Op != classify.Insert {
+			for _, child := range si.cascades[t] {
+				e.widenTable(child)
+			}
+		}
+		db.writeEffects(e, t, w, args)
+	}
+	return e
+}
+
+// writeEffects adds what write w to table t does to the rows of t.
+func (db *database) writeEffects(e *effects, t string, w *classify.Write, args []driver.NamedValue) {
+	pk := db.pkOf(t)
+	if pk == nil {
+		e.widenTable(t)
+		return
+	}
+	switch w.Op {
+	case classify.Insert:
+		if keys, ok := valuesKeys(pk, w.Columns, w.Values, args); ok {
+			e.keys = append(e.keys, tableKeys{t, keys})
+			return
+		}
+	case classify.Update, classify.Delete:
+		keys, ok := whereKeys(pk, w.Where, args)
+		if !ok {
+			break
+		}
+		if w.Op == classify.Delete {
+			e.keys = append(e.keys, tableKeys{t, keys})
+			e.removes = append(e.removes, tableKeys{t, keys})
+			return
+		}
+		if !setsAny(w.Set, pk) {
+			e.keys = append(e.keys, tableKeys{t, keys})
+			return
+		}
+		// The key changes: nothing may stay under the old key, and the new
+		// key is expired if it can be read, else the table.
+		e.keys = append(e.keys, tableKeys{t, keys})
+		e.removes = append(e.removes, tableKeys{t, keys})
+		if nk, ok := setKeys(pk, w.Set, keys, args); ok {
+			e.keys = append(e.keys, tableKeys{t, nk})
+			return
+		}
+	case classify.Upsert:
+		// The update part touches the row that conflicts on the target;
+		// only a target that is the primary key names it.
+		if sameColumns(w.Conflict, pk) && !setsAny(w.Set, pk) {
+			if keys, ok := valuesKeys(pk, w.Columns, w.Values, args); ok {
+				e.keys = append(e.keys, tableKeys{t, keys})
+				return
+			}
+		}
+	}
+	e.widenTable(t)
+}
+
+// maxKeys bounds the keys one write expires one by one; past it, the table.
+const maxKeys = 1024
+
+// argValue returns the value of v in a statement run with args.
+func argValue(v classify.Value, args []driver.NamedValue) (any, bool) {
+	switch {
+	case v.Expr:
+		return nil, false
+	case v.Arg > 0:
+		for _, a := range args {
+			if a.Ordinal == v.Arg && a.Name == "" {
+				return a.Value, true
+			}
+		}
+		if v.Arg <= len(args) {
+			return args[v.Arg-1].Value, true
+		}
+		return nil, false
+	case v.Named != "":
+		for _, a := range args {
+			if strings.EqualFold(a.Name, v.Named) {
+				return a.Value, true
+			}
+		}
+		return nil, false
+	}
+	return v.Literal, true
+}
+
+// whereKeys returns the keys of the rows that an UPDATE's or DELETE's
+// conditions restrict it to, if they restrict every key column.
+func whereKeys(pk []string, where []classify.Cond, args []driver.NamedValue) ([]any, bool) {
+	// A condition on every key column at once (a tuple): its tuples.
+	for _, c := range where {
+		idx := columnIndexes(c.Columns, pk)
+		if idx == nil {
+			continue
+		}
+		keys := make([]any, 0, len(c.Values))
+		for _, tuple := range c.Values {
+			k, ok := tupleKey(pk, idx, tuple, args)
+			if !ok {
+				return nil, false
+			}
+			if k != nil {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > maxKeys {
+			return nil, false
+		}
+		return keys, true
+	}
+	// Else each key column restricted by some condition: the product.
+	sets := make([][]any, len(pk))
+	for i, col := range pk {
+		for _, c := range where {
+			j := indexFold(c.Columns, col)
+			if j < 0 {
+				continue
+			}
+			var vals []any
+			for _, tuple := range c.Values {
+				v, ok := argValue(tuple[j], args)
+				if !ok {
+					return nil, false
+				}
+				if v != nil { // col = NULL matches no row
+					vals = append(vals, v)
+				}
+			}
+			if sets[i] == nil || len(vals) < len(sets[i]) {
+				sets[i] = vals
+				if sets[i] == nil {
+					sets[i] = []any{}
+				}
+			}
+		}
+		if sets[i] == nil {
+			return nil, false
+		}
+	}
+	return product(sets)
+}
+
+// valuesKeys returns the keys of the rows an INSERT's VALUES give.
+func valuesKeys(pk, cols []string, rows [][]classify.Value, args []driver.NamedValue) ([]any, bool) {
+	if cols == nil || rows == nil {
+		return nil, false
+	}
+	idx := make([]int, len(pk))
+	for i, col := range pk {
+		if idx[i] = indexFold(cols, col); idx[i] < 0 {
+			return nil, false
+		}
+	}
+	if len(rows) > maxKeys {
+		return nil, false
+	}
+	keys := make([]any, 0, len(rows))
+	for _, row := range rows {
+		parts := make([]any, len(pk))
+		for i, j := range idx {
+			if j >= len(row) {
+				return nil, false
+			}
+			v, ok := argValue(row[j], args)
+			if !ok || v == nil {
+				return nil, false
+			}
+			parts[i] = v
+		}
+		keys = append(keys, makeKey(parts))
+	}
+	return keys, true
+}
+
+// setKeys returns the new keys of rows whose key an UPDATE changes, when
+// every key column it sets is set to a plain value.
+func setKeys(pk []string, set []classify.Assign, old []any, args []driver.NamedValue) ([]any, bool) {
+	newVals := make([]any, len(pk))
+	setCol := make([]bool, len(pk))
+	for _, a := range set {
+		i := indexFold(pk, a.Column)
+		if i < 0 {
+			continue
+		}
+		if !a.Plain {
+			return nil, false
+		}
+		v, ok := argValue(a.Value, args)
+		if !ok || v == nil {
+			return nil, false
+		}
+		newVals[i], setCol[i] = v, true
+	}
+	if len(pk) == 1 {
+		return []any{normKey(newVals[0])}, true
+	}
+	keys := make([]any, 0, len(old))
+	for _, k := range old {
+		ck := k.(compositeKey)
+		for i := range pk {
+			if setCol[i] {
+				ck[i] = normKey(newVals[i])
+			}
+		}
+		keys = append(keys, ck)
+	}
+	return keys, true
+}
+
+func setsAny(set []classify.Assign, pk []string) bool {
+	for _, a := range set {
+		if indexFold(pk, a.Column) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// columnIndexes returns, for each key column, its index in cols, or nil if
+// cols lacks one of them.
+func columnIndexes(cols, pk []string) []int {
+	idx := make([]int, len(pk))
+	for i, col := range pk {
+		if idx[i] = indexFold(cols, col); idx[i] < 0 {
+			return nil
+		}
+	}
+	return idx
+}
+
+// tupleKey returns the key that a tuple of values gives (nil if it holds a
+// NULL key part: no row matches).
+func tupleKey(pk []string, idx []int, tuple []classify.Value, args []driver.NamedValue) (any, bool) {
+	parts := make([]any, len(pk))
+	for i, j := range idx {
+		if j >= len(tuple) {
+			return nil, false
+		}
+		v, ok := argValue(tuple[j], args)
+		if !ok {
+			return nil, false
+		}
+		if v == nil {
+			return nil, true
+		}
+		parts[i] = v
+	}
+	return makeKey(parts), true
+}
+
+// product returns every key made of one value from each set.
+func product(sets [][]any) ([]any, bool) {
+	n := 1
+	for _, s := range sets {
+		n *= len(s)
+		if n > maxKeys {
+			return nil, false
+		}
+	}
+	keys := make([]any, 0, n)
+	parts := make([]any, len(sets))
+	var rec func(i int)
+	rec = func(i int) {
+		if i == len(sets) {
+			keys = append(keys, makeKey(parts))
+			return
+		}
+		for _, v := range sets[i] {
+			parts[i] = v
+			rec(i + 1)
+		}
+	}
+	rec(0)
+	return keys, true
+}
+
+// makeKey returns the normalised key of key parts, in key column order.
+func makeKey(parts []any) any {
+	if len(parts) == 1 {
+		return normKey(parts[0])
+	}
+	var ck compositeKey
+	for i, p := range parts {
+		if i < len(ck) {
+			ck[i] = normKey(p)
+		}
+	}
+	return ck
+}
+
+func indexFold(cols []string, col string) int {
+	for i, c := range cols {
+		if strings.EqualFold(c, col) {
+			return i
+		}
+	}
+	return -1
+}
+
+func sameColumns(a, b []string) bool {
+	if len(a) != len(b) || a == nil {
+		return false
+	}
+	for _, c := range a {
+		if indexFold(b, c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// foldTable returns the name under which a table's expiry is recorded: its
+// last part, in lower case. Tables of one name in several schemas share it
+// (wider, never narrower).
+func foldTable(n classify.Name) string { return strings.ToLower(n.Table) }
+
+// schemaChanged flushes the tables whose definition changed (or the whole
+// database), unless the SchemaChange flush is turned off: then it only
+// expires them. The foreign keys and triggers are read again before the
+// next write.
+func (db *database) schemaChanged(changes []classify.SchemaChange) {
+	db.schema.Store(nil)
+	for _, sc := range changes {
+		table := foldTable(sc.Table)
+		if db.noFlush[signals.SchemaChange] {
+			if table == "" {
+				db.cdb.ExpireAll()
+			} else {
+				db.cdb.ExpireTable(table)
+			}
+			continue
+		}
+		flushDB(db.cdb, table, signals.SchemaChange)
+		if table == "" {
+			return
+		}
+	}
+}
