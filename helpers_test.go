@@ -31,14 +31,23 @@ func (c *counter) note(q string) {
 	c.mu.Unlock()
 }
 
+// A statement that the driver answers with driver.ErrSkip did not run (it
+// comes again through Prepare): it is not counted.
+
 func (c *counter) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, q string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
-	c.note(q)
-	return c.NullInterceptor.ConnQueryContext(ctx, conn, q, args)
+	ctx, r, err := c.NullInterceptor.ConnQueryContext(ctx, conn, q, args)
+	if err != driver.ErrSkip {
+		c.note(q)
+	}
+	return ctx, r, err
 }
 
 func (c *counter) ConnExecContext(ctx context.Context, conn driver.ExecerContext, q string, args []driver.NamedValue) (driver.Result, error) {
-	c.note(q)
-	return c.NullInterceptor.ConnExecContext(ctx, conn, q, args)
+	r, err := c.NullInterceptor.ConnExecContext(ctx, conn, q, args)
+	if err != driver.ErrSkip {
+		c.note(q)
+	}
+	return r, err
 }
 
 func (c *counter) StmtQueryContext(ctx context.Context, s driver.StmtQueryContext, q string, args []driver.NamedValue) (context.Context, driver.Rows, error) {

@@ -177,13 +177,13 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 				e.widenTable(child)
 			}
 		}
-		db.writeEffects(e, t, w, args)
+		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL})
 	}
 	return e
 }
 
 // writeEffects adds what write w to table t does to the rows of t.
-func (db *database) writeEffects(e *effects, t string, w *classify.Write, args []driver.NamedValue) {
+func (db *database) writeEffects(e *effects, t string, w *classify.Write, r resolver) {
 	pk := db.pkOf(t)
 	if pk == nil {
 		e.widenTable(t)
@@ -191,12 +191,12 @@ func (db *database) writeEffects(e *effects, t string, w *classify.Write, args [
 	}
 	switch w.Op {
 	case classify.Insert:
-		if keys, ok := valuesKeys(pk, w.Columns, w.Values, args); ok {
+		if keys, ok := valuesKeys(pk, w.Columns, w.Values, r); ok {
 			e.keys = append(e.keys, tableKeys{t, keys})
 			return
 		}
 	case classify.Update, classify.Delete:
-		keys, ok := whereKeys(pk, w.Where, args)
+		keys, ok := whereKeys(pk, w.Where, r)
 		if !ok {
 			break
 		}
@@ -213,7 +213,7 @@ func (db *database) writeEffects(e *effects, t string, w *classify.Write, args [
 		// key is expired if it can be read, else the table.
 		e.keys = append(e.keys, tableKeys{t, keys})
 		e.removes = append(e.removes, tableKeys{t, keys})
-		if nk, ok := setKeys(pk, w.Set, keys, args); ok {
+		if nk, ok := setKeys(pk, w.Set, keys, r); ok {
 			e.keys = append(e.keys, tableKeys{t, nk})
 			return
 		}
@@ -221,7 +221,7 @@ func (db *database) writeEffects(e *effects, t string, w *classify.Write, args [
 		// The update part touches the row that conflicts on the target;
 		// only a target that is the primary key names it.
 		if sameColumns(w.Conflict, pk) && !setsAny(w.Set, pk) {
-			if keys, ok := valuesKeys(pk, w.Columns, w.Values, args); ok {
+			if keys, ok := valuesKeys(pk, w.Columns, w.Values, r); ok {
 				e.keys = append(e.keys, tableKeys{t, keys})
 				return
 			}
@@ -232,6 +232,34 @@ func (db *database) writeEffects(e *effects, t string, w *classify.Write, args [
 
 // maxKeys bounds the keys one write expires one by one; past it, the table.
 const maxKeys = 1024
+
+// resolver reads the values of a statement's keys from its arguments.
+type resolver struct {
+	args []driver.NamedValue
+	// collated: the server compares strings by collation (MySQL): a string
+	// key value is used only when it spells an integer exactly, since
+	// MySQL compares '5abc' with 5 as equal and its collations fold accents
+	// in ways normKey does not follow.
+	collated bool
+}
+
+// value returns the value of v. ok is false when it cannot be known, or
+// cannot serve as a key exactly (the caller widens to the table).
+func (r resolver) value(v classify.Value) (any, bool) {
+	val, ok := argValue(v, r.args)
+	if !ok || !r.collated {
+		return val, ok
+	}
+	switch x := val.(type) {
+	case string:
+		_, isInt := normString(x).(int64)
+		return val, isInt
+	case []byte:
+		_, isInt := normString(string(x)).(int64)
+		return val, isInt
+	}
+	return val, true
+}
 
 // argValue returns the value of v in a statement run with args.
 func argValue(v classify.Value, args []driver.NamedValue) (any, bool) {
@@ -261,7 +289,7 @@ func argValue(v classify.Value, args []driver.NamedValue) (any, bool) {
 
 // whereKeys returns the keys of the rows that an UPDATE's or DELETE's
 // conditions restrict it to, if they restrict every key column.
-func whereKeys(pk []string, where []classify.Cond, args []driver.NamedValue) ([]any, bool) {
+func whereKeys(pk []string, where []classify.Cond, r resolver) ([]any, bool) {
 	// A condition on every key column at once (a tuple): its tuples.
 	for _, c := range where {
 		idx := columnIndexes(c.Columns, pk)
@@ -270,7 +298,7 @@ func whereKeys(pk []string, where []classify.Cond, args []driver.NamedValue) ([]
 		}
 		keys := make([]any, 0, len(c.Values))
 		for _, tuple := range c.Values {
-			k, ok := tupleKey(pk, idx, tuple, args)
+			k, ok := tupleKey(pk, idx, tuple, r)
 			if !ok {
 				return nil, false
 			}
@@ -293,7 +321,7 @@ func whereKeys(pk []string, where []classify.Cond, args []driver.NamedValue) ([]
 			}
 			var vals []any
 			for _, tuple := range c.Values {
-				v, ok := argValue(tuple[j], args)
+				v, ok := r.value(tuple[j])
 				if !ok {
 					return nil, false
 				}
@@ -316,7 +344,7 @@ func whereKeys(pk []string, where []classify.Cond, args []driver.NamedValue) ([]
 }
 
 // valuesKeys returns the keys of the rows an INSERT's VALUES give.
-func valuesKeys(pk, cols []string, rows [][]classify.Value, args []driver.NamedValue) ([]any, bool) {
+func valuesKeys(pk, cols []string, rows [][]classify.Value, r resolver) ([]any, bool) {
 	if cols == nil || rows == nil {
 		return nil, false
 	}
@@ -336,7 +364,7 @@ func valuesKeys(pk, cols []string, rows [][]classify.Value, args []driver.NamedV
 			if j >= len(row) {
 				return nil, false
 			}
-			v, ok := argValue(row[j], args)
+			v, ok := r.value(row[j])
 			if !ok || v == nil {
 				return nil, false
 			}
@@ -349,7 +377,7 @@ func valuesKeys(pk, cols []string, rows [][]classify.Value, args []driver.NamedV
 
 // setKeys returns the new keys of rows whose key an UPDATE changes, when
 // every key column it sets is set to a plain value.
-func setKeys(pk []string, set []classify.Assign, old []any, args []driver.NamedValue) ([]any, bool) {
+func setKeys(pk []string, set []classify.Assign, old []any, r resolver) ([]any, bool) {
 	newVals := make([]any, len(pk))
 	setCol := make([]bool, len(pk))
 	for _, a := range set {
@@ -360,7 +388,7 @@ func setKeys(pk []string, set []classify.Assign, old []any, args []driver.NamedV
 		if !a.Plain {
 			return nil, false
 		}
-		v, ok := argValue(a.Value, args)
+		v, ok := r.value(a.Value)
 		if !ok || v == nil {
 			return nil, false
 		}
@@ -405,13 +433,13 @@ func columnIndexes(cols, pk []string) []int {
 
 // tupleKey returns the key that a tuple of values gives (nil if it holds a
 // NULL key part: no row matches).
-func tupleKey(pk []string, idx []int, tuple []classify.Value, args []driver.NamedValue) (any, bool) {
+func tupleKey(pk []string, idx []int, tuple []classify.Value, r resolver) (any, bool) {
 	parts := make([]any, len(pk))
 	for i, j := range idx {
 		if j >= len(tuple) {
 			return nil, false
 		}
-		v, ok := argValue(tuple[j], args)
+		v, ok := r.value(tuple[j])
 		if !ok {
 			return nil, false
 		}

@@ -179,11 +179,11 @@ func refLex(d Dialect, sql string) (toks []refTok, bound int) {
 			w := sql[i:j]
 			i = j
 			digit := '0' <= w[0] && w[0] <= '9'
-			if d == MySQL { // may start with a digit, but not be a number
-				digit = strings.Trim(w, "0123456789") == ""
+			if d == MySQL { // may start with a digit, but not be a number, unless after a "."
+				digit = strings.Trim(w, "0123456789") == "" && !(len(toks) > 0 && isDot(toks[len(toks)-1]))
 			}
 			toks = append(toks, refTok{text: w, kw: strings.ToUpper(w), name: !digit})
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			i++
 		default:
 			toks = append(toks, refTok{text: sql[i : i+1]})
@@ -215,7 +215,7 @@ func refScan(d Dialect, sql string) []string {
 	// PREPARE do not run their statement.
 	for len(all) > 0 {
 		end := 0
-		for end < len(all) && all[end].text != ";" {
+		for end < len(all) && (all[end].text != ";" || all[end].name) {
 			end++
 		}
 		seg := all[:end]
@@ -274,7 +274,7 @@ func refSegment(toks []refTok) []string {
 			} else if i < len(toks) && toks[i].name && !refStop[toks[i].kw] {
 				i++
 			}
-			if i >= len(toks) || toks[i].text != "," {
+			if i >= len(toks) || toks[i].text != "," || toks[i].name {
 				return
 			}
 			i++

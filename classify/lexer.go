@@ -379,6 +379,14 @@ func (l *lexer) number(i int) int {
 		l.emit(tNumber, src[i:j])
 		return j
 	}
+	if l.o.digitIdent && len(l.toks) > 0 && l.toks[len(l.toks)-1].kind == tDot {
+		// MySQL: after a period, a name (db.0t, t.1).
+		for j < len(src) && isIdentChar(src[j]) {
+			j++
+		}
+		l.toks = append(l.toks, token{kind: tWord, text: src[i:j]})
+		return j
+	}
 	for j < len(src) {
 		c := src[j]
 		if isDigit(c) || c == '.' || isIdentStart(c) {
@@ -431,6 +439,9 @@ func isNumber(s string) bool {
 			seenE = true
 			if k+1 < len(s) && (s[k+1] == '+' || s[k+1] == '-') {
 				k++
+			}
+			if k+1 >= len(s) {
+				return false // 1e: no exponent digits
 			}
 		default:
 			return false

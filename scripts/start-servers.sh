@@ -321,8 +321,9 @@ printf 'MYSQL_PORT=%s\nPG_PORT=%s\n' "$MYSQL_PORT" "$PG_PORT" >"$STATE"
 
 MYSQL_DSN="idmap:idmap@tcp(127.0.0.1:$MYSQL_PORT)/idmap_test?parseTime=true"
 PG_DSN="postgres://idmap:idmap@127.0.0.1:$PG_PORT/idmap_test?sslmode=disable"
-log "MariaDB:    $MYSQL_DSN"
-log "PostgreSQL: $PG_DSN"
+# The passwords stay out of the log (the exports on stdout carry them).
+log "MariaDB:    ${MYSQL_DSN/:idmap@/:***@}"
+log "PostgreSQL: ${PG_DSN/:idmap@/:***@}"
 printf "export IDMAP_SERVERS_DIR='%s'\n" "$DIR" >&3
 printf "export IDMAP_MYSQL_DSN='%s'\n" "$MYSQL_DSN" >&3
 printf "export IDMAP_PG_DSN='%s'\n" "$PG_DSN" >&3
