@@ -239,7 +239,7 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
 	cs := i.c.before(ctx, query)
 	res, err := conn.ExecContext(ctx, query, args)
-	if err == nil {
+	if err == nil || uncertain(err) {
 		i.c.after(ctx, cs, args)
 	}
 	return res, err
@@ -248,7 +248,7 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
 	cs := i.c.before(ctx, query)
 	res, err := stmt.ExecContext(ctx, args)
-	if err == nil {
+	if err == nil || uncertain(err) {
 		i.c.after(ctx, cs, args)
 	}
 	return res, err
@@ -273,6 +273,9 @@ func (i *interceptor) query(ctx context.Context, query string, args []driver.Nam
 	epoch := i.c.db.cdb.Now() // before the query is sent
 	r, err := run()
 	if err != nil {
+		if uncertain(err) {
+			i.c.after(ctx, cs, args)
+		}
 		return ctx, nil, err
 	}
 	// A write through the query path (INSERT … RETURNING) has happened

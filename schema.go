@@ -46,7 +46,11 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 		return si
 	}
 	si := readSchema(ctx, db.dialect, c.base)
-	db.schema.CompareAndSwap(nil, si)
+	if si.known {
+		// A failed read (a dead connection, no rights) is not kept: the next
+		// write tries again, and meanwhile this one widens to the database.
+		db.schema.CompareAndSwap(nil, si)
+	}
 	return si
 }
 

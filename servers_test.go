@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,4 +266,16 @@ func execBase(bc driver.Conn, query string, args ...any) (driver.Result, error) 
 	}
 	defer st.Close()
 	return st.(driver.StmtExecContext).ExecContext(context.Background(), named)
+}
+
+func parseURL(s string) (*url.URL, error) { return url.Parse(s) }
+
+// replaceHost returns a URL DSN with its host:port replaced.
+func replaceHost(dsn, hostport string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	u.Host = hostport
+	return u.String()
 }

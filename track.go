@@ -3,7 +3,11 @@ package idmap
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/go-idmap/idmap/classify"
 	"github.com/go-idmap/idmap/signals"
@@ -15,6 +19,30 @@ import (
 // against its arguments, the models' keys and the database's foreign keys
 // and triggers. When in doubt, widen: from keys to the table, from the table
 // to the whole database.
+
+// uncertain reports whether a statement that failed with err may have run
+// all the same: the connection broke or the context ended after it was
+// sent. Its effects are then applied (when in doubt, widen). An error from
+// the server means it did not run; driver.ErrBadConn and driver.ErrSkip
+// mean it was not sent.
+func uncertain(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, driver.ErrSkip) {
+		return false
+	}
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"invalid connection", "broken pipe", "connection reset", "unexpected eof", "conn closed", "connection closed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // effects is what one execution of a statement may have changed.
 type effects struct {

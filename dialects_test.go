@@ -1,0 +1,83 @@
+package idmap_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/go-idmap/idmap"
+)
+
+// Triggers are read from each database's catalogue: a write to a table with
+// triggers widens to the whole database.
+func TestContractTriggers(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 2)
+		switch d.dialect {
+		case "sqlite":
+			mustExec(t, db, "CREATE TRIGGER posts_touch AFTER UPDATE ON posts BEGIN UPDATE users SET email = 'touched' WHERE id = NEW.user_id; END")
+		case "mysql":
+			mustExec(t, db, "CREATE TRIGGER posts_touch AFTER UPDATE ON posts FOR EACH ROW UPDATE users SET email = 'touched' WHERE id = NEW.user_id")
+		case "postgres":
+			mustExec(t, db, `CREATE FUNCTION posts_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN UPDATE users SET email = 'touched' WHERE id = NEW.user_id; RETURN NEW; END $$`)
+			mustExec(t, db, "CREATE TRIGGER posts_touch AFTER UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION posts_touch()")
+		}
+		ctx := idmap.NewContext(context.Background())
+		u, err := idmap.Get[User](ctx, db, 2)
+		require.NoError(t, err)
+		require.NotEqual(t, "touched", u.Email)
+		mustExec(t, db, d.q("UPDATE posts SET title = ? WHERE id = ?"), "new", 2)
+		got, err := idmap.Get[User](ctx, db, 2)
+		require.NoError(t, err)
+		require.Equal(t, "touched", got.Email, "a trigger's write was served stale")
+	})
+}
+
+// Quoted, schema-qualified and differently cased names are the same table.
+func TestContractNames(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3)
+		ctx := idmap.NewContext(context.Background())
+		var schema string
+		switch d.dialect {
+		case "sqlite":
+			schema = "main"
+		case "mysql":
+			require.NoError(t, db.QueryRow("SELECT DATABASE()").Scan(&schema))
+		case "postgres":
+			require.NoError(t, db.QueryRow("SELECT current_schema()").Scan(&schema))
+		}
+		quote := func(s string) string {
+			if d.dialect == "mysql" {
+				return "`" + s + "`"
+			}
+			return `"` + s + `"`
+		}
+		stmts := []string{
+			"UPDATE " + schema + ".users SET name = 'a' WHERE id = 1",
+			"UPDATE " + quote(schema) + "." + quote("users") + " SET name = 'b' WHERE " + quote("id") + " = 2",
+			"/* c */ UPDATE users -- c\n SET name = 'c' WHERE id = 3",
+		}
+		if d.dialect != "mysql" { // MySQL table names are case sensitive on Linux
+			stmts = append(stmts, "UPDATE USERS SET name = 'd' WHERE ID = 1")
+		}
+		for _, s := range stmts {
+			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+			mustExec(t, db, s)
+			fresh := cachedIDs(ctx, db, 1, 2, 3)
+			require.Len(t, fresh, 2, "%s: expected exactly one key expired, fresh: %v", s, fresh)
+			for _, id := range []int64{1, 2, 3} {
+				u, err := idmap.Get[User](ctx, db, id)
+				require.NoError(t, err)
+				var name string
+				require.NoError(t, db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name))
+				require.Equal(t, name, u.Name, "%s: stale row %d", s, id)
+			}
+		}
+		_ = strings.ToUpper
+	})
+}
