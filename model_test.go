@@ -15,7 +15,10 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
-var longModel = flag.Bool("idmap.long", false, "run the randomized model test for long")
+var (
+	longModel  = flag.Bool("idmap.long", false, "run the randomized model test for long (5,000 steps per worker)")
+	modelSteps = flag.Int("idmap.steps", 0, "steps per worker of the randomized model test (overrides -idmap.long)")
+)
 
 // Item is the model of the randomized test.
 type Item struct {
@@ -39,6 +42,9 @@ func TestRandomizedModel(t *testing.T) {
 	}
 	if *longModel {
 		steps = 5000
+	}
+	if *modelSteps > 0 {
+		steps = *modelSteps
 	}
 	const rows, groups = 16, 4
 	dir := t.TempDir()

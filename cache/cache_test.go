@@ -111,6 +111,29 @@ func TestKeyRecordsBounded(t *testing.T) {
 	runtime.KeepAlive(o)
 }
 
+// The memory that records written keys stays bounded however many keys are
+// written: measured with runtime.MemStats over a million writes.
+func TestKeyRecordsMemory(t *testing.T) {
+	d := newTestDB(t)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for k := range int64(1_000_000) {
+		d.ExpireKeys("big", k)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	keys, collapses := d.Table("big").KeyStats()
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("1,000,000 written keys: %d remembered, %d collapses, heap grew %d KiB", keys, collapses, grown/1024)
+	if keys > DefaultKeyLimit {
+		t.Errorf("%d keys remembered; want at most %d", keys, DefaultKeyLimit)
+	}
+	if grown > 4<<20 {
+		t.Errorf("heap grew %d bytes; want a bounded record", grown)
+	}
+}
+
 func TestScopeRefreshInPlace(t *testing.T) {
 	d := newTestDB(t)
 	m := NewScope().In(d)
