@@ -23,13 +23,50 @@ import (
 // calls Columns and looks the address up. TestColumnsSliceIdentity fails
 // loudly if a Go release ever copies the slice.
 
-var rowsRegistry sync.Map // *string (first column name) → *rows
+// rowsRegistry maps the first element of a registered column slice to its
+// rows. It is sharded by address, each shard a plain map under a mutex: a
+// query registers and unregisters once, with no allocation.
+var rowsRegistry [64]struct {
+	mu sync.Mutex
+	m  map[*string]*rows // protected by mu
+	_  [40]byte          // keep shards on separate cache lines
+}
+
+func registryShard(p *string) int { return int(uintptr(unsafe.Pointer(p))>>6) & 63 }
+
+func registerRows(p *string, r *rows) {
+	sh := &rowsRegistry[registryShard(p)]
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[*string]*rows)
+	}
+	sh.m[p] = r
+	sh.mu.Unlock()
+}
+
+func unregisterRows(p *string, r *rows) {
+	sh := &rowsRegistry[registryShard(p)]
+	sh.mu.Lock()
+	if sh.m[p] == r {
+		delete(sh.m, p)
+	}
+	sh.mu.Unlock()
+}
+
+func lookupRows(p *string) *rows {
+	sh := &rowsRegistry[registryShard(p)]
+	sh.mu.Lock()
+	r := sh.m[p]
+	sh.mu.Unlock()
+	return r
+}
 
 // rows are the driver rows of a query through idmap: the base driver's rows,
 // with what Bind needs to know of the query.
 type rows struct {
-	base driver.Rows
-	cols []string // this rows' own slice, registered while open
+	base    driver.Rows
+	cols    []string  // this rows' own slice, registered while open
+	colsBuf [9]string // backs cols for up to 8 columns: no allocation
 
 	conn    *connState
 	db      *database
@@ -75,13 +112,18 @@ func (r *rows) register() {
 	bc := r.base.Columns()
 	// One extra element of capacity: the address is unique even with no
 	// columns.
-	r.cols = append(make([]string, 0, len(bc)+1), bc...)
-	rowsRegistry.Store(unsafe.SliceData(r.cols), r)
+	if len(bc) < len(r.colsBuf) && r.cols == nil {
+		r.cols = r.colsBuf[: len(bc) : len(bc)+1]
+		copy(r.cols, bc)
+	} else {
+		r.cols = append(make([]string, 0, len(bc)+1), bc...)
+	}
+	registerRows(&r.cols[:1][0], r)
 }
 
 func (r *rows) unregister() {
 	if r.cols != nil {
-		rowsRegistry.CompareAndDelete(unsafe.SliceData(r.cols), r)
+		unregisterRows(&r.cols[:1][0], r)
 	}
 }
 
@@ -144,8 +186,8 @@ func rowsOf(rs *sql.Rows) (*rows, []string, error) {
 		return nil, nil, err
 	}
 	if cap(cols) > 0 {
-		if r, ok := rowsRegistry.Load(unsafe.SliceData(cols)); ok {
-			return r.(*rows), cols, nil
+		if r := lookupRows(&cols[:1][0]); r != nil {
+			return r, cols, nil
 		}
 	}
 	return nil, cols, errorf(ErrNotIdmap, "Bind: the rows were not produced by a database opened through idmap (sql.Open(\"idmap+<driver>\", dsn))")
