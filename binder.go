@@ -378,19 +378,9 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	if q == nil || isNilPointer(q) {
 		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
 	}
-	var db *database
-	var cm cache.Map
-	if sdb, ok := q.(*sql.DB); ok {
-		if db = databaseOf(sdb); db == nil {
-			return nil, errorf(ErrNotIdmap, "Get[%s]: the *sql.DB was not opened through idmap", m.name)
-		}
-		cm = db.mapFor(ctx)
-	} else {
-		r, err := probe(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		db, cm = r.db, r.m
+	db, cm, err := resolve(ctx, "Get", q, m)
+	if err != nil {
+		return nil, err
 	}
 	if !refreshFrom(ctx) {
 		if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {

@@ -506,3 +506,39 @@ func ExampleNameOf() {
 	// file:app.db?_auth_user=app&mode=memory
 	// ""
 }
+
+func ExampleGetMany() {
+	ctx := idmap.NewContext(context.Background())
+	db, err := sql.Open("idmap+sqlite3", "file:example_getmany?mode=memory&cache=shared")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, authorsSchema); err != nil {
+		log.Fatal(err)
+	}
+	bob, err := idmap.Get[Author](ctx, db, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Books would give these author keys: one query loads the misses (1
+	// and 3); bob comes from the map; 9 does not exist.
+	authors, err := idmap.GetMany[Author](ctx, db, 3, 2, 9, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, a := range authors {
+		if a == nil {
+			fmt.Println("nil")
+			continue
+		}
+		fmt.Println(a.ID, a.Name, a == bob)
+	}
+	// Output:
+	// 3 cy false
+	// 2 bob true
+	// nil
+	// 1 ann false
+}

@@ -1,0 +1,172 @@
+package idmap
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"unsafe"
+
+	"github.com/go-idmap/idmap/cache"
+)
+
+// GetMany returns the objects of type T with the given keys, in key order,
+// with nil where no row exists. For a single-column key each element of
+// keys is one key value; for a composite key each is a []any of the key's
+// values in column order. Fresh objects come from the map of ctx's scope
+// (or q's transaction, or the shared map) with no query; the misses load in
+// one query per chunk of keys (chunks keep under each dialect's limit on
+// placeholders). This is how to remove N+1 queries: load the articles, then
+// GetMany their authors.
+func GetMany[T any](ctx context.Context, q Querier, keys ...any) ([]*T, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m, err := mappedModel(typeFor[T](), "GetMany")
+	if err != nil {
+		return nil, err
+	}
+	typed := make([]any, len(keys))
+	for i, k := range keys {
+		vals := []any{k}
+		if len(m.pk) > 1 {
+			parts, ok := k.([]any)
+			if !ok {
+				return nil, errorf(ErrKey, "GetMany: key %d of %s: want a []any of %d values (%s), got %T", i, m.name, len(m.pk), m.pkColumns(), k)
+			}
+			vals = parts
+		}
+		if typed[i], err = m.keyOf("GetMany", vals); err != nil {
+			return nil, err
+		}
+	}
+	if q == nil || isNilPointer(q) {
+		return nil, errorf(ErrNotIdmap, "GetMany[%s]: nil Querier", m.name)
+	}
+	db, cm, err := resolve(ctx, "GetMany", q, m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, len(keys))
+	var missing []any // distinct keys to load
+	seen := map[any]bool{}
+	refresh := refreshFrom(ctx)
+	for i, k := range typed {
+		if !refresh {
+			if p, st := cm.Lookup(m.ctype, k); st == cache.Fresh {
+				out[i] = (*T)(p)
+				continue
+			}
+		}
+		if !seen[k] {
+			seen[k] = true
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	loaded := make(map[any]*T, len(missing))
+	chunk := db.dialect.maxParams() / len(m.pk)
+	for start := 0; start < len(missing); start += chunk {
+		part := missing[start:min(start+chunk, len(missing))]
+		query, args := m.selectManySQL(db.dialect, part)
+		rs, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, err
+		}
+		var objs []*T
+		if err := Bind(rs, &objs); err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			k, err := m.objKey("GetMany", unsafe.Pointer(o))
+			if err != nil {
+				return nil, err
+			}
+			loaded[k] = o
+		}
+	}
+	for i, k := range typed {
+		if out[i] == nil {
+			out[i] = loaded[k]
+		}
+	}
+	return out, nil
+}
+
+// resolve finds the database and map that a Querier and ctx select.
+func resolve(ctx context.Context, op string, q Querier, m *model) (*database, cache.Map, error) {
+	if sdb, ok := q.(*sql.DB); ok {
+		db := databaseOf(sdb)
+		if db == nil {
+			return nil, nil, errorf(ErrNotIdmap, "%s[%s]: the *sql.DB was not opened through idmap", op, m.name)
+		}
+		return db, db.mapFor(ctx), nil
+	}
+	r, err := probe(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.db, r.m, nil
+}
+
+// maxParams is how many placeholders one statement of GetMany uses at most:
+// well under SQLite's 32,766 (999 before 3.32), MySQL's and PostgreSQL's
+// 65,535.
+func (d dialect) maxParams() int {
+	if d == dialectSQLite || d == dialectGeneric {
+		return 999
+	}
+	return 10000
+}
+
+// selectManySQL returns the statement that loads the objects of keys, and
+// its arguments: WHERE pk IN (…), or (a, b) IN ((…), …) for a composite key.
+func (m *model) selectManySQL(d dialect, keys []any) (string, []any) {
+	base := m.selectSQL(d)
+	base = base[:strings.LastIndex(base, " WHERE ")]
+	var b strings.Builder
+	b.WriteString(base)
+	b.WriteString(" WHERE ")
+	args := make([]any, 0, len(keys)*len(m.pk))
+	n := 0
+	if len(m.pk) == 1 {
+		b.WriteString(d.quoteIdent(m.fields[m.pk[0]].column))
+		b.WriteString(" IN (")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			b.WriteString(d.placeholder(n))
+			args = append(args, k)
+		}
+		b.WriteString(")")
+		return b.String(), args
+	}
+	b.WriteString("(")
+	for i, fi := range m.pk {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.quoteIdent(m.fields[fi].column))
+	}
+	b.WriteString(") IN (")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for j, part := range m.keyParts(k) {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			b.WriteString(d.placeholder(n))
+			args = append(args, part)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(")")
+	return b.String(), args
+}
