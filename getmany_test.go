@@ -12,7 +12,7 @@ import (
 
 // Membership has a composite key.
 type Membership struct {
-	UserID int64 `db:"user_id,pk"`
+	UserID int64  `db:"user_id,pk"`
 	Group  string `db:"grp,pk"`
 	Role   string
 }
