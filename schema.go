@@ -54,28 +54,58 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 	return si
 }
 
-// readSchema reads foreign keys and triggers through a base connection.
+// catalogue holds, per dialect, the queries that read foreign keys (child
+// table, parent table, ON UPDATE rule, ON DELETE rule) and the tables that
+// have triggers.
+var catalogue = map[dialect]struct{ fks, triggers string }{
+	dialectSQLite: {
+		fks: `SELECT m.name, p."table", p.on_update, p.on_delete
+			FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`,
+		triggers: `SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'`,
+	},
+	dialectMySQL: {
+		fks: `SELECT TABLE_NAME, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE
+			FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()`,
+		triggers: `SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`,
+	},
+	dialectPostgres: {
+		fks: `SELECT cl.relname, pl.relname, c.confupdtype::text, c.confdeltype::text
+			FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class pl ON pl.oid = c.confrelid
+			WHERE c.contype = 'f'`,
+		triggers: `SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal`,
+	},
+}
+
+// readSchema reads foreign keys and triggers through a base connection. A
+// dialect without a catalogue, or a read that fails, gives an unknown
+// schema.
 func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
-	si := &schemaInfo{cascades: map[string][]string{}, triggers: map[string]bool{}}
-	edges := map[string][]string{} // parent → direct children with actions
-	var err error
-	switch d {
-	case dialectSQLite:
-		err = readSQLite(ctx, bc, edges, si.triggers)
-	case dialectMySQL:
-		err = readMySQL(ctx, bc, edges, si.triggers)
-	case dialectPostgres:
-		err = readPostgres(ctx, bc, edges, si.triggers)
-	default:
-		err = fmt.Errorf("unknown dialect")
+	q, ok := catalogue[d]
+	if !ok {
+		return &schemaInfo{}
 	}
+	fks, err := baseQuery(ctx, bc, q.fks)
 	if err != nil {
 		return &schemaInfo{}
+	}
+	trs, err := baseQuery(ctx, bc, q.triggers)
+	if err != nil {
+		return &schemaInfo{}
+	}
+	si := &schemaInfo{known: true, cascades: map[string][]string{}, triggers: map[string]bool{}}
+	edges := map[string][]string{} // parent → children its actions write
+	for _, fk := range fks {
+		if acts(asString(fk[2])) || acts(asString(fk[3])) {
+			p := strings.ToLower(asString(fk[1]))
+			edges[p] = append(edges[p], strings.ToLower(asString(fk[0])))
+		}
 	}
 	for parent := range edges {
 		si.cascades[parent] = reach(edges, parent)
 	}
-	si.known = true
+	for _, row := range trs {
+		si.triggers[strings.ToLower(asString(row[0]))] = true
+	}
 	return si
 }
 
@@ -105,79 +135,6 @@ func acts(rule string) bool {
 		return true
 	}
 	return false
-}
-
-func readSQLite(ctx context.Context, bc driver.Conn, edges map[string][]string, triggers map[string]bool) error {
-	tables, err := baseQuery(ctx, bc, "SELECT name FROM sqlite_master WHERE type = 'table'")
-	if err != nil {
-		return err
-	}
-	for _, row := range tables {
-		child := asString(row[0])
-		fks, err := baseQuery(ctx, bc, `SELECT "table", on_update, on_delete FROM pragma_foreign_key_list(?)`, child)
-		if err != nil {
-			return err
-		}
-		for _, fk := range fks {
-			if acts(asString(fk[1])) || acts(asString(fk[2])) {
-				p := strings.ToLower(asString(fk[0]))
-				edges[p] = append(edges[p], strings.ToLower(child))
-			}
-		}
-	}
-	trs, err := baseQuery(ctx, bc, "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'")
-	if err != nil {
-		return err
-	}
-	for _, row := range trs {
-		triggers[strings.ToLower(asString(row[0]))] = true
-	}
-	return nil
-}
-
-func readMySQL(ctx context.Context, bc driver.Conn, edges map[string][]string, triggers map[string]bool) error {
-	fks, err := baseQuery(ctx, bc, `SELECT TABLE_NAME, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE
-		FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()`)
-	if err != nil {
-		return err
-	}
-	for _, fk := range fks {
-		if acts(asString(fk[2])) || acts(asString(fk[3])) {
-			p := strings.ToLower(asString(fk[1]))
-			edges[p] = append(edges[p], strings.ToLower(asString(fk[0])))
-		}
-	}
-	trs, err := baseQuery(ctx, bc, `SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`)
-	if err != nil {
-		return err
-	}
-	for _, row := range trs {
-		triggers[strings.ToLower(asString(row[0]))] = true
-	}
-	return nil
-}
-
-func readPostgres(ctx context.Context, bc driver.Conn, edges map[string][]string, triggers map[string]bool) error {
-	fks, err := baseQuery(ctx, bc, `SELECT cl.relname, pl.relname, c.confupdtype::text, c.confdeltype::text
-		FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class pl ON pl.oid = c.confrelid
-		WHERE c.contype = 'f'`)
-	if err != nil {
-		return err
-	}
-	for _, fk := range fks {
-		if acts(asString(fk[2])) || acts(asString(fk[3])) {
-			p := strings.ToLower(asString(fk[1]))
-			edges[p] = append(edges[p], strings.ToLower(asString(fk[0])))
-		}
-	}
-	trs, err := baseQuery(ctx, bc, `SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal`)
-	if err != nil {
-		return err
-	}
-	for _, row := range trs {
-		triggers[strings.ToLower(asString(row[0]))] = true
-	}
-	return nil
 }
 
 // baseQuery runs a query on a base connection, bypassing idmap, and returns
