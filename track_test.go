@@ -377,3 +377,39 @@ func TestSchemaChangeFlushesTable(t *testing.T) {
 	_ = tag
 	_ = errors.New
 }
+
+// A driver that answers a statement with arguments with driver.ErrSkip
+// (go-sql-driver/mysql with interpolateParams=false) sees it again through
+// Prepare: it is tracked there, once, and only when it succeeds.
+func TestErrSkipTrackedOnce(t *testing.T) {
+	ctx := idmap.NewContext(context.Background())
+	fail := true
+	var prepared int
+	fd := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
+		switch {
+		case q.Kind == fakedb.KindQuery && strings.Contains(q.SQL, "users"):
+			return &fakedb.Result{Columns: []string{"id", "name", "email"}, Rows: [][]driver.Value{{int64(1), "a", ""}, {int64(2), "b", ""}}}, nil
+		case q.Kind == fakedb.KindExec && !q.Stmt && len(q.Args) > 0:
+			return nil, driver.ErrSkip
+		case q.Kind == fakedb.KindExec && q.Stmt:
+			prepared++
+			if fail {
+				return nil, errors.New("constraint violated") // a server error: nothing ran
+			}
+			return &fakedb.Result{RowsAffected: 1}, nil
+		}
+		return nil, nil
+	})
+	db := sql.OpenDB(idmap.NewConnector(fd.Connector(), idmap.Dialect("mysql")))
+	defer db.Close()
+	_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users")
+	_, err := db.ExecContext(ctx, "UPDATE users SET name = ? WHERE id = ?", "x", 1)
+	require.Error(t, err)
+	require.Equal(t, 1, prepared, "the statement did not come again through Prepare")
+	require.NotNil(t, idmap.Cached[User](ctx, db, 1), "a statement that failed expired its key")
+	fail = false
+	_, err = db.ExecContext(ctx, "UPDATE users SET name = ? WHERE id = ?", "x", 1)
+	require.NoError(t, err)
+	require.Nil(t, idmap.Cached[User](ctx, db, 1), "the write through Prepare was not tracked")
+	require.NotNil(t, idmap.Cached[User](ctx, db, 2), "the write expired more than its key")
+}
