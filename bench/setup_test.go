@@ -99,11 +99,11 @@ var backends = func() []*backend {
 	}
 	my := &backend{name: "MySQL", dialect: "mysql", base: "mysql", dsn: os.Getenv("IDMAP_MYSQL_DSN")}
 	if my.dsn == "" {
-		my.skip = "IDMAP_MYSQL_DSN is not set: MySQL/MariaDB benchmarks skipped"
+		my.skip = "IDMAP_MYSQL_DSN is not set: MySQL/MariaDB skipped"
 	}
 	pg := &backend{name: "Postgres", dialect: "postgres", base: "pgx", dsn: os.Getenv("IDMAP_PG_DSN")}
 	if pg.dsn == "" {
-		pg.skip = "IDMAP_PG_DSN is not set: PostgreSQL benchmarks skipped"
+		pg.skip = "IDMAP_PG_DSN is not set: PostgreSQL skipped"
 	}
 	return append(bs, my, pg)
 }()
