@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/georgysavva/scany/v2/sqlscan"
+
+	"github.com/go-idmap/idmap"
+)
+
+// Benchmark names read as BenchmarkWhat/Backend/how: the ratios that
+// cmd/ratios prints divide one "how" by another on the same backend.
+
+var (
+	pointSQL  = "SELECT " + cols + " FROM bench_users WHERE id = ?"
+	selectSQL = "SELECT " + cols + " FROM bench_users WHERE id BETWEEN ? AND ? ORDER BY id"
+)
+
+// nextID cycles through every row, the same sequence for each benchmark.
+func nextID(i *int64) int64 {
+	*i = *i%nRows + 1
+	return *i
+}
+
+// BenchmarkPointQuery: one row by primary key, QueryRow + Scan, through the
+// plain driver and through idmap's driver (the wrapper's overhead).
+func BenchmarkPointQuery(b *testing.B) {
+	ctx := context.Background()
+	forEach(b, func(b *testing.B, be *backend) {
+		q := be.q(pointSQL)
+		for _, c := range []struct {
+			name string
+			db   *sql.DB
+		}{{"plain", be.plain}, {"idmap", be.idm}} {
+			b.Run(c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				var id int64
+				var u User
+				for b.Loop() {
+					if err := c.db.QueryRowContext(ctx, q, nextID(&id)).Scan(&u.ID, &u.Name, &u.Email, &u.Age, &u.CreatedAt); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	})
+}
+
+// handScan is what idmap's users would write without it.
+func handScan(ctx context.Context, db *sql.DB, q string, args ...any) ([]*User, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*User
+	for rows.Next() {
+		u := new(User)
+		if err := rows.Scan(&u.ID, &u.Name, &u.Email, &u.Age, &u.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// bind runs the query on db with ctx and binds the rows.
+func bind(ctx context.Context, db *sql.DB, q string) ([]*User, error) {
+	rows, err := db.QueryContext(ctx, q, 1, selectLen)
+	if err != nil {
+		return nil, err
+	}
+	var out []*User
+	err = idmap.Bind(rows, &out)
+	return out, err
+}
+
+// BenchmarkSelect100: a query of 100 rows into []*User, each way.
+//
+//	handScan       plain driver, hand-written rows.Scan loop (the reference)
+//	handScanIdmap  the same loop through idmap's driver
+//	sqlx           sqlx Select, plain driver
+//	scany          scany sqlscan.Select, plain driver
+//	bindCold       idmap.Bind in a new scope each iteration (every row new)
+//	bindWarm       idmap.Bind in one scope whose rows are canonical and fresh
+//	bindSharedCold idmap.Bind into the shared map (weak), flushed each iteration
+//	bindSharedWarm idmap.Bind into the shared map, its objects kept alive
+func BenchmarkSelect100(b *testing.B) {
+	bg := context.Background()
+	forEach(b, func(b *testing.B, be *backend) {
+		q := be.q(selectSQL)
+		check := func(b *testing.B, us []*User, err error) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(us) != selectLen {
+				b.Fatalf("got %d rows; want %d", len(us), selectLen)
+			}
+		}
+		b.Run("handScan", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				us, err := handScan(bg, be.plain, q, 1, selectLen)
+				check(b, us, err)
+			}
+		})
+		b.Run("handScanIdmap", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				us, err := handScan(bg, be.idm, q, 1, selectLen)
+				check(b, us, err)
+			}
+		})
+		b.Run("sqlx", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var us []*User
+				err := be.sqlx.SelectContext(bg, &us, q, 1, selectLen)
+				check(b, us, err)
+			}
+		})
+		b.Run("scany", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var us []*User
+				err := sqlscan.Select(bg, be.plain, &us, q, 1, selectLen)
+				check(b, us, err)
+			}
+		})
+		b.Run("bindCold", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				us, err := bind(idmap.NewContext(bg), be.idm, q)
+				check(b, us, err)
+			}
+		})
+		b.Run("bindWarm", func(b *testing.B) {
+			ctx := idmap.NewContext(bg)
+			first, err := bind(ctx, be.idm, q)
+			check(b, first, err)
+			b.ReportAllocs()
+			for b.Loop() {
+				us, err := bind(ctx, be.idm, q)
+				check(b, us, err)
+				if us[0] != first[0] {
+					b.Fatal("warm Bind returned a new object")
+				}
+			}
+		})
+		b.Run("bindSharedCold", func(b *testing.B) {
+			name := be.idmapName()
+			b.ReportAllocs()
+			for b.Loop() {
+				idmap.Flush(bg, name)
+				us, err := bind(bg, be.idm, q)
+				check(b, us, err)
+			}
+		})
+		b.Run("bindSharedWarm", func(b *testing.B) {
+			idmap.Flush(bg, be.idmapName())
+			first, err := bind(bg, be.idm, q)
+			check(b, first, err)
+			b.ReportAllocs()
+			for b.Loop() {
+				us, err := bind(bg, be.idm, q)
+				check(b, us, err)
+				if us[0] != first[0] {
+					b.Fatal("warm shared Bind returned a new object")
+				}
+			}
+			runtime.KeepAlive(first)
+		})
+	})
+}
+
+// loadAll binds every row of bench_users with ctx.
+func loadAll(tb testing.TB, ctx context.Context, be *backend) []*User {
+	tb.Helper()
+	rows, err := be.idm.QueryContext(ctx, "SELECT "+cols+" FROM bench_users")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var all []*User
+	if err := idmap.Bind(rows, &all); err != nil {
+		tb.Fatal(err)
+	}
+	if len(all) != nRows {
+		tb.Fatalf("loaded %d rows; want %d", len(all), nRows)
+	}
+	return all
+}
+
+// BenchmarkGet: idmap.Get by primary key, cycling through every row.
+//
+//	hitScope   every row loaded in the scope: no query
+//	hitShared  every row loaded in the shared map and kept alive: no query
+//	missScope  a new scope each iteration: one query and a one-row Bind
+func BenchmarkGet(b *testing.B) {
+	bg := context.Background()
+	forEach(b, func(b *testing.B, be *backend) {
+		b.Run("hitScope", func(b *testing.B) {
+			ctx := idmap.NewContext(bg)
+			all := loadAll(b, ctx, be)
+			b.ReportAllocs()
+			var id int64
+			for b.Loop() {
+				u, err := idmap.Get[User](ctx, be.idm, nextID(&id))
+				if err != nil || u != all[id-1] {
+					b.Fatalf("Get(%d): %p, %v; want %p", id, u, err, all[id-1])
+				}
+			}
+		})
+		b.Run("hitShared", func(b *testing.B) {
+			idmap.Flush(bg, be.idmapName())
+			all := loadAll(b, bg, be)
+			b.ReportAllocs()
+			var id int64
+			for b.Loop() {
+				u, err := idmap.Get[User](bg, be.idm, nextID(&id))
+				if err != nil || u != all[id-1] {
+					b.Fatalf("Get(%d): %p, %v; want %p", id, u, err, all[id-1])
+				}
+			}
+			runtime.KeepAlive(all)
+		})
+		b.Run("missScope", func(b *testing.B) {
+			b.ReportAllocs()
+			var id int64
+			for b.Loop() {
+				u, err := idmap.Get[User](idmap.NewContext(bg), be.idm, nextID(&id))
+				if err != nil || u.ID != id {
+					b.Fatalf("Get(%d): %v, %v", id, u, err)
+				}
+			}
+		})
+	})
+}
+
+// getBatch is how many Gets each goroutine makes per iteration of
+// BenchmarkGetParallel.
+const getBatch = 1000
+
+// BenchmarkGetParallel: Get hits by 1 and by 2 goroutines at once, each
+// making getBatch Gets per iteration; "ns/get" is the wall time per Get of
+// all goroutines together, so throughput(2)/throughput(1) =
+// ns/get(shared1) / ns/get(shared2). The scope variants share one scope, as
+// a handler that fans out does. Hits send no query: SQLite in memory stands
+// for every backend.
+func BenchmarkGetParallel(b *testing.B) {
+	bg := context.Background()
+	be := backendNamed("SQLiteMem")
+	b.Run(be.name, func(b *testing.B) {
+		if err := be.open(); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range []struct {
+			name   string
+			scoped bool
+			n      int
+		}{{"shared1", false, 1}, {"shared2", false, 2}, {"scope1", true, 1}, {"scope2", true, 2}} {
+			b.Run(c.name, func(b *testing.B) {
+				ctx := bg
+				if c.scoped {
+					ctx = idmap.NewContext(bg)
+				} else {
+					idmap.Flush(bg, be.idmapName())
+				}
+				all := loadAll(b, ctx, be)
+				var failed sync.Once
+				fail := func(err string) { failed.Do(func() { b.Error(err) }) }
+				b.ReportAllocs()
+				for b.Loop() {
+					var wg sync.WaitGroup
+					for g := range c.n {
+						wg.Go(func() {
+							id := int64(g * nRows / 2)
+							for range getBatch {
+								u, err := idmap.Get[User](ctx, be.idm, nextID(&id))
+								if err != nil || u != all[id-1] {
+									fail("Get missed")
+									return
+								}
+							}
+						})
+					}
+					wg.Wait()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*c.n*getBatch), "ns/get")
+				runtime.KeepAlive(all)
+			})
+		}
+	})
+}
