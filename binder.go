@@ -178,12 +178,6 @@ func nullKeyError(m *model, f *field) error {
 	return errorf(ErrKey, "Bind: NULL in primary-key column %q of %s", f.column, m.name)
 }
 
-type staged struct {
-	key any
-	obj unsafe.Pointer
-	hit bool
-}
-
 func bind(rs *sql.Rows, dst any) error {
 	sh, dv, elem, err := parseDst(dst)
 	if err != nil {
@@ -203,7 +197,7 @@ func bind(rs *sql.Rows, dst any) error {
 		}
 	}
 	first := sh == shapePtrPtr || sh == shapePtr
-	var out []staged
+	var out []cache.Load
 	if m.scalar {
 		if len(cols) != 1 {
 			return errorf(ErrBadDestination, "Bind: %s takes one column, the result has %d", m.name, len(cols))
@@ -213,7 +207,7 @@ func bind(rs *sql.Rows, dst any) error {
 			if err := rs.Scan(reflect.NewAt(m.typ, p).Interface()); err != nil {
 				return fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 			}
-			out = append(out, staged{obj: p})
+			out = append(out, cache.Load{Obj: p})
 			if first {
 				break
 			}
@@ -241,8 +235,8 @@ func bind(rs *sql.Rows, dst any) error {
 	return nil
 }
 
-func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]staged, error) {
-	var out []staged
+func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]cache.Load, error) {
+	var out []cache.Load
 	dest := make([]any, len(pl.fields))
 	for rs.Next() {
 		var key any
@@ -256,7 +250,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]staged, 
 			if keyOK && !r.refresh {
 				p, st := r.m.Lookup(m.ctype, key)
 				if st == cache.Fresh || (st == cache.Partial && pl.partial) {
-					out = append(out, staged{key: key, obj: p, hit: true})
+					out = append(out, cache.Load{Key: key, Obj: p, Canonical: true})
 					if first {
 						break
 					}
@@ -284,7 +278,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]staged, 
 			}
 			key = k
 		}
-		out = append(out, staged{key: key, obj: p})
+		out = append(out, cache.Load{Key: key, Obj: p, Epoch: r.epoch, Partial: pl.partial, Refresh: r.refresh})
 		if first {
 			break
 		}
@@ -302,59 +296,52 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]staged, 
 
 // commit offers the loaded objects to the map and replaces them with the
 // canonical ones.
-func commit(r *rows, m *model, pl *plan, out []staged) {
-	var refreshed map[any]unsafe.Pointer // one object per key when refreshing in the shared map
+func commit(r *rows, m *model, pl *plan, out []cache.Load) {
+	if !r.refresh || r.m.Scoped() {
+		r.m.PutAll(m.ctype, out, pl.apply)
+		return
+	}
+	// Refreshing in the shared map replaces the entry with each load: one
+	// object per key within one result.
+	refreshed := make(map[any]unsafe.Pointer)
 	for i := range out {
-		if out[i].hit {
+		if out[i].Canonical {
 			continue
 		}
-		if r.refresh && !r.m.Scoped() {
-			if p, ok := refreshed[out[i].key]; ok {
-				out[i].obj = p
-				continue
-			}
+		if p, ok := refreshed[out[i].Key]; ok {
+			out[i].Obj = p
+			continue
 		}
-		out[i].obj = r.m.Put(m.ctype, &cache.Load{
-			Key:     out[i].key,
-			Obj:     out[i].obj,
-			Epoch:   r.epoch,
-			Partial: pl.partial,
-			Refresh: r.refresh,
-		}, pl.apply)
-		if r.refresh && !r.m.Scoped() {
-			if refreshed == nil {
-				refreshed = make(map[any]unsafe.Pointer)
-			}
-			refreshed[out[i].key] = out[i].obj
-		}
+		out[i].Obj = r.m.Put(m.ctype, &out[i], pl.apply)
+		refreshed[out[i].Key] = out[i].Obj
 	}
 }
 
-func store(sh shape, dv reflect.Value, m *model, out []staged) {
+func store(sh shape, dv reflect.Value, m *model, out []cache.Load) {
 	switch sh {
 	case shapeSliceOfPtr:
 		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
 		if s.Type() == reflect.SliceOf(reflect.PointerTo(m.typ)) {
 			ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), len(out))
 			for i, o := range out {
-				ps[i] = o.obj
+				ps[i] = o.Obj
 			}
 		} else {
 			for i, o := range out {
-				s.Index(i).Set(reflect.NewAt(m.typ, o.obj).Convert(s.Type().Elem()))
+				s.Index(i).Set(reflect.NewAt(m.typ, o.Obj).Convert(s.Type().Elem()))
 			}
 		}
 		dv.Elem().Set(s)
 	case shapePtrPtr:
-		dv.Elem().Set(reflect.NewAt(m.typ, out[0].obj).Convert(dv.Type().Elem()))
+		dv.Elem().Set(reflect.NewAt(m.typ, out[0].Obj).Convert(dv.Type().Elem()))
 	case shapeSlice:
 		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
 		for i, o := range out {
-			s.Index(i).Set(reflect.NewAt(m.typ, o.obj).Elem())
+			s.Index(i).Set(reflect.NewAt(m.typ, o.Obj).Elem())
 		}
 		dv.Elem().Set(s)
 	case shapePtr:
-		dv.Elem().Set(reflect.NewAt(m.typ, out[0].obj).Elem())
+		dv.Elem().Set(reflect.NewAt(m.typ, out[0].Obj).Elem())
 	}
 }
 
@@ -378,11 +365,26 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	if q == nil || isNilPointer(q) {
 		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
 	}
+	if sdb, ok := q.(*sql.DB); ok && !refreshFrom(ctx) {
+		// The hit path: no probe, no view of the map.
+		if d := databaseOf(sdb); d != nil {
+			var p unsafe.Pointer
+			var st cache.State
+			if s := scopeFrom(ctx); s != nil {
+				p, st = s.Lookup(d.cdb, m.ctype, key)
+			} else {
+				p, st = d.cdb.LookupShared(m.ctype, key)
+			}
+			if st == cache.Fresh {
+				return (*T)(p), nil
+			}
+		}
+	}
 	db, cm, err := resolve(ctx, "Get", q, m)
 	if err != nil {
 		return nil, err
 	}
-	if !refreshFrom(ctx) {
+	if _, isDB := q.(*sql.DB); !isDB && !refreshFrom(ctx) {
 		if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
 			return (*T)(p), nil
 		}

@@ -184,7 +184,11 @@ func NewConnector(c driver.Connector, opts ...Option) driver.Connector {
 	if err != nil {
 		return errConnector{err}
 	}
-	return &connector{db: db, base: c}
+	return newConnector(db, c)
+}
+
+func newConnector(db *database, base driver.Connector) *connector {
+	return &connector{db: db, base: base, bound: &boundDriver{db: db, base: base.Driver()}}
 }
 
 var connectorSeq atomic.Int64
@@ -287,7 +291,7 @@ func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &connector{db: db, base: bc}, nil
+	return newConnector(db, bc), nil
 }
 
 // dsnConnector is the connector of a base driver without OpenConnector.
@@ -312,8 +316,9 @@ func (d errDriver) Open(string) (driver.Conn, error) { return nil, d.err }
 
 // connector opens connections of one idmap database.
 type connector struct {
-	db   *database
-	base driver.Connector
+	db    *database
+	base  driver.Connector
+	bound *boundDriver // what Driver returns, made once: Get looks it up on every call
 }
 
 var (
@@ -332,7 +337,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 // Driver returns a driver bound to this database: (*sql.DB).Driver() returns
 // it, which is how Get, Cached and NameOf find the database of a *sql.DB
 // without a query.
-func (c *connector) Driver() driver.Driver { return &boundDriver{db: c.db, base: c.base.Driver()} }
+func (c *connector) Driver() driver.Driver { return c.bound }
 
 // Close closes the base connector if it has a Close method; database/sql
 // calls it from (*sql.DB).Close.

@@ -15,7 +15,6 @@ type entry struct {
 	weak    weak.Pointer[byte] // weak reference to the object when obj is nil
 	epoch   uint64             // clock value when the query that loaded the data began
 	partial bool               // loaded from a row that lacked some mapped columns
-	expired bool               // expired in this map alone (a scope's rollback), whatever the epochs say
 }
 
 // object returns the entry's object, or nil if it was weak and collected.
@@ -45,6 +44,9 @@ type Load struct {
 	Epoch   uint64         // DB.Now() when the query began
 	Partial bool           // the row lacked some mapped columns
 	Refresh bool           // overwrite even a fresh entry (locking read, WithRefresh)
+	// Canonical marks a load whose Obj is already the map's canonical
+	// object (a hit found before the row was scanned): PutAll skips it.
+	Canonical bool
 }
 
 // Apply copies the column fields that a load carries from src to dst; it is
@@ -72,6 +74,9 @@ type Map interface {
 	// old one's temporary fields and the load's columns when the Type has
 	// New and Copy; else the load's object).
 	Put(typ *Type, l *Load, apply Apply) unsafe.Pointer
+	// PutAll is Put for every load not marked Canonical; it sets each
+	// load's Obj to the canonical object.
+	PutAll(typ *Type, loads []Load, apply Apply)
 	// Remove forgets key; if obj is not nil, only while obj is its object.
 	Remove(typ *Type, key any, obj unsafe.Pointer) bool
 	// DB returns the database whose map this is.

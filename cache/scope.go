@@ -20,10 +20,19 @@ type scopeKey struct {
 	typ *Type
 }
 
-// scopeMap is a scope's map of one Go type in one database.
+// scopeMap is a scope's map of one Go type in one database. Entries are
+// held by value: a load into a scope allocates no entry.
 type scopeMap struct {
 	table   *Table
-	entries map[any]*entry
+	entries map[any]scopeEntry
+}
+
+// scopeEntry is one canonical object of a scope, held strongly.
+type scopeEntry struct {
+	obj     unsafe.Pointer
+	epoch   uint64 // clock value when the query that loaded the data began
+	partial bool   // loaded from a row that lacked some mapped columns
+	expired bool   // expired in this scope alone (a rollback)
 }
 
 // NewScope returns an empty scope.
@@ -108,9 +117,10 @@ func (s *Scope) ExpireLoadedSince(d *DB, epoch uint64) {
 		if k.db != d {
 			continue
 		}
-		for _, e := range m.entries {
+		for key, e := range m.entries {
 			if e.epoch >= epoch {
 				e.expired = true
+				m.entries[key] = e
 			}
 		}
 	}
@@ -124,7 +134,7 @@ type scopeView struct {
 func (v scopeView) DB() *DB      { return v.d }
 func (v scopeView) Scoped() bool { return true }
 
-func (v scopeView) state(t *Table, typ *Type, e *entry, key any) State {
+func (v scopeView) state(t *Table, typ *Type, e *scopeEntry, key any) State {
 	switch {
 	case e.expired || !v.d.fresh(t, typ, key, e.epoch):
 		return Expired
@@ -135,20 +145,24 @@ func (v scopeView) state(t *Table, typ *Type, e *entry, key any) State {
 }
 
 func (v scopeView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
+	return v.s.Lookup(v.d, typ, key)
+}
+
+// Lookup is s.In(d).Lookup, without making the view.
+func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
+	v := scopeView{s, d}
 	v.s.mu.Lock()
 	m := v.s.maps[scopeKey{v.d, typ}]
-	var e *entry
-	var snap entry
+	var e scopeEntry
+	ok := false
 	if m != nil {
-		if e = m.entries[key]; e != nil {
-			snap = *e
-		}
+		e, ok = m.entries[key]
 	}
 	v.s.mu.Unlock()
-	if e == nil {
+	if !ok {
 		return nil, Absent
 	}
-	return snap.obj, v.state(m.table, typ, &snap, key)
+	return e.obj, v.state(m.table, typ, &e, key)
 }
 
 func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
@@ -157,21 +171,48 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 	if v.s.ended {
 		return l.Obj
 	}
+	return v.put(v.mapOf(typ, 1), typ, l, apply)
+}
+
+// PutAll is Put for every load not marked Canonical, under one lock; it
+// sets each load's Obj to the canonical object.
+func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	if v.s.ended {
+		return
+	}
+	m := v.mapOf(typ, len(loads))
+	for i := range loads {
+		if !loads[i].Canonical {
+			loads[i].Obj = v.put(m, typ, &loads[i], apply)
+		}
+	}
+}
+
+// mapOf returns the scope's map of typ, made with room for n entries.
+// v.s.mu is held.
+func (v scopeView) mapOf(typ *Type, n int) *scopeMap {
 	k := scopeKey{v.d, typ}
 	m := v.s.maps[k]
 	if m == nil {
 		if v.s.maps == nil {
 			v.s.maps = make(map[scopeKey]*scopeMap)
 		}
-		m = &scopeMap{table: v.d.Table(typ.Table), entries: make(map[any]*entry)}
+		m = &scopeMap{table: v.d.Table(typ.Table), entries: make(map[any]scopeEntry, n)}
 		v.s.maps[k] = m
 	}
-	e := m.entries[l.Key]
-	if e == nil {
-		m.entries[l.Key] = &entry{obj: l.Obj, epoch: l.Epoch, partial: l.Partial}
+	return m
+}
+
+// put offers l to m. v.s.mu is held.
+func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply) unsafe.Pointer {
+	e, ok := m.entries[l.Key]
+	if !ok {
+		m.entries[l.Key] = scopeEntry{obj: l.Obj, epoch: l.Epoch, partial: l.Partial}
 		return l.Obj
 	}
-	st := v.state(m.table, typ, e, l.Key)
+	st := v.state(m.table, typ, &e, l.Key)
 	if keep(st, l) {
 		return e.obj
 	}
@@ -184,6 +225,7 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 	// A partial row over a complete but expired object leaves its other
 	// columns stale: the object stays partial until a complete row arrives.
 	e.partial = l.Partial && (e.partial || st != Fresh)
+	m.entries[l.Key] = e
 	return e.obj
 }
 
@@ -194,8 +236,8 @@ func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 	if m == nil {
 		return false
 	}
-	e := m.entries[key]
-	if e == nil || (obj != nil && e.obj != obj) {
+	e, ok := m.entries[key]
+	if !ok || (obj != nil && e.obj != obj) {
 		return false
 	}
 	delete(m.entries, key)

@@ -34,7 +34,12 @@ func (v sharedView) DB() *DB      { return v.d }
 func (v sharedView) Scoped() bool { return false }
 
 func (v sharedView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
-	m := v.d.sharedMap(typ)
+	return v.d.LookupShared(typ, key)
+}
+
+// LookupShared is d.Shared().Lookup, without making the view.
+func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
+	m := d.sharedMap(typ)
 	x, ok := m.m.Load(key)
 	if !ok {
 		return nil, Absent
@@ -86,6 +91,14 @@ func (v sharedView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 		}
 		if _, loaded := m.m.LoadOrStore(l.Key, ne); !loaded {
 			return l.Obj
+		}
+	}
+}
+
+func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
+	for i := range loads {
+		if !loads[i].Canonical {
+			loads[i].Obj = v.Put(typ, &loads[i], apply)
 		}
 	}
 }
