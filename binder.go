@@ -237,6 +237,10 @@ func bind(rs *sql.Rows, dst any) error {
 
 func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]cache.Load, error) {
 	var out []cache.Load
+	var cm cache.Map
+	if m.mapped {
+		cm = r.m()
+	}
 	dest := make([]any, len(pl.fields))
 	for rs.Next() {
 		var key any
@@ -248,7 +252,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]cache.Lo
 				return nil, err
 			}
 			if keyOK && !r.refresh {
-				p, st := r.m.Lookup(m.ctype, key)
+				p, st := cm.Lookup(m.ctype, key)
 				if st == cache.Fresh || (st == cache.Partial && pl.partial) {
 					out = append(out, cache.Load{Key: key, Obj: p, Canonical: true})
 					if first {
@@ -297,8 +301,9 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]cache.Lo
 // commit offers the loaded objects to the map and replaces them with the
 // canonical ones.
 func commit(r *rows, m *model, pl *plan, out []cache.Load) {
-	if !r.refresh || r.m.Scoped() {
-		r.m.PutAll(m.ctype, out, pl.apply)
+	cm := r.m()
+	if !r.refresh || cm.Scoped() {
+		cm.PutAll(m.ctype, out, pl.apply)
 		return
 	}
 	// Refreshing in the shared map replaces the entry with each load: one
@@ -312,7 +317,7 @@ func commit(r *rows, m *model, pl *plan, out []cache.Load) {
 			out[i].Obj = p
 			continue
 		}
-		out[i].Obj = r.m.Put(m.ctype, &out[i], pl.apply)
+		out[i].Obj = cm.Put(m.ctype, &out[i], pl.apply)
 		refreshed[out[i].Key] = out[i].Obj
 	}
 }

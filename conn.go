@@ -8,6 +8,7 @@ import (
 	"github.com/ngrok/sqlmw"
 
 	"github.com/go-idmap/idmap/cache"
+	"github.com/go-idmap/idmap/classify"
 	"github.com/go-idmap/idmap/signals"
 )
 
@@ -41,17 +42,6 @@ type txState struct {
 // maxPending bounds what a transaction remembers of its writes; past it,
 // its end expires the whole database.
 const maxPending = 1024
-
-// mapFor returns the map that loads on this connection go to.
-func (c *connState) mapFor(ctx context.Context) cache.Map {
-	if c.tx != nil {
-		return c.tx.scope.In(c.db.cdb)
-	}
-	if s := scopeFrom(ctx); s != nil {
-		return s.In(c.db.cdb)
-	}
-	return c.db.cdb.Shared()
-}
 
 func (c *connState) begin(ctx context.Context, raw bool) {
 	s := scopeFrom(ctx)
@@ -258,31 +248,35 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	if query == probeSQL {
 		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
 	}
-	return i.query(ctx, query, args, func() (driver.Rows, error) { return conn.QueryContext(ctx, query, args) })
+	cs := i.c.before(ctx, query)
+	epoch := i.c.db.cdb.Now() // before the query is sent
+	r, err := conn.QueryContext(ctx, query, args)
+	return ctx, i.c.queried(ctx, cs, args, r, err, epoch), err
 }
 
 func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
 	if query == probeSQL {
 		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
 	}
-	return i.query(ctx, query, args, func() (driver.Rows, error) { return stmt.QueryContext(ctx, args) })
-}
-
-func (i *interceptor) query(ctx context.Context, query string, args []driver.NamedValue, run func() (driver.Rows, error)) (context.Context, driver.Rows, error) {
 	cs := i.c.before(ctx, query)
 	epoch := i.c.db.cdb.Now() // before the query is sent
-	r, err := run()
+	r, err := stmt.QueryContext(ctx, args)
+	return ctx, i.c.queried(ctx, cs, args, r, err, epoch), err
+}
+
+// queried follows a query that was sent: its writes, if any, and its rows.
+// A write through the query path (INSERT … RETURNING) has happened when the
+// first row is ready; it may commit only when the rows are done, so the
+// rows expire it again when they close.
+func (c *connState) queried(ctx context.Context, cs *classify.Statement, args []driver.NamedValue, r driver.Rows, err error, epoch uint64) driver.Rows {
 	if err != nil {
 		if uncertain(err) {
-			i.c.after(ctx, cs, args)
+			c.after(ctx, cs, args)
 		}
-		return ctx, nil, err
+		return nil
 	}
-	// A write through the query path (INSERT … RETURNING) has happened
-	// when the first row is ready; it may commit only when the rows are
-	// done, so the rows expire it again when they close.
-	eff := i.c.after(ctx, cs, args)
-	return ctx, i.c.newRows(ctx, r, cs, eff, epoch), nil
+	eff := c.after(ctx, cs, args)
+	return c.newRows(ctx, r, cs, eff, epoch)
 }
 
 // probeSQL is a statement that idmap's interceptor answers itself, without

@@ -107,7 +107,7 @@ func resolve(ctx context.Context, op string, q Querier, m *model) (*database, ca
 	if err != nil {
 		return nil, nil, err
 	}
-	return r.db, r.m, nil
+	return r.db, r.m(), nil
 }
 
 // maxParams is how many placeholders one statement of GetMany uses at most:

@@ -67,11 +67,12 @@ type rows struct {
 	base    driver.Rows
 	cols    []string  // this rows' own slice, registered while open
 	colsBuf [9]string // backs cols for up to 8 columns: no allocation
+	bufUsed bool      // colsBuf backs a slice handed out (a later result set allocates)
 
 	conn    *connState
 	db      *database
-	m       cache.Map // where Bind puts what it loads
-	epoch   uint64    // the database's clock when the query was sent
+	scope   *cache.Scope // where Bind puts what it loads: the transaction's or the context's scope; nil for the shared map
+	epoch   uint64       // the database's clock when the query was sent
 	refresh bool      // loads overwrite their canonical objects
 	eff     *effects  // what the statement wrote, expired again at Close; nil for a read
 
@@ -95,17 +96,28 @@ var (
 // newRows wraps base rows. sqlmw exposes, of the optional methods below,
 // only those that the base rows have (it looks through Unwrap).
 func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.Statement, eff *effects, epoch uint64) *rows {
+	cs := stateFrom(ctx)
 	r := &rows{
-		base:  base,
-		conn:  c,
-		db:    c.db,
-		m:     c.mapFor(ctx),
-		epoch: epoch,
-		eff:   eff,
+		base:    base,
+		conn:    c,
+		db:      c.db,
+		scope:   cs.scope,
+		epoch:   epoch,
+		eff:     eff,
+		refresh: cs.refresh || (st != nil && st.Locking),
 	}
-	r.refresh = refreshFrom(ctx) || (st != nil && st.Locking)
-	r.register()
+	if c.tx != nil {
+		r.scope = c.tx.scope
+	}
 	return r
+}
+
+// m returns the map that Bind puts the rows' objects in.
+func (r *rows) m() cache.Map {
+	if r.scope != nil {
+		return r.scope.In(r.db.cdb)
+	}
+	return r.db.cdb.Shared()
 }
 
 func (r *rows) register() {
@@ -128,7 +140,14 @@ func (r *rows) unregister() {
 }
 
 func (r *rows) Unwrap() driver.Rows { return r.base }
-func (r *rows) Columns() []string   { return r.cols }
+// Columns registers the rows on first use (database/sql asks for them on
+// the first Next, and Bind through (*sql.Rows).Columns).
+func (r *rows) Columns() []string {
+	if r.cols == nil {
+		r.register()
+	}
+	return r.cols
+}
 
 func (r *rows) Next(dest []driver.Value) error {
 	r.dest = dest
@@ -155,7 +174,7 @@ func (r *rows) NextResultSet() error {
 		return err
 	}
 	r.unregister()
-	r.register()
+	r.cols = nil // registered again by the next Columns
 	return nil
 }
 

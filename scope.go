@@ -8,8 +8,29 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-type scopeKey struct{}
-type refreshKey struct{}
+// ctxKey is the context key of idmap's state: one key, so that a query
+// looks its context up once.
+type ctxKey struct{}
+
+// ctxState is what a context says to idmap.
+type ctxState struct {
+	scope   *cache.Scope // the unit of work's map, or nil for the shared maps
+	refresh bool         // WithRefresh
+}
+
+func stateFrom(ctx context.Context) ctxState {
+	if ctx == nil {
+		return ctxState{}
+	}
+	if st, ok := ctx.Value(ctxKey{}).(*ctxState); ok {
+		return *st
+	}
+	return ctxState{}
+}
+
+func withState(ctx context.Context, st ctxState) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &st)
+}
 
 // NewContext returns a context that carries a new scope: a private identity
 // map for one unit of work. Queries run with it (or a context derived from
@@ -17,7 +38,9 @@ type refreshKey struct{}
 // scope instead of the shared maps. A scope holds its objects strongly; drop
 // the context, or Flush it, when the unit of work ends.
 func NewContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, scopeKey{}, cache.NewScope())
+	st := stateFrom(ctx)
+	st.scope = cache.NewScope()
+	return withState(ctx, st)
 }
 
 // Middleware gives each request a scope of its own (see NewContext), flushed
@@ -27,7 +50,9 @@ func Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := cache.NewScope()
 		defer endScope(s, signals.RequestEnd, "")
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, s)))
+		st := stateFrom(r.Context())
+		st.scope = s
+		next.ServeHTTP(w, r.WithContext(withState(r.Context(), st)))
 	})
 }
 
@@ -35,24 +60,14 @@ func Middleware(next http.Handler) http.Handler {
 // canonical objects even when those are fresh: in a scope, in place; in the
 // shared map, by a new object.
 func WithRefresh(ctx context.Context) context.Context {
-	return context.WithValue(ctx, refreshKey{}, true)
+	st := stateFrom(ctx)
+	st.refresh = true
+	return withState(ctx, st)
 }
 
-func scopeFrom(ctx context.Context) *cache.Scope {
-	if ctx == nil {
-		return nil
-	}
-	s, _ := ctx.Value(scopeKey{}).(*cache.Scope)
-	return s
-}
+func scopeFrom(ctx context.Context) *cache.Scope { return stateFrom(ctx).scope }
 
-func refreshFrom(ctx context.Context) bool {
-	if ctx == nil {
-		return false
-	}
-	r, _ := ctx.Value(refreshKey{}).(bool)
-	return r
-}
+func refreshFrom(ctx context.Context) bool { return stateFrom(ctx).refresh }
 
 // endScope ends a scope with flush signals; db is the database the scope
 // belonged to ("" for a request scope, which spans every database).

@@ -27,6 +27,8 @@ type Type struct {
 	// loaded columns.
 	New  func() unsafe.Pointer
 	Copy func(dst, src unsafe.Pointer)
+
+	slots atomic.Pointer[[]*sharedMap] // the type's shared map in each database, by DB.id (copy on write)
 }
 
 func (t *Type) norm(key any) any {
@@ -69,6 +71,7 @@ func All() []*DB {
 
 // DB is the expiry clock and the shared maps of one database.
 type DB struct {
+	id       int // index of the database's slot in each Type
 	name     string
 	clock    atomic.Uint64 // the newest epoch handed out
 	whole    atomic.Uint64 // epoch of the newest whole-database expiry
@@ -78,8 +81,10 @@ type DB struct {
 	shared sync.Map // *Type → *sharedMap
 }
 
+var dbSeq atomic.Int64
+
 func newDB(name string) *DB {
-	return &DB{name: name, keyLimit: DefaultKeyLimit}
+	return &DB{id: int(dbSeq.Add(1) - 1), name: name, keyLimit: DefaultKeyLimit}
 }
 
 // Name returns the database's name.

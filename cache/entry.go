@@ -5,17 +5,16 @@ import (
 	"weak"
 )
 
-// entry is one canonical object of a map.
-//
-// In the shared map an entry is immutable once stored: a refresh stores a new
-// entry with a new object. In a scope an entry is changed only under the
-// scope's lock.
+// entry is one canonical object of a shared map, immutable once stored: a
+// refresh stores a new entry with a new object. 24 bytes.
 type entry struct {
-	obj     unsafe.Pointer     // strong reference; nil when the entry is weak
-	weak    weak.Pointer[byte] // weak reference to the object when obj is nil
-	epoch   uint64             // clock value when the query that loaded the data began
-	partial bool               // loaded from a row that lacked some mapped columns
+	obj  unsafe.Pointer     // strong reference; nil when the entry is weak
+	weak weak.Pointer[byte] // weak reference to the object when obj is nil
+	meta uint64             // epoch<<1 | partial: the clock when the query that loaded the data began, and whether its row lacked some mapped columns
 }
+
+func (e *entry) epoch() uint64 { return e.meta >> 1 }
+func (e *entry) partial() bool { return e.meta&1 != 0 }
 
 // object returns the entry's object, or nil if it was weak and collected.
 func (e *entry) object() unsafe.Pointer {
@@ -26,7 +25,10 @@ func (e *entry) object() unsafe.Pointer {
 }
 
 func newEntry(obj unsafe.Pointer, strong bool, epoch uint64, partial bool) *entry {
-	e := &entry{epoch: epoch, partial: partial}
+	e := &entry{meta: epoch << 1}
+	if partial {
+		e.meta |= 1
+	}
 	if strong {
 		e.obj = obj
 	} else {

@@ -14,15 +14,36 @@ type sharedMap struct {
 }
 
 func (d *DB) sharedMap(typ *Type) *sharedMap {
-	if m, ok := d.shared.Load(typ); ok {
-		return m.(*sharedMap)
+	// The hit path: the type's slot for this database, with no hashing.
+	if p := typ.slots.Load(); p != nil && d.id < len(*p) {
+		if m := (*p)[d.id]; m != nil {
+			return m
+		}
 	}
-	m, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table)})
+	x, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table)})
+	m := x.(*sharedMap)
 	if !loaded && !typ.Strong {
-		registerWeak(m.(*sharedMap))
+		registerWeak(m)
 	}
-	return m.(*sharedMap)
+	typ.setSlot(d.id, m)
+	return m
 }
+
+// setSlot records the shared map of typ in database id.
+func (t *Type) setSlot(id int, m *sharedMap) {
+	slotsMu.Lock()
+	defer slotsMu.Unlock()
+	var old []*sharedMap
+	if p := t.slots.Load(); p != nil {
+		old = *p
+	}
+	next := make([]*sharedMap, max(len(old), id+1))
+	copy(next, old)
+	next[id] = m
+	t.slots.Store(&next)
+}
+
+var slotsMu sync.Mutex // serialises setSlot
 
 // Shared returns d's shared map. It is safe for concurrent use; a lookup
 // takes no lock.
@@ -54,9 +75,9 @@ func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
 
 func (m *sharedMap) state(e *entry, key any) State {
 	switch {
-	case !m.db.fresh(m.table, m.typ, key, e.epoch):
+	case !m.db.fresh(m.table, m.typ, key, e.epoch()):
 		return Expired
-	case e.partial:
+	case e.partial():
 		return Partial
 	}
 	return Fresh
