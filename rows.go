@@ -73,8 +73,8 @@ type rows struct {
 	db      *database
 	scope   *cache.Scope // where Bind puts what it loads: the transaction's or the context's scope; nil for the shared map
 	epoch   uint64       // the database's clock when the query was sent
-	refresh bool      // loads overwrite their canonical objects
-	eff     *effects  // what the statement wrote, expired again at Close; nil for a read
+	refresh bool         // loads overwrite their canonical objects
+	eff     *effects     // what the statement wrote, expired again at Close; nil for a read
 
 	// dest is the slice database/sql passed to the last Next: the raw
 	// values of the current row, read by Bind (on the goroutine that calls
@@ -140,6 +140,7 @@ func (r *rows) unregister() {
 }
 
 func (r *rows) Unwrap() driver.Rows { return r.base }
+
 // Columns registers the rows on first use (database/sql asks for them on
 // the first Next, and Bind through (*sql.Rows).Columns).
 func (r *rows) Columns() []string {
