@@ -238,8 +238,11 @@ func bind(rs *sql.Rows, dst any) error {
 func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]cache.Load, error) {
 	var out []cache.Load
 	var cm cache.Map
+	lookup := false // look each row up before scanning it
 	if m.mapped {
 		cm = r.m()
+		e, ok := cm.(interface{ Empty(*cache.Type) bool })
+		lookup = !r.refresh && !(ok && e.Empty(m.ctype))
 	}
 	dest := make([]any, len(pl.fields))
 	for rs.Next() {
@@ -251,7 +254,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]cache.Lo
 			if err != nil {
 				return nil, err
 			}
-			if keyOK && !r.refresh {
+			if keyOK && lookup {
 				p, st := cm.Lookup(m.ctype, key)
 				if st == cache.Fresh || (st == cache.Partial && pl.partial) {
 					out = append(out, cache.Load{Key: key, Obj: p, Canonical: true})

@@ -174,6 +174,16 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 	return v.put(v.mapOf(typ, 1), typ, l, apply)
 }
 
+// Empty reports whether the scope holds no object of typ: a load into an
+// empty map need not look its rows up one by one (Put still resolves a
+// race with another load).
+func (v scopeView) Empty(typ *Type) bool {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	m := v.s.maps[scopeKey{v.d, typ}]
+	return m == nil || len(m.entries) == 0
+}
+
 // PutAll is Put for every load not marked Canonical, under one lock; it
 // sets each load's Obj to the canonical object.
 func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
