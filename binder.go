@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"fmt"
 	"reflect"
 	"strings"
@@ -197,7 +198,9 @@ func bind(rs *sql.Rows, dst any) error {
 		}
 	}
 	first := sh == shapePtrPtr || sh == shapePtr
-	var out []cache.Load
+	buf := loadBufs.Get().(*[]cache.Load)
+	defer putLoads(buf)
+	out := (*buf)[:0]
 	if m.scalar {
 		if len(cols) != 1 {
 			return errorf(ErrBadDestination, "Bind: %s takes one column, the result has %d", m.name, len(cols))
@@ -208,6 +211,7 @@ func bind(rs *sql.Rows, dst any) error {
 				return fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 			}
 			out = append(out, cache.Load{Obj: p})
+			*buf = out
 			if first {
 				break
 			}
@@ -217,7 +221,8 @@ func bind(rs *sql.Rows, dst any) error {
 		if err != nil {
 			return err
 		}
-		out, err = scanRows(rs, r, m, pl, first)
+		out, err = scanRows(rs, r, m, pl, first, out)
+		*buf = out
 		if err != nil {
 			return err
 		}
@@ -235,8 +240,19 @@ func bind(rs *sql.Rows, dst any) error {
 	return nil
 }
 
-func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool) ([]cache.Load, error) {
-	var out []cache.Load
+// loadBufs recycles the slices in which Bind stages its rows.
+var loadBufs = sync.Pool{New: func() any { s := make([]cache.Load, 0, 64); return &s }}
+
+func putLoads(buf *[]cache.Load) {
+	if cap(*buf) > 1<<14 {
+		return // let a huge one go
+	}
+	clear((*buf)[:cap(*buf)]) // drop the references to objects and keys
+	*buf = (*buf)[:0]
+	loadBufs.Put(buf)
+}
+
+func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache.Load) ([]cache.Load, error) {
 	var cm cache.Map
 	lookup := false // look each row up before scanning it
 	if m.mapped {
