@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"fmt"
 	"reflect"
 	"strings"
@@ -86,8 +87,12 @@ func parseDst(dst any) (shape, reflect.Value, reflect.Type, error) {
 	return shapePtr, v, t, nil
 }
 
-// plan says where each column of a result goes.
+// plan says where each column of a result goes. A plan is read-only once
+// built; each model keeps its last one for the next result with the same
+// columns.
 type plan struct {
+	cols    []string // the result's columns
+	applyFn cache.Apply
 	fields  []*field // by column
 	partial bool     // the columns do not cover every field
 	pkCols  []int    // column of each key field, in key order
@@ -95,7 +100,11 @@ type plan struct {
 }
 
 func (m *model) plan(cols []string) (*plan, error) {
-	p := &plan{fields: make([]*field, len(cols))}
+	if p := m.lastPlan.Load(); p != nil && slices.Equal(p.cols, cols) {
+		return p, nil
+	}
+	p := &plan{cols: slices.Clone(cols), fields: make([]*field, len(cols))}
+	p.applyFn = p.apply
 	covered := make([]bool, len(m.fields))
 	n := 0
 	for i, c := range cols {
@@ -135,6 +144,7 @@ func (m *model) plan(cols []string) (*plan, error) {
 			return nil, errorf(ErrKey, "Bind: the result lacks primary-key column(s) %s of %s (table %q)", strings.Join(missing, ", "), m.name, m.table)
 		}
 	}
+	m.lastPlan.Store(p)
 	return p, nil
 }
 
@@ -253,12 +263,12 @@ func putLoads(buf *[]cache.Load) {
 }
 
 func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache.Load) ([]cache.Load, error) {
-	var cm cache.Map
-	lookup := false // look each row up before scanning it
-	if m.mapped {
-		cm = r.m()
-		e, ok := cm.(interface{ Empty(*cache.Type) bool })
-		lookup = !r.refresh && !(ok && e.Empty(m.ctype))
+	var cur cache.Cursor // looks each row up before it is scanned; nil: no need
+	if m.mapped && !r.refresh {
+		cm := r.m()
+		if e, ok := cm.(interface{ Empty(*cache.Type) bool }); !ok || !e.Empty(m.ctype) {
+			cur = cm.Cursor(m.ctype)
+		}
 	}
 	dest := make([]any, len(pl.fields))
 	for rs.Next() {
@@ -270,8 +280,8 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 			if err != nil {
 				return nil, err
 			}
-			if keyOK && lookup {
-				p, st := cm.Lookup(m.ctype, key)
+			if keyOK && cur != nil {
+				p, st := cur.Lookup(key)
 				if st == cache.Fresh || (st == cache.Partial && pl.partial) {
 					out = append(out, cache.Load{Key: key, Obj: p, Canonical: true})
 					if first {
@@ -322,7 +332,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 func commit(r *rows, m *model, pl *plan, out []cache.Load) {
 	cm := r.m()
 	if !r.refresh || cm.Scoped() {
-		cm.PutAll(m.ctype, out, pl.apply)
+		cm.PutAll(m.ctype, out, pl.applyFn)
 		return
 	}
 	// Refreshing in the shared map replaces the entry with each load: one
@@ -336,7 +346,7 @@ func commit(r *rows, m *model, pl *plan, out []cache.Load) {
 			out[i].Obj = p
 			continue
 		}
-		out[i].Obj = cm.Put(m.ctype, &out[i], pl.apply)
+		out[i].Obj = cm.Put(m.ctype, &out[i], pl.applyFn)
 		refreshed[out[i].Key] = out[i].Obj
 	}
 }

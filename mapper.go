@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unsafe"
@@ -91,6 +92,8 @@ type model struct {
 	err    error          // why the type cannot be used as a mapped type
 
 	ctype *cache.Type // the maps' descriptor of this type
+
+	lastPlan atomic.Pointer[plan] // the plan of the last result bound, reused for the same columns
 
 	getSQL [numDialects]sync.Once
 	getTxt [numDialects]string

@@ -76,6 +76,9 @@ type Map interface {
 	// old one's temporary fields and the load's columns when the Type has
 	// New and Copy; else the load's object).
 	Put(typ *Type, l *Load, apply Apply) unsafe.Pointer
+	// Cursor returns a lookup of typ's keys in this map, for the rows of
+	// one load: it finds the type's map once.
+	Cursor(typ *Type) Cursor
 	// PutAll is Put for every load not marked Canonical; it sets each
 	// load's Obj to the canonical object.
 	PutAll(typ *Type, loads []Load, apply Apply)
@@ -85,6 +88,11 @@ type Map interface {
 	DB() *DB
 	// Scoped reports whether this is a scope's map.
 	Scoped() bool
+}
+
+// A Cursor looks keys of one type up in one map.
+type Cursor interface {
+	Lookup(key any) (unsafe.Pointer, State)
 }
 
 // decide says what Put does with an existing entry e (state st) and load l.

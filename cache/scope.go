@@ -25,6 +25,7 @@ type scopeKey struct {
 type scopeMap struct {
 	table   *Table
 	entries map[any]scopeEntry
+	dead    bool // flushed: no longer the scope's map of its type (protected by the scope's mu)
 }
 
 // scopeEntry is one canonical object of a scope, held strongly.
@@ -46,8 +47,9 @@ func (s *Scope) In(d *DB) Map { return scopeView{s, d} }
 func (s *Scope) Flush(d *DB, typ *Type) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k := range s.maps {
+	for k, m := range s.maps {
 		if (d == nil || k.db == d) && (typ == nil || k.typ == typ) {
+			m.dead = true
 			delete(s.maps, k)
 		}
 	}
@@ -57,6 +59,9 @@ func (s *Scope) Flush(d *DB, typ *Type) {
 // outlives its request cannot make it grow again.
 func (s *Scope) End() {
 	s.mu.Lock()
+	for _, m := range s.maps {
+		m.dead = true
+	}
 	s.maps = nil
 	s.ended = true
 	s.mu.Unlock()
@@ -83,6 +88,9 @@ func (s *Scope) Drain(d *DB) []Item {
 		for key, e := range m.entries {
 			items = append(items, Item{Type: k.typ, Key: key, Obj: e.obj, Epoch: e.epoch, Partial: e.partial})
 		}
+	}
+	for _, m := range s.maps {
+		m.dead = true
 	}
 	s.maps = nil
 	s.ended = true
@@ -172,6 +180,34 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 		return l.Obj
 	}
 	return v.put(v.mapOf(typ, 1), typ, l, apply)
+}
+
+// Cursor returns a lookup of typ's keys in the scope.
+func (v scopeView) Cursor(typ *Type) Cursor { return &scopeCursor{v: v, typ: typ} }
+
+type scopeCursor struct {
+	v   scopeView
+	typ *Type
+	m   *scopeMap // the type's map once found; protected by the scope's mu
+}
+
+func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
+	s := c.v.s
+	s.mu.Lock()
+	if c.m == nil || c.m.dead {
+		c.m = s.maps[scopeKey{c.v.d, c.typ}]
+	}
+	m := c.m
+	var e scopeEntry
+	ok := false
+	if m != nil {
+		e, ok = m.entries[key]
+	}
+	s.mu.Unlock()
+	if !ok {
+		return nil, Absent
+	}
+	return e.obj, c.v.state(m.table, c.typ, &e, key)
 }
 
 // Empty reports whether the scope holds no object of typ: a load into an

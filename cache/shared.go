@@ -58,9 +58,16 @@ func (v sharedView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
 	return v.d.LookupShared(typ, key)
 }
 
+// Cursor returns a lookup of typ's keys in the shared map.
+func (v sharedView) Cursor(typ *Type) Cursor { return v.d.sharedMap(typ) }
+
 // LookupShared is d.Shared().Lookup, without making the view.
 func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
-	m := d.sharedMap(typ)
+	return d.sharedMap(typ).Lookup(key)
+}
+
+// Lookup returns the canonical object of key and its state.
+func (m *sharedMap) Lookup(key any) (unsafe.Pointer, State) {
 	x, ok := m.m.Load(key)
 	if !ok {
 		return nil, Absent
