@@ -396,23 +396,24 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
-	if q == nil || isNilPointer(q) {
-		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
-	}
-	if sdb, ok := q.(*sql.DB); ok && !refreshFrom(ctx) {
+	if sdb, ok := q.(*sql.DB); ok && sdb != nil {
 		// The hit path: no probe, no view of the map.
-		if d := databaseOf(sdb); d != nil {
-			var p unsafe.Pointer
-			var st cache.State
-			if s := scopeFrom(ctx); s != nil {
-				p, st = s.Lookup(d.cdb, m.ctype, key)
-			} else {
-				p, st = d.cdb.LookupShared(m.ctype, key)
-			}
-			if st == cache.Fresh {
-				return (*T)(p), nil
+		if cs := stateFrom(ctx); !cs.refresh {
+			if d := databaseOf(sdb); d != nil {
+				var p unsafe.Pointer
+				var st cache.State
+				if cs.scope != nil {
+					p, st = cs.scope.Lookup(d.cdb, m.ctype, key)
+				} else {
+					p, st = d.cdb.LookupShared(m.ctype, key)
+				}
+				if st == cache.Fresh {
+					return (*T)(p), nil
+				}
 			}
 		}
+	} else if q == nil || isNilPointer(q) {
+		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
 	}
 	db, cm, err := resolve(ctx, "Get", q, m)
 	if err != nil {

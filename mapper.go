@@ -46,6 +46,7 @@ func Model[T any](opts ...ModelOption) {
 	}
 	configs.Store(t, &cfg)
 	models.Store(t, m)
+	modelFast[typeSlot(t)].Store(m)
 	tableIndex.gen.Add(1)
 }
 
@@ -101,7 +102,12 @@ type model struct {
 
 // modelOf returns the model of t, building it on first use.
 func modelOf(t reflect.Type) *model {
+	slot := &modelFast[typeSlot(t)]
+	if m := slot.Load(); m != nil && m.typ == t {
+		return m
+	}
 	if m, ok := models.Load(t); ok {
+		slot.Store(m.(*model))
 		return m.(*model)
 	}
 	var cfg *modelConfig
@@ -112,7 +118,18 @@ func modelOf(t reflect.Type) *model {
 	if !loaded && m.(*model).mapped {
 		tableIndex.gen.Add(1)
 	}
+	slot.Store(m.(*model))
 	return m.(*model)
+}
+
+// modelFast is a direct-mapped cache in front of models: a hit loads one
+// pointer and compares the type, with no hashing.
+var modelFast [256]atomic.Pointer[model]
+
+// typeSlot returns the slot of t in modelFast, from its descriptor's
+// address.
+func typeSlot(t reflect.Type) int {
+	return int(uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1])>>5) & (len(modelFast) - 1)
 }
 
 // mappedModel returns the model of t, or an error if t cannot be used where

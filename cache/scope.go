@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -11,18 +12,25 @@ import (
 // handler may fan out.
 type Scope struct {
 	mu    sync.Mutex
-	maps  map[scopeKey]*scopeMap // protected by mu
+	maps  []*scopeMap // protected by mu; one per (database, type), few: searched in order
 	ended bool                   // protected by mu; an ended scope stores nothing
 }
 
-type scopeKey struct {
-	db  *DB
-	typ *Type
+// find returns the scope's map of typ in d, or nil. s.mu is held.
+func (s *Scope) find(d *DB, typ *Type) *scopeMap {
+	for _, m := range s.maps {
+		if m.typ == typ && m.db == d {
+			return m
+		}
+	}
+	return nil
 }
 
 // scopeMap is a scope's map of one Go type in one database. Entries are
 // held by value: a load into a scope allocates no entry.
 type scopeMap struct {
+	db      *DB
+	typ     *Type
 	table   *Table
 	entries map[any]scopeEntry
 	dead    bool // flushed: no longer the scope's map of its type (protected by the scope's mu)
@@ -47,12 +55,13 @@ func (s *Scope) In(d *DB) Map { return scopeView{s, d} }
 func (s *Scope) Flush(d *DB, typ *Type) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, m := range s.maps {
-		if (d == nil || k.db == d) && (typ == nil || k.typ == typ) {
+	s.maps = slices.DeleteFunc(s.maps, func(m *scopeMap) bool {
+		if (d == nil || m.db == d) && (typ == nil || m.typ == typ) {
 			m.dead = true
-			delete(s.maps, k)
+			return true
 		}
-	}
+		return false
+	})
 }
 
 // End flushes the scope; from then on it stores nothing, so a goroutine that
@@ -81,12 +90,12 @@ func (s *Scope) Drain(d *DB) []Item {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var items []Item
-	for k, m := range s.maps {
-		if k.db != d {
+	for _, m := range s.maps {
+		if m.db != d {
 			continue
 		}
 		for key, e := range m.entries {
-			items = append(items, Item{Type: k.typ, Key: key, Obj: e.obj, Epoch: e.epoch, Partial: e.partial})
+			items = append(items, Item{Type: m.typ, Key: key, Obj: e.obj, Epoch: e.epoch, Partial: e.partial})
 		}
 	}
 	for _, m := range s.maps {
@@ -121,8 +130,8 @@ func (s *Scope) Len() int {
 func (s *Scope) ExpireLoadedSince(d *DB, epoch uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, m := range s.maps {
-		if k.db != d {
+	for _, m := range s.maps {
+		if m.db != d {
 			continue
 		}
 		for key, e := range m.entries {
@@ -160,7 +169,7 @@ func (v scopeView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
 func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
 	v := scopeView{s, d}
 	v.s.mu.Lock()
-	m := v.s.maps[scopeKey{v.d, typ}]
+	m := v.s.find(v.d, typ)
 	var e scopeEntry
 	ok := false
 	if m != nil {
@@ -195,7 +204,7 @@ func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 	s := c.v.s
 	s.mu.Lock()
 	if c.m == nil || c.m.dead {
-		c.m = s.maps[scopeKey{c.v.d, c.typ}]
+		c.m = s.find(c.v.d, c.typ)
 	}
 	m := c.m
 	var e scopeEntry
@@ -216,7 +225,7 @@ func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 func (v scopeView) Empty(typ *Type) bool {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
-	m := v.s.maps[scopeKey{v.d, typ}]
+	m := v.s.find(v.d, typ)
 	return m == nil || len(m.entries) == 0
 }
 
@@ -239,14 +248,10 @@ func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
 // mapOf returns the scope's map of typ, made with room for n entries.
 // v.s.mu is held.
 func (v scopeView) mapOf(typ *Type, n int) *scopeMap {
-	k := scopeKey{v.d, typ}
-	m := v.s.maps[k]
+	m := v.s.find(v.d, typ)
 	if m == nil {
-		if v.s.maps == nil {
-			v.s.maps = make(map[scopeKey]*scopeMap)
-		}
-		m = &scopeMap{table: v.d.Table(typ.Table), entries: make(map[any]scopeEntry, n)}
-		v.s.maps[k] = m
+		m = &scopeMap{db: v.d, typ: typ, table: v.d.Table(typ.Table), entries: make(map[any]scopeEntry, n)}
+		v.s.maps = append(v.s.maps, m)
 	}
 	return m
 }
@@ -278,7 +283,7 @@ func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply) unsafe.Poin
 func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
-	m := v.s.maps[scopeKey{v.d, typ}]
+	m := v.s.find(v.d, typ)
 	if m == nil {
 		return false
 	}
