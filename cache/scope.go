@@ -13,7 +13,7 @@ import (
 type Scope struct {
 	mu    sync.Mutex
 	maps  []*scopeMap // protected by mu; one per (database, type), few: searched in order
-	ended bool                   // protected by mu; an ended scope stores nothing
+	ended bool        // protected by mu; an ended scope stores nothing
 }
 
 // find returns the scope's map of typ in d, or nil. s.mu is held.
