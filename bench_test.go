@@ -44,7 +44,9 @@ var registerNull sync.Once
 // itself), and idmap. The sides alternate within one loop, so that a burst
 // of load on this shared machine falls on all of them alike.
 func BenchmarkPointQuery(b *testing.B) {
-	registerNull.Do(func() { sql.Register("sqlite3-sqlmw-null", sqlmw.Driver(&sqlite3.SQLiteDriver{}, sqlmw.NullInterceptor{})) })
+	registerNull.Do(func() {
+		sql.Register("sqlite3-sqlmw-null", sqlmw.Driver(&sqlite3.SQLiteDriver{}, sqlmw.NullInterceptor{}))
+	})
 	db, plain, dsn := benchDB(b, 100)
 	null, err := sql.Open("sqlite3-sqlmw-null", dsn)
 	if err != nil {
