@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -241,3 +242,74 @@ func pgAddr(t *testing.T, dsn string) string {
 }
 
 var _ = errors.New
+
+// TestServerRestarted restarts the real MariaDB and PostgreSQL servers
+// (scripts/stop-servers.sh, then scripts/start-servers.sh: same data, same
+// ports) between two statements. It runs when IDMAP_SERVER_RESTART=1, as
+// .ci/run sets it, since it takes the servers away from anything else
+// using them.
+func TestServerRestarted(t *testing.T) {
+	if os.Getenv("IDMAP_SERVER_RESTART") != "1" {
+		t.Skip("MySQL and Postgres restart test skipped: set IDMAP_SERVER_RESTART=1 (.ci/run does) to let it restart the servers of scripts/start-servers.sh")
+	}
+	mdsn, pdsn := os.Getenv("IDMAP_MYSQL_DSN"), os.Getenv("IDMAP_PG_DSN")
+	if mdsn == "" || pdsn == "" {
+		t.Skip("MySQL and Postgres restart test skipped: IDMAP_MYSQL_DSN and IDMAP_PG_DSN are needed")
+	}
+	type side struct {
+		name string
+		db   *sql.DB
+		q    func(string) string
+	}
+	my, err := sql.Open("idmap+mysql", mdsn)
+	require.NoError(t, err)
+	defer my.Close()
+	pg, err := sql.Open("idmap+pgx", pdsn)
+	require.NoError(t, err)
+	defer pg.Close()
+	pgq := (&testDriver{dialect: "postgres"}).q
+	sides := []side{{"MySQL", my, func(s string) string { return s }}, {"Postgres", pg, pgq}}
+	table := fmt.Sprintf("restart_%d_%d", os.Getpid(), dbSeq.Add(1))
+	idmap.Model[Restarted](idmap.Table(table))
+	ctx := idmap.NewContext(context.Background())
+	before := map[string]*Restarted{}
+	for _, s := range sides {
+		mustExec(t, s.db, "CREATE TABLE "+table+" (id INTEGER PRIMARY KEY, name VARCHAR(50))")
+		defer s.db.Exec("DROP TABLE " + table)
+		mustExec(t, s.db, s.q("INSERT INTO "+table+" (id, name) VALUES (?, ?)"), 1, "one")
+		r, err := idmap.Get[Restarted](ctx, s.db, 1)
+		require.NoError(t, err)
+		before[s.name] = r
+	}
+
+	restart := func(script string) string {
+		out, err := exec.Command("bash", script).Output()
+		require.NoError(t, err, "%s failed", script)
+		return string(out)
+	}
+	restart("scripts/stop-servers.sh")
+	exports := restart("scripts/start-servers.sh")
+	require.Contains(t, exports, "IDMAP_MYSQL_DSN='"+mdsn+"'", "the servers came back elsewhere")
+	require.Contains(t, exports, "IDMAP_PG_DSN='"+pdsn+"'", "the servers came back elsewhere")
+
+	for _, s := range sides {
+		t.Run(s.name, func(t *testing.T) {
+			update := s.q("UPDATE " + table + " SET name = ? WHERE id = ?")
+			if _, err := s.db.ExecContext(ctx, update, "two", 1); err != nil {
+				t.Logf("first statement after the restart: %v", err)
+				require.Nil(t, idmap.Cached[Restarted](ctx, s.db, 1), "a write of unknown outcome left its row fresh")
+				mustExec(t, s.db, update, "two", 1)
+			}
+			got, err := idmap.Get[Restarted](ctx, s.db, 1)
+			require.NoError(t, err)
+			require.Same(t, before[s.name], got, "identity lost across the restart")
+			require.Equal(t, "two", got.Name, "tracking lost the write made after the restart")
+		})
+	}
+}
+
+// Restarted is mapped to a table named at run time.
+type Restarted struct {
+	ID   int64 `db:"id"`
+	Name string
+}
