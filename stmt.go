@@ -42,14 +42,9 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if sc, ok := s.base.(driver.StmtExecContext); ok {
 		return sc.ExecContext(ctx, args)
 	}
-	dargs, err := namedValueToValue(args)
+	dargs, err := valuesFor(ctx, args)
 	if err != nil {
 		return nil, err
-	}
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	default:
 	}
 	return s.base.Exec(dargs) //nolint:staticcheck
 }
@@ -58,16 +53,25 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if sc, ok := s.base.(driver.StmtQueryContext); ok {
 		return sc.QueryContext(ctx, args)
 	}
+	dargs, err := valuesFor(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	return s.base.Query(dargs) //nolint:staticcheck
+}
+
+// valuesFor is what database/sql does before calling a statement's
+// context-less Exec or Query: positional values only, and not after ctx is
+// done.
+func valuesFor(ctx context.Context, args []driver.NamedValue) ([]driver.Value, error) {
 	dargs, err := namedValueToValue(args)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	default:
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return s.base.Query(dargs) //nolint:staticcheck
+	return dargs, nil
 }
 
 func (s *stmt) ColumnConverter(idx int) driver.ValueConverter {
