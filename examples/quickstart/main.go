@@ -164,11 +164,16 @@ func run() error {
 	fmt.Println("   the shared map is untouched:", idmap.Cached[User](ctx, db, 2) == shared && shared != b1)
 
 	b1.Visits = 5
-	fmt.Println("   UPDATE through the driver (for now, any write expires the whole database), then Get:")
+	a1, err := idmap.Get[User](job1, db, 1)
+	if err != nil {
+		return err
+	}
+	fmt.Println("   UPDATE … WHERE id = 2 through the driver expires that key, in every map:")
 	if _, err := db.ExecContext(job1, "UPDATE users SET name = ? WHERE id = ?", "bea", 2); err != nil {
 		return err
 	}
 	queries.sent()
+	fmt.Println("   user 1 is still served without a query:", idmap.Cached[User](job1, db, 1) == a1)
 	b1again, err := idmap.Get[User](job1, db, 2)
 	if err != nil {
 		return err
