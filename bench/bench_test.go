@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/georgysavva/scany/v2/sqlscan"
@@ -250,6 +252,34 @@ const getBatch = 1000
 // ns/get(shared1) / ns/get(shared2). The scope variants share one scope, as
 // a handler that fans out does. Hits send no query: SQLite in memory stands
 // for every backend.
+// BenchmarkMachineParallel is the ceiling of BenchmarkGetParallel on this
+// machine: the same goroutines doing work that touches no shared memory (a
+// xorshift loop of about a Get's length). Its throughput(2)/throughput(1) is
+// what two goroutines can gain here at best.
+func BenchmarkMachineParallel(b *testing.B) {
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("cpu%d", n), func(b *testing.B) {
+			var sink atomic.Uint64
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for g := range n {
+					wg.Go(func() {
+						x := uint64(g + 1)
+						for range getBatch * 40 {
+							x ^= x << 13
+							x ^= x >> 7
+							x ^= x << 17
+						}
+						sink.Add(x)
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n*getBatch), "ns/get")
+		})
+	}
+}
+
 func BenchmarkGetParallel(b *testing.B) {
 	bg := context.Background()
 	be := backendNamed("SQLiteMem")
