@@ -340,8 +340,12 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c *connector) Driver() driver.Driver { return c.bound }
 
 // Close closes the base connector if it has a Close method; database/sql
-// calls it from (*sql.DB).Close.
+// calls it from (*sql.DB).Close. It also expires everything the maps hold
+// of the database: what happens to it while no *sql.DB of idmap is open is
+// not seen (a file replaced, an in-memory database gone), so nothing loaded
+// before is served without a reload.
 func (c *connector) Close() error {
+	c.db.cdb.ExpireAll()
 	if cl, ok := c.base.(io.Closer); ok {
 		return cl.Close()
 	}

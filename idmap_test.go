@@ -577,3 +577,42 @@ func TestNoAutoFlush(t *testing.T) {
 		t.Error("NoAutoFlush(Manual): no error")
 	}
 }
+
+// Closing a database expires what the maps hold of it: what happens to it
+// while it is closed is not seen.
+func TestCloseExpires(t *testing.T) {
+	ctx := context.Background()
+	dsn := "file:" + t.TempDir() + "/close.db"
+	db, err := sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedUsers(t, db, 1)
+	u, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	plain, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, plain, "UPDATE users SET name = 'while closed' WHERE id = 1")
+	plain.Close()
+	db, err = sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if c := idmap.Cached[User](ctx, db, 1); c != nil {
+		t.Fatalf("after Close and reopen, Cached serves %q", c.Name)
+	}
+	got, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "while closed" {
+		t.Errorf("got %q; want the row as it is now", got.Name)
+	}
+	_ = u
+}
