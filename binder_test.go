@@ -396,3 +396,48 @@ func TestConcurrentFirstLoads(t *testing.T) {
 		}
 	}
 }
+
+// Nil contexts and odd destinations give errors or work; nothing panics.
+func TestNoPanicOnOddInput(t *testing.T) {
+	db := openSQLite(t)
+	seedUsers(t, db, 1)
+	//nolint:staticcheck // nil contexts on purpose
+	for name, f := range map[string]func(){
+		"NewContext(nil)":    func() { _ = idmap.NewContext(nil) },
+		"WithRefresh(nil)":   func() { _ = idmap.WithRefresh(nil) },
+		"Get nil ctx":        func() { _, _ = idmap.Get[User](nil, db, 1) },
+		"GetMany nil ctx":    func() { _, _ = idmap.GetMany[User](nil, db, 1) },
+		"Cached nil ctx":     func() { _ = idmap.Cached[User](nil, db, 1) },
+		"Cached nil db":      func() { _ = idmap.Cached[User](context.Background(), nil, 1) },
+		"Intern nil ctx":     func() { _ = idmap.Intern(nil, db, []*User{{ID: 5}}) },
+		"Flush nil ctx":      func() { idmap.Flush(nil) },
+		"FlushType nil ctx":  func() { idmap.FlushType[User](nil) },
+		"FlushInstance nil":  func() { idmap.FlushInstance(context.Background(), nil) },
+		"FlushInstance int":  func() { idmap.FlushInstance(context.Background(), 3) },
+		"FlushInstance *int": func() { idmap.FlushInstance(context.Background(), new(int)) },
+		"Get pointer type":   func() { _, _ = idmap.Get[*User](context.Background(), db, 1) },
+		"Bind into map": func() {
+			rows, err := db.Query("SELECT id FROM users")
+			if err == nil {
+				var m map[string]any
+				_ = idmap.Bind(rows, &m)
+			}
+		},
+		"Bind into func": func() {
+			rows, err := db.Query("SELECT id FROM users")
+			if err == nil {
+				var f func()
+				_ = idmap.Bind(rows, &f)
+			}
+		},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s: panic: %v", name, r)
+				}
+			}()
+			f()
+		}()
+	}
+}

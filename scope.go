@@ -29,6 +29,9 @@ func stateFrom(ctx context.Context) ctxState {
 }
 
 func withState(ctx context.Context, st ctxState) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	return context.WithValue(ctx, ctxKey{}, &st)
 }
 
