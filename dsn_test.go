@@ -51,3 +51,24 @@ func TestSnakeCase(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInt64(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "42": 42, "-7": -7, "+9": 9, "9223372036854775807": 9223372036854775807, "-922337203685477580": -922337203685477580} {
+		if got, ok := parseInt64([]byte(in)); !ok || got != want {
+			t.Errorf("parseInt64(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "-", "1a", " 1", "1.0", "99999999999999999999", "9223372036854775808"} {
+		if _, ok := parseInt64([]byte(in)); ok {
+			t.Errorf("parseInt64(%q) ok; want not", in)
+		}
+	}
+	// The fast path agrees with the slow one.
+	for _, in := range []string{"42", "-3", "x"} {
+		a, errA := convertKey([]byte(in), int64Type)
+		b, errB := convertKey(in, int64Type)
+		if (errA == nil) != (errB == nil) || (errA == nil && a != b) {
+			t.Errorf("convertKey(%q): []byte gives %v, %v; string gives %v, %v", in, a, errA, b, errB)
+		}
+	}
+}

@@ -48,8 +48,14 @@ func convertKey(v any, t reflect.Type) (any, error) {
 			return int64(x), nil
 		}
 	case []byte:
-		if t == stringType {
+		switch t {
+		case stringType:
 			return string(x), nil
+		case int64Type:
+			// MySQL's text protocol sends integers as text.
+			if n, ok := parseInt64(x); ok {
+				return n, nil
+			}
 		}
 	}
 	if t.Kind() == reflect.Pointer {
@@ -172,6 +178,36 @@ func convertKey(v any, t reflect.Type) (any, error) {
 		return p.Elem().Interface(), nil
 	}
 	return nil, fmt.Errorf("cannot use %T", v)
+}
+
+// parseInt64 parses a decimal integer with an optional sign, without
+// allocating; ok is false for anything else (the slow path decides).
+func parseInt64(b []byte) (n int64, ok bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	neg := false
+	if b[0] == '-' || b[0] == '+' {
+		neg = b[0] == '-'
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var u uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	if u > math.MaxInt64 {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true
+	}
+	return int64(u), true
 }
 
 func callValuer(vr driver.Valuer) (v driver.Value, err error) {
