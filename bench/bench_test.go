@@ -70,6 +70,21 @@ func handScan(ctx context.Context, db *sql.DB, q string, args ...any) ([]*User, 
 	return out, rows.Err()
 }
 
+// nextOnly iterates the rows without scanning them: the floor under a warm
+// Bind, which still receives every row but scans none.
+func nextOnly(ctx context.Context, db *sql.DB, q string, args ...any) ([]*User, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*User
+	for rows.Next() {
+		out = append(out, nil)
+	}
+	return out, rows.Err()
+}
+
 // bind runs the query on db with ctx and binds the rows.
 func bind(ctx context.Context, db *sql.DB, q string) ([]*User, error) {
 	rows, err := db.QueryContext(ctx, q, 1, selectLen)

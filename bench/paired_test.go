@@ -89,6 +89,9 @@ func BenchmarkPaired(b *testing.B) {
 				}},
 				{"bindCold", func() error { return check(bind(idmap.NewContext(bg), be.idm, q)) }},
 				{"bindWarm", func() error { return check(bind(warm, be.idm, q)) }},
+				// The floor of any warm Bind: the rows iterated, nothing
+				// scanned (plain driver).
+				{"nextOnly", func() error { return check(nextOnly(bg, be.plain, q, 1, selectLen)) }},
 			})
 			runtime.KeepAlive(warm)
 		})
