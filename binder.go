@@ -424,19 +424,75 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 			return (*T)(p), nil
 		}
 	}
-	rs, err := q.QueryContext(ctx, m.selectSQL(db.dialect), m.keyParts(key)...)
-	if err != nil {
-		return nil, err
-	}
-	var out *T
-	if err := Bind(rs, &out); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			// The row is gone (a DELETE, a changed key): forget its entry.
-			cm.Remove(m.ctype, key, nil)
+	load := func() (unsafe.Pointer, error) {
+		rs, err := q.QueryContext(ctx, m.selectSQL(db.dialect), m.keyParts(key)...)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		var out *T
+		if err := Bind(rs, &out); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				// The row is gone (a DELETE, a changed key): forget its entry.
+				cm.Remove(m.ctype, key, nil)
+			}
+			return nil, err
+		}
+		return unsafe.Pointer(out), nil
 	}
-	return out, nil
+	sdb, isDB := q.(*sql.DB)
+	if !isDB || refreshFrom(ctx) {
+		p, err := load()
+		return (*T)(p), err
+	}
+	p, err := loadOnce(ctx, flightKey{db: sdb, scope: scopeFrom(ctx), typ: m.ctype, key: key}, cm, m.ctype, load)
+	return (*T)(p), err
+}
+
+// Concurrent misses of one key load once. Goroutines that miss the same
+// key of the same map through the same *sql.DB wait for the first one's
+// query instead of sending their own; then each looks the key up again,
+// and takes the object only if it is fresh for it (a write that finished
+// after the first query began makes the others load again), so that
+// waiting never serves what a query of one's own would not.
+
+type flightKey struct {
+	db    *sql.DB
+	scope *cache.Scope // nil: the shared map
+	typ   *cache.Type
+	key   any
+}
+
+type flight struct {
+	done chan struct{} // closed when the load is over
+}
+
+var flights sync.Map // flightKey → *flight
+
+// flightWaitHook, set by tests only, is called when a Get starts waiting
+// for another's load.
+var flightWaitHook func()
+
+func loadOnce(ctx context.Context, fk flightKey, cm cache.Map, typ *cache.Type, load func() (unsafe.Pointer, error)) (unsafe.Pointer, error) {
+	f := &flight{done: make(chan struct{})}
+	if prev, loaded := flights.LoadOrStore(fk, f); loaded {
+		if flightWaitHook != nil {
+			flightWaitHook()
+		}
+		select {
+		case <-prev.(*flight).done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if p, st := cm.Lookup(typ, fk.key); st == cache.Fresh {
+			return p, nil
+		}
+		return load() // the first load failed, or is not fresh for us
+	}
+	defer func() {
+		flights.CompareAndDelete(fk, f)
+		close(f.done)
+	}()
+	return load()
 }
 
 // mapFor returns the map that ctx selects in db: its scope's, or the shared

@@ -3,11 +3,16 @@ package idmap_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/internal/fakedb"
 )
 
 // Membership has a composite key.
@@ -78,5 +83,55 @@ func TestGetManyChunks(t *testing.T) {
 	for i, u := range got {
 		require.NotNil(t, u)
 		require.Equal(t, int64(i+1), u.ID)
+	}
+}
+
+// Concurrent misses of one key load once: the others wait for the first
+// query, then take its object if it is fresh for them.
+func TestConcurrentMissesLoadOnce(t *testing.T) {
+	for _, scoped := range []bool{false, true} {
+		ctx := context.Background()
+		if scoped {
+			ctx = idmap.NewContext(ctx)
+		}
+		pause := fakedb.NewPause()
+		var queries atomic.Int64
+		fd := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
+			if q.Kind == fakedb.KindQuery && strings.Contains(q.SQL, "users") {
+				queries.Add(1)
+				return &fakedb.Result{Columns: []string{"id", "name", "email"}, Rows: [][]driver.Value{{int64(7), "g", ""}}, BeforeRow: pause.AtRow(1)}, nil
+			}
+			return nil, nil
+		})
+		db := sql.OpenDB(idmap.NewConnector(fd.Connector(), idmap.Dialect("sqlite")))
+		const n = 8
+		waiting := make(chan struct{}, n)
+		idmap.SetFlightWaitHook(func() { waiting <- struct{}{} })
+		got := make(chan *User, n)
+		for range n {
+			go func() {
+				u, err := idmap.Get[User](ctx, db, 7)
+				if err != nil {
+					t.Error(err)
+				}
+				got <- u
+			}()
+		}
+		<-pause.Reached() // the first load is under way
+		for range n - 1 {
+			select {
+			case <-waiting: // every other Get waits for it
+			case <-time.After(30 * time.Second):
+				t.Fatalf("scoped=%v: the other Gets did not wait for the first load", scoped)
+			}
+		}
+		pause.Release()
+		first := <-got
+		for range n - 1 {
+			require.Same(t, first, <-got)
+		}
+		require.Equal(t, int64(1), queries.Load(), "scoped=%v: concurrent misses of one key sent more than one query", scoped)
+		idmap.SetFlightWaitHook(nil)
+		db.Close()
 	}
 }

@@ -216,6 +216,42 @@ func loadAll(tb testing.TB, ctx context.Context, be *backend) []*User {
 //	hitScope   every row loaded in the scope: no query
 //	hitShared  every row loaded in the shared map and kept alive: no query
 //	missScope  a new scope each iteration: one query and a one-row Bind
+//
+// BenchmarkGetConcurrentMiss: 8 goroutines Get one key that no map holds.
+// sameScope: they share a new scope each iteration, and idmap loads the key
+// once while the others wait; ownScopes: each has a scope of its own, so
+// each sends a query. The ratio is what loading once saves.
+func BenchmarkGetConcurrentMiss(b *testing.B) {
+	bg := context.Background()
+	forEach(b, func(b *testing.B, be *backend) {
+		for _, shared := range []bool{true, false} {
+			name := "ownScopes"
+			if shared {
+				name = "sameScope"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					ctx := idmap.NewContext(bg)
+					var wg sync.WaitGroup
+					for range 8 {
+						wg.Go(func() {
+							c := ctx
+							if !shared {
+								c = idmap.NewContext(bg)
+							}
+							if _, err := idmap.Get[User](c, be.idm, 42); err != nil {
+								b.Error(err)
+							}
+						})
+					}
+					wg.Wait()
+				}
+			})
+		}
+	})
+}
+
 func BenchmarkGet(b *testing.B) {
 	bg := context.Background()
 	forEach(b, func(b *testing.B, be *backend) {
