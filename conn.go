@@ -54,8 +54,8 @@ func (c *connState) begin(ctx context.Context, raw bool) {
 
 // end closes the open transaction. What it wrote was expired when it was
 // written; it is expired again now that it is committed (or rolled back),
-// since other maps may have loaded the old rows in between. On rollback,
-// what the transaction's map loaded is expired too.
+// since other maps may have loaded the old rows in between. What it loaded
+// into a scope that outlives it is expired too.
 func (c *connState) end(rollback bool) {
 	t := c.tx
 	if t == nil {
@@ -63,10 +63,12 @@ func (c *connState) end(rollback bool) {
 	}
 	c.tx = nil
 	t.republish(c.db)
-	if rollback && !t.own {
-		t.scope.ExpireLoadedSince(c.db.cdb, t.epoch)
-	}
 	if !t.own {
+		// What the transaction loaded into the unit of work's scope may be
+		// what only it saw: its own writes, rolled back, or the snapshot of
+		// a REPEATABLE READ transaction, older than writes that others
+		// committed meanwhile. It is reloaded at the next read.
+		t.scope.ExpireLoadedSince(c.db.cdb, t.epoch)
 		return
 	}
 	if !c.db.noFlush[signals.TxEnd] {

@@ -230,3 +230,31 @@ func TestContractReturning(t *testing.T) {
 		require.NotNil(t, idmap.Cached[User](ctx, db, 2), "a write by key expired another key")
 	})
 }
+
+// A transaction that reads from a snapshot (REPEATABLE READ; SQLite's WAL
+// read transactions) in a unit of work's scope: what it loaded there is not
+// served as fresh after it ends, when others committed meanwhile.
+func TestContractSnapshotInScope(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 2)
+		level := sql.LevelRepeatableRead
+		if d.dialect == "sqlite" {
+			level = sql.LevelDefault
+		}
+		scope := idmap.NewContext(context.Background())
+		tx, err := db.BeginTx(scope, &sql.TxOptions{Isolation: level})
+		require.NoError(t, err)
+		first, err := idmap.Get[User](scope, tx, 2) // the snapshot begins
+		require.NoError(t, err)
+		require.Equal(t, "user2", first.Name)
+		// Another unit of work commits a write to row 1.
+		mustExec(t, db, d.q("UPDATE users SET name = ? WHERE id = ?"), "committed", 1)
+		in, err := idmap.Get[User](scope, tx, 1)
+		require.NoError(t, err)
+		require.Equal(t, "user1", in.Name, "(the transaction reads its snapshot: expected)")
+		require.NoError(t, tx.Commit())
+		after, err := idmap.Get[User](scope, db, 1)
+		require.NoError(t, err)
+		require.Equal(t, "committed", after.Name, "the scope served the transaction's snapshot after it ended")
+	})
+}
