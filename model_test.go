@@ -54,6 +54,15 @@ func TestRandomizedModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Read-only transactions use a handle without _txlock=immediate, so
+	// that they hold no write lock and others commit while their snapshot
+	// is open; it shares the maps of db (same name).
+	snapDSN := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000"
+	snap, err := idmap.Open("sqlite3", snapDSN, idmap.Name(idmap.NameOf(db)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
 	truth, err := sql.Open("sqlite3", dsn) // the database itself, not through idmap
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +203,38 @@ func TestRandomizedModel(t *testing.T) {
 					if err != nil {
 						errs.Add(1)
 					}
-				case op < 84: // a transaction that commits or rolls back
+				case op < 79: // a read-only transaction, while others commit
+					tctx := ctx
+					if r.IntN(2) == 0 {
+						tctx = context.Background() // its own scope
+					}
+					tx, err := snap.BeginTx(tctx, nil)
+					if err != nil {
+						errs.Add(1)
+						break
+					}
+					for range 1 + r.IntN(4) {
+						k := int64(1 + r.IntN(rows+2))
+						if r.IntN(2) == 0 {
+							if _, err := idmap.Get[Item](tctx, tx, k); err != nil && !errors.Is(err, sql.ErrNoRows) {
+								errs.Add(1)
+							}
+						} else {
+							var its []*Item
+							rs, err := tx.QueryContext(tctx, "SELECT id, grp, val FROM items WHERE grp = ?", r.IntN(groups))
+							if err == nil {
+								err = idmap.Bind(rs, &its)
+							}
+							if err != nil {
+								errs.Add(1)
+							}
+						}
+					}
+					checkTx(w, tctx, tx)
+					if err := tx.Commit(); err != nil {
+						errs.Add(1)
+					}
+				case op < 86: // a transaction that commits or rolls back
 					mu.Lock()
 					tctx := ctx
 					if r.IntN(2) == 0 {
