@@ -48,7 +48,10 @@ type Error struct {
 	Msg  string // the whole message, starting with "idmap: "
 }
 
+// Error returns the message.
 func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the sentinel, for errors.Is.
 func (e *Error) Unwrap() error { return e.Kind }
 
 func errorf(kind error, format string, args ...any) error {
