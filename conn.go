@@ -45,7 +45,9 @@ const maxPending = 1024
 
 func (c *connState) begin(ctx context.Context, raw bool) {
 	s := scopeFrom(ctx)
-	t := &txState{scope: s, raw: raw, epoch: c.db.cdb.Now()}
+	// Tick: what the transaction loads has an epoch of its own, so that its
+	// end can tell it from what its scope held before.
+	t := &txState{scope: s, raw: raw, epoch: c.db.cdb.Tick()}
 	if s == nil {
 		t.scope, t.own = cache.NewScope(), true
 	}

@@ -413,3 +413,25 @@ func TestErrSkipTrackedOnce(t *testing.T) {
 	require.Nil(t, idmap.Cached[User](ctx, db, 1), "the write through Prepare was not tracked")
 	require.NotNil(t, idmap.Cached[User](ctx, db, 2), "the write expired more than its key")
 }
+
+// A transaction in a scope expires, at its end, what it loaded there, and
+// nothing the scope loaded before it began.
+func TestTxEndKeepsEarlierLoads(t *testing.T) {
+	ctx := idmap.NewContext(context.Background())
+	db := openSQLite(t)
+	seedUsers(t, db, 2)
+	u2, err := idmap.Get[User](ctx, db, 2)
+	require.NoError(t, err)
+	for _, commit := range []bool{true, false} {
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, "UPDATE users SET name = 'x' WHERE id = 1")
+		require.NoError(t, err)
+		if commit {
+			require.NoError(t, tx.Commit())
+		} else {
+			require.NoError(t, tx.Rollback())
+		}
+		require.Same(t, u2, idmap.Cached[User](ctx, db, 2), "commit=%v: a load from before the transaction was expired", commit)
+	}
+}

@@ -93,6 +93,11 @@ func (d *DB) Name() string { return d.name }
 // Now returns the current epoch. A query records it before it is sent.
 func (d *DB) Now() uint64 { return d.clock.Load() }
 
+// Tick advances the clock and returns the new epoch, expiring nothing: an
+// entry loaded by a query that begins after Tick has an epoch at least the
+// returned one, an entry loaded before has a smaller one.
+func (d *DB) Tick() uint64 { return d.clock.Add(1) }
+
 // ExpireAll expires every entry of every map of d loaded before now.
 func (d *DB) ExpireAll() {
 	storeMax(&d.whole, d.clock.Add(1))

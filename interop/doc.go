@@ -1,0 +1,8 @@
+// Package interop shows idmap working with the libraries users already
+// have: sqlx and scany scan, then idmap.Intern makes their objects
+// canonical; sqlc-style generated code likewise; GORM runs on the idmap
+// driver, so that its writes expire what they touch.
+//
+// It is a module of its own, so that idmap's users never pull these
+// libraries. Run its tests with `cd interop && go test ./...`.
+package interop

@@ -1,0 +1,23 @@
+module github.com/go-idmap/idmap/interop
+
+go 1.26.0
+
+replace github.com/go-idmap/idmap => ../
+
+require (
+	github.com/georgysavva/scany/v2 v2.1.4
+	github.com/go-idmap/idmap v0.0.0-00010101000000-000000000000
+	github.com/jmoiron/sqlx v1.4.0
+	github.com/mattn/go-sqlite3 v1.14.53
+	github.com/stretchr/testify v1.12.1
+	gorm.io/driver/sqlite v1.6.0
+	gorm.io/gorm v1.31.2
+)
+
+require (
+	github.com/jinzhu/inflection v1.0.0 // indirect
+	github.com/jinzhu/now v1.1.5 // indirect
+	github.com/ngrok/sqlmw v0.0.0-20220520173518-97c9c04efc79 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/text v0.41.0 // indirect
+)
