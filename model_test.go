@@ -7,10 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/go-idmap/idmap"
 )
@@ -46,7 +50,6 @@ func TestRandomizedModel(t *testing.T) {
 	if *modelSteps > 0 {
 		steps = *modelSteps
 	}
-	const rows, groups = 16, 4
 	dir := t.TempDir()
 	dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate"
 	db, err := sql.Open("idmap+sqlite3", dsn)
@@ -68,10 +71,99 @@ func TestRandomizedModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer truth.Close()
+	runModel(t, modelDBs{db: db, snap: snap, truth: truth, q: func(s string) string { return s },
+		insertIgnore: "INSERT OR IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)"}, workers, steps)
+}
+
+// modelDBs are the databases of one run of the model: db through idmap,
+// snap for read-only transactions (sharing db's maps), truth without idmap.
+type modelDBs struct {
+	db, snap, truth *sql.DB
+	q               func(string) string // placeholders for the dialect
+	insertIgnore    string              // insert (id, grp, val) unless the key exists
+}
+
+// TestRandomizedModelServers runs the model, shorter, on MariaDB and
+// PostgreSQL.
+func TestRandomizedModelServers(t *testing.T) {
+	steps := 120
+	if *modelSteps > 0 {
+		steps = *modelSteps
+	}
+	ran := false
+	if dsn := os.Getenv("IDMAP_MYSQL_DSN"); dsn != "" {
+		ran = true
+		t.Run("MySQL", func(t *testing.T) {
+			cfg, err := mysql.ParseDSN(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin, err := sql.Open("mysql", cfg.FormatDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("idmap_model_%d_%d", os.Getpid(), dbSeq.Add(1))
+			mustExec(t, admin, "CREATE DATABASE "+name)
+			defer admin.Exec("DROP DATABASE IF EXISTS " + name)
+			defer admin.Close()
+			cfg.DBName = name
+			db, err := sql.Open("idmap+mysql", cfg.FormatDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			truth, err := sql.Open("mysql", cfg.FormatDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer truth.Close()
+			runModel(t, modelDBs{db: db, snap: db, truth: truth, q: func(s string) string { return s },
+				insertIgnore: "INSERT IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)"}, 4, steps)
+		})
+	}
+	if dsn := os.Getenv("IDMAP_PG_DSN"); dsn != "" {
+		ran = true
+		t.Run("Postgres", func(t *testing.T) {
+			admin, err := sql.Open("pgx", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			schema := fmt.Sprintf("idmap_model_%d_%d", os.Getpid(), dbSeq.Add(1))
+			mustExec(t, admin, "CREATE SCHEMA "+schema)
+			defer admin.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
+			defer admin.Close()
+			sdsn := dsn + "&search_path=" + schema
+			if !strings.Contains(dsn, "?") {
+				sdsn = dsn + "?search_path=" + schema
+			}
+			db, err := sql.Open("idmap+pgx", sdsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			truth, err := sql.Open("pgx", sdsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer truth.Close()
+			q := (&testDriver{dialect: "postgres"}).q
+			runModel(t, modelDBs{db: db, snap: db, truth: truth, q: q,
+				insertIgnore: q("INSERT INTO items (id, grp, val) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")}, 4, steps)
+		})
+	}
+	if !ran {
+		t.Skip("MySQL and Postgres model runs skipped: IDMAP_MYSQL_DSN and IDMAP_PG_DSN are not set")
+	}
+}
+
+// runModel is the randomized model on one set of databases.
+func runModel(t *testing.T, m modelDBs, workers, steps int) {
+	const rows, groups = 16, 4
+	db, snap, truth := m.db, m.snap, m.truth
 	ctx := context.Background()
 	mustExec(t, db, "CREATE TABLE items (id INTEGER PRIMARY KEY, grp INTEGER NOT NULL, val INTEGER NOT NULL)")
 	for i := 1; i <= rows; i++ {
-		mustExec(t, db, "INSERT INTO items VALUES (?, ?, ?)", i, i%groups, 0)
+		mustExec(t, db, m.q("INSERT INTO items VALUES (?, ?, ?)"), i, i%groups, 0)
 	}
 
 	// Writers hold mu while they change committed data (a statement in
@@ -87,7 +179,7 @@ func TestRandomizedModel(t *testing.T) {
 	}
 	committed := func(id int64) (Item, bool) {
 		var it Item
-		err := truth.QueryRowContext(ctx, "SELECT id, grp, val FROM items WHERE id = ?", id).Scan(&it.ID, &it.Grp, &it.Val)
+		err := truth.QueryRowContext(ctx, m.q("SELECT id, grp, val FROM items WHERE id = ?"), id).Scan(&it.ID, &it.Grp, &it.Val)
 		if errors.Is(err, sql.ErrNoRows) {
 			return it, false
 		}
@@ -116,7 +208,7 @@ func TestRandomizedModel(t *testing.T) {
 	checkTx := func(w int, ctx context.Context, tx *sql.Tx) {
 		for id := int64(1); id <= rows+2; id++ {
 			var want Item
-			err := tx.QueryRowContext(ctx, "SELECT id, grp, val FROM items WHERE id = ?", id).Scan(&want.ID, &want.Grp, &want.Val)
+			err := tx.QueryRowContext(ctx, m.q("SELECT id, grp, val FROM items WHERE id = ?"), id).Scan(&want.ID, &want.Grp, &want.Val)
 			got, gerr := idmap.Get[Item](ctx, tx, id)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
@@ -154,9 +246,9 @@ func TestRandomizedModel(t *testing.T) {
 				id := int64(1 + r.IntN(rows+2))
 				switch op := r.IntN(100); {
 				case op < 25: // Bind by predicate, a whole or a partial row
-					q := "SELECT id, grp, val FROM items WHERE grp = ?"
+					q := m.q("SELECT id, grp, val FROM items WHERE grp = ?")
 					if r.IntN(4) == 0 {
-						q = "SELECT id, val FROM items WHERE grp = ?"
+						q = m.q("SELECT id, val FROM items WHERE grp = ?")
 					}
 					rs, err := db.QueryContext(ctx, q, r.IntN(groups))
 					if err == nil {
@@ -179,14 +271,14 @@ func TestRandomizedModel(t *testing.T) {
 					}
 				case op < 60: // write by key
 					mu.Lock()
-					_, err := db.ExecContext(ctx, "UPDATE items SET val = ? WHERE id = ?", r.IntN(1000), id)
+					_, err := db.ExecContext(ctx, m.q("UPDATE items SET val = ? WHERE id = ?"), r.IntN(1000), id)
 					mu.Unlock()
 					if err != nil {
 						errs.Add(1)
 					}
 				case op < 68: // write by predicate
 					mu.Lock()
-					_, err := db.ExecContext(ctx, "UPDATE items SET val = val + 1, grp = (grp + 1) % ? WHERE grp = ?", groups, r.IntN(groups))
+					_, err := db.ExecContext(ctx, m.q("UPDATE items SET val = val + 1, grp = (grp + 1) % ? WHERE grp = ?"), groups, r.IntN(groups))
 					mu.Unlock()
 					if err != nil {
 						errs.Add(1)
@@ -195,9 +287,9 @@ func TestRandomizedModel(t *testing.T) {
 					mu.Lock()
 					var err error
 					if r.IntN(2) == 0 {
-						_, err = db.ExecContext(ctx, "DELETE FROM items WHERE id = ?", id)
+						_, err = db.ExecContext(ctx, m.q("DELETE FROM items WHERE id = ?"), id)
 					} else {
-						_, err = db.ExecContext(ctx, "INSERT OR IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)", id, r.IntN(groups), r.IntN(1000))
+						_, err = db.ExecContext(ctx, m.insertIgnore, id, r.IntN(groups), r.IntN(1000))
 					}
 					mu.Unlock()
 					if err != nil {
@@ -221,7 +313,7 @@ func TestRandomizedModel(t *testing.T) {
 							}
 						} else {
 							var its []*Item
-							rs, err := tx.QueryContext(tctx, "SELECT id, grp, val FROM items WHERE grp = ?", r.IntN(groups))
+							rs, err := tx.QueryContext(tctx, m.q("SELECT id, grp, val FROM items WHERE grp = ?"), r.IntN(groups))
 							if err == nil {
 								err = idmap.Bind(rs, &its)
 							}
@@ -250,9 +342,9 @@ func TestRandomizedModel(t *testing.T) {
 						k := int64(1 + r.IntN(rows+2))
 						switch r.IntN(4) {
 						case 0:
-							_, err = tx.ExecContext(tctx, "UPDATE items SET val = ? WHERE id = ?", r.IntN(1000), k)
+							_, err = tx.ExecContext(tctx, m.q("UPDATE items SET val = ? WHERE id = ?"), r.IntN(1000), k)
 						case 1:
-							_, err = tx.ExecContext(tctx, "UPDATE items SET val = val * 2 WHERE grp = ?", r.IntN(groups))
+							_, err = tx.ExecContext(tctx, m.q("UPDATE items SET val = (val * 2) % 100000 WHERE grp = ?"), r.IntN(groups))
 						case 2:
 							_, err = idmap.Get[Item](tctx, tx, k)
 							if errors.Is(err, sql.ErrNoRows) {
@@ -261,7 +353,7 @@ func TestRandomizedModel(t *testing.T) {
 						default:
 							var its []*Item
 							var rs *sql.Rows
-							if rs, err = tx.QueryContext(tctx, "SELECT id, grp, val FROM items WHERE grp = ?", r.IntN(groups)); err == nil {
+							if rs, err = tx.QueryContext(tctx, m.q("SELECT id, grp, val FROM items WHERE grp = ?"), r.IntN(groups)); err == nil {
 								err = idmap.Bind(rs, &its)
 							}
 						}
