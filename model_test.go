@@ -81,6 +81,10 @@ type modelDBs struct {
 	db, snap, truth *sql.DB
 	q               func(string) string // placeholders for the dialect
 	insertIgnore    string              // insert (id, grp, val) unless the key exists
+	// snapLevel is the isolation of the read-only transactions: one that
+	// reads a snapshot, so that their in-transaction checks (two reads) see
+	// one state while others commit.
+	snapLevel sql.IsolationLevel
 }
 
 // TestRandomizedModelServers runs the model, shorter, on MariaDB and
@@ -118,7 +122,8 @@ func TestRandomizedModelServers(t *testing.T) {
 			}
 			defer truth.Close()
 			runModel(t, modelDBs{db: db, snap: db, truth: truth, q: func(s string) string { return s },
-				insertIgnore: "INSERT IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)"}, 4, steps)
+				insertIgnore: "INSERT IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)",
+				snapLevel:    sql.LevelRepeatableRead}, 4, steps)
 		})
 	}
 	if dsn := os.Getenv("IDMAP_PG_DSN"); dsn != "" {
@@ -148,7 +153,8 @@ func TestRandomizedModelServers(t *testing.T) {
 			defer truth.Close()
 			q := (&testDriver{dialect: "postgres"}).q
 			runModel(t, modelDBs{db: db, snap: db, truth: truth, q: q,
-				insertIgnore: q("INSERT INTO items (id, grp, val) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")}, 4, steps)
+				insertIgnore: q("INSERT INTO items (id, grp, val) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING"),
+				snapLevel:    sql.LevelRepeatableRead}, 4, steps)
 		})
 	}
 	if !ran {
@@ -300,7 +306,7 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 					if r.IntN(2) == 0 {
 						tctx = context.Background() // its own scope
 					}
-					tx, err := snap.BeginTx(tctx, nil)
+					tx, err := snap.BeginTx(tctx, &sql.TxOptions{Isolation: m.snapLevel})
 					if err != nil {
 						errs.Add(1)
 						break
