@@ -396,32 +396,34 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sdb, ok := q.(*sql.DB); ok && sdb != nil {
-		// The hit path: no probe, no view of the map.
-		if cs := stateFrom(ctx); !cs.refresh {
-			if d := databaseOf(sdb); d != nil {
-				var p unsafe.Pointer
-				var st cache.State
-				if cs.scope != nil {
-					p, st = cs.scope.Lookup(d.cdb, m.ctype, key)
-				} else {
-					p, st = d.cdb.LookupShared(m.ctype, key)
-				}
-				if st == cache.Fresh {
-					return (*T)(p), nil
-				}
-			}
-		}
-	} else if q == nil || isNilPointer(q) {
+	cs := stateFrom(ctx)
+	sdb, isDB := q.(*sql.DB)
+	if q == nil || isNilPointer(q) {
 		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
 	}
-	db, cm, err := resolve(ctx, "Get", q, m)
-	if err != nil {
-		return nil, err
-	}
-	if _, isDB := q.(*sql.DB); !isDB && !refreshFrom(ctx) {
-		if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
-			return (*T)(p), nil
+	var db *database
+	var cm cache.Map
+	if isDB {
+		// The hit path: no probe, no view of the map.
+		if db = databaseOf(sdb); db == nil {
+			return nil, errorf(ErrNotIdmap, "Get[%s]: the *sql.DB was not opened through idmap", m.name)
+		}
+		if !cs.refresh {
+			if p, st := db.lookup(cs.scope, m.ctype, key); st == cache.Fresh {
+				return (*T)(p), nil
+			}
+		}
+		cm = db.mapFor(ctx)
+	} else {
+		r, err := probe(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		db, cm = r.db, r.m()
+		if !cs.refresh {
+			if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
+				return (*T)(p), nil
+			}
 		}
 	}
 	load := func() (unsafe.Pointer, error) {
@@ -439,12 +441,11 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		}
 		return unsafe.Pointer(out), nil
 	}
-	sdb, isDB := q.(*sql.DB)
-	if !isDB || refreshFrom(ctx) {
+	if !isDB || cs.refresh {
 		p, err := load()
 		return (*T)(p), err
 	}
-	p, err := loadOnce(ctx, flightKey{db: sdb, scope: scopeFrom(ctx), typ: m.ctype, key: key}, cm, m.ctype, load)
+	p, err := loadOnce(ctx, flightKey{db: sdb, scope: cs.scope, typ: m.ctype, key: key}, cm, m.ctype, load)
 	return (*T)(p), err
 }
 
@@ -495,6 +496,15 @@ func loadOnce(ctx context.Context, fk flightKey, cm cache.Map, typ *cache.Type, 
 	return load()
 }
 
+// lookup looks key up in scope's map of db, or in db's shared map when
+// scope is nil, without making a view of the map.
+func (db *database) lookup(scope *cache.Scope, typ *cache.Type, key any) (unsafe.Pointer, cache.State) {
+	if scope != nil {
+		return scope.Lookup(db.cdb, typ, key)
+	}
+	return db.cdb.LookupShared(typ, key)
+}
+
 // mapFor returns the map that ctx selects in db: its scope's, or the shared
 // map.
 func (db *database) mapFor(ctx context.Context) cache.Map {
@@ -525,7 +535,7 @@ func Cached[T any](ctx context.Context, db *sql.DB, pk ...any) *T {
 	if err != nil {
 		return nil
 	}
-	if p, st := d.mapFor(ctx).Lookup(m.ctype, key); st == cache.Fresh {
+	if p, st := d.lookup(scopeFrom(ctx), m.ctype, key); st == cache.Fresh {
 		return (*T)(p)
 	}
 	return nil
