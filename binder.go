@@ -265,10 +265,7 @@ func putLoads(buf *[]cache.Load) {
 func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache.Load) ([]cache.Load, error) {
 	var cur cache.Cursor // looks each row up before it is scanned; nil: no need
 	if m.mapped && !r.refresh {
-		cm := r.m()
-		if e, ok := cm.(interface{ Empty(*cache.Type) bool }); !ok || !e.Empty(m.ctype) {
-			cur = cm.Cursor(m.ctype)
-		}
+		cur = r.m().Cursor(m.ctype)
 	}
 	dest := make([]any, len(pl.fields))
 	for rs.Next() {

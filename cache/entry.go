@@ -77,7 +77,8 @@ type Map interface {
 	// New and Copy; else the load's object).
 	Put(typ *Type, l *Load, apply Apply) unsafe.Pointer
 	// Cursor returns a lookup of typ's keys in this map, for the rows of
-	// one load: it finds the type's map once.
+	// one load: it finds the type's map once. It returns nil when the map
+	// is known to hold nothing of typ.
 	Cursor(typ *Type) Cursor
 	// PutAll is Put for every load not marked Canonical; it sets each
 	// load's Obj to the canonical object.

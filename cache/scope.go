@@ -192,7 +192,18 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 }
 
 // Cursor returns a lookup of typ's keys in the scope.
-func (v scopeView) Cursor(typ *Type) Cursor { return &scopeCursor{v: v, typ: typ} }
+// Cursor returns nil when the scope holds no object of typ: a load into an
+// empty map need not look its rows up one by one (Put still resolves a race
+// with another load).
+func (v scopeView) Cursor(typ *Type) Cursor {
+	v.s.mu.Lock()
+	m := v.s.find(v.d, typ)
+	v.s.mu.Unlock()
+	if m == nil {
+		return nil
+	}
+	return &scopeCursor{v: v, typ: typ, m: m}
+}
 
 type scopeCursor struct {
 	v   scopeView
@@ -217,16 +228,6 @@ func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 		return nil, Absent
 	}
 	return e.obj, c.v.state(m.table, c.typ, &e, key)
-}
-
-// Empty reports whether the scope holds no object of typ: a load into an
-// empty map need not look its rows up one by one (Put still resolves a
-// race with another load).
-func (v scopeView) Empty(typ *Type) bool {
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
-	m := v.s.find(v.d, typ)
-	return m == nil || len(m.entries) == 0
 }
 
 // PutAll is Put for every load not marked Canonical, under one lock; it
