@@ -433,31 +433,47 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 			if errors.Is(err, sql.ErrNoRows) {
 				// The row is gone (a DELETE, a changed key): forget its entry.
 				cm.Remove(m.ctype, key, nil)
+				db.cdb.CountMiss(cm.Scoped())
 			}
 			return nil, err
 		}
 		return unsafe.Pointer(out), nil
 	}
-	if !isDB || cs.refresh {
+	if cs.refresh || !flightQuerier(q) {
 		p, err := load()
 		return (*T)(p), err
 	}
-	p, err := loadOnce(ctx, flightKey{db: sdb, scope: cs.scope, typ: m.ctype, key: key}, cm, m.ctype, load)
+	fk := flightKey{q: q, scope: cs.scope, typ: m.ctype, key: key}
+	if !isDB {
+		fk.scope = nil // a transaction's or connection's map: its own
+	}
+	p, err := loadOnce(ctx, fk, cm, m.ctype, load)
 	return (*T)(p), err
 }
 
 // Concurrent misses of one key load once. Goroutines that miss the same
-// key of the same map through the same *sql.DB wait for the first one's
-// query instead of sending their own; then each looks the key up again,
-// and takes the object only if it is fresh for it (a write that finished
-// after the first query began makes the others load again), so that
-// waiting never serves what a query of one's own would not.
+// key of the same map through the same Querier (*sql.DB with the same
+// scope, or the same *sql.Tx or *sql.Conn) wait for the first one's query
+// instead of sending their own; then each looks the key up again, and takes
+// the object only if it is fresh for it (a write that finished after the
+// first query began makes the others load again), so that waiting never
+// serves what a query of one's own would not.
 
 type flightKey struct {
-	db    *sql.DB
-	scope *cache.Scope // nil: the shared map
+	q     Querier      // *sql.DB, *sql.Tx or *sql.Conn (comparable pointers)
+	scope *cache.Scope // with a *sql.DB: the scope's map; nil: the shared map
 	typ   *cache.Type
 	key   any
+}
+
+// flightQuerier reports whether q can key a flight: the database/sql types,
+// not a caller's own Querier (which need not be comparable).
+func flightQuerier(q Querier) bool {
+	switch q.(type) {
+	case *sql.DB, *sql.Tx, *sql.Conn:
+		return true
+	}
+	return false
 }
 
 type flight struct {

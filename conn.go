@@ -3,6 +3,8 @@ package idmap
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
+	"fmt"
 	"io"
 
 	"github.com/ngrok/sqlmw"
@@ -206,10 +208,23 @@ func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, 
 }
 
 func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
+	t := i.c.tx
+	// A ConnPublisher's messages go in the transaction itself: sent if and
+	// only if it commits.
+	early, perr := i.c.publishBeforeCommit(ctx)
+	if perr != nil {
+		rerr := tx.Rollback()
+		i.c.end(true)
+		return errors.Join(fmt.Errorf("idmap: publishing invalidations before COMMIT failed, the transaction was rolled back: %w", perr), rerr)
+	}
 	err := tx.Commit()
 	// Whether or not the commit succeeded, the transaction is over; a
 	// failed commit rolled back, and the end expires as a rollback does.
 	i.c.end(err != nil)
+	if t != nil && !early && (err == nil || uncertain(err)) {
+		// Committed, or perhaps (the connection broke): publish.
+		i.c.publishNow(ctx, t.pending, t.tooMany)
+	}
 	return err
 }
 
@@ -234,7 +249,7 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 	cs := i.c.before(ctx, query)
 	res, err := conn.ExecContext(ctx, query, args)
 	if err == nil || uncertain(err) {
-		i.c.after(ctx, cs, args)
+		i.c.after(ctx, cs, args, false)
 	}
 	return res, err
 }
@@ -243,7 +258,7 @@ func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecC
 	cs := i.c.before(ctx, query)
 	res, err := stmt.ExecContext(ctx, args)
 	if err == nil || uncertain(err) {
-		i.c.after(ctx, cs, args)
+		i.c.after(ctx, cs, args, false)
 	}
 	return res, err
 }
@@ -275,12 +290,15 @@ func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQuer
 func (c *connState) queried(ctx context.Context, cs *classify.Statement, args []driver.NamedValue, r driver.Rows, err error, epoch uint64) driver.Rows {
 	if err != nil {
 		if uncertain(err) {
-			c.after(ctx, cs, args)
+			c.after(ctx, cs, args, false) // no rows: publish now
 		}
 		return nil
 	}
-	eff := c.after(ctx, cs, args)
-	return c.newRows(ctx, r, cs, eff, epoch)
+	autocommit := c.tx == nil
+	eff := c.after(ctx, cs, args, true)
+	rs := c.newRows(ctx, r, cs, eff, epoch)
+	rs.publish = autocommit && eff != nil && c.db.bus != nil
+	return rs
 }
 
 // probeSQL is a statement that idmap's interceptor answers itself, without

@@ -9,10 +9,13 @@ import (
 	"io"
 	"reflect"
 	"sync"
+	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/ngrok/sqlmw"
 
+	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/cache"
 	"github.com/go-idmap/idmap/signals"
 )
@@ -74,6 +77,10 @@ type config struct {
 	hasDialect bool
 	noFlush    [4]bool             // by signals.Reason: automatic flushes turned off
 	triggers   map[string][]string // TriggerWrites: table → tables its triggers write
+	bus        bus.Bus             // WithBus
+	maxAge     time.Duration       // MaxAge
+	maxStrong  int                 // MaxStrongEntries
+	logger     *slog.Logger        // Logger
 	err        error
 }
 
@@ -128,6 +135,7 @@ type database struct {
 	cdb      *cache.DB
 	noFlush  [4]bool             // by signals.Reason
 	triggers map[string][]string // TriggerWrites
+	bus      bus.Bus             // WithBus, or nil
 
 	schema atomic.Pointer[schemaInfo] // foreign keys and triggers; nil until read, and after DDL
 }
@@ -148,7 +156,18 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 	if !cfg.hasDialect {
 		cfg.dialect = guess
 	}
-	return &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name), noFlush: cfg.noFlush, triggers: cfg.triggers}, nil
+	db := &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name), noFlush: cfg.noFlush, triggers: cfg.triggers, bus: cfg.bus}
+	if cfg.logger != nil {
+		loggers.Store(db.cdb, cfg.logger)
+	}
+	db.cdb.SetMaxAge(cfg.maxAge)
+	db.cdb.SetMaxStrong(cfg.maxStrong)
+	if cfg.bus != nil {
+		if err := attach(cfg.bus, db.cdb); err != nil {
+			return nil, err
+		}
+	}
+	return db, nil
 }
 
 // Open opens a database through idmap on the base driver registered as base,

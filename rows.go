@@ -75,6 +75,7 @@ type rows struct {
 	epoch   uint64       // the database's clock when the query was sent
 	refresh bool         // loads overwrite their canonical objects
 	eff     *effects     // what the statement wrote, expired again at Close; nil for a read
+	publish bool         // publish eff on the bus at Close (a write outside a transaction)
 
 	// dest is the slice database/sql passed to the last Next: the raw
 	// values of the current row, read by Bind (on the goroutine that calls
@@ -162,6 +163,10 @@ func (r *rows) Close() error {
 		// A write through the query path (INSERT … RETURNING) may commit
 		// only when its rows are done: expire again.
 		r.db.expire(r.eff)
+		if r.publish {
+			r.publish = false
+			r.conn.publishNow(context.Background(), []*effects{r.eff}, false)
+		}
 	}
 	return err
 }

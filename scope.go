@@ -2,6 +2,7 @@ package idmap
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 
 	"github.com/go-idmap/idmap/cache"
@@ -77,8 +78,21 @@ func refreshFrom(ctx context.Context) bool { return stateFrom(ctx).refresh }
 func endScope(s *cache.Scope, reason signals.Reason, db string) {
 	f := signals.Flush{DB: db, Reason: reason, Scoped: true}
 	signals.PreFlush.Send(f)
+	dbs := s.DBs()
+	if d := cache.Lookup(db); db != "" && d != nil {
+		dbs = []*cache.DB{d}
+	}
+	for _, d := range dbs {
+		countFlush(d, reason, "", true)
+	}
 	s.End()
 	signals.PostFlush.Send(f)
+}
+
+// countFlush counts a flush of d in its statistics, and logs it.
+func countFlush(d *cache.DB, reason signals.Reason, table string, scoped bool) {
+	d.CountFlush(int(reason))
+	logDebug(d, "idmap: flush", slog.String("reason", reason.String()), slog.String("table", table), slog.Bool("scope", scoped))
 }
 
 // Flush forgets every object of ctx's scope, or of the shared maps when ctx
@@ -106,9 +120,13 @@ func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string
 		f := signals.Flush{Table: table, Reason: signals.Manual, Scoped: s != nil}
 		signals.PreFlush.Send(f)
 		if s != nil {
+			for _, d := range s.DBs() {
+				countFlush(d, signals.Manual, table, true)
+			}
 			s.Flush(nil, typ)
 		} else {
 			for _, d := range cache.All() {
+				countFlush(d, signals.Manual, table, false)
 				d.FlushShared(typ)
 			}
 		}
@@ -119,6 +137,7 @@ func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string
 		f := signals.Flush{DB: name, Table: table, Reason: signals.Manual, Scoped: s != nil}
 		signals.PreFlush.Send(f)
 		if d := cache.Lookup(name); d != nil {
+			countFlush(d, signals.Manual, table, s != nil)
 			if s != nil {
 				s.Flush(d, typ)
 			} else {
@@ -135,6 +154,7 @@ func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string
 func flushDB(d *cache.DB, table string, reason signals.Reason) {
 	f := signals.Flush{DB: d.Name(), Table: table, Reason: reason}
 	signals.PreFlush.Send(f)
+	countFlush(d, reason, table, false)
 	if table == "" {
 		d.FlushShared(nil)
 		d.ExpireAll()

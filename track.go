@@ -109,12 +109,18 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 // after applies the effects of a statement that succeeded: expiry in every
 // map now, recorded for the end of an open transaction; schema changes;
 // transaction control sent as SQL. It returns the effects (nil for a read).
-func (c *connState) after(ctx context.Context, st *classify.Statement, args []driver.NamedValue) *effects {
+//
+// With a bus, a write outside a transaction is published here, unless it
+// came through the query path (viaQuery): its rows publish it when they
+// close, once the connection is free again.
+func (c *connState) after(ctx context.Context, st *classify.Statement, args []driver.NamedValue, viaQuery bool) *effects {
 	if !mayChange(st) {
 		return nil
 	}
+	autocommit := c.tx == nil
 	e := c.db.effectsOf(st, args)
 	c.db.expire(e)
+	c.db.logEffects(e)
 	if c.tx != nil {
 		c.tx.record(e)
 	}
@@ -122,14 +128,24 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 		c.db.schemaChanged(st.Schema)
 	}
 	if st.ImplicitCommit && c.tx != nil {
-		if c.tx.raw {
+		t := c.tx
+		if t.raw {
 			c.end(false)
 		} else {
-			c.tx.republish(c.db)
+			t.republish(c.db)
 		}
+		c.publishNow(ctx, t.pending, t.tooMany)
 	}
 	for _, op := range st.Tx {
 		c.txControl(ctx, op)
+	}
+	if len(st.Tx) > 0 && c.tx != nil {
+		// Writes and transaction control in one string: the writes may
+		// belong to the transaction now open; its end publishes them too.
+		c.tx.record(e)
+	}
+	if autocommit && !viaQuery {
+		c.publishNow(ctx, []*effects{e}, false)
 	}
 	return e
 }
@@ -142,17 +158,21 @@ func (c *connState) txControl(ctx context.Context, op classify.TxOp) {
 			c.begin(ctx, true)
 		}
 	case classify.Commit, classify.Rollback:
-		if c.tx == nil {
+		t := c.tx
+		if t == nil {
 			return
 		}
-		if c.tx.raw {
+		if op.Kind == classify.Commit {
+			defer c.publishNow(ctx, t.pending, t.tooMany)
+		}
+		if t.raw {
 			c.end(op.Kind == classify.Rollback)
 			return
 		}
 		// COMMIT or ROLLBACK as SQL inside a BeginTx transaction: the
 		// server ended it; publish what it wrote and forget what it loaded.
-		c.tx.republish(c.db)
-		c.tx.scope.ExpireLoadedSince(c.db.cdb, c.tx.epoch)
+		t.republish(c.db)
+		t.scope.ExpireLoadedSince(c.db.cdb, t.epoch)
 	case classify.RollbackTo:
 		if c.tx != nil {
 			// Writes since the savepoint are undone: what the transaction

@@ -79,6 +79,16 @@ type DB struct {
 
 	tables sync.Map // lower-case table name → *Table
 	shared sync.Map // *Type → *sharedMap
+
+	paused   atomic.Int32  // > 0: nothing is fresh (a bus lost its subscription)
+	ageFloor atomic.Uint64 // shared entries loaded before this epoch are too old (MaxAge)
+	maxAge   atomic.Int64  // time.Duration; 0: no maximum age
+	ager     sync.Once
+	bound    atomic.Pointer[strongBound] // MaxStrong; nil: unbounded
+
+	stats dbStats
+	// Bus counts the database's traffic on its bus.
+	Bus BusCounters
 }
 
 var dbSeq atomic.Int64
@@ -100,17 +110,45 @@ func (d *DB) Tick() uint64 { return d.clock.Add(1) }
 
 // ExpireAll expires every entry of every map of d loaded before now.
 func (d *DB) ExpireAll() {
-	storeMax(&d.whole, d.clock.Add(1))
+	d.stats.expiredAll.Add(1)
+	d.expireAll()
 }
+
+func (d *DB) expireAll() { storeMax(&d.whole, d.clock.Add(1)) }
 
 // ExpireTable expires every entry of every map of d whose type is on table.
 func (d *DB) ExpireTable(table string) {
+	d.stats.expiredTables.Add(1)
+	d.expireTable(table)
+}
+
+func (d *DB) expireTable(table string) {
 	t := d.Table(table)
 	storeMax(&t.epoch, d.clock.Add(1))
 }
 
 // ExpireKeys expires the entries of table whose normalised keys are in keys.
 func (d *DB) ExpireKeys(table string, keys ...any) {
+	d.stats.expiredKeys.Add(uint64(len(keys)))
+	d.expireKeys(table, keys)
+}
+
+// ExpireRemote is what another instance's write expires: keys of table, the
+// whole table (keys nil), or the whole database (table ""). It is counted
+// as a remote expiry.
+func (d *DB) ExpireRemote(table string, keys []any) {
+	d.stats.expiredRemote.Add(1)
+	switch {
+	case table == "":
+		d.expireAll()
+	case len(keys) == 0:
+		d.expireTable(table)
+	default:
+		d.expireKeys(table, keys)
+	}
+}
+
+func (d *DB) expireKeys(table string, keys []any) {
 	if len(keys) == 0 {
 		return
 	}
@@ -138,6 +176,24 @@ func (d *DB) ExpireKeys(table string, keys ...any) {
 	t.mu.Unlock()
 }
 
+// Pause expires every entry of d and makes nothing fresh until Resume: a
+// bus that lost its subscription may miss writes of other instances. Pauses
+// nest.
+func (d *DB) Pause() {
+	d.paused.Add(1)
+	d.ExpireAll()
+}
+
+// Resume ends a Pause: every entry loaded until now is expired (it may have
+// missed a write), and entries loaded from now on are fresh again.
+func (d *DB) Resume() {
+	d.ExpireAll()
+	d.paused.Add(-1)
+}
+
+// Paused reports whether d is paused.
+func (d *DB) Paused() bool { return d.paused.Load() > 0 }
+
 // Table returns the expiry record of a table, making it on first use.
 // Table names are compared without regard to case.
 func (d *DB) Table(name string) *Table {
@@ -152,7 +208,7 @@ func (d *DB) Table(name string) *Table {
 // fresh reports whether data loaded at epoch for key of typ is still current
 // as far as writes recorded in d go.
 func (d *DB) fresh(t *Table, typ *Type, key any, epoch uint64) bool {
-	if epoch < d.whole.Load() || epoch < t.epoch.Load() {
+	if epoch < d.whole.Load() || epoch < t.epoch.Load() || d.paused.Load() > 0 {
 		return false
 	}
 	if epoch >= t.keyMax.Load() {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"sync/atomic"
 	"unsafe"
 	"weak"
 )
@@ -10,11 +11,29 @@ import (
 type entry struct {
 	obj  unsafe.Pointer     // strong reference; nil when the entry is weak
 	weak weak.Pointer[byte] // weak reference to the object when obj is nil
-	meta uint64             // epoch<<1 | partial: the clock when the query that loaded the data began, and whether its row lacked some mapped columns
+	// meta is epoch<<2 | referenced<<1 | partial: the clock when the query
+	// that loaded the data began; whether a lookup found the entry since
+	// the strong-entry bound last looked (MaxStrong); whether its row
+	// lacked some mapped columns. Only the referenced bit changes.
+	meta atomic.Uint64
 }
 
-func (e *entry) epoch() uint64 { return e.meta >> 1 }
-func (e *entry) partial() bool { return e.meta&1 != 0 }
+const (
+	metaPartial = 1
+	metaRef     = 2
+	metaShift   = 2
+)
+
+func (e *entry) epoch() uint64 { return e.meta.Load() >> metaShift }
+func (e *entry) partial() bool { return e.meta.Load()&metaPartial != 0 }
+
+// touch marks a strong entry as referenced, for the strong-entry bound.
+// It writes only when the bit is clear, so hits do not fight over the line.
+func (e *entry) touch() {
+	if e.meta.Load()&metaRef == 0 {
+		e.meta.Or(metaRef)
+	}
+}
 
 // object returns the entry's object, or nil if it was weak and collected.
 func (e *entry) object() unsafe.Pointer {
@@ -25,10 +44,12 @@ func (e *entry) object() unsafe.Pointer {
 }
 
 func newEntry(obj unsafe.Pointer, strong bool, epoch uint64, partial bool) *entry {
-	e := &entry{meta: epoch << 1}
+	e := &entry{}
+	meta := epoch << metaShift
 	if partial {
-		e.meta |= 1
+		meta |= metaPartial
 	}
+	e.meta.Store(meta)
 	if strong {
 		e.obj = obj
 	} else {

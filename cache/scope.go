@@ -57,11 +57,30 @@ func (s *Scope) Flush(d *DB, typ *Type) {
 	defer s.mu.Unlock()
 	s.maps = slices.DeleteFunc(s.maps, func(m *scopeMap) bool {
 		if (d == nil || m.db == d) && (typ == nil || m.typ == typ) {
-			m.dead = true
+			m.kill()
 			return true
 		}
 		return false
 	})
+}
+
+// kill marks m as no longer its scope's map. The scope's mu is held.
+func (m *scopeMap) kill() {
+	m.dead = true
+	m.db.stats.scopeEntries.Add(-int64(len(m.entries)))
+}
+
+// DBs returns the databases the scope holds objects of.
+func (s *Scope) DBs() []*DB {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var dbs []*DB
+	for _, m := range s.maps {
+		if !slices.Contains(dbs, m.db) {
+			dbs = append(dbs, m.db)
+		}
+	}
+	return dbs
 }
 
 // End flushes the scope; from then on it stores nothing, so a goroutine that
@@ -69,7 +88,7 @@ func (s *Scope) Flush(d *DB, typ *Type) {
 func (s *Scope) End() {
 	s.mu.Lock()
 	for _, m := range s.maps {
-		m.dead = true
+		m.kill()
 	}
 	s.maps = nil
 	s.ended = true
@@ -99,7 +118,7 @@ func (s *Scope) Drain(d *DB) []Item {
 		}
 	}
 	for _, m := range s.maps {
-		m.dead = true
+		m.kill()
 	}
 	s.maps = nil
 	s.ended = true
@@ -179,7 +198,11 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
 	if !ok {
 		return nil, Absent
 	}
-	return e.obj, v.state(m.table, typ, &e, key)
+	st := v.state(m.table, typ, &e, key)
+	if st == Fresh {
+		d.stats.scoped.hits.add(1)
+	}
+	return e.obj, st
 }
 
 func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
@@ -188,7 +211,11 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 	if v.s.ended {
 		return l.Obj
 	}
-	return v.put(v.mapOf(typ, 1), typ, l, apply)
+	var o outcome
+	p := v.put(v.mapOf(typ, 1), typ, l, apply, &o)
+	o.count(&v.d.stats.scoped)
+	v.d.stats.scopeEntries.Add(int64(o.misses))
+	return p
 }
 
 // Cursor returns a lookup of typ's keys in the scope.
@@ -239,11 +266,16 @@ func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
 		return
 	}
 	m := v.mapOf(typ, len(loads))
+	var o outcome
 	for i := range loads {
-		if !loads[i].Canonical {
-			loads[i].Obj = v.put(m, typ, &loads[i], apply)
+		if loads[i].Canonical {
+			o.hits++
+		} else {
+			loads[i].Obj = v.put(m, typ, &loads[i], apply, &o)
 		}
 	}
+	o.count(&v.d.stats.scoped)
+	v.d.stats.scopeEntries.Add(int64(o.misses))
 }
 
 // mapOf returns the scope's map of typ, made with room for n entries.
@@ -258,16 +290,19 @@ func (v scopeView) mapOf(typ *Type, n int) *scopeMap {
 }
 
 // put offers l to m. v.s.mu is held.
-func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply) unsafe.Pointer {
+func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome) unsafe.Pointer {
 	e, ok := m.entries[l.Key]
 	if !ok {
 		m.entries[l.Key] = scopeEntry{obj: l.Obj, epoch: l.Epoch, partial: l.Partial}
+		o.misses++ // a new entry: counted in scopeEntries by the caller
 		return l.Obj
 	}
 	st := v.state(m.table, typ, &e, l.Key)
 	if keep(st, l) {
+		o.hits++
 		return e.obj
 	}
+	o.refreshes++
 	// Refresh in place: same pointer, temporary fields kept.
 	if apply != nil {
 		apply(e.obj, l.Obj)
@@ -293,5 +328,6 @@ func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 		return false
 	}
 	delete(m.entries, key)
+	v.d.stats.scopeEntries.Add(-1)
 	return true
 }

@@ -61,9 +61,14 @@ func (v sharedView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
 // Cursor returns a lookup of typ's keys in the shared map.
 func (v sharedView) Cursor(typ *Type) Cursor { return v.d.sharedMap(typ) }
 
-// LookupShared is d.Shared().Lookup, without making the view.
+// LookupShared is d.Shared().Lookup, without making the view. A fresh
+// object found counts as a hit.
 func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
-	return d.sharedMap(typ).Lookup(key)
+	p, st := d.sharedMap(typ).Lookup(key)
+	if st == Fresh {
+		d.stats.shared.hits.add(1)
+	}
+	return p, st
 }
 
 // Lookup returns the canonical object of key and its state.
@@ -77,12 +82,19 @@ func (m *sharedMap) Lookup(key any) (unsafe.Pointer, State) {
 	if p == nil {
 		return nil, Absent
 	}
+	if e.obj != nil && m.db.bound.Load() != nil {
+		e.touch()
+	}
 	return p, m.state(e, key)
 }
 
 func (m *sharedMap) state(e *entry, key any) State {
+	epoch := e.epoch()
 	switch {
-	case !m.db.fresh(m.table, m.typ, key, e.epoch()):
+	case !m.db.fresh(m.table, m.typ, key, epoch):
+		return Expired
+	case epoch < m.db.ageFloor.Load():
+		m.db.stats.expiredAge.Add(1)
 		return Expired
 	case e.partial():
 		return Partial
@@ -91,13 +103,31 @@ func (m *sharedMap) state(e *entry, key any) State {
 }
 
 func (v sharedView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
-	m := v.d.sharedMap(typ)
+	var o outcome
+	p := v.put(v.d.sharedMap(typ), l, apply, &o)
+	o.count(&v.d.stats.shared)
+	return p
+}
+
+// outcome counts what loads did to a map, to be added to its counters at
+// once.
+type outcome struct{ hits, misses, refreshes uint64 }
+
+func (o *outcome) count(c *mapCounters) {
+	c.hits.add(o.hits)
+	c.misses.add(o.misses)
+	c.refreshes.add(o.refreshes)
+}
+
+func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.Pointer {
 	var ne *entry
 	for {
 		x, ok := m.m.Load(l.Key)
 		if ok {
 			e := x.(*entry)
-			if p := e.object(); p != nil && keep(m.state(e, l.Key), l) {
+			p := e.object()
+			if p != nil && keep(m.state(e, l.Key), l) {
+				o.hits++
 				return p
 			}
 			// Objects already handed out are never written to: a new
@@ -109,7 +139,14 @@ func (v sharedView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 				m.typ.Copy(obj, p)
 				apply(obj, l.Obj)
 			}
-			if m.m.CompareAndSwap(l.Key, x, newEntry(obj, m.typ.Strong, l.Epoch, l.Partial)) {
+			e2 := newEntry(obj, m.typ.Strong, l.Epoch, l.Partial)
+			if m.m.CompareAndSwap(l.Key, x, e2) {
+				if p != nil {
+					o.refreshes++
+				} else {
+					o.misses++
+				}
+				v.stored(m, l.Key, e2)
 				return obj
 			}
 			continue
@@ -118,17 +155,34 @@ func (v sharedView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 			ne = newEntry(l.Obj, m.typ.Strong, l.Epoch, l.Partial)
 		}
 		if _, loaded := m.m.LoadOrStore(l.Key, ne); !loaded {
+			o.misses++
+			v.stored(m, l.Key, ne)
 			return l.Obj
 		}
 	}
 }
 
+// stored tells the strong-entry bound, if any, of a strong entry stored.
+func (v sharedView) stored(m *sharedMap, key any, e *entry) {
+	if e.obj == nil {
+		return
+	}
+	if b := v.d.bound.Load(); b != nil {
+		b.add(m, key, e)
+	}
+}
+
 func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
+	m := v.d.sharedMap(typ)
+	var o outcome
 	for i := range loads {
-		if !loads[i].Canonical {
-			loads[i].Obj = v.Put(typ, &loads[i], apply)
+		if loads[i].Canonical {
+			o.hits++
+		} else {
+			loads[i].Obj = v.put(m, &loads[i], apply, &o)
 		}
 	}
+	o.count(&v.d.stats.shared)
 }
 
 func (v sharedView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {

@@ -64,6 +64,7 @@ func (m *sharedMap) sweep() {
 	m.m.Range(func(k, v any) bool {
 		if v.(*entry).object() == nil && m.m.CompareAndDelete(k, v) {
 			sweeper.freed.Add(1)
+			m.db.stats.weakReleased.Add(1)
 		}
 		return true
 	})

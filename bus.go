@@ -1,0 +1,481 @@
+package idmap
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/cache"
+)
+
+// Several instances of a service stay coherent through a bus (package bus):
+// each committed write is published as one message per table, and each
+// message received from another instance expires what it names, through
+// the same epochs as a local write.
+
+// WithBus makes the database publish its writes on b and expire what other
+// instances' messages name. Instances sharing a database must open it under
+// the same Name. Until b reports that it listens, and from the moment it
+// reports a lost subscription until it listens again, nothing of this
+// database is served from its maps (every Get queries, every Bind
+// refreshes): a message missed then could leave a stale row. See package
+// bus for the delivery window, and MaxAge for a safety net.
+func WithBus(b bus.Bus) Option {
+	return func(c *config) {
+		if b == nil {
+			c.err = errors.New("idmap: WithBus: nil bus")
+			return
+		}
+		c.bus = b
+	}
+}
+
+// MaxAge expires entries of the database's shared maps once they are older
+// than d (from when the query that loaded them began), whatever writes
+// were seen: a safety net for writers no bus sees (another program, a
+// console) and for messages lost. An entry expires between d and d×9/8
+// after its load. Scopes are not affected. When databases of one name set
+// different ages, the smallest holds.
+func MaxAge(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.err = fmt.Errorf("idmap: MaxAge: %v is not a positive duration", d)
+			return
+		}
+		c.maxAge = d
+	}
+}
+
+// MaxStrongEntries bounds how many objects the database's shared maps hold
+// strongly (types mapped with StrongRefs; weak entries are bounded by the
+// garbage collector, scopes by their unit of work). Past n, the entries
+// that no lookup found for longest go first (the CLOCK approximation of
+// least recently used: an entry found since it was last considered gets a
+// second chance). Dropped entries are counted in Stats.Evicted.
+func MaxStrongEntries(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.err = fmt.Errorf("idmap: MaxStrongEntries: %d is not a positive bound", n)
+			return
+		}
+		c.maxStrong = n
+	}
+}
+
+// Logger logs, at level Debug, the invalidations (local and remote) and
+// flushes of the database, and at level Warn, failures to publish on its
+// bus and lost subscriptions. Records carry the database's name, never its
+// DSN. A nil logger logs nothing (the default).
+func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// InstanceID returns this process's instance id: the origin of the
+// messages it publishes, by which it recognises (and ignores) its own.
+func InstanceID() string { return instanceID }
+
+var instanceID = func() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprintf("pid-%d", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}()
+
+var busSeq atomic.Uint64 // sequence of this instance's messages
+
+// loggers holds each database's logger (*cache.DB → *slog.Logger), for the
+// code that knows only the cache.DB.
+var loggers sync.Map
+
+func loggerOf(d *cache.DB) *slog.Logger {
+	if l, ok := loggers.Load(d); ok {
+		return l.(*slog.Logger)
+	}
+	return nil
+}
+
+func logDebug(d *cache.DB, msg string, attrs ...any) {
+	if l := loggerOf(d); l != nil {
+		l.Debug(msg, append([]any{slog.String("db", d.Name())}, attrs...)...)
+	}
+}
+
+func logWarn(d *cache.DB, msg string, attrs ...any) {
+	if l := loggerOf(d); l != nil {
+		l.Warn(msg, append([]any{slog.String("db", d.Name())}, attrs...)...)
+	}
+}
+
+// subscription is idmap's subscription to one bus, for every database that
+// uses it.
+type subscription struct {
+	b bus.Bus
+
+	mu        sync.Mutex
+	dbs       []*cache.DB // protected by mu
+	listening bool        // protected by mu
+}
+
+var subscriptions struct {
+	mu sync.Mutex
+	m  map[bus.Bus]*subscription // protected by mu
+}
+
+// attach makes d receive b's messages. d is paused until b listens.
+func attach(b bus.Bus, d *cache.DB) error {
+	subscriptions.mu.Lock()
+	defer subscriptions.mu.Unlock()
+	s := subscriptions.m[b]
+	if s == nil {
+		s = &subscription{b: b}
+		if subscriptions.m == nil {
+			subscriptions.m = make(map[bus.Bus]*subscription)
+		}
+		subscriptions.m[b] = s
+		s.add(d)
+		if err := b.Subscribe(bus.Handler{Message: s.message, Gap: s.gap}); err != nil {
+			delete(subscriptions.m, b)
+			s.mu.Lock()
+			s.dbs = nil
+			s.mu.Unlock()
+			d.Resume()
+			return fmt.Errorf("idmap: WithBus: subscribing: %w", err)
+		}
+		return nil
+	}
+	s.add(d)
+	return nil
+}
+
+func (s *subscription) add(d *cache.DB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Contains(s.dbs, d) {
+		return
+	}
+	s.dbs = append(s.dbs, d)
+	if !s.listening {
+		d.Pause()
+	}
+	d.Bus.Listening.Store(s.listening)
+}
+
+func (s *subscription) has(d *cache.DB) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.dbs, d)
+}
+
+// gap follows the state of the subscription: lost, every database pauses;
+// listening again, they resume.
+func (s *subscription) gap(g bus.Gap) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.Resumed == s.listening {
+		return
+	}
+	s.listening = g.Resumed
+	for _, d := range s.dbs {
+		d.Bus.Listening.Store(g.Resumed)
+		if g.Resumed {
+			d.Resume()
+			logDebug(d, "idmap: bus listening; serving again")
+			continue
+		}
+		d.Bus.Gaps.Add(1)
+		d.Pause()
+		logWarn(d, "idmap: bus subscription lost; serving nothing until it is back", slog.Any("error", g.Err))
+	}
+}
+
+// message applies another instance's message.
+func (s *subscription) message(m bus.Message) {
+	if m.Origin == instanceID {
+		return
+	}
+	d := cache.Lookup(m.DB)
+	if d == nil || !s.has(d) {
+		return
+	}
+	var keys []any
+	if m.Table != "" {
+		keys = make([]any, 0, len(m.Keys))
+		for _, k := range m.Keys {
+			nk, ok := keyFromWire(k)
+			if !ok {
+				keys = nil // widen to the table
+				break
+			}
+			keys = append(keys, nk)
+		}
+	}
+	d.ExpireRemote(m.Table, keys)
+	d.Bus.Received.Add(1)
+	logDebug(d, "idmap: remote invalidation", slog.String("origin", m.Origin), slog.Uint64("seq", m.Seq),
+		slog.String("table", m.Table), slog.Int("keys", len(keys)))
+}
+
+// keyFromWire turns a key of a message into idmap's normalised form.
+func keyFromWire(k any) (any, bool) {
+	switch x := k.(type) {
+	case int64, uint64, float64:
+		return normKey(x), true
+	case string:
+		return normString(x), true
+	case []any:
+		if len(x) == 0 || len(x) > maxKeyParts {
+			return nil, false
+		}
+		var ck compositeKey
+		for i, p := range x {
+			np, ok := keyFromWire(p)
+			if !ok {
+				return nil, false
+			}
+			if _, nested := np.(compositeKey); nested {
+				return nil, false
+			}
+			ck[i] = np
+		}
+		return ck, true
+	}
+	return nil, false
+}
+
+// keyToWire turns a normalised key into a message's form; ok is false for a
+// key a message cannot carry (the message then names the table).
+func keyToWire(k any) (any, bool) {
+	switch x := k.(type) {
+	case int64, uint64, float64, string:
+		return x, true
+	case compositeKey:
+		n := len(x)
+		for n > 0 && x[n-1] == nil {
+			n--
+		}
+		parts := make([]any, n)
+		for i := range n {
+			p, ok := keyToWire(x[i])
+			if !ok || x[i] == nil {
+				return nil, false
+			}
+			if _, nested := p.([]any); nested {
+				return nil, false
+			}
+			parts[i] = p
+		}
+		return parts, n > 0
+	}
+	return nil, false
+}
+
+// maxTablesPerMessage bounds the messages of one transaction: past it, one
+// message names the whole database.
+const maxTablesPerMessage = 64
+
+// messagesOf returns the messages that publish writes: one per table, or
+// one for the whole database.
+func (db *database) messagesOf(effs []*effects, all bool) []bus.Message {
+	type tableMsg struct {
+		whole bool
+		keys  []any
+		seen  map[any]bool
+	}
+	tables := map[string]*tableMsg{}
+	get := func(t string) *tableMsg {
+		tm := tables[t]
+		if tm == nil {
+			tm = &tableMsg{seen: map[any]bool{}}
+			tables[t] = tm
+		}
+		return tm
+	}
+	for _, e := range effs {
+		if all || e.all {
+			all = true
+			break
+		}
+		for _, t := range e.tables {
+			get(t).whole = true
+		}
+		for _, list := range [][]tableKeys{e.keys, e.removes} {
+			for _, tk := range list {
+				tm := get(tk.table)
+				if tm.whole {
+					continue
+				}
+				for _, k := range tk.keys {
+					wk, ok := keyToWire(k)
+					if !ok {
+						tm.whole = true
+						break
+					}
+					if !isComparableKey(k) || tm.seen[k] {
+						continue
+					}
+					tm.seen[k] = true
+					tm.keys = append(tm.keys, wk)
+				}
+				if len(tm.keys) > bus.MaxKeys {
+					tm.whole = true
+				}
+			}
+		}
+	}
+	if !all && len(tables) == 0 {
+		return nil
+	}
+	if all || len(tables) > maxTablesPerMessage {
+		return []bus.Message{db.message("", nil)}
+	}
+	names := make([]string, 0, len(tables))
+	for t := range tables {
+		names = append(names, t)
+	}
+	slices.Sort(names)
+	msgs := make([]bus.Message, 0, len(names))
+	for _, t := range names {
+		tm := tables[t]
+		keys := tm.keys
+		if tm.whole {
+			keys = nil
+		}
+		msgs = append(msgs, db.message(t, keys))
+	}
+	return msgs
+}
+
+func (db *database) message(table string, keys []any) bus.Message {
+	return bus.Message{Origin: instanceID, Seq: busSeq.Add(1), DB: db.name, Table: table, Keys: keys}
+}
+
+func isComparableKey(k any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = k == k
+	return true
+}
+
+// publishNow publishes writes that have committed: from the connection
+// itself for a ConnPublisher (this runs on the connection, between
+// statements), else through Publish.
+func (c *connState) publishNow(ctx context.Context, effs []*effects, all bool) {
+	db := c.db
+	if db.bus == nil {
+		return
+	}
+	msgs := db.messagesOf(effs, all)
+	if len(msgs) == 0 {
+		return
+	}
+	if cp, ok := db.bus.(bus.ConnPublisher); ok {
+		if err := c.execPublish(ctx, cp, msgs); err == nil {
+			db.published(msgs)
+			return
+		} else {
+			logWarn(db.cdb, "idmap: publishing from the connection failed; publishing through the bus", slog.Any("error", err))
+		}
+	}
+	if err := db.bus.Publish(ctx, msgs); err != nil {
+		db.cdb.Bus.Errors.Add(1)
+		logWarn(db.cdb, "idmap: publishing invalidations failed", slog.Any("error", err), slog.Int("messages", len(msgs)))
+		return
+	}
+	db.published(msgs)
+}
+
+func (db *database) published(msgs []bus.Message) {
+	db.cdb.Bus.Published.Add(uint64(len(msgs)))
+	for _, m := range msgs {
+		logDebug(db.cdb, "idmap: published invalidation", slog.Uint64("seq", m.Seq), slog.String("table", m.Table), slog.Int("keys", len(m.Keys)))
+	}
+}
+
+// publishBeforeCommit publishes what the open transaction wrote from its own
+// connection, when the bus is a ConnPublisher: the messages commit with it.
+// It reports whether it did.
+func (c *connState) publishBeforeCommit(ctx context.Context) (bool, error) {
+	t := c.tx
+	if c.db.bus == nil || t == nil {
+		return false, nil
+	}
+	cp, ok := c.db.bus.(bus.ConnPublisher)
+	if !ok {
+		return false, nil
+	}
+	msgs := c.db.messagesOf(t.pending, t.tooMany)
+	if len(msgs) == 0 {
+		return true, nil
+	}
+	if err := c.execPublish(ctx, cp, msgs); err != nil {
+		c.db.cdb.Bus.Errors.Add(1)
+		return false, err
+	}
+	c.db.published(msgs)
+	return true, nil
+}
+
+// execPublish runs cp's statement for msgs on the base connection.
+func (c *connState) execPublish(ctx context.Context, cp bus.ConnPublisher, msgs []bus.Message) error {
+	query, args := cp.Statement(msgs)
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	if ex, ok := c.base.(driver.ExecerContext); ok {
+		_, err := ex.ExecContext(ctx, query, nv)
+		if !errors.Is(err, driver.ErrSkip) {
+			return err
+		}
+	}
+	var st driver.Stmt
+	var err error
+	if pc, ok := c.base.(driver.ConnPrepareContext); ok {
+		st, err = pc.PrepareContext(ctx, query)
+	} else {
+		st, err = c.base.Prepare(query)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if se, ok := st.(driver.StmtExecContext); ok {
+		_, err = se.ExecContext(ctx, nv)
+		return err
+	}
+	vals := make([]driver.Value, len(args))
+	for i, a := range args {
+		vals[i] = a
+	}
+	_, err = st.Exec(vals) //nolint:staticcheck // the base has no StmtExecContext
+	return err
+}
+
+// logEffects logs, at level Debug, what a local write expired.
+func (db *database) logEffects(e *effects) {
+	l := loggerOf(db.cdb)
+	if l == nil || e == nil || !l.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	if e.all {
+		logDebug(db.cdb, "idmap: write expires the whole database")
+		return
+	}
+	for _, t := range e.tables {
+		logDebug(db.cdb, "idmap: write expires a table", slog.String("table", t))
+	}
+	for _, tk := range e.keys {
+		logDebug(db.cdb, "idmap: write expires keys", slog.String("table", tk.table), slog.Int("keys", len(tk.keys)))
+	}
+}

@@ -1,0 +1,123 @@
+package cache
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
+
+// counter is a counter that goroutines on several cores can add to without
+// fighting over one cache line: each add goes to a stripe picked at random.
+type counter struct {
+	stripes [8]struct {
+		n atomic.Uint64
+		_ [56]byte
+	}
+}
+
+func (c *counter) add(n uint64) {
+	if n != 0 {
+		c.stripes[rand.Uint32()&7].n.Add(n)
+	}
+}
+
+func (c *counter) load() uint64 {
+	var n uint64
+	for i := range c.stripes {
+		n += c.stripes[i].n.Load()
+	}
+	return n
+}
+
+// mapCounters count what happened in one kind of map of a database.
+type mapCounters struct {
+	hits, misses, refreshes counter
+}
+
+func (m *mapCounters) snapshot() Counts {
+	return Counts{Hits: m.hits.load(), Misses: m.misses.load(), Refreshes: m.refreshes.load()}
+}
+
+// Counts are a map's hit, miss and refresh counts.
+type Counts struct{ Hits, Misses, Refreshes uint64 }
+
+// dbStats are a database's counters.
+type dbStats struct {
+	shared, scoped mapCounters
+	scopeEntries   atomic.Int64
+
+	expiredKeys, expiredTables, expiredAll, expiredRemote, expiredAge atomic.Uint64
+
+	flushes      [4]atomic.Uint64 // by reason (signals.Reason)
+	weakReleased atomic.Uint64
+	evicted      atomic.Uint64
+}
+
+// BusCounters count a database's traffic on its bus; the package that runs
+// the bus adds to them.
+type BusCounters struct {
+	Published, Received, Gaps, Errors atomic.Uint64
+	Listening                         atomic.Bool
+}
+
+// Counters is a snapshot of a database's counters.
+type Counters struct {
+	SharedEntries, ScopeEntries int64
+	Shared, Scoped              Counts
+
+	ExpiredKeys, ExpiredTables, ExpiredAll, ExpiredRemote, ExpiredAge uint64
+
+	Flushes             [4]uint64 // by reason (signals.Reason)
+	WeakReleased        uint64
+	Evicted             uint64
+	Published, Received uint64
+	Gaps, PublishErrors uint64
+	Listening           bool
+}
+
+// Counters returns a snapshot of d's counters. Counting the shared maps'
+// entries visits them: it takes time in proportion to their size.
+func (d *DB) Counters() Counters {
+	s := &d.stats
+	c := Counters{
+		ScopeEntries:  s.scopeEntries.Load(),
+		Shared:        s.shared.snapshot(),
+		Scoped:        s.scoped.snapshot(),
+		ExpiredKeys:   s.expiredKeys.Load(),
+		ExpiredTables: s.expiredTables.Load(),
+		ExpiredAll:    s.expiredAll.Load(),
+		ExpiredRemote: s.expiredRemote.Load(),
+		ExpiredAge:    s.expiredAge.Load(),
+		WeakReleased:  s.weakReleased.Load(),
+		Evicted:       s.evicted.Load(),
+		Published:     d.Bus.Published.Load(),
+		Received:      d.Bus.Received.Load(),
+		Gaps:          d.Bus.Gaps.Load(),
+		PublishErrors: d.Bus.Errors.Load(),
+		Listening:     d.Bus.Listening.Load(),
+	}
+	for i := range s.flushes {
+		c.Flushes[i] = s.flushes[i].Load()
+	}
+	d.shared.Range(func(_, v any) bool {
+		v.(*sharedMap).m.Range(func(_, _ any) bool { c.SharedEntries++; return true })
+		return true
+	})
+	return c
+}
+
+// CountFlush counts a flush of d for reason (a signals.Reason).
+func (d *DB) CountFlush(reason int) {
+	if reason >= 0 && reason < len(d.stats.flushes) {
+		d.stats.flushes[reason].Add(1)
+	}
+}
+
+// CountMiss counts a lookup that found nothing and whose load found no row
+// either, in a scope's map or in the shared map.
+func (d *DB) CountMiss(scoped bool) {
+	if scoped {
+		d.stats.scoped.misses.add(1)
+	} else {
+		d.stats.shared.misses.add(1)
+	}
+}

@@ -1,0 +1,136 @@
+package idmap
+
+import (
+	"database/sql"
+	"encoding/json"
+	"expvar"
+	"net/http"
+
+	"github.com/go-idmap/idmap/cache"
+	"github.com/go-idmap/idmap/signals"
+)
+
+// Stats are the counters of one database: every *sql.DB opened with its
+// name. Counters count from the start of the process; Entries are current.
+type Stats struct {
+	DB     string   `json:"db"`     // the database's name (never a password: see Name)
+	Shared MapStats `json:"shared"` // the shared map
+	Scopes MapStats `json:"scopes"` // every scope's map of this database, summed
+	// Expiries counts expiries by cause.
+	Expiries Expiries `json:"expiries"`
+	// Flushes counts flushes by reason (signals.Reason's String: "manual",
+	// "request end", "transaction end", "schema change").
+	Flushes map[string]uint64 `json:"flushes"`
+	// WeakReleased counts weak entries of the shared map removed after
+	// their objects were collected.
+	WeakReleased uint64 `json:"weak_released"`
+	// Evicted counts strongly held entries of the shared map dropped to
+	// stay within MaxStrongEntries.
+	Evicted uint64 `json:"evicted"`
+	// Bus counts what went through the database's bus (WithBus).
+	Bus BusStats `json:"bus"`
+}
+
+// MapStats are the counters of a map (or of a set of maps).
+type MapStats struct {
+	// Entries is how many objects the map holds now. For the shared map,
+	// weak entries whose objects were collected but not yet swept count.
+	Entries int64 `json:"entries"`
+	// Hits counts objects served without loading them: Get and Cached
+	// hits, and rows of a Bind whose fresh canonical object was kept.
+	Hits uint64 `json:"hits"`
+	// Misses counts objects not found fresh: Get calls that queried, and
+	// rows of a Bind that became new entries.
+	Misses uint64 `json:"misses"`
+	// Refreshes counts rows of a Bind that brought an expired or partial
+	// entry (or any entry, under WithRefresh or a locking read) up to date.
+	Refreshes uint64 `json:"refreshes"`
+}
+
+// Expiries counts expiries by cause: each a write (or message) that
+// expired keys, a table or the whole database.
+type Expiries struct {
+	Keys     uint64 `json:"keys"`     // keys expired one by one by local writes
+	Tables   uint64 `json:"tables"`   // whole tables expired by local writes and DDL
+	Database uint64 `json:"database"` // the whole database expired (local writes, gaps in a bus)
+	Remote   uint64 `json:"remote"`   // messages received from other instances
+	Age      uint64 `json:"age"`      // lookups that found an entry older than MaxAge
+}
+
+// BusStats counts a database's traffic on its bus.
+type BusStats struct {
+	Published uint64 `json:"published"` // messages sent
+	Received  uint64 `json:"received"`  // messages of other instances applied
+	Gaps      uint64 `json:"gaps"`      // subscriptions lost
+	Errors    uint64 `json:"errors"`    // failures to publish
+	Listening bool   `json:"listening"` // the subscription is up (false without a bus)
+}
+
+// StatsOf returns the counters of db's database. ok is false when db was
+// not opened through idmap.
+func StatsOf(db *sql.DB) (s Stats, ok bool) {
+	d := databaseOf(db)
+	if d == nil {
+		return Stats{}, false
+	}
+	return statsOf(d.cdb), true
+}
+
+// AllStats returns the counters of every database opened through idmap in
+// this process, sorted by name.
+func AllStats() []Stats {
+	dbs := cache.All()
+	out := make([]Stats, 0, len(dbs))
+	for _, d := range dbs {
+		out = append(out, statsOf(d))
+	}
+	return out
+}
+
+func statsOf(d *cache.DB) Stats {
+	c := d.Counters()
+	s := Stats{
+		DB: d.Name(),
+		Shared: MapStats{
+			Entries: c.SharedEntries, Hits: c.Shared.Hits, Misses: c.Shared.Misses, Refreshes: c.Shared.Refreshes,
+		},
+		Scopes: MapStats{
+			Entries: c.ScopeEntries, Hits: c.Scoped.Hits, Misses: c.Scoped.Misses, Refreshes: c.Scoped.Refreshes,
+		},
+		Expiries: Expiries{
+			Keys: c.ExpiredKeys, Tables: c.ExpiredTables, Database: c.ExpiredAll, Remote: c.ExpiredRemote, Age: c.ExpiredAge,
+		},
+		Flushes:      make(map[string]uint64, len(c.Flushes)),
+		WeakReleased: c.WeakReleased,
+		Evicted:      c.Evicted,
+		Bus: BusStats{
+			Published: c.Published, Received: c.Received, Gaps: c.Gaps, Errors: c.PublishErrors, Listening: c.Listening,
+		},
+	}
+	for r, n := range c.Flushes {
+		s.Flushes[signals.Reason(r).String()] = n
+	}
+	return s
+}
+
+// StatsHandler serves AllStats as JSON, for a debug endpoint:
+//
+//	mux.Handle("GET /debug/idmap", idmap.StatsHandler())
+//
+// The same figures are published through expvar as "idmap" (served by
+// expvar.Handler at /debug/vars).
+func StatsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(AllStats())
+	})
+}
+
+func init() {
+	if expvar.Get("idmap") == nil {
+		expvar.Publish("idmap", expvar.Func(func() any { return AllStats() }))
+	}
+}
