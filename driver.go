@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"reflect"
 	"sync"
-	"log/slog"
 	"sync/atomic"
 	"time"
 
