@@ -39,11 +39,12 @@ type MapStats struct {
 	// Hits counts objects served without loading them: Get and Cached
 	// hits, and rows of a Bind whose fresh canonical object was kept.
 	Hits uint64 `json:"hits"`
-	// Misses counts objects not found fresh: Get calls that queried, and
-	// rows of a Bind that became new entries.
+	// Misses counts loaded rows that became new entries (a Get that
+	// queried, a Bind), and Get calls whose row did not exist.
 	Misses uint64 `json:"misses"`
-	// Refreshes counts rows of a Bind that brought an expired or partial
-	// entry (or any entry, under WithRefresh or a locking read) up to date.
+	// Refreshes counts loaded rows that brought an existing entry up to
+	// date: one that was expired or partial, or any entry under
+	// WithRefresh or a locking read.
 	Refreshes uint64 `json:"refreshes"`
 }
 
