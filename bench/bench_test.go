@@ -220,10 +220,47 @@ func loadAll(tb testing.TB, ctx context.Context, be *backend) []*User {
 // BenchmarkGetConcurrentMiss: 8 goroutines Get one key that no map holds.
 // sameScope: they share a new scope each iteration, and idmap loads the key
 // once while the others wait; ownScopes: each has a scope of its own, so
-// each sends a query. The ratio is what loading once saves.
+// each sends a query. The ratio is what loading once saves. shared: the
+// shared map, flushed before each iteration; sameTx: one transaction.
 func BenchmarkGetConcurrentMiss(b *testing.B) {
 	bg := context.Background()
 	forEach(b, func(b *testing.B, be *backend) {
+		b.Run("shared", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				idmap.FlushType[User](bg, idmap.NameOf(be.idm))
+				var wg sync.WaitGroup
+				for range 8 {
+					wg.Go(func() {
+						if _, err := idmap.Get[User](bg, be.idm, 42); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+		})
+		b.Run("sameTx", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tx, err := be.idm.BeginTx(bg, &sql.TxOptions{ReadOnly: false})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				for range 8 {
+					wg.Go(func() {
+						if _, err := idmap.Get[User](bg, tx, 42); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				if err := tx.Rollback(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		for _, shared := range []bool{true, false} {
 			name := "ownScopes"
 			if shared {

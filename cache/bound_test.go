@@ -176,3 +176,31 @@ func TestCounters(t *testing.T) {
 		t.Errorf("ScopeEntries = %d after the scope ended", c.ScopeEntries)
 	}
 }
+
+// BenchmarkLookupHitStrong measures a strong entry's hit with and without
+// the strong-entry bound (which marks entries as found).
+func BenchmarkLookupHitStrong(b *testing.B) {
+	for _, bounded := range []bool{false, true} {
+		b.Run(map[bool]string{false: "unbounded", true: "bounded"}[bounded], func(b *testing.B) {
+			d := Open(b.Name())
+			if bounded {
+				d.SetMaxStrong(1 << 20)
+			}
+			const n = 1024
+			for k := range int64(n) {
+				_, l := load(k, d.Now())
+				d.Shared().Put(strongType, l, nil)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				k := int64(0)
+				for pb.Next() {
+					if _, st := d.LookupShared(strongType, k&(n-1)); st != Fresh {
+						b.Fatal("miss")
+					}
+					k++
+				}
+			})
+		})
+	}
+}
