@@ -1,0 +1,113 @@
+package idmap_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/bus"
+)
+
+// Instances that share a database open it under one Name with a bus: each
+// committed write is published as one message per table, and each
+// instance expires what other instances' messages name. Here a Loopback bus
+// shows what this instance publishes; in production, use pgbus (PostgreSQL
+// LISTEN/NOTIFY) or redisbus (Redis pub/sub).
+func ExampleWithBus() {
+	ctx := context.Background()
+	b := bus.NewLoopback()
+	defer b.Close()
+	db, err := idmap.Open("sqlite3", "file:example_bus?mode=memory&cache=shared", idmap.Name("app"), idmap.WithBus(b))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, authorsSchema); err != nil {
+		log.Fatal(err)
+	}
+
+	// Another instance would receive these.
+	printed := make(chan struct{}, 16)
+	_ = b.Subscribe(bus.Handler{Message: func(m bus.Message) {
+		fmt.Printf("message: db=%s table=%s keys=%v\n", m.DB, m.Table, m.Keys)
+		printed <- struct{}{}
+	}})
+	b.Sync()
+	before := len(b.Sent())
+
+	ann, err := idmap.Get[Author](ctx, db, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, id := range []int{1, 3} {
+		if _, err := tx.ExecContext(ctx, "UPDATE authors SET name = name WHERE id = ?", id); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil { // one message for the transaction
+		log.Fatal(err)
+	}
+	b.Sync()
+
+	// A message from another instance expires the rows it names here.
+	_ = b.Publish(ctx, []bus.Message{{Origin: "another-instance", Seq: 1, DB: "app", Table: "authors", Keys: []any{int64(1)}}})
+	b.Sync()
+	fmt.Println("cached after the remote write:", idmap.Cached[Author](ctx, db, 1) != nil)
+	again, err := idmap.Get[Author](ctx, db, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("reloaded:", again != ann)
+	fmt.Println("published:", len(b.Sent())-before-1) // less the one sent above
+	// Output:
+	// message: db=app table=authors keys=[1 3]
+	// message: db=app table=authors keys=[1]
+	// cached after the remote write: false
+	// reloaded: true
+	// published: 1
+}
+
+// StatsOf reads a database's counters; StatsHandler serves every
+// database's as JSON, and expvar publishes them as "idmap".
+func ExampleStatsOf() {
+	ctx := context.Background()
+	db, err := idmap.Open("sqlite3", "file:example_stats?mode=memory&cache=shared", idmap.Name("stats-example"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, authorsSchema); err != nil {
+		log.Fatal(err)
+	}
+	before, _ := idmap.StatsOf(db) // counters count from the start of the process
+	sctx := idmap.NewContext(ctx)
+	for range 3 {
+		if _, err := idmap.Get[Author](sctx, db, 2); err != nil { // one miss, two hits
+			log.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, "UPDATE authors SET name = 'b' WHERE id = 2"); err != nil {
+		log.Fatal(err)
+	}
+	st, _ := idmap.StatsOf(db)
+	fmt.Printf("scopes: %d entries, %d hits, %d misses\n", st.Scopes.Entries,
+		st.Scopes.Hits-before.Scopes.Hits, st.Scopes.Misses-before.Scopes.Misses)
+	fmt.Printf("expired: %d keys\n", st.Expiries.Keys-before.Expiries.Keys)
+
+	rec := httptest.NewRecorder()
+	idmap.StatsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/idmap", nil))
+	fmt.Println("handler lists it:", strings.Contains(rec.Body.String(), `"db": "stats-example"`))
+	// Output:
+	// scopes: 1 entries, 2 hits, 1 misses
+	// expired: 1 keys
+	// handler lists it: true
+}
