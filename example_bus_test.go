@@ -31,16 +31,13 @@ func ExampleWithBus() {
 	}
 
 	// Another instance would receive these.
-	printed := make(chan struct{}, 16)
 	_ = b.Subscribe(bus.Handler{Message: func(m bus.Message) {
 		fmt.Printf("message: db=%s table=%s keys=%v\n", m.DB, m.Table, m.Keys)
-		printed <- struct{}{}
 	}})
 	b.Sync()
 	before := len(b.Sent())
 
-	ann, err := idmap.Get[Author](ctx, db, 1)
-	if err != nil {
+	if _, err := idmap.Get[Author](ctx, db, 1); err != nil { // the model's key is known from here on
 		log.Fatal(err)
 	}
 	tx, err := db.BeginTx(ctx, nil)
@@ -57,6 +54,12 @@ func ExampleWithBus() {
 	}
 	b.Sync()
 
+	ann, err := idmap.Get[Author](ctx, db, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("cached:", idmap.Cached[Author](ctx, db, 1) != nil)
+
 	// A message from another instance expires the rows it names here.
 	_ = b.Publish(ctx, []bus.Message{{Origin: "another-instance", Seq: 1, DB: "app", Table: "authors", Keys: []any{int64(1)}}})
 	b.Sync()
@@ -69,6 +72,7 @@ func ExampleWithBus() {
 	fmt.Println("published:", len(b.Sent())-before-1) // less the one sent above
 	// Output:
 	// message: db=app table=authors keys=[1 3]
+	// cached: true
 	// message: db=app table=authors keys=[1]
 	// cached after the remote write: false
 	// reloaded: true
