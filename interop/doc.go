@@ -3,6 +3,10 @@
 // canonical; sqlc-style generated code likewise; GORM runs on the idmap
 // driver, so that its writes expire what they touch.
 //
+// The runnable examples in example_test.go (Example_sqlx, Example_scany,
+// Example_sqlc, Example_gorm) show each, ready to copy; run them with
+// `go test -run Example -v .`.
+//
 // It is a module of its own, so that idmap's users never pull these
 // libraries. Run its tests with `cd interop && go test ./...`.
 package interop
