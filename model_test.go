@@ -17,6 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/bus"
 )
 
 var (
@@ -75,6 +76,138 @@ func TestRandomizedModel(t *testing.T) {
 		insertIgnore: "INSERT OR IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)"}, workers, steps)
 }
 
+// TestRandomizedModelInstances runs the model on three instances of one
+// SQLite database (three names, so three sets of maps), told of each
+// other's writes by a bus that delivers at once, and cut now and then (a
+// lost subscription: every message sent meanwhile is lost).
+func TestRandomizedModelInstances(t *testing.T) {
+	workers, steps := 4, 250
+	if testing.Short() {
+		steps = 60
+	}
+	if *longModel {
+		steps = 5000
+	}
+	if *modelSteps > 0 {
+		steps = *modelSteps
+	}
+	dir := t.TempDir()
+	dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate"
+	rl := &relay{}
+	open := func(name, dsn string) *sql.DB {
+		db, err := idmap.Open("sqlite3", dsn, idmap.Name(name), idmap.WithBus(rl.end(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	db := open("instance-a", dsn)
+	peers := []*sql.DB{open("instance-b", dsn), open("instance-c", dsn)}
+	snap := open("instance-a", "file:"+filepath.Join(dir, "model.db")+"?_journal_mode=WAL&_busy_timeout=20000")
+	truth, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer truth.Close()
+	runModel(t, modelDBs{db: db, snap: snap, truth: truth, q: func(s string) string { return s },
+		insertIgnore: "INSERT OR IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)", peers: peers, relay: rl}, workers, steps)
+}
+
+// relay is a bus between instances of one process: what one publishes is
+// delivered to the others at once, from the publishing goroutine, renamed
+// to their database's name.
+type relay struct {
+	mu                 sync.Mutex
+	ends               []*relayEnd
+	isCut              bool
+	cutMu              sync.Mutex // held while cut changes, so that no delivery straddles it
+	cuts               atomic.Int64
+	dropped, delivered atomic.Int64
+}
+
+type relayEnd struct {
+	r    *relay
+	name string
+	mu   sync.Mutex // serialises deliveries to h
+	h    bus.Handler
+}
+
+func (r *relay) end(name string) *relayEnd {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.ends {
+		if e.name == name {
+			return e
+		}
+	}
+	e := &relayEnd{r: r, name: name}
+	r.ends = append(r.ends, e)
+	return e
+}
+
+func (e *relayEnd) Subscribe(h bus.Handler) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.h = h
+	e.r.cutMu.Lock()
+	defer e.r.cutMu.Unlock()
+	if !e.r.isCut {
+		h.Gap(bus.Gap{Resumed: true})
+	}
+	return nil
+}
+
+func (e *relayEnd) Publish(_ context.Context, msgs []bus.Message) error {
+	e.r.cutMu.Lock()
+	defer e.r.cutMu.Unlock()
+	e.r.mu.Lock()
+	ends := append([]*relayEnd(nil), e.r.ends...)
+	e.r.mu.Unlock()
+	for _, o := range ends {
+		if o == e {
+			continue
+		}
+		o.mu.Lock()
+		for _, m := range msgs {
+			if e.r.isCut || o.h.Message == nil {
+				e.r.dropped.Add(1)
+				continue
+			}
+			m.DB, m.Origin = o.name, "relay-"+e.name
+			o.h.Message(m)
+			e.r.delivered.Add(1)
+		}
+		o.mu.Unlock()
+	}
+	return nil
+}
+
+func (r *relay) setCut(cut bool) {
+	r.cutMu.Lock()
+	defer r.cutMu.Unlock()
+	if r.isCut == cut {
+		return
+	}
+	r.isCut = cut
+	if cut {
+		r.cuts.Add(1)
+	}
+	r.mu.Lock()
+	ends := append([]*relayEnd(nil), r.ends...)
+	r.mu.Unlock()
+	for _, e := range ends {
+		e.mu.Lock()
+		if e.h.Gap != nil {
+			e.h.Gap(bus.Gap{Resumed: !cut})
+		}
+		e.mu.Unlock()
+	}
+}
+
+func (r *relay) cut()     { r.setCut(true) }
+func (r *relay) restore() { r.setCut(false) }
+
 // modelDBs are the databases of one run of the model: db through idmap,
 // snap for read-only transactions (sharing db's maps), truth without idmap.
 type modelDBs struct {
@@ -85,6 +218,21 @@ type modelDBs struct {
 	// reads a snapshot, so that their in-transaction checks (two reads) see
 	// one state while others commit.
 	snapLevel sql.IsolationLevel
+	// peers are other instances of the same database (other names, so
+	// other maps), told of db's writes, and db of theirs, by relay. Reads
+	// and writes go to db or a peer at random; checks look at all.
+	peers []*sql.DB
+	relay *relay
+}
+
+// pick returns db or one of its peers.
+func (m *modelDBs) pick(r *rand.Rand) *sql.DB {
+	if n := len(m.peers); n > 0 {
+		if i := r.IntN(n + 1); i < n {
+			return m.peers[i]
+		}
+	}
+	return m.db
 }
 
 // TestRandomizedModelServers runs the model, shorter, on MariaDB and
@@ -198,16 +346,18 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 		mu.RLock()
 		defer mu.RUnlock()
 		checks.Add(1)
-		for id := int64(1); id <= rows+2; id++ {
-			c := idmap.Cached[Item](ctx, db, id)
-			if c == nil {
-				continue
-			}
-			want, ok := committed(id)
-			if !ok {
-				report("worker %d: Cached serves item %d, which the database does not have", w, id)
-			} else if c.ID != want.ID || c.Grp != want.Grp || c.Val != want.Val {
-				report("worker %d: Cached serves %+v; the database has %+v", w, *c, want)
+		for i, inst := range append([]*sql.DB{db}, m.peers...) {
+			for id := int64(1); id <= rows+2; id++ {
+				c := idmap.Cached[Item](ctx, inst, id)
+				if c == nil {
+					continue
+				}
+				want, ok := committed(id)
+				if !ok {
+					report("worker %d: instance %d: Cached serves item %d, which the database does not have", w, i, id)
+				} else if c.ID != want.ID || c.Grp != want.Grp || c.Val != want.Val {
+					report("worker %d: instance %d: Cached serves %+v; the database has %+v", w, i, *c, want)
+				}
 			}
 		}
 	}
@@ -249,6 +399,7 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 			var held []*Item // keep objects reachable, as an application would
 			for range steps {
 				ops.Add(1)
+				db := m.pick(r)
 				id := int64(1 + r.IntN(rows+2))
 				switch op := r.IntN(100); {
 				case op < 25: // Bind by predicate, a whole or a partial row
@@ -391,6 +542,15 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 				case op < 92: // the unit of work ends
 					newUnit()
 					held = held[:0]
+					if m.relay != nil && r.IntN(4) == 0 {
+						// The instances' subscriptions are lost for a
+						// while: writes meanwhile are never delivered.
+						m.relay.cut()
+						defer m.relay.restore()
+					}
+					if m.relay != nil && r.IntN(2) == 0 {
+						m.relay.restore()
+					}
 				default: // a read that is not a Bind
 					var n int
 					_ = db.QueryRowContext(ctx, "SELECT count(*) FROM items").Scan(&n)
@@ -404,8 +564,11 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("randomized model: %d operations, %d checks, %d violations, %d statement errors (busy, expected under contention)",
-		ops.Load(), checks.Load(), violations.Load(), errs.Load())
+	t.Logf("randomized model (%d instances): %d operations, %d checks, %d violations, %d statement errors (busy, expected under contention)",
+		1+len(m.peers), ops.Load(), checks.Load(), violations.Load(), errs.Load())
+	if m.relay != nil {
+		t.Logf("relay: %d messages delivered, %d dropped while cut, %d cuts", m.relay.delivered.Load(), m.relay.dropped.Load(), m.relay.cuts.Load())
+	}
 	if violations.Load() > 0 {
 		t.Errorf("%d violations", violations.Load())
 	}
