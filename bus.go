@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,7 +207,7 @@ func (s *subscription) message(m bus.Message) {
 		return
 	}
 	var keys []any
-	if m.Table != "" {
+	if m.Table != "" && len(m.Keys) > 0 && sameKeyColumns(m.Table, m.Columns) {
 		keys = make([]any, 0, len(m.Keys))
 		for _, k := range m.Keys {
 			nk, ok := keyFromWire(k)
@@ -221,6 +222,28 @@ func (s *subscription) message(m bus.Message) {
 	d.Bus.Received.Add(1)
 	logDebug(d, "idmap: remote invalidation", slog.String("origin", m.Origin), slog.Uint64("seq", m.Seq),
 		slog.String("table", m.Table), slog.Int("keys", len(keys)))
+}
+
+// sameKeyColumns reports whether keys given as values of cols can expire
+// this process's objects of table one by one: its mapped types key the
+// table by the same columns, or no mapped type is on it (nothing of it is
+// held, and what is loaded later is newer than the message).
+func sameKeyColumns(table string, cols []string) bool {
+	tm := currentTables()
+	t := strings.ToLower(table)
+	if len(tm.models[t]) == 0 {
+		return true
+	}
+	pk := tm.pk[t]
+	if pk == nil || len(pk) != len(cols) {
+		return false
+	}
+	for i := range pk {
+		if !strings.EqualFold(pk[i], cols[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // keyFromWire turns a key of a message into idmap's normalised form.
@@ -348,7 +371,11 @@ func (db *database) messagesOf(effs []*effects, all bool) []bus.Message {
 		if tm.whole {
 			keys = nil
 		}
-		msgs = append(msgs, db.message(t, keys))
+		msg := db.message(t, keys)
+		if keys != nil {
+			msg.Columns = db.pkOf(t)
+		}
+		msgs = append(msgs, msg)
 	}
 	return msgs
 }

@@ -130,11 +130,15 @@ func TestBusRemoteMessagesExpire(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3}, cached())
 
 	remote := func(table string, keys ...any) {
-		require.NoError(t, l.Publish(ctx, []bus.Message{{Origin: "other-instance", Seq: 1, DB: name, Table: table, Keys: keys}}))
+		require.NoError(t, l.Publish(ctx, []bus.Message{{Origin: "other-instance", Seq: 1, DB: name, Table: table, Keys: keys, Columns: []string{"id"}}}))
 		l.Sync()
 	}
 	remote("users", int64(2))
 	require.Equal(t, []int{1, 3}, cached(), "a remote key expires that key only")
+	load()
+	require.NoError(t, l.Publish(ctx, []bus.Message{{Origin: "other-instance", Seq: 1, DB: name, Table: "users", Keys: []any{int64(2)}, Columns: []string{"email"}}}))
+	l.Sync()
+	require.Empty(t, cached(), "keys of other columns than the types' key expire the table")
 	load()
 	remote("USERS_other")
 	require.Equal(t, []int{1, 2, 3}, cached(), "another table's message expires nothing here")
@@ -152,8 +156,8 @@ func TestBusRemoteMessagesExpire(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3}, cached())
 
 	st, _ := idmap.StatsOf(db)
-	require.Equal(t, uint64(4), st.Bus.Received)
-	require.Equal(t, uint64(4), st.Expiries.Remote)
+	require.Equal(t, uint64(5), st.Bus.Received)
+	require.Equal(t, uint64(5), st.Expiries.Remote)
 
 	// A message that lands while a load is under way makes that load
 	// stale: it is not kept as fresh.

@@ -61,7 +61,7 @@ func ExampleWithBus() {
 	fmt.Println("cached:", idmap.Cached[Author](ctx, db, 1) != nil)
 
 	// A message from another instance expires the rows it names here.
-	_ = b.Publish(ctx, []bus.Message{{Origin: "another-instance", Seq: 1, DB: "app", Table: "authors", Keys: []any{int64(1)}}})
+	_ = b.Publish(ctx, []bus.Message{{Origin: "another-instance", Seq: 1, DB: "app", Table: "authors", Keys: []any{int64(1)}, Columns: []string{"id"}}})
 	b.Sync()
 	fmt.Println("cached after the remote write:", idmap.Cached[Author](ctx, db, 1) != nil)
 	again, err := idmap.Get[Author](ctx, db, 1)

@@ -58,6 +58,10 @@ type Message struct {
 	// form: int64, uint64, float64 or string, or a []any of those for a
 	// composite key. Nil (or empty) means the whole table.
 	Keys []any
+	// Columns are the key columns that Keys are values of, in key order,
+	// in lower case. An instance whose mapped types key the table by other
+	// columns (or that is not told) expires the whole table instead.
+	Columns []string
 }
 
 // Whole reports whether m expires a whole database.
@@ -70,6 +74,7 @@ type wire struct {
 	D string            `json:"d"`
 	T string            `json:"t,omitempty"`
 	K []json.RawMessage `json:"k,omitempty"`
+	C []string          `json:"c,omitempty"`
 }
 
 // ErrFormat is returned by Decode for a payload that is not a message of a
@@ -92,9 +97,12 @@ func (m Message) Encode() []byte {
 			w.K = append(w.K, b)
 		}
 	}
+	if w.K != nil {
+		w.C = m.Columns
+	}
 	b, err := json.Marshal(w)
 	if err == nil && len(b) > MaxPayload && w.K != nil {
-		w.K = nil
+		w.K, w.C = nil, nil
 		b, err = json.Marshal(w)
 	}
 	if err != nil {
@@ -162,6 +170,9 @@ func Decode(b []byte) (Message, error) {
 	m := Message{Origin: w.O, Seq: w.S, DB: w.D, Table: w.T}
 	if w.T == "" && len(w.K) > 0 {
 		return Message{}, fmt.Errorf("%w: keys without a table", ErrFormat)
+	}
+	if len(w.K) > 0 {
+		m.Columns = w.C
 	}
 	for _, raw := range w.K {
 		k, err := decodeKey(raw, true)

@@ -10,8 +10,8 @@ import (
 
 func TestMessageRoundTrip(t *testing.T) {
 	for _, m := range []Message{
-		{Origin: "a1", Seq: 1, DB: "app", Table: "users", Keys: []any{int64(1), int64(-7), "x\"y", 2.5, uint64(1 << 63)}},
-		{Origin: "a1", Seq: 2, DB: "app", Table: "orders", Keys: []any{[]any{int64(1), "b"}, []any{int64(2), "c"}}},
+		{Origin: "a1", Seq: 1, DB: "app", Table: "users", Keys: []any{int64(1), int64(-7), "x\"y", 2.5, uint64(1 << 63)}, Columns: []string{"id"}},
+		{Origin: "a1", Seq: 2, DB: "app", Table: "orders", Keys: []any{[]any{int64(1), "b"}, []any{int64(2), "c"}}, Columns: []string{"a", "b"}},
 		{Origin: "a1", Seq: 3, DB: "app", Table: "users"},
 		{Origin: "a1", Seq: 4, DB: "app"},
 	} {
@@ -48,7 +48,7 @@ func TestMessageWidens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Table != "t" || got.Keys != nil {
+		if got.Table != "t" || got.Keys != nil || got.Columns != nil {
 			t.Errorf("%s: got table %q keys %v; want the whole table", name, got.Table, got.Keys)
 		}
 	}
