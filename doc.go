@@ -29,5 +29,18 @@
 // forget objects, with signals (package signals) around every flush but
 // FlushInstance.
 //
+// Options. Name, Dialect, NoAutoFlush and TriggerWrites shape how a database
+// is read and expired; MaxStrongEntries bounds what the shared maps hold
+// strongly and MaxAge how long they trust an entry; Logger logs
+// invalidations and flushes; WithBus joins the instances of a service
+// (package bus, with the adapters bus/pgbus and bus/redisbus in their own
+// modules), so that a write in one expires what the others hold.
+//
+// Statistics. StatsOf and AllStats read each database's counters (entries,
+// hits, misses, refreshes, expiries by cause, flushes by reason, weak
+// entries released, evictions, bus traffic); StatsHandler serves them as
+// JSON and expvar publishes them as "idmap". The module idmap/otel exports
+// them as OpenTelemetry metrics.
+//
 // The idea comes from django-idmap, for Django's ORM.
 package idmap
