@@ -237,8 +237,10 @@ type Bus interface {
 	// Subscribe delivers the messages of every instance, and the gaps in
 	// that delivery, to h until the bus is closed. It does not wait for
 	// the subscription to be made: the bus reports Gap{Resumed: true} once
-	// it listens (and after each loss, once it listens again). idmap calls
-	// it once per bus.
+	// it listens (and after each loss, once it listens again). Closing the
+	// bus reports a last Gap (Err ErrClosed) to a subscriber that was
+	// listening: what is published from then on does not reach it. idmap
+	// calls Subscribe once per bus.
 	Subscribe(h Handler) error
 }
 

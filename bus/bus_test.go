@@ -101,7 +101,8 @@ func TestLoopback(t *testing.T) {
 	l.Restore()
 	_ = l.Publish(t.Context(), []Message{{Seq: 4}})
 	l.Sync()
-	want := "gap resumed=true m1 m2 gap resumed=false gap resumed=true m4"
+	l.Close()
+	want := "gap resumed=true m1 m2 gap resumed=false gap resumed=true m4 gap resumed=false"
 	if s := strings.Join(got, " "); s != want {
 		t.Fatalf("got %q\nwant %q", s, want)
 	}

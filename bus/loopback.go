@@ -135,16 +135,27 @@ func (l *Loopback) Sent() []Message {
 	return append([]Message(nil), l.sent...)
 }
 
-// Close stops every subscriber's delivery.
+// Close stops every subscriber's delivery; subscribers that were listening
+// are told first that they no longer are (a Gap with ErrClosed), since
+// messages published from then on are lost to them. It returns once every
+// subscriber's handler has returned.
 func (l *Loopback) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
-	for _, s := range l.subs {
+	subs := l.subs
+	for _, s := range subs {
+		if !l.cut {
+			s.gap(Gap{Err: ErrClosed})
+		}
 		close(s.ch)
+	}
+	l.mu.Unlock()
+	for _, s := range subs {
+		<-s.done
 	}
 	return nil
 }
