@@ -1,0 +1,426 @@
+package pgbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/go-idmap/idmap/bus"
+)
+
+// Defaults of the options.
+const (
+	DefaultChannel         = "idmap"
+	DefaultHeartbeat       = 5 * time.Second
+	DefaultApplicationName = "idmap-pgbus-listener"
+	DefaultMinBackoff      = 50 * time.Millisecond
+	DefaultMaxBackoff      = 2 * time.Second
+	DefaultQueueSize       = 1024
+)
+
+// defaultConnectTimeout bounds a connection attempt when the connection
+// string sets no connect_timeout.
+const defaultConnectTimeout = 10 * time.Second
+
+// drainTimeout bounds how long Close waits for messages queued by Publish.
+const drainTimeout = 5 * time.Second
+
+// publishAttempts is how many times a batch queued by Publish is tried
+// before it is dropped (and logged).
+const publishAttempts = 5
+
+// ErrClosed is returned by a closed Bus, and is the error of the last Gap
+// that Close reports to a listening subscription. errors.Is(ErrClosed,
+// bus.ErrClosed) holds.
+var ErrClosed = fmt.Errorf("pgbus: %w", bus.ErrClosed)
+
+// ErrQueueFull is returned (wrapped) by Publish when its queue of messages
+// waiting to be sent is full.
+var ErrQueueFull = errors.New("pgbus: publish queue full")
+
+// An Option configures a Bus.
+type Option func(*options)
+
+type options struct {
+	channel     string
+	heartbeat   time.Duration
+	pingTimeout time.Duration // 0: heartbeat
+	appName     string
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	queueSize   int
+	logger      *slog.Logger
+}
+
+// Channel sets the NOTIFY channel, DefaultChannel ("idmap") by default.
+// Every instance that shares a database must use the same channel; it is
+// used verbatim (case included), and is at most 63 bytes long.
+func Channel(name string) Option { return func(o *options) { o.channel = name } }
+
+// Heartbeat sets how long the listener waits for a notification before it
+// pings the server to check the connection, DefaultHeartbeat (5 s) by
+// default. A dead or stalled connection is detected within about
+// Heartbeat + PingTimeout.
+func Heartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// PingTimeout sets how long the heartbeat's ping may take before the
+// connection is deemed lost; the Heartbeat interval by default.
+func PingTimeout(d time.Duration) Option { return func(o *options) { o.pingTimeout = d } }
+
+// ApplicationName sets the application_name of the listening connection
+// (as pg_stat_activity shows it). By default it is the connection string's
+// application_name, else DefaultApplicationName ("idmap-pgbus-listener").
+func ApplicationName(name string) Option { return func(o *options) { o.appName = name } }
+
+// Backoff sets the bounds of the delay between two attempts to reconnect
+// the listener (it doubles from min to max), 50 ms and 2 s by default.
+func Backoff(min, max time.Duration) Option {
+	return func(o *options) { o.minBackoff, o.maxBackoff = min, max }
+}
+
+// QueueSize sets how many calls to Publish may wait to be sent,
+// DefaultQueueSize by default.
+func QueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+
+// Logger sets where the bus logs lost and resumed subscriptions, skipped
+// payloads and failures to publish. By default it logs nothing. Nothing it
+// logs contains the connection's password.
+func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Bus is a bus.ConnPublisher on PostgreSQL's LISTEN/NOTIFY. idmap publishes
+// with the SQL that Statement returns, on the writer's own connection and
+// inside its transaction, so that a message is sent if and only if the
+// write commits; each Subscribe listens on a dedicated connection. Publish
+// sends NOTIFY from a connection of the bus's own.
+//
+// A Bus is safe for concurrent use. Close it when done.
+type Bus struct {
+	cfg     *pgx.ConnConfig // base configuration, never modified
+	o       options
+	log     *slog.Logger
+	secrets []string
+
+	listenCtx    context.Context // canceled by Close: stops the listeners
+	stopListen   context.CancelFunc
+	publishCtx   context.Context // canceled once the queue is drained (or drainTimeout)
+	stopPublish  context.CancelFunc
+	wg           sync.WaitGroup // every goroutine of the bus
+	mu           sync.Mutex
+	closed       bool          // protected by mu
+	queue        chan []string // encoded messages; protected by mu (sends and close)
+	publisherRun bool          // protected by mu
+}
+
+var _ bus.ConnPublisher = (*Bus)(nil)
+
+// New returns a bus on the PostgreSQL database that connString names (a URL
+// or key=value string, as pgx.ParseConfig reads it). It connects once,
+// within ctx, to check that the server accepts the connection, so that a
+// wrong host or password is reported here rather than by a subscription
+// that never listens. Connect the bus to PostgreSQL directly: LISTEN does
+// not work through a pooler in transaction mode.
+func New(ctx context.Context, connString string, opts ...Option) (*Bus, error) {
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		// The parse error holds the connection string: keep nothing of it
+		// but its redacted text.
+		return nil, newError("parsing the connection string", err, secretsOfString(connString)...)
+	}
+	return NewFromConfig(ctx, cfg, opts...)
+}
+
+// NewFromConfig is New for a configuration made by pgx.ParseConfig (which
+// it copies, and does not modify).
+func NewFromConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...Option) (*Bus, error) {
+	if cfg == nil {
+		return nil, errors.New("pgbus: nil configuration")
+	}
+	o := options{
+		channel:    DefaultChannel,
+		heartbeat:  DefaultHeartbeat,
+		minBackoff: DefaultMinBackoff,
+		maxBackoff: DefaultMaxBackoff,
+		queueSize:  DefaultQueueSize,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	b := &Bus{cfg: cfg.Copy(), o: o, log: o.logger}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.log = b.log.With("channel", o.channel)
+	b.secrets = secretsOf(b.cfg)
+
+	conn, err := b.connect(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	closeConn(conn)
+
+	b.listenCtx, b.stopListen = context.WithCancel(context.Background())
+	b.publishCtx, b.stopPublish = context.WithCancel(context.Background())
+	b.queue = make(chan []string, o.queueSize)
+	return b, nil
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.channel == "":
+		return errors.New("pgbus: empty channel name")
+	case len(o.channel) > 63:
+		return fmt.Errorf("pgbus: channel name %.20q… is longer than 63 bytes", o.channel)
+	case strings.IndexByte(o.channel, 0) >= 0:
+		return errors.New("pgbus: channel name contains a NUL byte")
+	case o.heartbeat <= 0:
+		return fmt.Errorf("pgbus: heartbeat %v is not positive", o.heartbeat)
+	case o.pingTimeout < 0:
+		return fmt.Errorf("pgbus: ping timeout %v is negative", o.pingTimeout)
+	case o.minBackoff <= 0 || o.maxBackoff < o.minBackoff:
+		return fmt.Errorf("pgbus: backoff bounds %v, %v are not 0 < min <= max", o.minBackoff, o.maxBackoff)
+	case o.queueSize <= 0:
+		return fmt.Errorf("pgbus: queue size %d is not positive", o.queueSize)
+	case strings.IndexByte(o.appName, 0) >= 0:
+		return errors.New("pgbus: application name contains a NUL byte")
+	}
+	if o.pingTimeout == 0 {
+		o.pingTimeout = o.heartbeat
+	}
+	return nil
+}
+
+// Channel returns the bus's NOTIFY channel.
+func (b *Bus) Channel() string { return b.o.channel }
+
+// Statement returns the SQL that publishes msgs on the bus's channel,
+//
+//	SELECT pg_notify($1, $2), pg_notify($1, $3), …
+//
+// with the channel and each message's encoding (bus.Message.Encode) as
+// text arguments. It returns "" and no arguments for no messages.
+func (b *Bus) Statement(msgs []bus.Message) (query string, args []any) {
+	return statement(b.o.channel, msgs)
+}
+
+func statement(channel string, msgs []bus.Message) (string, []any) {
+	payloads := make([]string, len(msgs))
+	for i, m := range msgs {
+		payloads[i] = string(m.Encode())
+	}
+	return statementOf(channel, payloads)
+}
+
+// statementOf returns the statement that sends payloads on channel.
+func statementOf(channel string, payloads []string) (string, []any) {
+	if len(payloads) == 0 {
+		return "", nil
+	}
+	var q strings.Builder
+	q.Grow(8 + len(payloads)*24)
+	q.WriteString("SELECT ")
+	args := make([]any, 0, len(payloads)+1)
+	args = append(args, channel)
+	for i, p := range payloads {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("pg_notify($1, $")
+		q.WriteString(strconv.Itoa(i + 2))
+		q.WriteByte(')')
+		args = append(args, p)
+	}
+	return q.String(), args
+}
+
+// Publish queues msgs and returns: a goroutine of the bus sends them with
+// NOTIFY on a connection of its own, retrying a few times if that fails.
+// (idmap does not call Publish on a Bus: it executes Statement in the
+// writer's transaction instead.) It returns an error only when the bus is
+// closed or its queue is full.
+func (b *Bus) Publish(_ context.Context, msgs []bus.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	payloads := make([]string, len(msgs))
+	for i, m := range msgs {
+		payloads[i] = string(m.Encode())
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	if !b.publisherRun {
+		b.publisherRun = true
+		b.wg.Add(1)
+		go b.publisher()
+	}
+	select {
+	case b.queue <- payloads:
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// publisher sends what Publish queued until the queue is closed and
+// drained, or publishCtx is canceled.
+func (b *Bus) publisher() {
+	defer b.wg.Done()
+	ctx := b.publishCtx
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			closeConn(conn)
+		}
+	}()
+	for first := range b.queue {
+		// Send what is waiting together, up to a bound.
+		batch := first
+	more:
+		for len(batch) < 64 {
+			select {
+			case next, ok := <-b.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next...)
+			default:
+				break more
+			}
+		}
+		if ctx.Err() != nil {
+			b.log.Warn("pgbus: closed before sending published messages; dropped", "messages", len(batch))
+			continue
+		}
+		q, args := statementOf(b.o.channel, batch)
+		backoff := b.o.minBackoff
+		for attempt := 1; ; attempt++ {
+			var err error
+			if conn == nil {
+				conn, err = b.connect(ctx, false)
+			}
+			if err == nil {
+				ectx, cancel := context.WithTimeout(ctx, b.connectTimeout())
+				_, err = conn.Exec(ectx, q, args...)
+				cancel()
+				if err != nil {
+					err = newError("publishing", err, b.secrets...)
+				}
+			}
+			if err == nil {
+				break
+			}
+			if conn != nil {
+				closeConn(conn)
+				conn = nil
+			}
+			if attempt >= publishAttempts || ctx.Err() != nil {
+				b.log.Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
+				break
+			}
+			b.log.Warn("pgbus: publishing failed; retrying", "attempt", attempt, "err", err.Error())
+			if !sleep(ctx, backoff) {
+				b.log.Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
+				break
+			}
+			backoff = min(2*backoff, b.o.maxBackoff)
+		}
+	}
+}
+
+// Close stops the subscriptions and waits for their goroutines (do not call
+// it from a Handler), after sending what Publish queued (for at most a few
+// seconds). It is idempotent.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.queue)
+	b.mu.Unlock()
+
+	b.stopListen()
+	t := time.AfterFunc(drainTimeout, b.stopPublish)
+	b.wg.Wait()
+	t.Stop()
+	b.stopPublish()
+	return nil
+}
+
+func (b *Bus) connectTimeout() time.Duration {
+	if b.cfg.ConnectTimeout > 0 {
+		return b.cfg.ConnectTimeout
+	}
+	return defaultConnectTimeout
+}
+
+// connect opens a connection, the listener's (with its application_name)
+// or another.
+func (b *Bus) connect(ctx context.Context, listener bool) (*pgx.Conn, error) {
+	cfg := b.cfg
+	if listener {
+		cfg = b.cfg.Copy()
+		name := b.o.appName
+		if name == "" {
+			name = cfg.RuntimeParams["application_name"]
+		}
+		if name == "" {
+			name = DefaultApplicationName
+		}
+		cfg.RuntimeParams["application_name"] = name
+		// pgx buffers notifications (for WaitForNotification) only when
+		// no other callback takes them.
+		cfg.OnNotification = nil
+		// The heartbeat's timeouts must only interrupt the read, not send
+		// the server a cancel request each time.
+		cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, b.connectTimeout())
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return nil, newError("connecting to "+b.where(), err, b.secrets...)
+	}
+	return conn, nil
+}
+
+// where describes the server for errors and logs, without the password.
+func (b *Bus) where() string {
+	return fmt.Sprintf("host=%s port=%d user=%s database=%s", b.cfg.Host, b.cfg.Port, b.cfg.User, b.cfg.Database)
+}
+
+// closeConn closes conn, waiting at most a second for the server.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+// sleep waits for d, or until ctx is done (then it returns false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
