@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the MariaDB and PostgreSQL servers started by scripts/start-servers.sh.
+# Stop the MariaDB and PostgreSQL servers started by scripts/start-servers.sh,
+# and the Redis server started by scripts/start-redis.sh.
 #
 # Usage: scripts/stop-servers.sh [--clean]
 #   --clean  also delete ${IDMAP_SERVERS_DIR:-/tmp/idmap-servers} (data, sockets, logs)
@@ -14,7 +15,7 @@ CLEAN=0
 for a in "$@"; do
   case "$a" in
     --clean) CLEAN=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "stop-servers: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -85,8 +86,20 @@ else
   log "PostgreSQL not running"
 fi
 
+# ---------------------------------------------------------------- Redis
+R_PID_FILE=$DIR/redis/redis.pid
+r_pid=$(cat "$R_PID_FILE" 2>/dev/null || true)
+# Only a pid that is still a redis-server (pids get reused).
+if pid_alive "$r_pid" && grep -q redis-server "/proc/$r_pid/cmdline" 2>/dev/null; then
+  # redis-server shuts down on SIGTERM (no persistence: nothing to save).
+  kill_pid redis-server "$r_pid"
+  if pid_alive "$r_pid"; then rc=1; else rm -f "$R_PID_FILE" "$DIR/redis/port"; fi
+else
+  log "Redis not running"
+fi
+
 if [ "$CLEAN" = 1 ]; then
-  if [ "$DIR" = / ] || { [ -e "$DIR" ] && [ ! -e "$DIR/ports.env" ] && [ ! -d "$DIR/mysql" ] && [ ! -d "$DIR/pg" ]; }; then
+  if [ "$DIR" = / ] || { [ -e "$DIR" ] && [ ! -e "$DIR/ports.env" ] && [ ! -d "$DIR/mysql" ] && [ ! -d "$DIR/pg" ] && [ ! -d "$DIR/redis" ]; }; then
     log "not removing $DIR: it does not look like a start-servers.sh directory"
   elif [ "$rc" = 0 ]; then
     log "removing $DIR"

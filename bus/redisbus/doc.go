@@ -1,0 +1,33 @@
+// Package redisbus is an idmap bus (package github.com/go-idmap/idmap/bus)
+// on Redis pub/sub, with github.com/redis/go-redis/v9.
+//
+//	b, err := redisbus.NewURL("redis://localhost:6379/0")
+//	if err != nil { ... }
+//	defer b.Close()
+//	db, err := idmap.Open("pgx", dsn, idmap.Name("app"), idmap.WithBus(b))
+//
+// Publishing. Redis cannot publish inside the writer's transaction, so a
+// Bus publishes after commit: Publish queues the messages in a bounded
+// outbox and returns at once; one background goroutine PUBLISHes them, in
+// order, on the configured channel, retrying with backoff (reconnecting)
+// when Redis fails. When the outbox overflows (Redis is down or slow), the
+// messages queued for each database are replaced by one message for the
+// whole database, which keeps the origin and sequence number of the
+// newest: a subscriber then expires more than it needs to, but no write
+// goes unannounced. Close sends what is queued, for up to DrainTimeout.
+//
+// Subscribing. Each Subscribe holds one dedicated connection, read in a
+// loop by one goroutine, which calls the handler in order. The handler
+// hears Gap{Resumed: true} once Redis confirms the subscription; when the
+// connection fails, or nothing arrives on it within a Heartbeat interval
+// after one of the PINGs sent every interval, it hears Gap{Err: ...} once, then the bus reconnects and
+// resubscribes with bounded exponential backoff and reports Gap{Resumed:
+// true} again. Redis pub/sub does not keep messages for an absent
+// subscriber: what is published between the loss and the resumption is
+// lost, which is why idmap serves nothing from the database's maps in
+// between.
+//
+// Payloads that are not idmap messages (bus.Decode fails) are skipped and
+// logged. Errors, and what is logged, begin with "redisbus:" and never
+// contain the Redis password.
+package redisbus

@@ -1,0 +1,344 @@
+package redisbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-idmap/idmap/bus"
+)
+
+var _ bus.Bus = (*Bus)(nil)
+
+// Defaults of the options.
+const (
+	DefaultChannel      = "idmap"
+	DefaultOutboxSize   = 1024
+	DefaultHeartbeat    = 3 * time.Second
+	DefaultDrainTimeout = time.Second
+)
+
+// Bounds of the reconnection backoff, of the publisher and of each
+// subscription: the n-th consecutive failure waits about
+// minBackoff×2^(n-1), at most maxBackoff (±20 %).
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// maxBatch bounds the messages sent in one pipeline.
+const maxBatch = 128
+
+// ErrClosed is returned (wrapped, so errors.Is(err, bus.ErrClosed) holds
+// too) by Publish and Subscribe on a closed Bus.
+var ErrClosed = fmt.Errorf("redisbus: %w", bus.ErrClosed)
+
+// A Bus is a bus.Bus on Redis pub/sub. It is safe for concurrent use. It
+// publishes after commit (it is not a bus.ConnPublisher).
+type Bus struct {
+	client   *redis.Client
+	channel  string
+	hb       time.Duration
+	drain    time.Duration
+	log      *slog.Logger
+	password string // only to keep it out of errors and logs
+
+	out *outbox
+
+	ctx    context.Context // canceled when Close stops everything
+	cancel context.CancelFunc
+
+	senderDone chan struct{} // closed when the sender has returned
+
+	mu     sync.Mutex
+	closed bool          // protected by mu
+	subs   []*subscriber // protected by mu
+	wg     sync.WaitGroup
+}
+
+// An Option configures a Bus.
+type Option func(*config)
+
+type config struct {
+	channel    string
+	outboxSize int
+	heartbeat  time.Duration
+	drain      time.Duration
+	logger     *slog.Logger
+	err        error
+}
+
+// Channel sets the Redis pub/sub channel (default "idmap"). Every instance
+// sharing a database must use the same channel.
+func Channel(name string) Option {
+	return func(c *config) {
+		if name == "" {
+			c.err = errors.New("redisbus: Channel: empty channel name")
+			return
+		}
+		c.channel = name
+	}
+}
+
+// OutboxSize bounds the messages queued for publication (default 1024).
+// Past it, each database's queued messages are replaced by one for the
+// whole database, so the outbox never holds more than n messages (or one
+// per database, if there are more databases than n), besides the batch
+// being sent.
+func OutboxSize(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.err = fmt.Errorf("redisbus: OutboxSize: %d is not a positive size", n)
+			return
+		}
+		c.outboxSize = n
+	}
+}
+
+// Heartbeat sets how often each subscription PINGs Redis (default 3s). When
+// nothing at all (neither the PONG nor a message) arrives within an
+// interval after a PING, the subscription is taken for lost (the handler
+// hears a Gap) and made again: a silently dead connection is noticed
+// within two intervals.
+func Heartbeat(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.err = fmt.Errorf("redisbus: Heartbeat: %v is not a positive interval", d)
+			return
+		}
+		c.heartbeat = d
+	}
+}
+
+// DrainTimeout bounds how long Close keeps trying to publish what is still
+// queued (default 1s). Zero drops the outbox at once.
+func DrainTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.err = fmt.Errorf("redisbus: DrainTimeout: %v is negative", d)
+			return
+		}
+		c.drain = d
+	}
+}
+
+// Logger sets where the bus logs publication failures, lost and resumed
+// subscriptions (level Warn and Info) and skipped payloads (Warn); the
+// default is slog.Default(). A nil logger logs nothing.
+func Logger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
+
+// New returns a Bus on the Redis server that opts describe (opts is
+// copied, not kept). It does not connect: the publisher connects on the
+// first Publish, each subscription when Subscribe is called, both in the
+// background.
+func New(opts *redis.Options, options ...Option) (*Bus, error) {
+	if opts == nil {
+		return nil, errors.New("redisbus: New: nil *redis.Options")
+	}
+	c := config{
+		channel:    DefaultChannel,
+		outboxSize: DefaultOutboxSize,
+		heartbeat:  DefaultHeartbeat,
+		drain:      DefaultDrainTimeout,
+	}
+	for _, o := range options {
+		o(&c)
+		if c.err != nil {
+			return nil, c.err
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	o := *opts
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bus{
+		client:     redis.NewClient(&o),
+		channel:    c.channel,
+		hb:         c.heartbeat,
+		drain:      c.drain,
+		password:   opts.Password,
+		out:        newOutbox(c.outboxSize),
+		ctx:        ctx,
+		cancel:     cancel,
+		senderDone: make(chan struct{}),
+	}
+	b.log = c.logger.With(slog.String("channel", c.channel))
+	go b.send()
+	return b, nil
+}
+
+// NewURL is New with options parsed by redis.ParseURL, for example
+// "redis://user:password@localhost:6379/0?dial_timeout=3s".
+func NewURL(rawURL string, options ...Option) (*Bus, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// url.Parse's errors quote the whole URL: keep only the cause, and
+		// scrub it all the same.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		msg := strings.ReplaceAll(err.Error(), rawURL, "<url>")
+		msg = scrub(msg, passwordOf(rawURL))
+		return nil, errors.New("redisbus: invalid Redis URL: " + msg)
+	}
+	return New(opts, options...)
+}
+
+// passwordOf returns the password of a URL, even one that does not parse.
+func passwordOf(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
+		p, _ := u.User.Password()
+		return p
+	}
+	rest := rawURL
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	userinfo := rest[:at]
+	if i := strings.Index(userinfo, ":"); i >= 0 {
+		return userinfo[i+1:]
+	}
+	return ""
+}
+
+// scrub removes password from s.
+func scrub(s, password string) string {
+	if password == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, password, "xxxxx")
+}
+
+// Error is the type of the errors a Bus reports (in Gap.Err, in its logs):
+// its message begins with "redisbus:" and never contains the password;
+// Unwrap returns the cause, from go-redis or the network.
+type Error struct {
+	msg string
+	err error
+}
+
+func (e *Error) Error() string { return e.msg }
+func (e *Error) Unwrap() error { return e.err }
+
+// errorf returns an *Error "redisbus: <what>: <err>" with the password
+// scrubbed.
+func (b *Bus) errorf(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	return &Error{msg: "redisbus: " + scrub(what+": "+err.Error(), b.password), err: err}
+}
+
+// Publish queues msgs for publication and returns at once; it fails only
+// when the bus is closed. See OutboxSize for what happens when the outbox
+// is full.
+func (b *Bus) Publish(_ context.Context, msgs []bus.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	widened, err := b.out.put(msgs)
+	if err != nil {
+		return err
+	}
+	if widened > 0 {
+		b.log.Warn("redisbus: outbox full; queued messages widened to whole databases",
+			slog.Int("replaced", widened))
+	}
+	return nil
+}
+
+// Subscribe starts a subscription that delivers every message published on
+// the channel (this instance's included) to h, from one goroutine, in
+// order, until Close. It returns at once; h hears Gap{Resumed: true} once
+// Redis confirms the subscription.
+func (b *Bus) Subscribe(h bus.Handler) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	s := &subscriber{b: b, h: h}
+	b.subs = append(b.subs, s)
+	b.wg.Add(1)
+	go s.run()
+	return nil
+}
+
+// Close publishes what is queued (for up to DrainTimeout), ends the
+// subscriptions (a handler that listened hears a last Gap{Err: ErrClosed}:
+// no message will come) and closes the connections. It waits for every
+// goroutine of the bus, so it must not be called from a handler. Calls
+// after the first return nil.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	subs := b.subs
+	b.mu.Unlock()
+
+	b.out.close() // the sender drains what is queued, then returns
+	t := time.NewTimer(b.drain)
+	select {
+	case <-b.senderDone:
+	case <-t.C:
+		if n := b.out.len(); n > 0 {
+			b.log.Warn("redisbus: closing with messages not published", slog.Int("messages", n))
+		}
+	}
+	t.Stop()
+	b.cancel()
+	for _, s := range subs {
+		s.stop()
+	}
+	<-b.senderDone
+	b.wg.Wait()
+	if err := b.client.Close(); err != nil {
+		return b.errorf(err, "closing the client")
+	}
+	return nil
+}
+
+// backoff returns the wait after the n-th consecutive failure (n ≥ 1).
+func backoff(n int) time.Duration {
+	d := maxBackoff
+	if n < 20 {
+		d = min(minBackoff<<(n-1), maxBackoff)
+	}
+	// ±20 % of jitter, so that instances do not reconnect in step.
+	return d + time.Duration((rand.Float64()-0.5)*0.4*float64(d))
+}
+
+// sleep waits d, or until Close stops everything; it reports whether the
+// bus is still running.
+func (b *Bus) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.ctx.Done():
+		return false
+	}
+}
