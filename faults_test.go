@@ -282,12 +282,12 @@ func TestServerRestarted(t *testing.T) {
 		before[s.name] = r
 	}
 
-	restart := func(script string) string {
-		out, err := exec.Command("bash", script).Output()
+	restart := func(script string, args ...string) string {
+		out, err := exec.Command("bash", append([]string{script}, args...)...).Output()
 		require.NoError(t, err, "%s failed", script)
 		return string(out)
 	}
-	restart("scripts/stop-servers.sh")
+	restart("scripts/stop-servers.sh", "--keep-redis") // the bus modules' tests use it next
 	exports := restart("scripts/start-servers.sh")
 	require.Contains(t, exports, "IDMAP_MYSQL_DSN='"+mdsn+"'", "the servers came back elsewhere")
 	require.Contains(t, exports, "IDMAP_PG_DSN='"+pdsn+"'", "the servers came back elsewhere")

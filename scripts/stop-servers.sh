@@ -2,8 +2,9 @@
 # Stop the MariaDB and PostgreSQL servers started by scripts/start-servers.sh,
 # and the Redis server started by scripts/start-redis.sh.
 #
-# Usage: scripts/stop-servers.sh [--clean]
-#   --clean  also delete ${IDMAP_SERVERS_DIR:-/tmp/idmap-servers} (data, sockets, logs)
+# Usage: scripts/stop-servers.sh [--clean] [--keep-redis]
+#   --clean       also delete ${IDMAP_SERVERS_DIR:-/tmp/idmap-servers} (data, sockets, logs)
+#   --keep-redis  leave Redis running (a test that restarts MariaDB and PostgreSQL)
 #
 # Safe to run when nothing is running. Only the processes whose pid files are in
 # IDMAP_SERVERS_DIR are stopped. All waits are bounded.
@@ -12,10 +13,12 @@ set -euo pipefail
 DIR=${IDMAP_SERVERS_DIR:-/tmp/idmap-servers}
 PGBIN=${IDMAP_PGBIN:-/usr/lib/postgresql/15/bin}
 CLEAN=0
+KEEP_REDIS=0
 for a in "$@"; do
   case "$a" in
     --clean) CLEAN=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --keep-redis) KEEP_REDIS=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "stop-servers: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -90,7 +93,9 @@ fi
 R_PID_FILE=$DIR/redis/redis.pid
 r_pid=$(cat "$R_PID_FILE" 2>/dev/null || true)
 # Only a pid that is still a redis-server (pids get reused).
-if pid_alive "$r_pid" && grep -q redis-server "/proc/$r_pid/cmdline" 2>/dev/null; then
+if [ "$KEEP_REDIS" = 1 ]; then
+  log "leaving Redis running (--keep-redis)"
+elif pid_alive "$r_pid" && grep -q redis-server "/proc/$r_pid/cmdline" 2>/dev/null; then
   # redis-server shuts down on SIGTERM (no persistence: nothing to save).
   kill_pid redis-server "$r_pid"
   if pid_alive "$r_pid"; then rc=1; else rm -f "$R_PID_FILE" "$DIR/redis/port"; fi
