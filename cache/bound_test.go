@@ -204,3 +204,22 @@ func BenchmarkLookupHitStrong(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScopePutAll100 is the map side of a cold Bind of 100 rows: a new
+// scope takes 100 loads.
+func BenchmarkScopePutAll100(b *testing.B) {
+	d := Open(b.Name())
+	objs := make([]obj, 100)
+	loads := make([]Load, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range loads {
+			loads[i] = Load{Key: int64(1000 + i), Obj: unsafe.Pointer(&objs[i]), Epoch: d.Now()}
+		}
+		s := NewScope()
+		s.In(d).PutAll(userType, loads, nil)
+		if _, st := s.Lookup(d, userType, int64(1050)); st != Fresh {
+			b.Fatal(st)
+		}
+	}
+}

@@ -27,22 +27,84 @@ func (s *Scope) find(d *DB, typ *Type) *scopeMap {
 }
 
 // scopeMap is a scope's map of one Go type in one database. Entries are
-// held by value: a load into a scope allocates no entry.
+// held by value: a load into a scope allocates no entry. Keys of type int64,
+// the common case, live in a map of their own, which hashes them without
+// going through an interface.
 type scopeMap struct {
-	db      *DB
-	typ     *Type
-	table   *Table
-	entries map[any]scopeEntry
-	dead    bool // flushed: no longer the scope's map of its type (protected by the scope's mu)
+	db    *DB
+	typ   *Type
+	table *Table
+	ints  map[int64]scopeEntry // int64 keys; nil until the first
+	other map[any]scopeEntry   // every other key; nil until the first
+	hint  int                  // room to make the first map with
+	dead  bool                 // flushed: no longer the scope's map of its type (protected by the scope's mu)
 }
 
-// scopeEntry is one canonical object of a scope, held strongly.
-type scopeEntry struct {
-	obj     unsafe.Pointer
-	epoch   uint64 // clock value when the query that loaded the data began
-	partial bool   // loaded from a row that lacked some mapped columns
-	expired bool   // expired in this scope alone (a rollback)
+func (m *scopeMap) get(key any) (scopeEntry, bool) {
+	if k, ok := key.(int64); ok {
+		e, ok := m.ints[k]
+		return e, ok
+	}
+	e, ok := m.other[key]
+	return e, ok
 }
+
+func (m *scopeMap) set(key any, e scopeEntry) {
+	if k, ok := key.(int64); ok {
+		if m.ints == nil {
+			m.ints = make(map[int64]scopeEntry, m.hint)
+		}
+		m.ints[k] = e
+		return
+	}
+	if m.other == nil {
+		m.other = make(map[any]scopeEntry, m.hint)
+	}
+	m.other[key] = e
+}
+
+func (m *scopeMap) del(key any) {
+	if k, ok := key.(int64); ok {
+		delete(m.ints, k)
+		return
+	}
+	delete(m.other, key)
+}
+
+func (m *scopeMap) len() int { return len(m.ints) + len(m.other) }
+
+// update calls f for every entry and stores what it returns.
+func (m *scopeMap) update(f func(key any, e scopeEntry) scopeEntry) {
+	for k, e := range m.ints {
+		m.ints[k] = f(k, e)
+	}
+	for k, e := range m.other {
+		m.other[k] = f(k, e)
+	}
+}
+
+// scopeEntry is one canonical object of a scope, held strongly. 16 bytes.
+type scopeEntry struct {
+	obj  unsafe.Pointer
+	meta uint64 // epoch<<2 | expired<<1 | partial: the clock when the query that loaded the data began; expired in this scope alone (a rollback); loaded from a row that lacked some mapped columns
+}
+
+const (
+	scopePartial = 1
+	scopeExpired = 2
+)
+
+func newScopeEntry(obj unsafe.Pointer, epoch uint64, partial bool) scopeEntry {
+	e := scopeEntry{obj: obj, meta: epoch << 2}
+	if partial {
+		e.meta |= scopePartial
+	}
+	return e
+}
+
+func (e *scopeEntry) epoch() uint64 { return e.meta >> 2 }
+func (e *scopeEntry) partial() bool { return e.meta&scopePartial != 0 }
+func (e *scopeEntry) expired() bool { return e.meta&scopeExpired != 0 }
 
 // NewScope returns an empty scope.
 func NewScope() *Scope { return &Scope{} }
@@ -67,7 +129,7 @@ func (s *Scope) Flush(d *DB, typ *Type) {
 // kill marks m as no longer its scope's map. The scope's mu is held.
 func (m *scopeMap) kill() {
 	m.dead = true
-	m.db.stats.scopeEntries.Add(-int64(len(m.entries)))
+	m.db.stats.scopeEntries.Add(-int64(m.len()))
 }
 
 // DBs returns the databases the scope holds objects of.
@@ -113,9 +175,10 @@ func (s *Scope) Drain(d *DB) []Item {
 		if m.db != d {
 			continue
 		}
-		for key, e := range m.entries {
-			items = append(items, Item{Type: m.typ, Key: key, Obj: e.obj, Epoch: e.epoch, Partial: e.partial})
-		}
+		m.update(func(key any, e scopeEntry) scopeEntry {
+			items = append(items, Item{Type: m.typ, Key: key, Obj: e.obj, Epoch: e.epoch(), Partial: e.partial()})
+			return e
+		})
 	}
 	for _, m := range s.maps {
 		m.kill()
@@ -138,7 +201,7 @@ func (s *Scope) Len() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, m := range s.maps {
-		n += len(m.entries)
+		n += m.len()
 	}
 	return n
 }
@@ -153,12 +216,12 @@ func (s *Scope) ExpireLoadedSince(d *DB, epoch uint64) {
 		if m.db != d {
 			continue
 		}
-		for key, e := range m.entries {
-			if e.epoch >= epoch {
-				e.expired = true
-				m.entries[key] = e
+		m.update(func(_ any, e scopeEntry) scopeEntry {
+			if e.epoch() >= epoch {
+				e.meta |= scopeExpired
 			}
-		}
+			return e
+		})
 	}
 }
 
@@ -172,9 +235,9 @@ func (v scopeView) Scoped() bool { return true }
 
 func (v scopeView) state(t *Table, typ *Type, e *scopeEntry, key any) State {
 	switch {
-	case e.expired || !v.d.fresh(t, typ, key, e.epoch):
+	case e.expired() || !v.d.fresh(t, typ, key, e.epoch()):
 		return Expired
-	case e.partial:
+	case e.partial():
 		return Partial
 	}
 	return Fresh
@@ -192,7 +255,7 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
 	var e scopeEntry
 	ok := false
 	if m != nil {
-		e, ok = m.entries[key]
+		e, ok = m.get(key)
 	}
 	v.s.mu.Unlock()
 	if !ok {
@@ -248,7 +311,7 @@ func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 	var e scopeEntry
 	ok := false
 	if m != nil {
-		e, ok = m.entries[key]
+		e, ok = m.get(key)
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -283,7 +346,7 @@ func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
 func (v scopeView) mapOf(typ *Type, n int) *scopeMap {
 	m := v.s.find(v.d, typ)
 	if m == nil {
-		m = &scopeMap{db: v.d, typ: typ, table: v.d.Table(typ.Table), entries: make(map[any]scopeEntry, n)}
+		m = &scopeMap{db: v.d, typ: typ, table: v.d.Table(typ.Table), hint: n}
 		v.s.maps = append(v.s.maps, m)
 	}
 	return m
@@ -291,9 +354,9 @@ func (v scopeView) mapOf(typ *Type, n int) *scopeMap {
 
 // put offers l to m. v.s.mu is held.
 func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome) unsafe.Pointer {
-	e, ok := m.entries[l.Key]
+	e, ok := m.get(l.Key)
 	if !ok {
-		m.entries[l.Key] = scopeEntry{obj: l.Obj, epoch: l.Epoch, partial: l.Partial}
+		m.set(l.Key, newScopeEntry(l.Obj, l.Epoch, l.Partial))
 		o.misses++ // a new entry: counted in scopeEntries by the caller
 		return l.Obj
 	}
@@ -307,12 +370,10 @@ func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome)
 	if apply != nil {
 		apply(e.obj, l.Obj)
 	}
-	e.epoch = l.Epoch
-	e.expired = false
 	// A partial row over a complete but expired object leaves its other
 	// columns stale: the object stays partial until a complete row arrives.
-	e.partial = l.Partial && (e.partial || st != Fresh)
-	m.entries[l.Key] = e
+	e = newScopeEntry(e.obj, l.Epoch, l.Partial && (e.partial() || st != Fresh))
+	m.set(l.Key, e)
 	return e.obj
 }
 
@@ -323,11 +384,11 @@ func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 	if m == nil {
 		return false
 	}
-	e, ok := m.entries[key]
+	e, ok := m.get(key)
 	if !ok || (obj != nil && e.obj != obj) {
 		return false
 	}
-	delete(m.entries, key)
+	m.del(key)
 	v.d.stats.scopeEntries.Add(-1)
 	return true
 }
