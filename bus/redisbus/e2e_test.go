@@ -10,9 +10,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +46,8 @@ const (
 	e2eEnvDB      = "IDMAP_REDISBUS_E2E_DB"
 	e2eEnvChannel = "IDMAP_REDISBUS_E2E_CHANNEL"
 	e2eNever      = 30 * time.Second // "never delivered"
+	// e2eEnvRedis is the child's Redis address, when not IDMAP_REDIS_ADDR.
+	e2eEnvRedis = "IDMAP_REDISBUS_E2E_REDIS"
 )
 
 func e2eDSN(path string) string {
@@ -77,10 +82,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startChild(t *testing.T, role, path, channel string) *child {
+// startChild starts a child process of role on the shared database file;
+// env adds "KEY=value" variables (e2eEnvRedis, say) to its environment.
+func startChild(t *testing.T, role, path, channel string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), e2eEnvRole+"="+role, e2eEnvDB+"="+path, e2eEnvChannel+"="+channel)
+	cmd.Env = append(cmd.Env, env...)
 	c := &child{t: t, role: role, cmd: cmd, lines: make(chan string, 1<<16), stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	stdout, err := cmd.StdoutPipe()
@@ -175,22 +183,29 @@ func nameIndex(name string) int {
 	return n
 }
 
-func TestMultiProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	addr := redisAddr(t)
+// newSharedDB creates the database file the processes share: table items,
+// with row 1 named "start".
+func newSharedDB(t *testing.T) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "shared.db")
 	setup, err := sql.Open("sqlite3", e2eDSN(path))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer setup.Close()
 	if _, err := setup.Exec(`CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 		INSERT INTO items (id, name) VALUES (1, 'start')`); err != nil {
 		t.Fatal(err)
 	}
-	setup.Close()
+	return path
+}
 
+func TestMultiProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	addr := redisAddr(t)
+	path := newSharedDB(t)
 	channel := testChannel(t)
 	a := startChild(t, "A", path, channel) // the writer
 	readers := []*child{startChild(t, "B", path, channel), startChild(t, "C", path, channel)}
@@ -262,33 +277,360 @@ func TestMultiProcess(t *testing.T) {
 	}
 }
 
-// checkReads reads what reader r recorded and checks it against commits.
-func checkReads(t *testing.T, r *child, commits []int64) {
+// TestMultiProcessStall: the network between one reader and Redis stops
+// delivering during a burst of writes (a stalled connection, not a closed
+// one: a loopback proxy holds what it reads, both ways), for longer than
+// the reader's heartbeat (200ms), then delivers again. The reader's bus
+// must report the loss, idmap serve nothing stale from then on, and the
+// reader catch up once its bus listens again.
+//
+// A read begun after the stall began but before the heartbeat noticed it
+// may return a superseded value: the messages are held in the proxy, and
+// nothing tells the reader yet (the bus's delivery window, here at most
+// two heartbeat intervals). The test counts these; it fails on a read older
+// than what the reader's bus had told it (a message applied, a loss, a
+// resumption) when the read began.
+func TestMultiProcessStall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	addr := redisAddr(t)
+	path := newSharedDB(t)
+	channel := testChannel(t)
+	// The proxy closes after the children exit (cleanups run last first),
+	// and resumes before they are told to, should the test end while paused.
+	p := newProxy(t, addr)
+	a := startChild(t, "A", path, channel)                           // the writer, on Redis directly
+	b := startChild(t, "B", path, channel, e2eEnvRedis+"="+p.addr()) // the reader, through the proxy
+	t.Cleanup(p.resume)
+	a.expect("ready")
+	b.expect("ready")
+
+	stats := func() (gaps int64, listening bool) {
+		t.Helper()
+		b.send("stats")
+		f := b.expect("stats")
+		return atoi64(t, f[0]), f[1] == "true"
+	}
+	gaps0, listening := stats()
+	if !listening {
+		t.Fatal("reader B: Stats.Bus.Listening is false once its bus listens")
+	}
+
+	b.send("read-start 1")
+	b.expect("reading")
+	commits := []int64{0} // commits[i]: when write "k<i>" had committed (unix ns); 0: the row as created
+	seqs := []uint64{0}   // seqs[i]: the sequence number of the message of write i
+	write := func() {
+		t.Helper()
+		a.send("set 1 k%d", len(commits))
+		f := a.expect("set")
+		seq := uint64(atoi64(t, f[1]))
+		if seq <= seqs[len(seqs)-1] {
+			t.Fatalf("writer A: write %d published message %d, after message %d", len(commits), seq, seqs[len(seqs)-1])
+		}
+		commits = append(commits, atoi64(t, f[0]))
+		seqs = append(seqs, seq)
+		time.Sleep(time.Millisecond)
+	}
+	// Before the stall, for a few heartbeat intervals and a random part of
+	// one: the stall begins anywhere in the heartbeat's cycle (which began
+	// when B subscribed, just before it was ready), and the time to detect
+	// it varies between one interval and two.
+	for warm := time.Now().Add(600*time.Millisecond + rand.N(200*time.Millisecond)); time.Now().Before(warm); {
+		write()
+	}
+
+	// The stall. A goes on writing; B's bus hears nothing, not even the
+	// PONGs of its heartbeat.
+	var st stallTimes
+	p.pause()
+	st.paused = time.Now().UnixNano()
+	firstInStall := len(commits)
+	for {
+		write()
+		if _, l := stats(); !l {
+			break
+		}
+		if time.Since(time.Unix(0, st.paused)) > e2eNever {
+			t.Fatalf("reader B: Stats.Bus.Listening still true %v after the proxy stalled", e2eNever)
+		}
+	}
+	st.seenLost = time.Now().UnixNano()
+	// It lasts a second more: B resubscribes meanwhile, but no
+	// confirmation can come through, so it must not listen.
+	for hold := time.Now().Add(time.Second); time.Now().Before(hold); {
+		write()
+		if _, l := stats(); l {
+			t.Fatal("reader B: Stats.Bus.Listening true again while the proxy forwards nothing")
+		}
+	}
+	st.resuming = time.Now().UnixNano()
+	p.resume()
+	inStall := len(commits) - firstInStall
+	for {
+		write()
+		if _, l := stats(); l {
+			break
+		}
+		if time.Since(time.Unix(0, st.resuming)) > e2eNever {
+			t.Fatalf("reader B: Stats.Bus.Listening still false %v after the proxy resumed", e2eNever)
+		}
+	}
+	st.seenListening = time.Now().UnixNano()
+	for range 100 {
+		write()
+	}
+	if gaps1, _ := stats(); gaps1 <= gaps0 {
+		t.Errorf("reader B: Stats.Bus.Gaps %d after the stall, %d before; want more", gaps1, gaps0)
+	}
+
+	b.send("read-stop")
+	checkStallReads(t, b, commits, seqs, st)
+
+	// Once listening again, B sees the last write.
+	b.send("await 1 k%d", len(commits)-1)
+	b.expect("seen")
+	t.Logf("stall: %d writes by A, %d of them while the proxy held everything, for %v (B's heartbeat 200ms); "+
+		"B's Stats.Bus.Listening seen false %v after the stall began, true again %v after it ended",
+		len(commits)-1, inStall, time.Duration(st.resuming-st.paused).Round(time.Millisecond),
+		time.Duration(st.seenLost-st.paused).Round(time.Millisecond),
+		time.Duration(st.seenListening-st.resuming).Round(time.Millisecond))
+}
+
+// stallTimes are the moments of TestMultiProcessStall, in the parent (unix
+// ns).
+type stallTimes struct {
+	paused        int64 // the proxy holds everything from here
+	seenLost      int64 // the reader's Stats said it no longer listened
+	resuming      int64 // just before the proxy forwards again
+	seenListening int64 // the reader's Stats said it listened again
+}
+
+// checkStallReads reads what reader r recorded during TestMultiProcessStall
+// and checks it. Every read must return at least the newest write that the
+// reader knew of when it began: by gapFloor, or by a message of the write
+// that idmap had applied. Reads older than the newest write committed
+// before they began are counted, by window: before the stall, after the
+// stall began but before the bus reported it (the messages are held in the
+// proxy), during the loss (none may be), after the resumption.
+func checkStallReads(t *testing.T, r *child, commits []int64, seqs []uint64, st stallTimes) {
 	t.Helper()
-	type read struct {
-		start int64
+	rec := readRecords(t, r)
+	for i, e := range rec.errors {
+		if i < 10 {
+			t.Errorf("reader %s: Get failed: %s", r.role, e)
+		}
+	}
+
+	// The loss that the stall caused, and the resumption after it.
+	var loss, resumption *gapRec
+	for i := range rec.gaps {
+		g := &rec.gaps[i]
+		switch {
+		case loss == nil && !g.resumed && g.before >= st.paused:
+			loss = g
+		case loss != nil && resumption == nil && g.resumed:
+			resumption = g
+		}
+	}
+	if loss == nil {
+		t.Fatalf("reader %s: its bus reported no loss after the stall began", r.role)
+	}
+	if !loss.heartbeat {
+		t.Errorf("reader %s: the loss was not the heartbeat's", r.role)
+	}
+	if resumption == nil {
+		t.Fatalf("reader %s: its bus reported no resumption after the loss", r.role)
+	}
+	if resumption.before < st.resuming {
+		t.Errorf("reader %s: its bus resumed at %d, %v before the proxy forwarded anything again",
+			r.role, resumption.before, time.Duration(st.resuming-resumption.before))
+	}
+
+	// byMessage[i]: the newest write whose message idmap had applied at
+	// applied[i] (the messages come in order, from one goroutine).
+	writeOf := make(map[uint64]int, len(seqs))
+	for k, s := range seqs[1:] {
+		writeOf[s] = k + 1
+	}
+	var applied []int64
+	var byMessage []int
+	received := make([]bool, len(commits))
+	newest := 0
+	for _, m := range rec.msgs {
+		k, ok := writeOf[m.seq]
+		if !ok {
+			continue
+		}
+		received[k] = true
+		newest = max(newest, k)
+		applied = append(applied, m.after)
+		byMessage = append(byMessage, newest)
+	}
+	knownByMessage := func(ts int64) int {
+		i, _ := slices.BinarySearch(applied, ts+1) // the messages applied by ts
+		if i == 0 {
+			return 0
+		}
+		return byMessage[i-1]
+	}
+	lost := 0
+	for k := 1; k < len(commits); k++ {
+		if !received[k] {
+			lost++
+		}
+	}
+
+	const (
+		before = iota
+		undetected
+		inLossWindow
+		after
+	)
+	names := [...]string{"before the stall", "stall not yet detected", "during the loss", "after the resumption"}
+	var reads, stale, maxLag [4]int
+	var maxAge [4]time.Duration
+	violations := 0
+	for _, rd := range rec.reads {
+		got := nameIndex(rd.name) // "start" is 0, the row as created
+		w := after
+		switch {
+		case rd.start < st.paused:
+			w = before
+		case rd.start < loss.after:
+			w = undetected
+		case rd.start < resumption.before:
+			w = inLossWindow
+		}
+		reads[w]++
+		want, inLoss := gapFloor(rec.gaps, commits, rd.start)
+		want = max(want, knownByMessage(rd.start))
+		if got < want {
+			if violations++; violations <= 10 {
+				t.Errorf("reader %s: a read begun at %d (%s) returned write %d; write %d had committed at %d and the reader knew it (in loss: %v)",
+					r.role, rd.start, names[w], got, want, commits[want], inLoss)
+			}
+		}
+		if lit := newestBefore(commits, rd.start); got < lit {
+			stale[w]++
+			maxLag[w] = max(maxLag[w], lit-got)
+			maxAge[w] = max(maxAge[w], time.Duration(rd.start-commits[got+1])) // since its value was superseded
+		}
+	}
+	if stale[inLossWindow] > 0 { // implied by gapFloor's rule; checked in its own words
+		t.Errorf("reader %s: %d reads begun during the loss returned a value older than the newest committed write",
+			r.role, stale[inLossWindow])
+	}
+	if reads[inLossWindow] == 0 || reads[after] == 0 {
+		t.Errorf("reader %s: %d reads during the loss, %d after the resumption: the check checks nothing",
+			r.role, reads[inLossWindow], reads[after])
+	}
+
+	t.Logf("reader %s: stall detected (its bus reported the loss) %v after it began; bus listening again %v after the proxy resumed; "+
+		"%d of %d writes' messages never reached it",
+		r.role, time.Duration(loss.before-st.paused).Round(time.Millisecond),
+		time.Duration(resumption.before-st.resuming).Round(time.Millisecond), lost, len(commits)-1)
+	for w, n := range names {
+		t.Logf("reader %s: %-24s %5d reads, %4d older than the newest committed write (at most %d writes, %v behind)",
+			r.role, n+":", reads[w], stale[w], maxLag[w], maxAge[w].Round(time.Microsecond))
+	}
+	t.Logf("reader %s: %d reads older than what the reader knew", r.role, violations)
+}
+
+// What a reader recorded, from read-start to read-stop: its reads, and the
+// gaps and messages of its bus since it started.
+type (
+	readRec struct {
+		start int64 // when the Get began (unix ns)
 		name  string
 	}
-	type gap struct {
+	gapRec struct {
 		resumed       bool
 		before, after int64 // around idmap's handling of it
+		heartbeat     bool  // a loss the heartbeat found (errNoPong)
 	}
-	var reads []read
-	var gaps []gap
+	msgRec struct { // a message of another instance
+		seq           uint64
+		before, after int64 // around idmap's handling of it
+	}
+	childRecords struct {
+		reads  []readRec
+		errors []string // of reads that failed
+		gaps   []gapRec
+		msgs   []msgRec
+	}
+)
+
+// readRecords reads what reader r answers to read-stop.
+func readRecords(t *testing.T, r *child) childRecords {
+	t.Helper()
+	var rec childRecords
 	for {
 		f := r.expect("rec")
 		if f[0] == "end" {
-			break
+			return rec
 		}
 		switch f[0] {
 		case "read":
-			reads = append(reads, read{atoi64(t, f[1]), f[2]})
+			rec.reads = append(rec.reads, readRec{atoi64(t, f[1]), f[2]})
+		case "error":
+			rec.errors = append(rec.errors, f[1])
 		case "gap":
-			gaps = append(gaps, gap{f[1] == "resumed", atoi64(t, f[2]), atoi64(t, f[3])})
+			rec.gaps = append(rec.gaps, gapRec{f[1] == "resumed", atoi64(t, f[2]), atoi64(t, f[3]), f[4] == "heartbeat"})
+		case "msg":
+			rec.msgs = append(rec.msgs, msgRec{uint64(atoi64(t, f[1])), atoi64(t, f[2]), atoi64(t, f[3])})
+		}
+	}
+}
+
+// newestBefore returns the newest write committed before ts (commits[i]:
+// when write i committed; commits[0] is 0, the row as it was).
+func newestBefore(commits []int64, ts int64) int {
+	i, _ := slices.BinarySearch(commits, ts)
+	return i - 1
+}
+
+// gapFloor returns the oldest write that a read begun at ts may return, by
+// the state of the bus's subscription: a read begun once idmap handled a
+// loss, until the resumption, queries (it returns at least the newest write
+// committed before it began); one begun after a resumption returns at least
+// the newest write committed before the resumption (idmap expired
+// everything then). inLoss reports the first case.
+func gapFloor(gaps []gapRec, commits []int64, ts int64) (want int, inLoss bool) {
+	var lastResumeBefore int64 = -1 // when the latest resumption before the read began
+	for _, g := range gaps {
+		if g.resumed {
+			if g.before <= ts {
+				inLoss = false // the maps may serve again
+			}
+			if g.after <= ts {
+				lastResumeBefore = g.before
+			}
+		} else if g.after <= ts {
+			inLoss = true // idmap has paused: every read queries
+		}
+	}
+	if lastResumeBefore >= 0 {
+		want = newestBefore(commits, lastResumeBefore)
+	}
+	if inLoss {
+		want = max(want, newestBefore(commits, ts))
+	}
+	return want, inLoss
+}
+
+// checkReads reads what reader r recorded and checks it against commits.
+func checkReads(t *testing.T, r *child, commits []int64) {
+	t.Helper()
+	rec := readRecords(t, r)
+	for i, e := range rec.errors {
+		if i < 10 {
+			t.Errorf("reader %s: Get failed: %s", r.role, e)
 		}
 	}
 	losses, resumptions := 0, 0
-	for _, g := range gaps {
+	for _, g := range rec.gaps {
 		if g.resumed {
 			resumptions++
 		} else {
@@ -299,39 +641,15 @@ func checkReads(t *testing.T, r *child, commits []int64) {
 		// The first resumption is the initial subscription.
 		t.Fatalf("reader %s: %d losses, %d resumptions: the kills were not seen", r.role, losses, resumptions)
 	}
-	// newestBefore returns the newest write committed before ts.
-	newestBefore := func(ts int64) int {
-		i, _ := slices.BinarySearch(commits, ts)
-		return i - 1
-	}
 	duringLoss, checked, violations := 0, 0, 0
-	for _, rd := range reads {
+	for _, rd := range rec.reads {
 		got := nameIndex(rd.name)
 		if got == 0 {
 			continue // before the writes of this phase
 		}
-		// The state of the bus when the read began.
-		var lastResumeBefore int64 = -1 // when the latest resumption before the read began
-		inLoss := false
-		for _, g := range gaps {
-			if g.resumed {
-				if g.before <= rd.start {
-					inLoss = false // the maps may serve again
-				}
-				if g.after <= rd.start {
-					lastResumeBefore = g.before
-				}
-			} else if g.after <= rd.start {
-				inLoss = true // idmap has paused: every read queries
-			}
-		}
-		want := 0
-		if lastResumeBefore >= 0 {
-			want = newestBefore(lastResumeBefore)
-		}
+		want, inLoss := gapFloor(rec.gaps, commits, rd.start)
 		if inLoss {
 			duringLoss++
-			want = max(want, newestBefore(rd.start))
 		}
 		checked++
 		if got < want {
@@ -346,13 +664,26 @@ func checkReads(t *testing.T, r *child, commits []int64) {
 		r.role, checked, duringLoss, losses, resumptions, violations)
 }
 
-// watchedBus records, around idmap's handling, the gaps of a bus.
+// watchedBus records, around idmap's handling, the gaps of a bus and the
+// messages of other instances, and the sequence number of the last message
+// published.
 type watchedBus struct {
 	*Bus
 	mu        sync.Mutex
-	gaps      []string      // protected by mu: "gap lost|resumed before after"
+	gaps      []string      // protected by mu: "gap lost|resumed before after heartbeat|other|-"
+	msgs      []string      // protected by mu: "msg seq before after"
 	listening chan struct{} // closed at the first resumption
 	once      sync.Once
+	lastSeq   atomic.Uint64
+}
+
+// Publish records the sequence number of the last message; idmap calls it
+// from the goroutine that committed, before the write returns.
+func (w *watchedBus) Publish(ctx context.Context, msgs []bus.Message) error {
+	if len(msgs) > 0 {
+		w.lastSeq.Store(msgs[len(msgs)-1].Seq)
+	}
+	return w.Bus.Publish(ctx, msgs)
 }
 
 func (w *watchedBus) Subscribe(h bus.Handler) error {
@@ -363,13 +694,30 @@ func (w *watchedBus) Subscribe(h bus.Handler) error {
 			inner(g)
 		}
 		after := time.Now().UnixNano()
-		kind := "lost"
+		kind, why := "lost", "other"
 		if g.Resumed {
-			kind = "resumed"
+			kind, why = "resumed", "-"
 			w.once.Do(func() { close(w.listening) })
+		} else if errors.Is(g.Err, errNoPong) {
+			why = "heartbeat"
 		}
 		w.mu.Lock()
-		w.gaps = append(w.gaps, fmt.Sprintf("gap %s %d %d", kind, before, after))
+		w.gaps = append(w.gaps, fmt.Sprintf("gap %s %d %d %s", kind, before, after, why))
+		w.mu.Unlock()
+	}
+	innerMsg := h.Message
+	self := idmap.InstanceID()
+	h.Message = func(m bus.Message) {
+		before := time.Now().UnixNano()
+		if innerMsg != nil {
+			innerMsg(m)
+		}
+		after := time.Now().UnixNano()
+		if m.Origin == self {
+			return
+		}
+		w.mu.Lock()
+		w.msgs = append(w.msgs, fmt.Sprintf("msg %d %d %d", m.Seq, before, after))
 		w.mu.Unlock()
 	}
 	return w.Bus.Subscribe(h)
@@ -380,8 +728,8 @@ func (w *watchedBus) isListening() bool {
 	return len(st) > 0 && strings.HasPrefix(st[len(st)-1], "gap resumed")
 }
 
-// TestHelperProcess is a child of TestMultiProcess; it does nothing in a
-// normal run.
+// TestHelperProcess is a child of TestMultiProcess or
+// TestMultiProcessStall; it does nothing in a normal run.
 func TestHelperProcess(t *testing.T) {
 	role := os.Getenv(e2eEnvRole)
 	if role == "" {
@@ -396,7 +744,11 @@ func TestHelperProcess(t *testing.T) {
 
 func runChild(path, channel string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	rb, err := New(testOptions(os.Getenv("IDMAP_REDIS_ADDR")), Channel(channel), Heartbeat(200*time.Millisecond), Logger(log))
+	addr := os.Getenv(e2eEnvRedis)
+	if addr == "" {
+		addr = os.Getenv("IDMAP_REDIS_ADDR")
+	}
+	rb, err := New(testOptions(addr), Channel(channel), Heartbeat(200*time.Millisecond), Logger(log))
 	if err != nil {
 		return err
 	}
@@ -444,11 +796,17 @@ func runChild(path, channel string) error {
 			id, _ = strconv.ParseInt(f[1], 10, 64)
 		}
 		switch f[0] {
-		case "set": // set ID NAME: update, answer the commit time
+		case "set": // set ID NAME: update, answer the commit time and the sequence number of its message
 			if _, err := db.ExecContext(ctx, "UPDATE items SET name = ? WHERE id = ?", f[2], id); err != nil {
 				return err
 			}
-			say("set %d", time.Now().UnixNano())
+			say("set %d %d", time.Now().UnixNano(), w.lastSeq.Load())
+		case "stats": // stats: answer the bus counters of idmap's Stats
+			st, ok := idmap.StatsOf(db)
+			if !ok {
+				return errors.New("StatsOf: not an idmap database")
+			}
+			say("stats %d %t", st.Bus.Gaps, st.Bus.Listening)
 		case "watch", "await": // watch ID NAME: hold the row, then poll until NAME shows
 			bg.Wait()
 			want := f[2]
@@ -534,6 +892,9 @@ func runChild(path, channel string) error {
 			w.mu.Lock()
 			for _, g := range w.gaps {
 				say("rec %s", g)
+			}
+			for _, m := range w.msgs {
+				say("rec %s", m)
 			}
 			w.mu.Unlock()
 			say("rec end")
