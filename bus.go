@@ -121,8 +121,8 @@ type subscription struct {
 	b bus.Bus
 
 	mu        sync.Mutex
-	dbs       []*cache.DB // protected by mu
-	listening bool        // protected by mu
+	dbs       map[*cache.DB]int // protected by mu: the databases, with how many open *sql.DB use this bus for each
+	listening bool              // protected by mu
 }
 
 var subscriptions struct {
@@ -136,7 +136,7 @@ func attach(b bus.Bus, d *cache.DB) error {
 	defer subscriptions.mu.Unlock()
 	s := subscriptions.m[b]
 	if s == nil {
-		s = &subscription{b: b}
+		s = &subscription{b: b, dbs: map[*cache.DB]int{}}
 		if subscriptions.m == nil {
 			subscriptions.m = make(map[bus.Bus]*subscription)
 		}
@@ -144,10 +144,7 @@ func attach(b bus.Bus, d *cache.DB) error {
 		s.add(d)
 		if err := b.Subscribe(bus.Handler{Message: s.message, Gap: s.gap}); err != nil {
 			delete(subscriptions.m, b)
-			s.mu.Lock()
-			s.dbs = nil
-			s.mu.Unlock()
-			d.Resume()
+			s.remove(d)
 			return fmt.Errorf("idmap: WithBus: subscribing: %w", err)
 		}
 		return nil
@@ -156,23 +153,57 @@ func attach(b bus.Bus, d *cache.DB) error {
 	return nil
 }
 
+// detach undoes one attach of d to b: when the last *sql.DB of d that uses
+// b closes, d no longer follows b (a pause of b's is lifted from d), and a
+// bus that no database follows is forgotten, so that opening a database
+// with it again subscribes again.
+func detach(b bus.Bus, d *cache.DB) {
+	subscriptions.mu.Lock()
+	defer subscriptions.mu.Unlock()
+	s := subscriptions.m[b]
+	if s == nil {
+		return
+	}
+	if s.remove(d) == 0 {
+		delete(subscriptions.m, b)
+	}
+}
+
 func (s *subscription) add(d *cache.DB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slices.Contains(s.dbs, d) {
+	s.dbs[d]++
+	if s.dbs[d] > 1 {
 		return
 	}
-	s.dbs = append(s.dbs, d)
 	if !s.listening {
 		d.Pause()
 	}
 	d.Bus.Listening.Store(s.listening)
 }
 
+// remove drops one use of d and returns how many databases remain.
+func (s *subscription) remove(d *cache.DB) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dbs[d] == 0 {
+		return len(s.dbs)
+	}
+	s.dbs[d]--
+	if s.dbs[d] == 0 {
+		delete(s.dbs, d)
+		if !s.listening {
+			d.Resume()
+		}
+		d.Bus.Listening.Store(false)
+	}
+	return len(s.dbs)
+}
+
 func (s *subscription) has(d *cache.DB) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Contains(s.dbs, d)
+	return s.dbs[d] > 0
 }
 
 // gap follows the state of the subscription: lost, every database pauses;
@@ -184,7 +215,7 @@ func (s *subscription) gap(g bus.Gap) {
 		return
 	}
 	s.listening = g.Resumed
-	for _, d := range s.dbs {
+	for d := range s.dbs {
 		d.Bus.Listening.Store(g.Resumed)
 		if g.Resumed {
 			d.Resume()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -76,9 +77,48 @@ func TestBusOnServers(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "y", u.Name)
 			require.NotNil(t, idmap.Cached[BusUser](ctx, db, 1))
+			defer runtime.KeepAlive(u) // the shared map holds its objects weakly
 			require.NoError(t, l.Publish(ctx, []bus.Message{{Origin: "elsewhere", Seq: 1, DB: name, Table: busUsersTable, Keys: []any{int64(1)}, Columns: []string{"id"}}}))
 			l.Sync()
 			require.Nil(t, idmap.Cached[BusUser](ctx, db, 1))
 		})
 	}
+}
+
+// PostgreSQL's id = ANY($1) with an array argument expires exactly the
+// rows of its elements (pgx passes Go slices as arrays).
+func TestAnyArrayExpiresItsKeys(t *testing.T) {
+	if os.Getenv("IDMAP_PG_DSN") == "" {
+		t.Skip("Postgres tests skipped: IDMAP_PG_DSN is not set")
+	}
+	for _, d := range testDrivers() {
+		if d.dialect != "postgres" {
+			continue // = ANY($1) is PostgreSQL's
+		}
+		t.Run(d.name, func(t *testing.T) { anyArrayExpires(t, d) })
+	}
+}
+
+func anyArrayExpires(t *testing.T, d *testDriver) {
+	db, _ := d.open(t)
+	defer db.Close()
+	d.seed(t, db, 4)
+	ctx := context.Background()
+	var held []*User // the shared map holds its objects weakly: keep them
+	defer runtime.KeepAlive(&held)
+	for id := 1; id <= 4; id++ {
+		u, err := idmap.Get[User](ctx, db, id)
+		require.NoError(t, err)
+		held = append(held, u)
+	}
+	mustExec(t, db, "UPDATE users SET name = 'n' WHERE id = ANY($1)", []int64{1, 3})
+	for id, want := range map[int]bool{1: false, 2: true, 3: false, 4: true} {
+		require.Equal(t, want, idmap.Cached[User](ctx, db, id) != nil, "user %d", id)
+	}
+	u, err := idmap.Get[User](ctx, db, 3)
+	require.NoError(t, err)
+	require.Equal(t, "n", u.Name)
+	mustExec(t, db, "DELETE FROM users WHERE id = ANY($1)", []string{"2"})
+	require.Nil(t, idmap.Cached[User](ctx, db, 2))
+	require.NotNil(t, idmap.Cached[User](ctx, db, 4))
 }

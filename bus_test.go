@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ import (
 // its own, and seeds n users.
 func openBus(t *testing.T, b bus.Bus, n int, opts ...idmap.Option) (*sql.DB, *counter, string) {
 	t.Helper()
-	name := "bus-" + strings.ReplaceAll(t.Name(), "/", "-")
+	name := fmt.Sprintf("bus-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), dbSeq.Add(1))
 	db, c := openCounted(t, append([]idmap.Option{idmap.Name(name), idmap.WithBus(b)}, opts...)...)
 	seedUsers(t, db, n)
 	return db, c, name
@@ -111,11 +112,14 @@ func TestBusRemoteMessagesExpire(t *testing.T) {
 	defer l.Close()
 	db, c, name := openBus(t, l, 3)
 	ctx := context.Background()
-	l.Sync() // listening
+	l.Sync()         // listening
+	var held []*User // the shared map holds its objects weakly: keep them
+	defer runtime.KeepAlive(&held)
 	load := func() {
 		for id := 1; id <= 3; id++ {
-			_, err := idmap.Get[User](ctx, db, id)
+			u, err := idmap.Get[User](ctx, db, id)
 			require.NoError(t, err)
+			held = append(held, u)
 		}
 	}
 	cached := func() (ids []int) {
@@ -179,8 +183,9 @@ func TestBusGapServesNothing(t *testing.T) {
 	db, c, _ := openBus(t, l, 2)
 	ctx := context.Background()
 	l.Sync()
-	_, err := idmap.Get[User](ctx, db, 1)
+	u1, err := idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
+	defer runtime.KeepAlive(u1) // the shared map holds its objects weakly
 	require.NotNil(t, idmap.Cached[User](ctx, db, 1))
 
 	l.Cut(errors.New("listener killed"))
@@ -203,7 +208,7 @@ func TestBusGapServesNothing(t *testing.T) {
 	l.Restore()
 	l.Sync()
 	require.Nil(t, idmap.Cached[User](ctx, db, 1), "what was loaded during the gap is not fresh after it")
-	_, err = idmap.Get[User](ctx, db, 1)
+	u1, err = idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
 	require.NotNil(t, idmap.Cached[User](ctx, db, 1), "serving again once listening")
 }
@@ -235,13 +240,14 @@ func TestBusStartsPaused(t *testing.T) {
 	b := &slowBus{}
 	db, _, _ := openBus(t, b, 1)
 	ctx := context.Background()
-	_, err := idmap.Get[User](ctx, db, 1)
+	u, err := idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
 	require.Nil(t, idmap.Cached[User](ctx, db, 1), "nothing is served before the bus listens")
 	b.listen()
-	_, err = idmap.Get[User](ctx, db, 1)
+	u, err = idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
 	require.NotNil(t, idmap.Cached[User](ctx, db, 1))
+	runtime.KeepAlive(u) // the shared map holds its objects weakly
 
 	_, err = idmap.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "x.db"), idmap.Name("bus-failing"), idmap.WithBus(&failingBus{}))
 	require.ErrorContains(t, err, "idmap: WithBus: subscribing: no server")
@@ -336,4 +342,42 @@ func TestBusConnPublisherCommitsWithTheWrite(t *testing.T) {
 			yield(fmt.Sprintf("%s:%v", m.Table, m.Keys))
 		}
 	}), "autocommit: when the connection cannot publish, Publish does")
+}
+
+// A database closed and opened again under its name with another bus
+// follows the new bus only: the old one, closed, pauses nothing.
+func TestBusReopenedWithAnotherBus(t *testing.T) {
+	dsn := "file:" + filepath.Join(t.TempDir(), "re.db") + "?_journal_mode=WAL"
+	ctx := context.Background()
+	b1 := bus.NewLoopback()
+	db1, err := idmap.Open("sqlite3", dsn, idmap.Name("bus-reopened"), idmap.WithBus(b1))
+	require.NoError(t, err)
+	db1b, err := idmap.Open("sqlite3", dsn, idmap.Name("bus-reopened"), idmap.WithBus(b1))
+	require.NoError(t, err)
+	b1.Sync()
+	mustExec(t, db1, usersDDL)
+	mustExec(t, db1, "INSERT INTO users (id, name) VALUES (1, 'a')")
+	require.NoError(t, db1.Close())
+	u, err := idmap.Get[User](ctx, db1b, 1)
+	require.NoError(t, err)
+	require.NotNil(t, idmap.Cached[User](ctx, db1b, 1), "the other *sql.DB still follows the bus")
+	require.NoError(t, db1b.Close())
+	require.NoError(t, b1.Close()) // its last gap reaches no database now
+
+	b2 := bus.NewLoopback()
+	defer b2.Close()
+	db2, err := idmap.Open("sqlite3", dsn, idmap.Name("bus-reopened"), idmap.WithBus(b2))
+	require.NoError(t, err)
+	defer db2.Close()
+	b2.Sync()
+	u, err = idmap.Get[User](ctx, db2, 1)
+	require.NoError(t, err)
+	require.NotNil(t, idmap.Cached[User](ctx, db2, 1), "serving: the closed bus no longer pauses the database")
+	st, _ := idmap.StatsOf(db2)
+	require.True(t, st.Bus.Listening)
+	runtime.KeepAlive(u)
+
+	// A closed bus cannot be subscribed to again.
+	_, err = idmap.Open("sqlite3", dsn, idmap.Name("bus-reopened-2"), idmap.WithBus(b1))
+	require.ErrorIs(t, err, bus.ErrClosed)
 }

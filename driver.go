@@ -365,6 +365,9 @@ func (c *connector) Driver() driver.Driver { return c.bound }
 // before is served without a reload.
 func (c *connector) Close() error {
 	c.db.cdb.ExpireAll()
+	if c.db.bus != nil {
+		detach(c.db.bus, c.db.cdb)
+	}
 	if cl, ok := c.base.(io.Closer); ok {
 		return cl.Close()
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -338,6 +340,10 @@ func argValue(v classify.Value, args []driver.NamedValue) (any, bool) {
 // whereKeys returns the keys of the rows that an UPDATE's or DELETE's
 // conditions restrict it to, if they restrict every key column.
 func whereKeys(pk []string, where []classify.Cond, r resolver) ([]any, bool) {
+	where, ok := expandArrays(where, r)
+	if !ok {
+		return nil, false
+	}
 	// A condition on every key column at once (a tuple): its tuples.
 	for _, c := range where {
 		idx := columnIndexes(c.Columns, pk)
@@ -389,6 +395,124 @@ func whereKeys(pk []string, where []classify.Cond, r resolver) ([]any, bool) {
 		}
 	}
 	return product(sets)
+}
+
+// expandArrays replaces each array placeholder of a condition (col =
+// ANY($1)) with the elements of its argument. ok is false when an argument
+// is not an array idmap can read, or holds too many elements: the caller
+// widens.
+func expandArrays(where []classify.Cond, r resolver) ([]classify.Cond, bool) {
+	has := false
+	for _, c := range where {
+		for _, tuple := range c.Values {
+			for _, v := range tuple {
+				has = has || v.Array
+			}
+		}
+	}
+	if !has {
+		return where, true
+	}
+	out := make([]classify.Cond, len(where))
+	for i, c := range where {
+		out[i] = c
+		if len(c.Columns) != 1 {
+			continue
+		}
+		var vals [][]classify.Value
+		for _, tuple := range c.Values {
+			if len(tuple) != 1 || !tuple[0].Array {
+				vals = append(vals, tuple)
+				continue
+			}
+			plain := tuple[0]
+			plain.Array = false
+			arg, ok := argValue(plain, r.args)
+			if !ok {
+				return nil, false
+			}
+			elems, ok := arrayElems(arg)
+			if !ok || len(vals)+len(elems) > maxKeys {
+				return nil, false
+			}
+			for _, e := range elems {
+				if e == nil {
+					continue // NULL = … matches no row
+				}
+				vals = append(vals, []classify.Value{{Literal: e}})
+			}
+		}
+		if vals == nil {
+			vals = [][]classify.Value{} // an empty array: no row
+		}
+		out[i].Values = vals
+	}
+	return out, true
+}
+
+// arrayElems returns the elements of an array argument: a Go slice or
+// array (not []byte), or the text of a PostgreSQL array of integers such as
+// a driver.Valuer gives ("{1,2,3}").
+func arrayElems(arg any) ([]any, bool) {
+	if vr, ok := arg.(driver.Valuer); ok {
+		v, err := callValuer(vr)
+		if err != nil {
+			return nil, false
+		}
+		arg = v
+	}
+	switch x := arg.(type) {
+	case nil, []byte:
+		if b, ok := x.([]byte); ok {
+			return intArrayText(string(b))
+		}
+		return nil, false
+	case string:
+		return intArrayText(x)
+	}
+	rv := reflect.ValueOf(arg)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return nil, false
+	}
+	if rv.Len() > maxKeys {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		e := rv.Index(i)
+		if (e.Kind() == reflect.Pointer || e.Kind() == reflect.Interface) && e.IsNil() {
+			continue
+		}
+		if e.Kind() == reflect.Pointer {
+			e = e.Elem()
+		}
+		out[i] = e.Interface()
+	}
+	return out, true
+}
+
+// intArrayText reads "{1,2,-3}"; anything but integers is refused.
+func intArrayText(s string) ([]any, bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	body := s[1 : len(s)-1]
+	if body == "" {
+		return []any{}, true
+	}
+	parts := strings.Split(body, ",")
+	if len(parts) > maxKeys {
+		return nil, false
+	}
+	out := make([]any, len(parts))
+	for i, p := range parts {
+		n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		out[i] = n
+	}
+	return out, true
 }
 
 // valuesKeys returns the keys of the rows an INSERT's VALUES give.

@@ -421,3 +421,34 @@ func TestKeywords(t *testing.T) {
 		t.Errorf("lookupKeyword is not case-insensitive or matches too much")
 	}
 }
+
+// PostgreSQL's col = ANY($1) gives a condition on an array placeholder;
+// anything else inside ANY gives none.
+func TestAnyArray(t *testing.T) {
+	for _, c := range []struct {
+		d    Dialect
+		sql  string
+		want []Cond
+	}{
+		{Postgres, "UPDATE t SET a = 1 WHERE id = ANY($2)", []Cond{{Columns: []string{"id"}, Values: [][]Value{{{Arg: 2, Array: true}}}}}},
+		{Postgres, "DELETE FROM t WHERE id = ANY ( $1 ) AND k = 3", []Cond{
+			{Columns: []string{"id"}, Values: [][]Value{{{Arg: 1, Array: true}}}},
+			{Columns: []string{"k"}, Values: [][]Value{{{Literal: int64(3)}}}},
+		}},
+		{Postgres, "DELETE FROM t WHERE id = ANY(@ids)", nil}, // @ is an operator in PostgreSQL
+		{Postgres, "DELETE FROM t WHERE id = ANY(ARRAY[1, 2])", nil},
+		{Postgres, "DELETE FROM t WHERE id = ANY(SELECT x FROM u)", nil},
+		{Postgres, "DELETE FROM t WHERE id = ANY($1::bigint[])", nil},
+		{Postgres, "DELETE FROM t WHERE id <> ANY($1)", nil},
+		{Postgres, "DELETE FROM t WHERE id = ANY($1, $2)", nil},
+		{MySQL, "DELETE FROM t WHERE id = ANY(SELECT x FROM u)", nil},
+	} {
+		s := Classify(c.d, c.sql)
+		if len(s.Writes) != 1 {
+			t.Fatalf("%q: %v", c.sql, s)
+		}
+		if !reflect.DeepEqual(s.Writes[0].Where, c.want) {
+			t.Errorf("%q: Where = %#v; want %#v", c.sql, s.Writes[0].Where, c.want)
+		}
+	}
+}

@@ -341,6 +341,12 @@ func (p *parser) conjunct(lo, hi int, ts []target) {
 		if col, q, qs, j, ok := p.colRef(lo, hi); ok {
 			cr = colRefs{cols: []string{col}, quals: [][2]string{{q, qs}}}
 			switch {
+			case p.isEq(j, hi) && p.d == Postgres && p.kw(j+1, hi) == kwANY:
+				v, ok := p.anyParam(j+2, hi)
+				if !ok {
+					return
+				}
+				vals = [][]Value{{v}}
 			case p.isEq(j, hi):
 				v, k, ok := p.value(j+1, hi)
 				if !ok || k != hi {
@@ -373,6 +379,22 @@ func (p *parser) conjunct(lo, hi int, ts []target) {
 		w := &p.st.Writes[ts[ti].w]
 		w.Where = append(w.Where, Cond{Columns: cr.cols, Values: vals})
 	}
+}
+
+// anyParam parses the ($1) of PostgreSQL's col = ANY($1), ending at hi: one
+// placeholder, whose argument is an array of the condition's values.
+// Anything else in the parentheses (a subquery, an ARRAY[…] or a cast
+// that idmap does not read) gives no condition.
+func (p *parser) anyParam(i, hi int) (Value, bool) {
+	if !p.is(i, hi, tLParen) || p.close(i, hi) != hi {
+		return Value{}, false
+	}
+	v, k, ok := p.value(i+1, hi-1)
+	if !ok || k != hi-1 || (v.Arg <= 0 && v.Named == "") {
+		return Value{}, false
+	}
+	v.Array = true
+	return v, true
 }
 
 // inList parses ( v, … ) or ( (v, …), … ) of n-tuples that ends at hi.

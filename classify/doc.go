@@ -51,8 +51,11 @@
 //   - CREATE FUNCTION/PROCEDURE/EVENT/RULE/SCHEMA/TYPE/EXTENSION and DROP
 //     or ALTER of such objects are schema changes of unknown scope.
 //   - TRUNCATE … CASCADE and DROP … CASCADE widen to the whole database.
-//   - WHERE clauses with a top-level OR, col = ANY($1), col IN (subquery),
-//     IS NULL, <=>, and literal casts ('5'::int) give no conditions.
+//   - WHERE clauses with a top-level OR, col IN (subquery), col = ANY of
+//     anything but one placeholder (ANY(ARRAY[…]), ANY(subquery), a cast to
+//     an array type), IS NULL, <=>, and literal casts ('5'::int) give no
+//     conditions. PostgreSQL's col = ANY($1) gives a condition whose value
+//     is marked Array: the argument's elements are its values.
 //   - SQLite's UPDATE OR REPLACE gives no conditions: it may delete the
 //     rows its new values conflict with.
 //   - MySQL's SET autocommit = 0 is reported as Begin and SET autocommit

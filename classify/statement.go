@@ -191,6 +191,9 @@ type Value struct {
 	Named string
 	// Expr is set when the value is not a plain literal or placeholder.
 	Expr bool
+	// Array is set for the placeholder of PostgreSQL's col = ANY($1): its
+	// argument is an array, and each element is a value of the condition.
+	Array bool
 }
 
 // String formats the value for tests and debugging: ?1, :name, a Go
