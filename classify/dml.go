@@ -53,7 +53,9 @@ func (p *parser) aliasAt(i, hi int) (string, int) {
 	alias := ""
 	switch {
 	case p.kw(i, hi) == kwAS:
-		if !p.isIdent(i+1, hi) {
+		if !p.isIdent(i+1, hi) || p.startsStatement(i+1, hi) {
+			// AS UPDATE …: not an alias idmap can trust; what follows is
+			// scanned as text.
 			return "", i + 1
 		}
 		alias = p.fold(&p.toks[i+1])

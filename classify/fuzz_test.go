@@ -37,6 +37,12 @@ func refLex(d Dialect, sql string) (toks []refTok, bound int) {
 		for i < n {
 			c := sql[i]
 			if bs && c == '\\' {
+				// Kept as written: under ANSI_QUOTES a "…" is a name, in
+				// which a backslash is a character like any other.
+				b.WriteByte(c)
+				if i+1 < n {
+					b.WriteByte(sql[i+1])
+				}
 				i += 2
 				continue
 			}
@@ -173,8 +179,41 @@ func refLex(d Dialect, sql string) (toks []refTok, bound int) {
 		case wordChar(c) && (c != '$' || d == MySQL):
 			j := i
 			num := '0' <= c && c <= '9' && d != MySQL
-			for j < n && wordChar(sql[j]) && !(num && sql[j] == '$') {
-				j++
+			isDig := func(c byte) bool { return '0' <= c && c <= '9' || c == '_' }
+			switch {
+			case num && c == '0' && at(i+1) != 0 && strings.IndexByte("xXoObB", at(i+1)) >= 0:
+				// 0x1F, 0o7, 0b1: '$' ends them.
+				j += 2
+				for j < n && strings.IndexByte("0123456789abcdefABCDEF_", sql[j]) >= 0 {
+					j++
+				}
+			case num:
+				// digits[.digits][e[+-]digits]; a name glued to it (0A$$)
+				// goes on through '$', as the name would.
+				for j < n && isDig(sql[j]) {
+					j++
+				}
+				if at(j) == '.' {
+					j++
+					for j < n && isDig(sql[j]) {
+						j++
+					}
+				}
+				if (at(j) == 'e' || at(j) == 'E') && ('0' <= at(j+1) && at(j+1) <= '9' || (at(j+1) == '+' || at(j+1) == '-') && '0' <= at(j+2) && at(j+2) <= '9') {
+					j += 2
+					for j < n && isDig(sql[j]) {
+						j++
+					}
+				}
+				if j < n && wordChar(sql[j]) && sql[j] != '$' {
+					for j < n && wordChar(sql[j]) {
+						j++
+					}
+				}
+			default:
+				for j < n && wordChar(sql[j]) {
+					j++
+				}
 			}
 			w := sql[i:j]
 			i = j

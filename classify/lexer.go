@@ -353,8 +353,15 @@ func (l *lexer) number(i int) int {
 	j := i
 	if l.o.dollarQuote { // Postgres: the number ends where its syntax does
 		digits := func(hex bool) {
-			for j < len(src) && (isDigit(src[j]) || src[j] == '_' || hex && isHex(src[j])) {
-				j++
+			isD := func(c byte) bool { return isDigit(c) || hex && isHex(c) }
+			for j < len(src) {
+				// An underscore only between two digits (1_000), as
+				// PostgreSQL reads it: "0._x" is 0. and a name.
+				if isD(src[j]) || src[j] == '_' && j > i && isD(src[j-1]) && isD(l.peek(j+1)) {
+					j++
+					continue
+				}
+				break
 			}
 		}
 		if c := l.peek(j + 1); src[j] == '0' && strings.IndexByte("xXoObB", c) >= 0 && c != 0 && isHex(l.peek(j+2)) {

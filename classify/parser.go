@@ -182,8 +182,13 @@ func (p *parser) name(i, hi int) (Name, int, bool) {
 		n++
 		j += 2
 	}
-	if parts[n-1] == "" || p.is(j, hi, tDot) && p.isIdent(j+1, hi) { // "", ``, a.b.c.d: not a usable name
+	if p.is(j, hi, tDot) && p.isIdent(j+1, hi) { // a.b.c.d: not a usable name
 		return Name{}, i, false
+	}
+	for _, part := range parts[:n] {
+		if part == "" { // "", ``, a..b: not a usable name
+			return Name{}, i, false
+		}
 	}
 	if n == 1 {
 		return Name{Table: parts[0]}, j, true
