@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/cache"
+	"github.com/go-idmap/idmap/signals"
 )
 
 // Several instances of a service stay coherent through a bus (package bus):
@@ -28,8 +29,10 @@ import (
 // the same Name. Until b reports that it listens, and from the moment it
 // reports a lost subscription until it listens again, nothing of this
 // database is served from its maps (every Get queries, every Bind
-// refreshes): a message missed then could leave a stale row. See package
-// bus for the delivery window, and MaxAge for a safety net.
+// refreshes) and its shared maps store no load: a message missed then
+// could leave a stale row. The loss and the resumption each flush the
+// database, with signals of reason signals.BusGap. See package bus for the
+// delivery window, and MaxAge for a safety net.
 func WithBus(b bus.Bus) Option {
 	return func(c *config) {
 		if b == nil {
@@ -206,24 +209,33 @@ func (s *subscription) has(d *cache.DB) bool {
 	return s.dbs[d] > 0
 }
 
-// gap follows the state of the subscription: lost, every database pauses;
-// listening again, they resume.
+// gap follows the state of the subscription: lost, every database pauses
+// and is flushed; listening again, each is flushed once more and resumes.
+// The flushes (and their signals) run outside the subscription's lock.
 func (s *subscription) gap(g bus.Gap) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if g.Resumed == s.listening {
+		s.mu.Unlock()
 		return
 	}
 	s.listening = g.Resumed
+	dbs := make([]*cache.DB, 0, len(s.dbs))
 	for d := range s.dbs {
 		d.Bus.Listening.Store(g.Resumed)
+		dbs = append(dbs, d)
+	}
+	s.mu.Unlock()
+	for _, d := range dbs {
 		if g.Resumed {
+			// What was loaded while deaf may have missed a write.
+			flushDB(d, "", signals.BusGap)
 			d.Resume()
 			logDebug(d, "idmap: bus listening; serving again")
 			continue
 		}
 		d.Bus.Gaps.Add(1)
-		d.Pause()
+		d.Pause() // from now on nothing is served, nor stored in the shared maps
+		flushDB(d, "", signals.BusGap)
 		logWarn(d, "idmap: bus subscription lost; serving nothing until it is back", slog.Any("error", g.Err))
 	}
 }

@@ -188,6 +188,7 @@ func TestBusGapServesNothing(t *testing.T) {
 	defer runtime.KeepAlive(u1) // the shared map holds its objects weakly
 	require.NotNil(t, idmap.Cached[User](ctx, db, 1))
 
+	st0, _ := idmap.StatsOf(db)
 	l.Cut(errors.New("listener killed"))
 	l.Sync()
 	require.Nil(t, idmap.Cached[User](ctx, db, 1), "a lost subscription expires everything")
@@ -204,6 +205,8 @@ func TestBusGapServesNothing(t *testing.T) {
 	st, _ := idmap.StatsOf(db)
 	require.False(t, st.Bus.Listening)
 	require.Equal(t, uint64(1), st.Bus.Gaps)
+	require.Equal(t, uint64(1), st.Flushes["bus gap"]-st0.Flushes["bus gap"], "the loss flushes the database")
+	require.Zero(t, st.Shared.Entries, "loads during a gap are not stored in the shared map")
 
 	l.Restore()
 	l.Sync()
@@ -211,6 +214,8 @@ func TestBusGapServesNothing(t *testing.T) {
 	u1, err = idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
 	require.NotNil(t, idmap.Cached[User](ctx, db, 1), "serving again once listening")
+	st, _ = idmap.StatsOf(db)
+	require.Equal(t, uint64(2), st.Flushes["bus gap"]-st0.Flushes["bus gap"], "the resumption flushes it again")
 }
 
 // slowBus never reports that it listens until told to.

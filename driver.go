@@ -75,7 +75,7 @@ type config struct {
 	name       string
 	dialect    dialect
 	hasDialect bool
-	noFlush    [4]bool             // by signals.Reason: automatic flushes turned off
+	noFlush    [8]bool             // by signals.Reason: automatic flushes turned off
 	triggers   map[string][]string // TriggerWrites: table → tables its triggers write
 	bus        bus.Bus             // WithBus
 	maxAge     time.Duration       // MaxAge
@@ -133,7 +133,7 @@ type database struct {
 	name     string
 	dialect  dialect
 	cdb      *cache.DB
-	noFlush  [4]bool             // by signals.Reason
+	noFlush  [8]bool             // by signals.Reason
 	triggers map[string][]string // TriggerWrites
 	bus      bus.Bus             // WithBus, or nil
 

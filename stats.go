@@ -19,7 +19,7 @@ type Stats struct {
 	// Expiries counts expiries by cause.
 	Expiries Expiries `json:"expiries"`
 	// Flushes counts flushes by reason (signals.Reason's String: "manual",
-	// "request end", "transaction end", "schema change").
+	// "request end", "transaction end", "schema change", "bus gap").
 	Flushes map[string]uint64 `json:"flushes"`
 	// WeakReleased counts weak entries of the shared map removed after
 	// their objects were collected.
@@ -109,7 +109,9 @@ func statsOf(d *cache.DB) Stats {
 		},
 	}
 	for r, n := range c.Flushes {
-		s.Flushes[signals.Reason(r).String()] = n
+		if name := signals.Reason(r).String(); name != "unknown" {
+			s.Flushes[name] = n
+		}
 	}
 	return s
 }

@@ -131,8 +131,11 @@ func TestPauseResume(t *testing.T) {
 		}
 	}
 	d.Resume()
-	if _, st := m.Lookup(strongType, int64(2)); st != Expired {
-		t.Errorf("a load during the pause is %v after it; want Expired", st)
+	if _, st := m.Lookup(strongType, int64(2)); st != Absent {
+		t.Errorf("a load during the pause is %v after it; want Absent (not stored)", st)
+	}
+	if _, st := m.Lookup(strongType, int64(1)); st != Expired {
+		t.Errorf("a load before the pause is %v after it; want Expired", st)
 	}
 	_, l3 := load(3, d.Now())
 	m.Put(strongType, l3, nil)

@@ -177,8 +177,8 @@ func (d *DB) expireKeys(table string, keys []any) {
 }
 
 // Pause expires every entry of d and makes nothing fresh until Resume: a
-// bus that lost its subscription may miss writes of other instances. Pauses
-// nest.
+// bus that lost its subscription may miss writes of other instances. While
+// paused, the shared maps store no load. Pauses nest.
 func (d *DB) Pause() {
 	d.paused.Add(1)
 	d.ExpireAll()

@@ -120,6 +120,12 @@ func (o *outcome) count(c *mapCounters) {
 }
 
 func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.Pointer {
+	if v.d.paused.Load() > 0 {
+		// Paused (a bus lost its subscription): loads are not stored,
+		// since nothing could tell this map of what others write.
+		o.misses++
+		return l.Obj
+	}
 	var ne *entry
 	for {
 		x, ok := m.m.Load(l.Key)

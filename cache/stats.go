@@ -58,7 +58,7 @@ type dbStats struct {
 
 	expiredKeys, expiredTables, expiredAll, expiredRemote, expiredAge atomic.Uint64
 
-	flushes      [4]atomic.Uint64 // by reason (signals.Reason)
+	flushes      [8]atomic.Uint64 // by reason (signals.Reason)
 	weakReleased atomic.Uint64
 	evicted      atomic.Uint64
 }
@@ -77,7 +77,7 @@ type Counters struct {
 
 	ExpiredKeys, ExpiredTables, ExpiredAll, ExpiredRemote, ExpiredAge uint64
 
-	Flushes             [4]uint64 // by reason (signals.Reason)
+	Flushes             [8]uint64 // by reason (signals.Reason)
 	WeakReleased        uint64
 	Evicted             uint64
 	Published, Received uint64

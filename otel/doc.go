@@ -24,7 +24,7 @@
 //	idmap.refreshes       counter        {refresh}  map = shared | scopes
 //	idmap.entries         updowncounter  {entry}    map = shared | scopes
 //	idmap.expiries        counter        {expiry}   cause = keys | tables | database | remote | age
-//	idmap.flushes         counter        {flush}    reason = manual | request end | transaction end | schema change
+//	idmap.flushes         counter        {flush}    reason = manual | request end | transaction end | schema change | bus gap
 //	idmap.weak.released   counter        {entry}
 //	idmap.evicted         counter        {entry}
 //	idmap.bus.published   counter        {message}

@@ -240,7 +240,7 @@ func TestMetrics(t *testing.T) {
 		"idmap.expiries{cause=keys}", "idmap.expiries{cause=tables}", "idmap.expiries{cause=database}",
 		"idmap.expiries{cause=remote}", "idmap.expiries{cause=age}",
 		"idmap.flushes{reason=manual}", "idmap.flushes{reason=request end}",
-		"idmap.flushes{reason=transaction end}", "idmap.flushes{reason=schema change}",
+		"idmap.flushes{reason=transaction end}", "idmap.flushes{reason=schema change}", "idmap.flushes{reason=bus gap}",
 		"idmap.weak.released{}", "idmap.evicted{}",
 		"idmap.bus.published{}", "idmap.bus.received{}", "idmap.bus.gaps{}", "idmap.bus.errors{}",
 		"idmap.bus.listening{}",

@@ -25,6 +25,7 @@ const (
 	RequestEnd                 // a Middleware scope ended
 	TxEnd                      // a transaction's own scope ended
 	SchemaChange               // DDL went through the driver
+	BusGap                     // a database's bus lost its subscription, or has it back (idmap.WithBus)
 )
 
 // String returns the reason's name, as in "manual" or "schema change".
@@ -38,6 +39,8 @@ func (r Reason) String() string {
 		return "transaction end"
 	case SchemaChange:
 		return "schema change"
+	case BusGap:
+		return "bus gap"
 	}
 	return "unknown"
 }

@@ -62,7 +62,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestReasonString(t *testing.T) {
-	for r, want := range map[Reason]string{Manual: "manual", RequestEnd: "request end", TxEnd: "transaction end", SchemaChange: "schema change", Reason(9): "unknown"} {
+	for r, want := range map[Reason]string{Manual: "manual", RequestEnd: "request end", TxEnd: "transaction end", SchemaChange: "schema change", BusGap: "bus gap", Reason(9): "unknown"} {
 		if got := r.String(); got != want {
 			t.Errorf("%d.String() = %q; want %q", int(r), got, want)
 		}
