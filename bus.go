@@ -384,7 +384,7 @@ func (db *database) messagesOf(effs []*effects, all bool) []bus.Message {
 						tm.whole = true
 						break
 					}
-					if !isComparableKey(k) || tm.seen[k] {
+					if tm.seen[k] { // keyToWire took it: a comparable key
 						continue
 					}
 					tm.seen[k] = true
@@ -425,16 +425,6 @@ func (db *database) messagesOf(effs []*effects, all bool) []bus.Message {
 
 func (db *database) message(table string, keys []any) bus.Message {
 	return bus.Message{Origin: instanceID, Seq: busSeq.Add(1), DB: db.name, Table: table, Keys: keys}
-}
-
-func isComparableKey(k any) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	_ = k == k
-	return true
 }
 
 // publishNow publishes writes that have committed: from the connection
