@@ -97,6 +97,7 @@ type plan struct {
 	partial bool     // the columns do not cover every field
 	pkCols  []int    // column of each key field, in key order
 	raw     []*field // sql.RawBytes fields, copied after Scan
+	direct  bool     // every field has a conv: Bind stores the values itself
 }
 
 func (m *model) plan(cols []string) (*plan, error) {
@@ -125,6 +126,12 @@ func (m *model) plan(cols []string) (*plan, error) {
 		}
 	}
 	p.partial = n < len(m.fields)
+	p.direct = true
+	for _, f := range p.fields {
+		if f.conv == convNone {
+			p.direct = false
+		}
+	}
 	if m.mapped {
 		p.pkCols = make([]int, len(m.pk))
 		var missing []string
@@ -268,6 +275,13 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 		cur = r.m().Cursor(m.ctype)
 	}
 	dest := make([]any, len(pl.fields))
+	var vals []any // with pl.direct: the row's values, scanned into dest's *any
+	if pl.direct {
+		vals = make([]any, len(pl.fields))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+	}
 	for rs.Next() {
 		var key any
 		keyOK := false
@@ -289,10 +303,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 			}
 		}
 		p := m.new()
-		for i, f := range pl.fields {
-			dest[i] = f.fieldPtr(p)
-		}
-		if err := rs.Scan(dest...); err != nil {
+		if err := scanRow(rs, pl, p, dest, vals); err != nil {
 			return nil, fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 		}
 		for _, f := range pl.raw {
@@ -322,6 +333,33 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 		return nil, err
 	}
 	return out, nil
+}
+
+// scanRow scans the current row into the object at p. With pl.direct, dest
+// points into vals, and the values are stored by Bind itself where it can
+// (convert.go); otherwise, and for a row with a value it cannot store, dest
+// is made of the fields' addresses and Rows.Scan converts.
+func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any) error {
+	if pl.direct {
+		if err := rs.Scan(dest...); err != nil {
+			return err
+		}
+		done := true
+		for i, f := range pl.fields {
+			if !f.assign(p, vals[i]) {
+				done = false
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		dest = make([]any, len(pl.fields))
+	}
+	for i, f := range pl.fields {
+		dest[i] = f.fieldPtr(p)
+	}
+	return rs.Scan(dest...)
 }
 
 // commit offers the loaded objects to the map and replaces them with the

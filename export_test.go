@@ -1,5 +1,22 @@
 package idmap
 
+import (
+	"reflect"
+	"unsafe"
+)
+
 // SetFlightWaitHook sets the function called when a Get starts waiting for
 // another's load of the same key (tests only).
 func SetFlightWaitHook(f func()) { flightWaitHook = f }
+
+// AssignLikeScan stores v, as Rows.Scan into an *any gives it, into the
+// value of type t at p the way Bind does without Rows.Scan, or reports that
+// it leaves the value to Rows.Scan (tests only).
+func AssignLikeScan(t reflect.Type, p unsafe.Pointer, v any) bool {
+	f := field{typ: t}
+	f.conv, f.elemConv = convOf(t)
+	if f.conv == convNone {
+		return false
+	}
+	return f.assign(p, v)
+}

@@ -1,0 +1,150 @@
+package idmap_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/internal/fakedb"
+)
+
+type (
+	convInt   int32
+	convStr   string
+	convBool  bool
+	convFloat float64
+	convUint  uint16
+	convBlob  []byte
+)
+
+// TestConvertMatchesScan: for every pair of a driver value and a field
+// type, what Bind stores without Rows.Scan is what Rows.Scan stores into
+// the field, and Bind leaves to Rows.Scan every pair where Scan fails. The
+// []byte values sit in buffers the driver overwrites at the next row, so a
+// stored value that shares them shows it.
+func TestConvertMatchesScan(t *testing.T) {
+	now := time.Date(2026, 11, 27, 14, 3, 4, 5, time.UTC)
+	var srcs []driver.Value
+	for _, n := range []int64{0, 1, -1, 127, 128, -128, -129, 255, 256, 32767, 32768, -32769, 65535, 65536,
+		math.MaxInt32, math.MaxInt32 + 1, math.MinInt32, math.MinInt32 - 1, math.MaxUint32, math.MaxUint32 + 1,
+		math.MaxInt64, math.MinInt64} {
+		srcs = append(srcs, n)
+	}
+	for _, s := range []string{"", "0", "42", "-42", "+7", " 1", "0x10", "1_000", "abc", "1.5", "-2.25", "1e3", "1e400", "NaN", "inf",
+		"true", "false", "t", "1", "300", "-300", "65536", "2147483648", "18446744073709551615", "18446744073709551616",
+		"9223372036854775807", "9223372036854775808", "héllo", "2026-11-27 14:03:04"} {
+		srcs = append(srcs, s, []byte(s))
+	}
+	srcs = append(srcs, nil, []byte(nil), []byte{}, true, false, now, time.Time{},
+		0.0, 1.5, -2.25, 3.0, 0.1, 1e300, -1e-300, float64(math.MaxInt64), math.Inf(1), 1<<24+1.0)
+
+	types := []reflect.Type{
+		reflect.TypeFor[int](), reflect.TypeFor[int8](), reflect.TypeFor[int16](), reflect.TypeFor[int32](), reflect.TypeFor[int64](),
+		reflect.TypeFor[uint](), reflect.TypeFor[uint8](), reflect.TypeFor[uint16](), reflect.TypeFor[uint32](), reflect.TypeFor[uint64](),
+		reflect.TypeFor[float32](), reflect.TypeFor[float64](), reflect.TypeFor[string](), reflect.TypeFor[[]byte](),
+		reflect.TypeFor[time.Time](), reflect.TypeFor[bool](), reflect.TypeFor[any](),
+		reflect.TypeFor[convInt](), reflect.TypeFor[convStr](), reflect.TypeFor[convBool](), reflect.TypeFor[convFloat](),
+		reflect.TypeFor[convUint](), reflect.TypeFor[convBlob](), reflect.TypeFor[sql.NullString](),
+		reflect.TypeFor[sql.NullInt64](), reflect.TypeFor[*int](), reflect.TypeFor[*int8](), reflect.TypeFor[*string](),
+		reflect.TypeFor[*[]byte](), reflect.TypeFor[*time.Time](), reflect.TypeFor[*any](), reflect.TypeFor[*convStr](),
+		reflect.TypeFor[*float32](), reflect.TypeFor[*bool](), reflect.TypeFor[**int](), reflect.TypeFor[*sql.NullString](),
+	}
+
+	cols := make([]string, len(srcs))
+	for i := range cols {
+		cols[i] = fmt.Sprintf("c%d", i)
+	}
+	d := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
+		return &fakedb.Result{Columns: cols, Rows: [][]driver.Value{srcs, srcs}, ReuseBuffers: true}, nil
+	})
+	db, err := sql.Open(d.Register(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		t.Fatal("no row")
+	}
+	vals := make([]any, len(srcs))
+	sinks := make([]any, len(srcs))
+	for i := range vals {
+		sinks[i] = &vals[i]
+	}
+	if err := rows.Scan(sinks...); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		what      string
+		want, got reflect.Value
+	}
+	var results []result
+	direct, scanned := 0, 0
+	for _, ft := range types {
+		for i, src := range srcs {
+			what := fmt.Sprintf("%T(%v) into %v", src, src, ft)
+			want := reflect.New(ft)
+			dest := make([]any, len(srcs))
+			var sink any
+			for j := range dest {
+				dest[j] = &sink
+			}
+			dest[i] = want.Interface()
+			scanErr := rows.Scan(dest...)
+			got := reflect.New(ft)
+			if !idmap.AssignLikeScan(ft, got.UnsafePointer(), vals[i]) {
+				scanned++
+				continue
+			}
+			direct++
+			if scanErr != nil {
+				t.Errorf("%s: Bind stores %v; Scan fails: %v", what, got.Elem(), scanErr)
+				continue
+			}
+			results = append(results, result{what, want, got})
+		}
+	}
+	// The next row overwrites the first row's []byte buffers.
+	if !rows.Next() {
+		t.Fatal("no second row")
+	}
+	for _, r := range results {
+		if !sameValue(r.got.Elem(), r.want.Elem()) {
+			t.Errorf("%s: Bind stores %#v; Scan stores %#v", r.what, r.got.Elem().Interface(), r.want.Elem().Interface())
+		}
+	}
+	if direct == 0 || scanned == 0 {
+		t.Fatalf("direct %d, scanned %d: the test covers nothing", direct, scanned)
+	}
+	t.Logf("%d pairs stored by Bind, %d left to Scan", direct, scanned)
+	// sql.RawBytes holds the rows' lock until Next: it is left out above.
+	if idmap.AssignLikeScan(reflect.TypeFor[sql.RawBytes](), unsafe.Pointer(new(sql.RawBytes)), []byte("x")) {
+		t.Error("Bind stores into sql.RawBytes itself")
+	}
+}
+
+// sameValue is reflect.DeepEqual, but NaN equals NaN.
+func sameValue(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case reflect.Float32, reflect.Float64:
+		x, y := a.Float(), b.Float()
+		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
