@@ -121,6 +121,33 @@ func (t *txState) record(e *effects) {
 type conn struct {
 	inner driver.Conn // sqlmw's connection
 	st    *connState
+
+	// inner's optional interfaces, asserted once: database/sql calls some
+	// of them on every query (CheckNamedValue per argument, ResetSession
+	// and IsValid as the connection goes back to the pool).
+	beginTx  driver.ConnBeginTx
+	prepare  driver.ConnPrepareContext
+	pinger   driver.Pinger
+	resetter driver.SessionResetter
+	valid    driver.Validator
+	checker  driver.NamedValueChecker
+	execer   driver.ExecerContext
+	queryer  driver.QueryerContext
+}
+
+// newConn returns the connection database/sql sees for sqlmw's connection
+// inner, which has every interface that conn claims.
+func newConn(inner driver.Conn, st *connState) *conn {
+	c := &conn{inner: inner, st: st}
+	c.beginTx, _ = inner.(driver.ConnBeginTx)
+	c.prepare, _ = inner.(driver.ConnPrepareContext)
+	c.pinger, _ = inner.(driver.Pinger)
+	c.resetter, _ = inner.(driver.SessionResetter)
+	c.valid, _ = inner.(driver.Validator)
+	c.checker, _ = inner.(driver.NamedValueChecker)
+	c.execer, _ = inner.(driver.ExecerContext)
+	c.queryer, _ = inner.(driver.QueryerContext)
+	return c
 }
 
 var (
@@ -155,35 +182,35 @@ func (c *conn) Begin() (driver.Tx, error) {
 }
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	return c.beginTx.BeginTx(ctx, opts)
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	return c.prepare.PrepareContext(ctx, query)
 }
 
-func (c *conn) Ping(ctx context.Context) error { return c.inner.(driver.Pinger).Ping(ctx) }
+func (c *conn) Ping(ctx context.Context) error { return c.pinger.Ping(ctx) }
 
 func (c *conn) ResetSession(ctx context.Context) error {
-	return c.inner.(driver.SessionResetter).ResetSession(ctx)
+	return c.resetter.ResetSession(ctx)
 }
 
-func (c *conn) IsValid() bool { return c.inner.(driver.Validator).IsValid() }
+func (c *conn) IsValid() bool { return c.valid.IsValid() }
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	return c.inner.(driver.NamedValueChecker).CheckNamedValue(nv)
+	return c.checker.CheckNamedValue(nv)
 }
 
 type execConn struct{ c *conn }
 
 func (e execConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return e.c.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
+	return e.c.execer.ExecContext(ctx, query, args)
 }
 
 type queryConn struct{ c *conn }
 
 func (q queryConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return q.c.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
+	return q.c.queryer.QueryContext(ctx, query, args)
 }
 
 // interceptor is sqlmw's hook into one connection.

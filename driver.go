@@ -402,7 +402,7 @@ func (db *database) wrap(bc driver.Conn) driver.Conn {
 	_, queryCtx := bc.(driver.QueryerContext)
 	_, query := bc.(driver.Queryer)
 	wc, _ := sqlmw.Driver(oneConn{bc}, &interceptor{c: st}).Open("")
-	c := &conn{inner: wc, st: st}
+	c := newConn(wc, st)
 	// sqlmw's connection always claims ExecerContext and QueryerContext.
 	// database/sql converts arguments at the connection level for a
 	// connection that has them, and at the statement level (with the
