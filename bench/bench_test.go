@@ -341,30 +341,49 @@ const getBatch = 1000
 // a handler that fans out does. Hits send no query: SQLite in memory stands
 // for every backend.
 // BenchmarkMachineParallel is the ceiling of BenchmarkGetParallel on this
-// machine: the same goroutines doing work that touches no shared memory (a
-// xorshift loop of about a Get's length). Its throughput(2)/throughput(1) is
-// what two goroutines can gain here at best.
+// machine: the same goroutines doing work that touches no shared memory
+// (cpu: a xorshift loop of about a Get's length) or that only reads shared
+// memory nobody writes (map: lookups in a plain Go map of nRows entries,
+// built once). Their throughput(2)/throughput(1) is what two goroutines can
+// gain here at best, for arithmetic and for reads of memory.
 func BenchmarkMachineParallel(b *testing.B) {
-	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("cpu%d", n), func(b *testing.B) {
-			var sink atomic.Uint64
-			for b.Loop() {
-				var wg sync.WaitGroup
-				for g := range n {
-					wg.Go(func() {
-						x := uint64(g + 1)
-						for range getBatch * 40 {
-							x ^= x << 13
-							x ^= x >> 7
-							x ^= x << 17
-						}
-						sink.Add(x)
-					})
-				}
-				wg.Wait()
+	m := make(map[int64]*User, nRows)
+	for i := range int64(nRows) {
+		m[i+1] = &User{ID: i + 1}
+	}
+	work := map[string]func(g int) uint64{
+		"cpu": func(g int) uint64 {
+			x := uint64(g + 1)
+			for range getBatch * 40 {
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n*getBatch), "ns/get")
-		})
+			return x
+		},
+		"map": func(g int) uint64 {
+			id := int64(g * nRows / 2)
+			var s uint64
+			for range getBatch * 6 {
+				s += uint64(m[nextID(&id)].ID)
+			}
+			return s
+		},
+	}
+	for _, kind := range []string{"cpu", "map"} {
+		for _, n := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s%d", kind, n), func(b *testing.B) {
+				var sink atomic.Uint64
+				for b.Loop() {
+					var wg sync.WaitGroup
+					for g := range n {
+						wg.Go(func() { sink.Add(work[kind](g)) })
+					}
+					wg.Wait()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n*getBatch), "ns/get")
+			})
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,4 +98,73 @@ func BenchmarkPaired(b *testing.B) {
 			runtime.KeepAlive(warm)
 		})
 	})
+}
+
+// BenchmarkPairedParallel runs BenchmarkGetParallel's shared-map Get hits
+// and BenchmarkMachineParallel's two ceilings side by side, with one
+// goroutine and with two. Every side does the same work per op (2×getBatch
+// units, split between its goroutines), so get1-ns/op / get2-ns/op is the
+// throughput that a second goroutine adds, measured through the same
+// seconds as the machine's own ceilings cpu1/cpu2 and map1/map2.
+func BenchmarkPairedParallel(b *testing.B) {
+	bg := context.Background()
+	be := backendNamed("SQLiteMem")
+	if err := be.open(); err != nil {
+		b.Fatal(err)
+	}
+	idmap.Flush(bg, be.idmapName())
+	all := loadAll(b, bg, be)
+	m := make(map[int64]*User, nRows)
+	for _, u := range all {
+		m[u.ID] = u
+	}
+	var sink atomic.Uint64
+	var failed atomic.Bool
+	units := map[string]func(g, n int){
+		"get": func(g, n int) {
+			id := int64(g * nRows / 2)
+			for range 2 * getBatch / n {
+				u, err := idmap.Get[User](bg, be.idm, nextID(&id))
+				if err != nil || u != all[id-1] {
+					failed.Store(true)
+					return
+				}
+			}
+		},
+		"cpu": func(g, n int) {
+			x := uint64(g + 1)
+			for range 2 * getBatch * 40 / n {
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
+			}
+			sink.Add(x)
+		},
+		"map": func(g, n int) {
+			id := int64(g * nRows / 2)
+			var s uint64
+			for range 2 * getBatch * 6 / n {
+				s += uint64(m[nextID(&id)].ID)
+			}
+			sink.Add(s)
+		},
+	}
+	var sides []side
+	for _, kind := range []string{"get", "cpu", "map"} {
+		for _, n := range []int{1, 2} {
+			sides = append(sides, side{fmt.Sprintf("%s%d", kind, n), func() error {
+				var wg sync.WaitGroup
+				for g := range n {
+					wg.Go(func() { units[kind](g, n) })
+				}
+				wg.Wait()
+				if failed.Load() {
+					return fmt.Errorf("Get missed")
+				}
+				return nil
+			}})
+		}
+	}
+	paired(b, sides)
+	runtime.KeepAlive(all)
 }

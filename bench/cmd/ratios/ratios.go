@@ -21,6 +21,9 @@ type target struct {
 	// "select100") whose side metrics "<side>-ns/op" give the same ratio,
 	// measured side by side: pnum over pden.
 	pair, pnum, pden string
+	// pbench, when set, names the paired benchmark in full instead
+	// (a group that has no backend).
+	pbench string
 }
 
 var targets = []target{
@@ -35,7 +38,9 @@ var targets = []target{
 	{label: "Get hit (scope): speed-up over the point query", num: "BenchmarkGet/%s/hitScope", den: "BenchmarkPointQuery/%s/plain", inverse: true, cmp: ">=", limit: 100, backend: true},
 	{label: "Get hit (shared): speed-up over the point query", num: "BenchmarkGet/%s/hitShared", den: "BenchmarkPointQuery/%s/plain", inverse: true, cmp: ">=", limit: 100, backend: true},
 	{label: "Get miss (new scope) / point query", num: "BenchmarkGet/%s/missScope", den: "BenchmarkPointQuery/%s/plain", backend: true},
-	{label: "Get hits, shared map: throughput 2 goroutines / 1", num: "BenchmarkGetParallel/SQLiteMem/shared2", den: "BenchmarkGetParallel/SQLiteMem/shared1", unit: "ns/get", inverse: true, cmp: ">=", limit: 1.7},
+	{label: "Get hits, shared map: throughput 2 goroutines / 1", num: "BenchmarkGetParallel/SQLiteMem/shared2", den: "BenchmarkGetParallel/SQLiteMem/shared1", unit: "ns/get", inverse: true, cmp: ">=", limit: 1.7, pbench: "BenchmarkPairedParallel", pnum: "get1", pden: "get2"},
+	{label: "machine ceiling, arithmetic loop: throughput 2 goroutines / 1", num: "BenchmarkMachineParallel/cpu2", den: "BenchmarkMachineParallel/cpu1", unit: "ns/get", inverse: true, pbench: "BenchmarkPairedParallel", pnum: "cpu1", pden: "cpu2"},
+	{label: "machine ceiling, read-only Go map: throughput 2 goroutines / 1", num: "BenchmarkMachineParallel/map2", den: "BenchmarkMachineParallel/map1", unit: "ns/get", inverse: true, pbench: "BenchmarkPairedParallel", pnum: "map1", pden: "map2"},
 	{label: "Get hits, one scope: throughput 2 goroutines / 1", num: "BenchmarkGetParallel/SQLiteMem/scope2", den: "BenchmarkGetParallel/SQLiteMem/scope1", unit: "ns/get", inverse: true},
 }
 
@@ -114,8 +119,11 @@ func ratios(r *results) []row {
 			} else {
 				ok1 = false
 			}
-			if t.pair != "" {
-				pb := "BenchmarkPaired/" + be + "/" + t.pair
+			if t.pair != "" || t.pbench != "" {
+				pb := t.pbench
+				if pb == "" {
+					pb = "BenchmarkPaired/" + be + "/" + t.pair
+				}
 				x.pvalue, x.plo, x.phi, x.paired = r.ratioOfMetrics(pb, t.pnum+"-ns/op", t.pden+"-ns/op")
 			}
 			switch {
