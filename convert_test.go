@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -147,4 +148,93 @@ func sameValue(a, b reflect.Value) bool {
 		return x == y || (math.IsNaN(x) && math.IsNaN(y))
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+type convRow struct {
+	ID    int64   `db:"id"`
+	Name  string  `db:"name"`
+	Score float32 `db:"score"`
+	Note  *string `db:"note"`
+}
+
+func (convRow) TableName() string { return "conv_rows" }
+
+// TestBindConvertFallback: rows whose values Bind stores itself and rows
+// that need Rows.Scan (an integer into a string, a float64 into a float32)
+// mix in one result, with the []byte values in reused buffers; Bind gives
+// what a hand-written Scan gives, and Scan's error for a NULL it cannot
+// store.
+func TestBindConvertFallback(t *testing.T) {
+	rowsOf := [][]driver.Value{
+		{int64(1), "ann", []byte("1.5"), nil},
+		{int64(2), int64(42), 2.25, []byte("x")},
+		{[]byte("3"), []byte("cy"), "0.5", "y"},
+		{int64(4), "dee", float64(0.1), nil},
+	}
+	cols := []string{"id", "name", "score", "note"}
+	d := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
+		r := rowsOf
+		if strings.Contains(q.SQL, "null") {
+			r = [][]driver.Value{{int64(5), nil, 1.0, nil}}
+		}
+		return &fakedb.Result{Columns: cols, Rows: r, ReuseBuffers: true}, nil
+	})
+	plain := sql.OpenDB(d.Connector())
+	defer plain.Close()
+	db := sql.OpenDB(idmap.NewConnector(d.Connector()))
+	defer db.Close()
+	ctx := idmap.NewContext(context.Background())
+
+	rows, err := plain.Query("SELECT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []convRow
+	for rows.Next() {
+		var r convRow
+		if err := rows.Scan(&r.ID, &r.Name, &r.Score, &r.Note); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	rows.Close()
+
+	rs, err := db.QueryContext(ctx, "SELECT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*convRow
+	if err := idmap.Bind(rs, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows; want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !sameValue(reflect.ValueOf(*got[i]), reflect.ValueOf(want[i])) {
+			g, w := *got[i], want[i]
+			t.Errorf("row %d: Bind %+v (note %v); Scan %+v (note %v)", i, g, deref(g.Note), w, deref(w.Note))
+		}
+	}
+
+	var scanErr error
+	if err := plain.QueryRow("SELECT null").Scan(new(int64), new(string), new(float32), new(*string)); err != nil {
+		scanErr = err
+	}
+	rs, err = db.QueryContext(ctx, "SELECT null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []*convRow
+	err = idmap.Bind(rs, &bad)
+	if err == nil || scanErr == nil || !strings.Contains(err.Error(), scanErr.Error()) {
+		t.Errorf("NULL into a string: Bind says %v; Scan says %v", err, scanErr)
+	}
+}
+
+func deref(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
