@@ -37,7 +37,7 @@ func BenchmarkPointQuery(b *testing.B) {
 		for _, c := range []struct {
 			name string
 			db   *sql.DB
-		}{{"plain", be.plain}, {"idmap", be.idm}} {
+		}{{"plain", be.plain}, {"sqlmwNull", be.null}, {"idmap", be.idm}} {
 			b.Run(c.name, func(b *testing.B) {
 				b.ReportAllocs()
 				var id int64

@@ -59,10 +59,14 @@ func BenchmarkPaired(b *testing.B) {
 		b.Run("pointQuery", func(b *testing.B) {
 			q := be.q(pointSQL)
 			var u User
-			var idPlain, idIdmap int64
+			var idPlain, idNull, idIdmap int64
 			paired(b, []side{
 				{"plain", func() error {
 					return be.plain.QueryRowContext(bg, q, nextID(&idPlain)).Scan(&u.ID, &u.Name, &u.Email, &u.Age, &u.CreatedAt)
+				}},
+				// sqlmw by itself: the floor of any driver built on it.
+				{"sqlmwNull", func() error {
+					return be.null.QueryRowContext(bg, q, nextID(&idNull)).Scan(&u.ID, &u.Name, &u.Email, &u.Age, &u.CreatedAt)
 				}},
 				{"idmap", func() error {
 					return be.idm.QueryRowContext(bg, q, nextID(&idIdmap)).Scan(&u.ID, &u.Name, &u.Email, &u.Age, &u.CreatedAt)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3" // registers "sqlite3"
+	"github.com/ngrok/sqlmw"
 
 	"github.com/go-idmap/idmap"
 )
@@ -50,6 +52,7 @@ type backend struct {
 	once  sync.Once
 	err   error
 	plain *sql.DB
+	null  *sql.DB // the plain driver behind sqlmw with a NullInterceptor: sqlmw's own cost
 	idm   *sql.DB
 	sqlx  *sqlx.DB
 	keep  *sql.Conn // keeps an in-memory database alive
@@ -182,9 +185,12 @@ func (be *backend) doOpen() error {
 	if be.idm, err = idmap.Open(be.base, dsn, idmap.Name(be.idmapName())); err != nil {
 		return err
 	}
+	if be.null, err = sql.Open(nullDriver(be.base, be.plain.Driver()), dsn); err != nil {
+		return err
+	}
 	be.sqlx = sqlx.NewDb(be.plain, be.base)
-	// Warm both pools and idmap's per-type and per-statement caches.
-	for _, db := range []*sql.DB{be.plain, be.idm} {
+	// Warm the pools and idmap's per-type and per-statement caches.
+	for _, db := range []*sql.DB{be.plain, be.null, be.idm} {
 		var u User
 		if err := db.QueryRowContext(ctx, be.q("SELECT "+cols+" FROM bench_users WHERE id = ?"), 1).
 			Scan(&u.ID, &u.Name, &u.Email, &u.Age, &u.CreatedAt); err != nil {
@@ -192,6 +198,25 @@ func (be *backend) doOpen() error {
 		}
 	}
 	return nil
+}
+
+var (
+	nullMu      sync.Mutex
+	nullDrivers = map[string]string{} // base driver → its sqlmw-null driver's name
+)
+
+// nullDriver registers, once per base driver, the base driver behind sqlmw
+// with a NullInterceptor, and returns its name.
+func nullDriver(base string, d driver.Driver) string {
+	nullMu.Lock()
+	defer nullMu.Unlock()
+	name, ok := nullDrivers[base]
+	if !ok {
+		name = "sqlmw-null+" + base
+		sql.Register(name, sqlmw.Driver(d, sqlmw.NullInterceptor{}))
+		nullDrivers[base] = name
+	}
+	return name
 }
 
 // fill (re)creates bench_users with nRows rows, through the plain driver.
@@ -243,6 +268,9 @@ func (be *backend) close() {
 	}
 	if be.idm != nil {
 		be.idm.Close()
+	}
+	if be.null != nil {
+		be.null.Close()
 	}
 	if be.plain != nil {
 		if be.dialect != "sqlite" {

@@ -28,6 +28,8 @@ type target struct {
 
 var targets = []target{
 	{label: "point query: idmap / plain", num: "BenchmarkPointQuery/%s/idmap", den: "BenchmarkPointQuery/%s/plain", cmp: "<=", limit: 1.03, backend: true, pair: "pointQuery", pnum: "idmap", pden: "plain"},
+	{label: "point query: sqlmw alone / plain", num: "BenchmarkPointQuery/%s/sqlmwNull", den: "BenchmarkPointQuery/%s/plain", backend: true, pair: "pointQuery", pnum: "sqlmwNull", pden: "plain"},
+	{label: "point query: idmap / sqlmw alone", num: "BenchmarkPointQuery/%s/idmap", den: "BenchmarkPointQuery/%s/sqlmwNull", backend: true, pair: "pointQuery", pnum: "idmap", pden: "sqlmwNull"},
 	{label: "Select100: Bind cold / hand-written", num: "BenchmarkSelect100/%s/bindCold", den: "BenchmarkSelect100/%s/handScan", cmp: "<=", limit: 1.15, backend: true, pair: "select100", pnum: "bindCold", pden: "handScan"},
 	{label: "Select100: Bind warm / hand-written", num: "BenchmarkSelect100/%s/bindWarm", den: "BenchmarkSelect100/%s/handScan", cmp: "<=", limit: 0.95, backend: true, pair: "select100", pnum: "bindWarm", pden: "handScan"},
 	{label: "Select100: Bind cold / sqlx", num: "BenchmarkSelect100/%s/bindCold", den: "BenchmarkSelect100/%s/sqlx", cmp: "<", limit: 1, backend: true, pair: "select100", pnum: "bindCold", pden: "sqlx"},
