@@ -501,3 +501,43 @@ func TestFaultsMidRows(t *testing.T) {
 		t.Errorf("[]byte aliased a driver buffer: %q %q", bs[0].Data, bs[1].Data)
 	}
 }
+
+// A caller that appends to the slice Columns returned writes into its spare
+// capacity, where the rows keep what Bind finds them by: Bind still finds
+// them, and the caller's slice keeps what it appended. A plain driver's
+// slice with spare capacity is not taken for idmap's, whatever it holds.
+func TestColumnsAppend(t *testing.T) {
+	db := sql.OpenDB(idmap.NewConnector(fakedb.New(fakeRows).Connector()))
+	defer db.Close()
+	rows, err := db.Query("SELECT id, name, email FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := append(cols, "x", "y")
+	var us []*User
+	if err := idmap.Bind(rows, &us); err != nil {
+		t.Fatalf("Bind after an append to Columns: %v", err)
+	}
+	if len(us) != 2 || mine[3] != "x" || mine[4] != "y" {
+		t.Errorf("got %d users, appended %q; want 2 users, [x y]", len(us), mine[3:])
+	}
+
+	spare := make([]string, 3, 8)
+	copy(spare, []string{"id", "name", "email"})
+	plain := sql.OpenDB(fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
+		return &fakedb.Result{Columns: spare, Rows: [][]driver.Value{{int64(1), "ann", "a@x"}}}, nil
+	}).Connector())
+	defer plain.Close()
+	prs, err := plain.Query("SELECT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idmap.Bind(prs, &us); !errors.Is(err, idmap.ErrNotIdmap) {
+		t.Errorf("Bind of a plain driver's rows: got %v; want ErrNotIdmap", err)
+	}
+	prs.Close()
+}

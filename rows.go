@@ -127,8 +127,12 @@ func (r *rows) Unwrap() driver.Rows { return r.base }
 
 // Columns makes the rows' tagged column slice on first use (database/sql
 // asks for it on the first Next, and Bind through (*sql.Rows).Columns).
+//
+// A caller may append to the slice it got, in the spare capacity that holds
+// the tag: a slice whose tag is gone is not made whole again, which would
+// change the caller's elements, but replaced by a new one.
 func (r *rows) Columns() []string {
-	if r.cols == nil {
+	if r.cols == nil || taggedRows(r.cols) != r {
 		r.register()
 	}
 	return r.cols
