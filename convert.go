@@ -1,6 +1,7 @@
 package idmap
 
 import (
+	"database/sql"
 	"reflect"
 	"strconv"
 	"time"
@@ -34,19 +35,21 @@ const (
 	convTime                // exactly time.Time
 	convBool                // kind bool
 	convAny                 // exactly any
+	convScanner             // a pointer to the type is an sql.Scanner
 	convPtr                 // a pointer to a type whose conv is none of the above but convPtr or convNone
 )
 
 var (
 	anyType   = reflect.TypeFor[any]()
 	bytesOnly = reflect.TypeFor[[]byte]()
+	boolType  = reflect.TypeFor[bool]()
 )
 
 // convOf returns how Bind stores into a field of type t, and for a pointer,
 // into what it points to.
 func convOf(t reflect.Type) (c, elem conv) {
 	if reflect.PointerTo(t).Implements(scannerType) {
-		return convNone, convNone
+		return convScanner, convNone
 	}
 	switch {
 	case t == timeType:
@@ -77,6 +80,14 @@ func convOf(t reflect.Type) (c, elem conv) {
 	return convNone, convNone
 }
 
+// setConv sets how Bind stores into f, from its type.
+func (f *field) setConv() {
+	f.conv, f.elemConv = convOf(f.typ)
+	if f.conv == convPtr {
+		f.elemPtrType = ifaceType(reflect.PointerTo(f.typ.Elem()))
+	}
+}
+
 // assign stores v, a value that Rows.Scan put in an *any (so a []byte is
 // already a copy of the driver's), into field f of the object at p. It
 // reports false, having stored nothing meaningful, when database/sql's
@@ -89,96 +100,105 @@ func (f *field) assign(p unsafe.Pointer, v any) bool {
 			return true
 		}
 		q := reflect.New(f.typ.Elem()).UnsafePointer()
-		if !assignTo(f.elemConv, f.typ.Elem(), q, v) {
+		if !assignTo(f.elemConv, f.typ.Elem(), f.elemPtrType, q, v) {
 			return false
 		}
 		*(*unsafe.Pointer)(fp) = q
 		return true
 	}
-	return assignTo(f.conv, f.typ, fp, v)
+	return assignTo(f.conv, f.typ, f.ptrType, fp, v)
+}
+
+// decimalDecompose is database/sql's interface of a decimal value that a
+// driver returns; Rows.Scan composes it into a destination that has
+// Compose rather than calling the destination's Scan.
+type decimalDecompose interface {
+	Decompose(buf []byte) (form byte, negative bool, coefficient []byte, exponent int32)
 }
 
 // assignTo stores v at fp, of type t, as Rows.Scan would, or reports false.
-func assignTo(c conv, t reflect.Type, fp unsafe.Pointer, v any) bool {
+// ptrType is the type descriptor of *t (for convScanner).
+func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
 	switch c {
+	case convScanner:
+		// Rows.Scan calls Scan for every value but a decimal that the
+		// destination can compose: leave that one to it. An error is
+		// left to it too, which calls Scan again and words the error.
+		if _, ok := v.(decimalDecompose); ok {
+			return false
+		}
+		var dst any
+		e := (*eface)(unsafe.Pointer(&dst))
+		e.typ, e.data = ptrType, fp
+		return dst.(sql.Scanner).Scan(v) == nil
 	case convInt:
+		bits := int(t.Size() * 8)
 		var n int64
 		switch s := v.(type) {
 		case int64:
+			if bits < 64 && (s < -1<<(bits-1) || s > 1<<(bits-1)-1) {
+				return false
+			}
 			n = s
-		case string:
-			var err error
-			if n, err = strconv.ParseInt(s, 10, int(t.Size()*8)); err != nil {
-				return false
-			}
-		case []byte:
-			var err error
-			if n, err = strconv.ParseInt(bytesString(s), 10, int(t.Size()*8)); err != nil {
-				return false
-			}
 		default:
-			return false
+			// Scan parses the value's text (strconv.ParseInt of what
+			// asString gives): so does this.
+			var buf [32]byte
+			text, ok := scanText(buf[:0], v)
+			if !ok {
+				return false
+			}
+			var err error
+			if n, err = strconv.ParseInt(bytesString(text), 10, bits); err != nil {
+				return false
+			}
 		}
-		switch t.Size() {
-		case 8:
+		switch bits {
+		case 64:
 			*(*int64)(fp) = n
-		case 4:
-			if int64(int32(n)) != n {
-				return false
-			}
+		case 32:
 			*(*int32)(fp) = int32(n)
-		case 2:
-			if int64(int16(n)) != n {
-				return false
-			}
+		case 16:
 			*(*int16)(fp) = int16(n)
-		case 1:
-			if int64(int8(n)) != n {
-				return false
-			}
+		case 8:
 			*(*int8)(fp) = int8(n)
 		default:
 			return false
 		}
 		return true
 	case convUint:
+		bits := int(t.Size() * 8)
 		var n uint64
 		switch s := v.(type) {
 		case int64:
-			if s < 0 {
+			if s < 0 || (bits < 64 && uint64(s) > 1<<bits-1) {
 				return false
 			}
 			n = uint64(s)
-		case string:
-			var err error
-			if n, err = strconv.ParseUint(s, 10, int(t.Size()*8)); err != nil {
+		case uint64:
+			if bits < 64 && s > 1<<bits-1 {
 				return false
 			}
-		case []byte:
-			var err error
-			if n, err = strconv.ParseUint(bytesString(s), 10, int(t.Size()*8)); err != nil {
-				return false
-			}
+			n = s
 		default:
-			return false
+			var buf [32]byte
+			text, ok := scanText(buf[:0], v)
+			if !ok {
+				return false
+			}
+			var err error
+			if n, err = strconv.ParseUint(bytesString(text), 10, bits); err != nil {
+				return false
+			}
 		}
-		switch t.Size() {
-		case 8:
+		switch bits {
+		case 64:
 			*(*uint64)(fp) = n
-		case 4:
-			if uint64(uint32(n)) != n {
-				return false
-			}
+		case 32:
 			*(*uint32)(fp) = uint32(n)
-		case 2:
-			if uint64(uint16(n)) != n {
-				return false
-			}
+		case 16:
 			*(*uint16)(fp) = uint16(n)
-		case 1:
-			if uint64(uint8(n)) != n {
-				return false
-			}
+		case 8:
 			*(*uint8)(fp) = uint8(n)
 		default:
 			return false
@@ -192,24 +212,32 @@ func assignTo(c conv, t reflect.Type, fp unsafe.Pointer, v any) bool {
 		var x float64
 		switch s := v.(type) {
 		case float64:
-			if c == convFloat32 {
-				return false // Scan goes through the decimal text: leave it to Scan
+			if bits == 64 {
+				x = s
+				break
 			}
-			x = s
-		case string:
-			var err error
-			if x, err = strconv.ParseFloat(s, bits); err != nil {
+			// Into a float32, Scan parses the float64's shortest text,
+			// which may round to another float32 than float32(s) does.
+			var ok bool
+			if x, ok = parseFloatText(v, 32); !ok {
 				return false
 			}
-		case []byte:
-			var err error
-			if x, err = strconv.ParseFloat(bytesString(s), bits); err != nil {
+		case float32:
+			if bits == 32 {
+				x = float64(s)
+				break
+			}
+			var ok bool
+			if x, ok = parseFloatText(v, 64); !ok {
 				return false
 			}
 		default:
-			return false
+			var ok bool
+			if x, ok = parseFloatText(v, bits); !ok {
+				return false
+			}
 		}
-		if c == convFloat32 {
+		if bits == 32 {
 			*(*float32)(fp) = float32(x)
 		} else {
 			*(*float64)(fp) = x
@@ -224,7 +252,16 @@ func assignTo(c conv, t reflect.Type, fp unsafe.Pointer, v any) bool {
 			// share it.
 			*(*string)(fp) = unsafe.String(unsafe.SliceData(s), len(s))
 		default:
-			return false
+			// Scan writes a number or a bool as text into a *string, and
+			// into no other string type.
+			if t != stringType {
+				return false
+			}
+			text, ok := scanText(nil, v)
+			if !ok {
+				return false
+			}
+			*(*string)(fp) = string(text)
 		}
 		return true
 	case convBytes:
@@ -246,9 +283,26 @@ func assignTo(c conv, t reflect.Type, fp unsafe.Pointer, v any) bool {
 		}
 		return ok
 	case convBool:
-		s, ok := v.(bool)
+		b, ok := v.(bool)
+		if !ok && t == boolType {
+			// Scan converts into a *bool with driver.Bool.
+			switch s := v.(type) {
+			case int64:
+				b, ok = s == 1, s == 0 || s == 1
+			case uint64:
+				b, ok = s == 1, s == 0 || s == 1
+			case string:
+				var err error
+				b, err = strconv.ParseBool(s)
+				ok = err == nil
+			case []byte:
+				var err error
+				b, err = strconv.ParseBool(bytesString(s))
+				ok = err == nil
+			}
+		}
 		if ok {
-			*(*bool)(fp) = s
+			*(*bool)(fp) = b
 		}
 		return ok
 	case convAny:
@@ -256,6 +310,41 @@ func assignTo(c conv, t reflect.Type, fp unsafe.Pointer, v any) bool {
 		return true
 	}
 	return false
+}
+
+// scanText appends to buf the text that database/sql's asString gives for
+// v, for the values whose text Scan parses or stores: strings, []byte,
+// integers, floats and bools. ok is false for any other value.
+func scanText(buf []byte, v any) (text []byte, ok bool) {
+	switch s := v.(type) {
+	case string:
+		return append(buf, s...), true
+	case []byte:
+		return append(buf, s...), true
+	case int64:
+		return strconv.AppendInt(buf, s, 10), true
+	case uint64:
+		return strconv.AppendUint(buf, s, 10), true
+	case float64:
+		return strconv.AppendFloat(buf, s, 'g', -1, 64), true
+	case float32:
+		return strconv.AppendFloat(buf, float64(s), 'g', -1, 32), true
+	case bool:
+		return strconv.AppendBool(buf, s), true
+	}
+	return nil, false
+}
+
+// parseFloatText parses v's text (scanText) as Scan does into a float of
+// the given bits.
+func parseFloatText(v any, bits int) (float64, bool) {
+	var buf [32]byte
+	text, ok := scanText(buf[:0], v)
+	if !ok {
+		return 0, false
+	}
+	x, err := strconv.ParseFloat(bytesString(text), bits)
+	return x, err == nil
 }
 
 // bytesString views b as a string for parsing; b must not change while the

@@ -16,6 +16,30 @@ import (
 	"github.com/go-idmap/idmap/internal/fakedb"
 )
 
+// pickyScanner takes only strings, and says so otherwise.
+type pickyScanner struct{ s string }
+
+func (p *pickyScanner) Scan(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("pickyScanner: %T is not a string", v)
+	}
+	p.s = s
+	return nil
+}
+
+// fakeDecimal is a decimal value as a driver may return it, and composer a
+// destination that takes one by Compose (database/sql's decimal
+// interfaces) and anything else by Scan.
+type (
+	fakeDecimal struct{}
+	composer    struct{ by string }
+)
+
+func (fakeDecimal) Decompose([]byte) (byte, bool, []byte, int32) { return 0, false, []byte{1}, 0 }
+func (c *composer) Compose(byte, bool, []byte, int32) error      { c.by = "Compose"; return nil }
+func (c *composer) Scan(any) error                               { c.by = "Scan"; return nil }
+
 type (
 	convInt   int32
 	convStr   string
@@ -43,7 +67,13 @@ func TestConvertMatchesScan(t *testing.T) {
 		"9223372036854775807", "9223372036854775808", "héllo", "2026-11-27 14:03:04"} {
 		srcs = append(srcs, s, []byte(s))
 	}
-	srcs = append(srcs, nil, []byte(nil), []byte{}, true, false, now, time.Time{},
+	for _, u := range []uint64{0, 1, 255, 256, math.MaxUint32, math.MaxInt64, math.MaxInt64 + 1, math.MaxUint64} {
+		srcs = append(srcs, u)
+	}
+	for _, f := range []float32{1.5, 0.1, -2.25, 3, 1e38, 16777217, -0.0} {
+		srcs = append(srcs, f)
+	}
+	srcs = append(srcs, fakeDecimal{}, nil, []byte(nil), []byte{}, true, false, now, time.Time{},
 		0.0, 1.5, -2.25, 3.0, 0.1, 1e300, -1e-300, float64(math.MaxInt64), math.Inf(1), 1<<24+1.0)
 
 	types := []reflect.Type{
@@ -56,6 +86,9 @@ func TestConvertMatchesScan(t *testing.T) {
 		reflect.TypeFor[sql.NullInt64](), reflect.TypeFor[*int](), reflect.TypeFor[*int8](), reflect.TypeFor[*string](),
 		reflect.TypeFor[*[]byte](), reflect.TypeFor[*time.Time](), reflect.TypeFor[*any](), reflect.TypeFor[*convStr](),
 		reflect.TypeFor[*float32](), reflect.TypeFor[*bool](), reflect.TypeFor[**int](), reflect.TypeFor[*sql.NullString](),
+		reflect.TypeFor[time.Duration](), reflect.TypeFor[pickyScanner](), reflect.TypeFor[*pickyScanner](),
+		reflect.TypeFor[sql.NullFloat64](), reflect.TypeFor[sql.NullBool](), reflect.TypeFor[sql.NullTime](),
+		reflect.TypeFor[composer](),
 	}
 
 	cols := make([]string, len(srcs))
@@ -135,10 +168,14 @@ func TestConvertMatchesScan(t *testing.T) {
 	}
 }
 
-// sameValue is reflect.DeepEqual, but NaN equals NaN.
+// sameValue is reflect.DeepEqual, but NaN equals NaN (and unexported
+// fields are compared too).
 func sameValue(a, b reflect.Value) bool {
+	if a.Type() != b.Type() {
+		return false
+	}
 	switch a.Kind() {
-	case reflect.Pointer:
+	case reflect.Pointer, reflect.Interface:
 		if a.IsNil() || b.IsNil() {
 			return a.IsNil() == b.IsNil()
 		}
@@ -146,8 +183,25 @@ func sameValue(a, b reflect.Value) bool {
 	case reflect.Float32, reflect.Float64:
 		x, y := a.Float(), b.Float()
 		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Slice:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
 	}
-	return reflect.DeepEqual(a.Interface(), b.Interface())
+	return a.Equal(b)
 }
 
 type convRow struct {
@@ -237,4 +291,90 @@ func deref(p *string) any {
 		return nil
 	}
 	return *p
+}
+
+// colTypes has a field of each kind Bind converts itself, and some it
+// leaves to Rows.Scan.
+type colTypes struct {
+	ID  int64          `db:"id"`
+	I8  int8           `db:"i8"`
+	I16 int16          `db:"i16"`
+	I32 int32          `db:"i32"`
+	I64 int64          `db:"i64"`
+	U8  uint8          `db:"u8"`
+	U32 uint32         `db:"u32"`
+	F32 float32        `db:"f32"`
+	F64 float64        `db:"f64"`
+	S   convStr        `db:"s"`
+	B   []byte         `db:"b"`
+	TS  time.Time      `db:"ts"`
+	OK  bool           `db:"ok"`
+	PS  *string        `db:"ps"`
+	PI  *int64         `db:"pi"`
+	NS  sql.NullString `db:"ns"`
+	A   any            `db:"a"`
+	D   string         `db:"d"`
+}
+
+// TestContractColumnTypes: on every driver, Bind gives for each column type
+// what a hand-written Scan of the same query gives, NULLs and extremes
+// included (MySQL both with and without interpolated arguments, which send
+// numbers as text or as binary).
+func TestContractColumnTypes(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, _ *counter) {
+		types := map[string][]string{
+			"sqlite":   {"INTEGER", "INTEGER", "INTEGER", "INTEGER", "INTEGER", "INTEGER", "REAL", "REAL", "TEXT", "BLOB", "DATETIME", "BOOLEAN", "TEXT", "INTEGER", "TEXT", "TEXT", "NUMERIC"},
+			"mysql":    {"TINYINT", "SMALLINT", "INT", "BIGINT", "TINYINT UNSIGNED", "INT UNSIGNED", "FLOAT", "DOUBLE", "VARCHAR(64)", "BLOB", "DATETIME(6)", "BOOLEAN", "VARCHAR(64)", "BIGINT", "VARCHAR(64)", "VARCHAR(64)", "DECIMAL(10,2)"},
+			"postgres": {"SMALLINT", "SMALLINT", "INTEGER", "BIGINT", "SMALLINT", "BIGINT", "REAL", "DOUBLE PRECISION", "TEXT", "BYTEA", "TIMESTAMPTZ", "BOOLEAN", "TEXT", "BIGINT", "TEXT", "TEXT", "NUMERIC(10,2)"},
+		}[d.dialect]
+		names := []string{"i8", "i16", "i32", "i64", "u8", "u32", "f32", "f64", "s", "b", "ts", "ok", "ps", "pi", "ns", "a", "d"}
+		ddl := "CREATE TABLE col_types (id BIGINT PRIMARY KEY"
+		for i, n := range names {
+			ddl += ", " + n + " " + types[i]
+		}
+		mustExec(t, db, ddl+")")
+		ins := d.q("INSERT INTO col_types (id, " + strings.Join(names, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(names)) + ")")
+		ts := time.Date(2026, 11, 27, 14, 3, 4, 5000, time.UTC)
+		mustExec(t, db, ins, 1, 1, 2, 3, 4, 5, 6, 1.5, 2.25, "ann", []byte("x"), ts, true, "p", 7, "n", "a", "1.25")
+		mustExec(t, db, ins, 2, -128, 32767, math.MinInt32, int64(math.MaxInt64), 127, 4294967, -0.5, 1e300, "héllo", []byte{0, 1, 2, 255}, ts.Add(time.Hour), false, nil, nil, nil, nil, "-12.34")
+		mustExec(t, db, ins, 3, 0, 0, 0, 0, 0, 0, 0.0, 0.0, "", []byte{}, ts, false, "", 0, "", "42", "0")
+		q := "SELECT id, " + strings.Join(names, ", ") + " FROM col_types ORDER BY id"
+
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []colTypes
+		for rows.Next() {
+			var c colTypes
+			if err := rows.Scan(&c.ID, &c.I8, &c.I16, &c.I32, &c.I64, &c.U8, &c.U32, &c.F32, &c.F64, &c.S, &c.B, &c.TS, &c.OK, &c.PS, &c.PI, &c.NS, &c.A, &c.D); err != nil {
+				t.Fatalf("hand-written Scan: %v", err)
+			}
+			want = append(want, c)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+
+		rs, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []colTypes
+		if err := idmap.Bind(rs, &got); err != nil {
+			t.Fatalf("Bind: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Bind: %d rows; Scan: %d", len(got), len(want))
+		}
+		for i := range want {
+			g, w := reflect.ValueOf(got[i]), reflect.ValueOf(want[i])
+			for f := range g.NumField() {
+				if !sameValue(g.Field(f), w.Field(f)) {
+					t.Errorf("row %d, %s: Bind %#v; Scan %#v", i+1, g.Type().Field(f).Name, g.Field(f).Interface(), w.Field(f).Interface())
+				}
+			}
+		}
+	})
 }

@@ -13,8 +13,8 @@ func SetFlightWaitHook(f func()) { flightWaitHook = f }
 // value of type t at p the way Bind does without Rows.Scan, or reports that
 // it leaves the value to Rows.Scan (tests only).
 func AssignLikeScan(t reflect.Type, p unsafe.Pointer, v any) bool {
-	f := field{typ: t}
-	f.conv, f.elemConv = convOf(t)
+	f := field{typ: t, ptrType: ifaceType(reflect.PointerTo(t))}
+	f.setConv()
 	if f.conv == convNone {
 		return false
 	}

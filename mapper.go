@@ -74,8 +74,9 @@ type field struct {
 	ptrType unsafe.Pointer
 	pk      bool
 
-	conv     conv // how Bind stores a value into the field itself (convert.go)
-	elemConv conv // for convPtr: how into what the field points to
+	conv        conv           // how Bind stores a value into the field itself (convert.go)
+	elemConv    conv           // for convPtr: how into what the field points to
+	elemPtrType unsafe.Pointer // for convPtr: the descriptor of a pointer to what the field points to
 }
 
 // model is what idmap knows of a Go type. It is built once per type and read
@@ -280,7 +281,7 @@ func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, d
 			pk:     hasOpt(opts, "pk"),
 		}
 		f.ptrType = ifaceType(reflect.PointerTo(ft))
-		f.conv, f.elemConv = convOf(ft)
+		f.setConv()
 		if j, dup := m.byCol[col]; dup {
 			switch {
 			case depth[col] < level:
