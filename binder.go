@@ -275,7 +275,8 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 		cur = r.m().Cursor(m.ctype)
 	}
 	dest := make([]any, len(pl.fields))
-	var vals []any // with pl.direct: the row's values, scanned into dest's *any
+	var vals []any      // with pl.direct: the row's values, scanned into dest's *any
+	var fieldDest []any // with pl.direct: the fields' addresses, for a row Rows.Scan converts
 	if pl.direct {
 		vals = make([]any, len(pl.fields))
 		for i := range vals {
@@ -303,7 +304,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 			}
 		}
 		p := m.new()
-		if err := scanRow(rs, pl, p, dest, vals); err != nil {
+		if err := scanRow(rs, pl, p, dest, vals, &fieldDest); err != nil {
 			return nil, fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 		}
 		for _, f := range pl.raw {
@@ -337,9 +338,10 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 
 // scanRow scans the current row into the object at p. With pl.direct, dest
 // points into vals, and the values are stored by Bind itself where it can
-// (convert.go); otherwise, and for a row with a value it cannot store, dest
-// is made of the fields' addresses and Rows.Scan converts.
-func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any) error {
+// (convert.go); otherwise, and for a row with a value it cannot store, the
+// fields' addresses (in dest, or in *fieldDest, made once) are given to
+// Rows.Scan, which converts.
+func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any, fieldDest *[]any) error {
 	if pl.direct {
 		if err := rs.Scan(dest...); err != nil {
 			return err
@@ -354,7 +356,10 @@ func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any) error {
 		if done {
 			return nil
 		}
-		dest = make([]any, len(pl.fields))
+		if *fieldDest == nil {
+			*fieldDest = make([]any, len(pl.fields))
+		}
+		dest = *fieldDest
 	}
 	for i, f := range pl.fields {
 		dest[i] = f.fieldPtr(p)
