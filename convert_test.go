@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"strings"
@@ -49,6 +50,22 @@ type (
 	convBlob  []byte
 )
 
+// convTypes are the field types the conversion tests store into.
+var convTypes = []reflect.Type{
+	reflect.TypeFor[int](), reflect.TypeFor[int8](), reflect.TypeFor[int16](), reflect.TypeFor[int32](), reflect.TypeFor[int64](),
+	reflect.TypeFor[uint](), reflect.TypeFor[uint8](), reflect.TypeFor[uint16](), reflect.TypeFor[uint32](), reflect.TypeFor[uint64](),
+	reflect.TypeFor[float32](), reflect.TypeFor[float64](), reflect.TypeFor[string](), reflect.TypeFor[[]byte](),
+	reflect.TypeFor[time.Time](), reflect.TypeFor[bool](), reflect.TypeFor[any](),
+	reflect.TypeFor[convInt](), reflect.TypeFor[convStr](), reflect.TypeFor[convBool](), reflect.TypeFor[convFloat](),
+	reflect.TypeFor[convUint](), reflect.TypeFor[convBlob](), reflect.TypeFor[sql.NullString](),
+	reflect.TypeFor[sql.NullInt64](), reflect.TypeFor[*int](), reflect.TypeFor[*int8](), reflect.TypeFor[*string](),
+	reflect.TypeFor[*[]byte](), reflect.TypeFor[*time.Time](), reflect.TypeFor[*any](), reflect.TypeFor[*convStr](),
+	reflect.TypeFor[*float32](), reflect.TypeFor[*bool](), reflect.TypeFor[**int](), reflect.TypeFor[*sql.NullString](),
+	reflect.TypeFor[time.Duration](), reflect.TypeFor[pickyScanner](), reflect.TypeFor[*pickyScanner](),
+	reflect.TypeFor[sql.NullFloat64](), reflect.TypeFor[sql.NullBool](), reflect.TypeFor[sql.NullTime](),
+	reflect.TypeFor[composer](),
+}
+
 // TestConvertMatchesScan: for every pair of a driver value and a field
 // type, what Bind stores without Rows.Scan is what Rows.Scan stores into
 // the field, and Bind leaves to Rows.Scan every pair where Scan fails. The
@@ -76,20 +93,7 @@ func TestConvertMatchesScan(t *testing.T) {
 	srcs = append(srcs, fakeDecimal{}, nil, []byte(nil), []byte{}, true, false, now, time.Time{},
 		0.0, 1.5, -2.25, 3.0, 0.1, 1e300, -1e-300, float64(math.MaxInt64), math.Inf(1), 1<<24+1.0)
 
-	types := []reflect.Type{
-		reflect.TypeFor[int](), reflect.TypeFor[int8](), reflect.TypeFor[int16](), reflect.TypeFor[int32](), reflect.TypeFor[int64](),
-		reflect.TypeFor[uint](), reflect.TypeFor[uint8](), reflect.TypeFor[uint16](), reflect.TypeFor[uint32](), reflect.TypeFor[uint64](),
-		reflect.TypeFor[float32](), reflect.TypeFor[float64](), reflect.TypeFor[string](), reflect.TypeFor[[]byte](),
-		reflect.TypeFor[time.Time](), reflect.TypeFor[bool](), reflect.TypeFor[any](),
-		reflect.TypeFor[convInt](), reflect.TypeFor[convStr](), reflect.TypeFor[convBool](), reflect.TypeFor[convFloat](),
-		reflect.TypeFor[convUint](), reflect.TypeFor[convBlob](), reflect.TypeFor[sql.NullString](),
-		reflect.TypeFor[sql.NullInt64](), reflect.TypeFor[*int](), reflect.TypeFor[*int8](), reflect.TypeFor[*string](),
-		reflect.TypeFor[*[]byte](), reflect.TypeFor[*time.Time](), reflect.TypeFor[*any](), reflect.TypeFor[*convStr](),
-		reflect.TypeFor[*float32](), reflect.TypeFor[*bool](), reflect.TypeFor[**int](), reflect.TypeFor[*sql.NullString](),
-		reflect.TypeFor[time.Duration](), reflect.TypeFor[pickyScanner](), reflect.TypeFor[*pickyScanner](),
-		reflect.TypeFor[sql.NullFloat64](), reflect.TypeFor[sql.NullBool](), reflect.TypeFor[sql.NullTime](),
-		reflect.TypeFor[composer](),
-	}
+	types := convTypes
 
 	cols := make([]string, len(srcs))
 	for i := range cols {
@@ -377,4 +381,96 @@ func TestContractColumnTypes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// FuzzConvertMatchesScan: for a driver value made from the fuzzer's input
+// and one of convTypes, what Bind stores without Rows.Scan is what Rows.Scan
+// stores, and Bind leaves to Rows.Scan every value that Scan refuses.
+func FuzzConvertMatchesScan(f *testing.F) {
+	f.Add(uint8(0), int64(300), 1.5, "42", uint8(3))
+	f.Add(uint8(1), int64(-1), 1e300, "1e3", uint8(10))
+	f.Add(uint8(2), int64(0), 0.1, " 7", uint8(0))
+	f.Add(uint8(3), int64(1), -2.25, "true", uint8(15))
+	f.Add(uint8(5), int64(-5), 3.0, "", uint8(9))
+	f.Add(uint8(6), int64(7), 16777217.0, "NaN", uint8(10))
+	var cur driver.Value
+	db := sql.OpenDB(oneValueConnector{&cur})
+	defer db.Close()
+	f.Fuzz(func(t *testing.T, kind uint8, n int64, x float64, s string, ti uint8) {
+		switch kind % 8 {
+		case 0:
+			cur = n
+		case 1:
+			cur = x
+		case 2:
+			cur = s
+		case 3:
+			cur = []byte(s)
+		case 4:
+			cur = n%2 == 0
+		case 5:
+			cur = uint64(n)
+		case 6:
+			cur = float32(x)
+		default:
+			cur = nil
+		}
+		ft := convTypes[int(ti)%len(convTypes)]
+		rows, err := db.Query("SELECT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			t.Fatal("no row")
+		}
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		want := reflect.New(ft)
+		scanErr := rows.Scan(want.Interface())
+		got := reflect.New(ft)
+		if !idmap.AssignLikeScan(ft, got.UnsafePointer(), v) {
+			return
+		}
+		if scanErr != nil {
+			t.Fatalf("%T(%v) into %v: Bind stores %v; Scan fails: %v", cur, cur, ft, got.Elem(), scanErr)
+		}
+		if !sameValue(got.Elem(), want.Elem()) {
+			t.Fatalf("%T(%v) into %v: Bind stores %#v; Scan stores %#v", cur, cur, ft, got.Elem().Interface(), want.Elem().Interface())
+		}
+	})
+}
+
+// oneValueConnector is a driver whose every query gives one row of one
+// column: the value *v holds when the query is sent.
+type oneValueConnector struct{ v *driver.Value }
+
+func (c oneValueConnector) Connect(context.Context) (driver.Conn, error) { return oneValueConn(c), nil }
+func (c oneValueConnector) Driver() driver.Driver                        { return nil }
+
+type oneValueConn oneValueConnector
+
+func (oneValueConn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip }
+func (oneValueConn) Close() error                        { return nil }
+func (oneValueConn) Begin() (driver.Tx, error)           { return nil, driver.ErrSkip }
+func (c oneValueConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+	return &oneValueRows{v: *c.v}, nil
+}
+
+type oneValueRows struct {
+	v    driver.Value
+	done bool
+}
+
+func (*oneValueRows) Columns() []string { return []string{"v"} }
+func (*oneValueRows) Close() error      { return nil }
+func (r *oneValueRows) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	dest[0] = r.v
+	return nil
 }
