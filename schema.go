@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,6 +214,7 @@ type tableModels struct {
 	gen    uint64
 	pk     map[string][]string // folded table → key columns; nil slice when types disagree
 	models map[string][]*model // folded table → mapped types on it
+	strKey map[string]bool     // folded table → some mapped type keys it by a string (or []byte) field
 }
 
 func currentTables() *tableModels {
@@ -226,7 +228,7 @@ func currentTables() *tableModels {
 	if tm := tableIndex.built.Load(); tm != nil && tm.gen == g {
 		return tm
 	}
-	tm := &tableModels{gen: g, pk: map[string][]string{}, models: map[string][]*model{}}
+	tm := &tableModels{gen: g, pk: map[string][]string{}, models: map[string][]*model{}, strKey: map[string]bool{}}
 	models.Range(func(_, v any) bool {
 		m := v.(*model)
 		if !m.mapped || m.err != nil {
@@ -237,6 +239,9 @@ func currentTables() *tableModels {
 		cols := make([]string, len(m.pk))
 		for i, fi := range m.pk {
 			cols[i] = strings.ToLower(m.fields[fi].column)
+			if isTextType(m.fields[fi].typ) {
+				tm.strKey[t] = true
+			}
 		}
 		if old, ok := tm.pk[t]; ok && !sameColumns(old, cols) {
 			tm.pk[t] = nil // types disagree on the key: expire by table
@@ -247,6 +252,15 @@ func currentTables() *tableModels {
 	})
 	tableIndex.built.Store(tm)
 	return tm
+}
+
+// isTextType reports whether t (or what it points to) is a string or a
+// []byte kind: a key field of a text column.
+func isTextType(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.String || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8)
 }
 
 // pkOf returns the key columns of table, or nil if no mapped type (or no

@@ -227,7 +227,8 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 				e.widenTable(child)
 			}
 		}
-		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL})
+		mysql := db.dialect == dialectMySQL
+		db.writeEffects(e, t, w, resolver{args: args, collated: mysql, looseNumbers: mysql && currentTables().strKey[t]})
 	}
 	return e
 }
@@ -291,6 +292,25 @@ type resolver struct {
 	// MySQL compares '5abc' with 5 as equal and its collations fold accents
 	// in ways normKey does not follow.
 	collated bool
+	// looseNumbers: the server compares the table's string key column with
+	// a number as numbers (MySQL): WHERE code = 5 matches '5', '05', '5abc'
+	// and '5.0'. A condition's value that is not a string is then not a
+	// key (whereValue).
+	looseNumbers bool
+}
+
+// whereValue is value for a value compared with a key column in a WHERE
+// condition.
+func (r resolver) whereValue(v classify.Value) (any, bool) {
+	val, ok := r.value(v)
+	if !ok || !r.looseNumbers {
+		return val, ok
+	}
+	switch val.(type) {
+	case string, []byte, nil:
+		return val, true
+	}
+	return nil, false
 }
 
 // value returns the value of v. ok is false when it cannot be known, or
@@ -375,7 +395,7 @@ func whereKeys(pk []string, where []classify.Cond, r resolver) ([]any, bool) {
 			}
 			var vals []any
 			for _, tuple := range c.Values {
-				v, ok := r.value(tuple[j])
+				v, ok := r.whereValue(tuple[j])
 				if !ok {
 					return nil, false
 				}
@@ -611,7 +631,7 @@ func tupleKey(pk []string, idx []int, tuple []classify.Value, r resolver) (any, 
 		if j >= len(tuple) {
 			return nil, false
 		}
-		v, ok := r.value(tuple[j])
+		v, ok := r.whereValue(tuple[j])
 		if !ok {
 			return nil, false
 		}
