@@ -3,6 +3,7 @@ package idmap_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -129,6 +130,36 @@ func TestContractStringKeyNumberArg(t *testing.T) {
 			var note string
 			require.NoError(t, db.QueryRow(d.q("SELECT note FROM codes WHERE code = ?"), c).Scan(&note))
 			require.Equal(t, note, got.Note, "%s: stale row %q after WHERE code = 5", d.name, c)
+		}
+	})
+}
+
+// A key given as text that the server reads as a number ('5.0', '5e0',
+// ' 5 ') matches the row whose integer key is 5 on SQLite and MySQL: the
+// write expires that key, or the table.
+func TestContractNumericText(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 6)
+		ctx := idmap.NewContext(context.Background())
+		for i, arg := range []string{"5.0", "5e0", " 4 ", "3.", "+2", "1.0e0", "literal 6.0"} {
+			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+			name := fmt.Sprintf("n%d", i)
+			var err error
+			if lit, ok := strings.CutPrefix(arg, "literal "); ok {
+				_, err = db.ExecContext(ctx, "UPDATE users SET name = '"+name+"' WHERE id = '"+lit+"'")
+			} else {
+				_, err = db.ExecContext(ctx, d.q("UPDATE users SET name = ? WHERE id = ?"), name, arg)
+			}
+			if err != nil {
+				continue // PostgreSQL refuses '5.0' as a bigint
+			}
+			for id := int64(1); id <= 6; id++ {
+				u, err := idmap.Get[User](ctx, db, id)
+				require.NoError(t, err)
+				var want string
+				require.NoError(t, db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&want))
+				require.Equal(t, want, u.Name, "%s: stale row %d after WHERE id = %q", d.name, id, arg)
+			}
 		}
 	})
 }

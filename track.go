@@ -315,20 +315,40 @@ func (r resolver) whereValue(v classify.Value) (any, bool) {
 
 // value returns the value of v. ok is false when it cannot be known, or
 // cannot serve as a key exactly (the caller widens to the table).
+//
+// Text that spells a number but not an integer ('5.0', '5e0', '.5') is not
+// a key anywhere: SQLite and MySQL read it as a number against an integer
+// column ('5.0' matches the row whose key is 5), and normKey keeps it as
+// text.
 func (r resolver) value(v classify.Value) (any, bool) {
 	val, ok := argValue(v, r.args)
-	if !ok || !r.collated {
+	if !ok {
 		return val, ok
 	}
+	var text string
 	switch x := val.(type) {
 	case string:
-		_, isInt := normString(x).(int64)
-		return val, isInt
+		text = x
 	case []byte:
-		_, isInt := normString(string(x)).(int64)
-		return val, isInt
+		text = string(x)
+	default:
+		return val, true
+	}
+	_, isInt := normString(text).(int64)
+	if isInt {
+		return val, true
+	}
+	if r.collated || numericText(text) {
+		return val, false
 	}
 	return val, true
+}
+
+// numericText reports whether s, spaces aside, reads as a number (one too
+// large for a float64 included).
+func numericText(s string) bool {
+	_, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return err == nil || errors.Is(err, strconv.ErrRange)
 }
 
 // argValue returns the value of v in a statement run with args.
