@@ -227,8 +227,7 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 				e.widenTable(child)
 			}
 		}
-		mysql := db.dialect == dialectMySQL
-		db.writeEffects(e, t, w, resolver{args: args, collated: mysql, looseNumbers: mysql && currentTables().strKey[t]})
+		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL, looseNumbers: currentTables().strKey[t]})
 	}
 	return e
 }
@@ -292,10 +291,12 @@ type resolver struct {
 	// MySQL compares '5abc' with 5 as equal and its collations fold accents
 	// in ways normKey does not follow.
 	collated bool
-	// looseNumbers: the server compares the table's string key column with
-	// a number as numbers (MySQL): WHERE code = 5 matches '5', '05', '5abc'
-	// and '5.0'. A condition's value that is not a string is then not a
-	// key (whereValue).
+	// looseNumbers: a mapped type keys the table by a string field, and a
+	// server may compare that column with a number in its own way: MySQL
+	// as numbers (WHERE code = 5 matches '5', '05', '5abc' and '5.0'),
+	// SQLite as the number's text (code = 5.0 matches '5.0', which normKey
+	// does not give for 5.0). A condition's value that is not a string is
+	// then not a key (whereValue).
 	looseNumbers bool
 }
 
