@@ -211,11 +211,20 @@ var tableIndex struct {
 }
 
 type tableModels struct {
-	gen    uint64
-	pk     map[string][]string // folded table → key columns; nil slice when types disagree
-	models map[string][]*model // folded table → mapped types on it
-	strKey map[string]bool     // folded table → some mapped type keys it by a string (or []byte) field
+	gen      uint64
+	pk       map[string][]string           // folded table → key columns; nil slice when types disagree
+	models   map[string][]*model           // folded table → mapped types on it
+	keyKinds map[string]map[string]keyKind // folded table → folded key column → what mapped types' fields of it are
 }
+
+// keyKind says what a key column's fields are, in the mapped types on its
+// table (bits: several types may map one column).
+type keyKind uint8
+
+const (
+	keyText keyKind = 1 << iota // a string or []byte field
+	keyTime                     // a time.Time field
+)
 
 func currentTables() *tableModels {
 	g := tableIndex.gen.Load()
@@ -228,7 +237,7 @@ func currentTables() *tableModels {
 	if tm := tableIndex.built.Load(); tm != nil && tm.gen == g {
 		return tm
 	}
-	tm := &tableModels{gen: g, pk: map[string][]string{}, models: map[string][]*model{}, strKey: map[string]bool{}}
+	tm := &tableModels{gen: g, pk: map[string][]string{}, models: map[string][]*model{}, keyKinds: map[string]map[string]keyKind{}}
 	models.Range(func(_, v any) bool {
 		m := v.(*model)
 		if !m.mapped || m.err != nil {
@@ -239,8 +248,18 @@ func currentTables() *tableModels {
 		cols := make([]string, len(m.pk))
 		for i, fi := range m.pk {
 			cols[i] = strings.ToLower(m.fields[fi].column)
-			if isTextType(m.fields[fi].typ) {
-				tm.strKey[t] = true
+			var k keyKind
+			switch ft := derefType(m.fields[fi].typ); {
+			case ft.Kind() == reflect.String || (ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Uint8):
+				k = keyText
+			case ft == timeType:
+				k = keyTime
+			}
+			if k != 0 {
+				if tm.keyKinds[t] == nil {
+					tm.keyKinds[t] = map[string]keyKind{}
+				}
+				tm.keyKinds[t][cols[i]] |= k
 			}
 		}
 		if old, ok := tm.pk[t]; ok && !sameColumns(old, cols) {
@@ -254,13 +273,12 @@ func currentTables() *tableModels {
 	return tm
 }
 
-// isTextType reports whether t (or what it points to) is a string or a
-// []byte kind: a key field of a text column.
-func isTextType(t reflect.Type) bool {
+// derefType returns what t points to, through any number of pointers.
+func derefType(t reflect.Type) reflect.Type {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return t.Kind() == reflect.String || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8)
+	return t
 }
 
 // pkOf returns the key columns of table, or nil if no mapped type (or no

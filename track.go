@@ -227,7 +227,7 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 				e.widenTable(child)
 			}
 		}
-		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL, looseNumbers: currentTables().strKey[t]})
+		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL, kinds: currentTables().keyKinds[t]})
 	}
 	return e
 }
@@ -291,41 +291,30 @@ type resolver struct {
 	// MySQL compares '5abc' with 5 as equal and its collations fold accents
 	// in ways normKey does not follow.
 	collated bool
-	// looseNumbers: a mapped type keys the table by a string field, and a
-	// server may compare that column with a number in its own way: MySQL
-	// as numbers (WHERE code = 5 matches '5', '05', '5abc' and '5.0'),
-	// SQLite as the number's text (code = 5.0 matches '5.0', which normKey
-	// does not give for 5.0). A condition's value that is not a string is
-	// then not a key (whereValue).
-	looseNumbers bool
+	// kinds: what the mapped types' key fields of the table are, by
+	// folded column. A server compares a text key column with a number in
+	// its own way: MySQL as numbers (code = 5 matches '5', '05', '5abc' and
+	// '5.0'), SQLite as the number's text (code = 5.0 matches '5.0', which
+	// normKey does not give for 5.0); and a time key column with text as a
+	// time (day = '2026-11-27' matches midnight, which normKey keeps in
+	// nanoseconds). Such a value is not a key of that column.
+	kinds map[string]keyKind
 }
 
-// whereValue is value for a value compared with a key column in a WHERE
-// condition.
-func (r resolver) whereValue(v classify.Value) (any, bool) {
-	val, ok := r.value(v)
-	if !ok || !r.looseNumbers {
-		return val, ok
-	}
-	switch val.(type) {
-	case string, []byte, nil:
-		return val, true
-	}
-	return nil, false
-}
-
-// value returns the value of v. ok is false when it cannot be known, or
-// cannot serve as a key exactly (the caller widens to the table).
+// value returns the value of v for key column col. ok is false when it
+// cannot be known, or cannot serve as a key exactly (the caller widens to
+// the table).
 //
 // Text that spells a number but not an integer ('5.0', '5e0', '.5') is not
 // a key anywhere: SQLite and MySQL read it as a number against an integer
 // column ('5.0' matches the row whose key is 5), and normKey keeps it as
 // text.
-func (r resolver) value(v classify.Value) (any, bool) {
+func (r resolver) value(col string, v classify.Value) (any, bool) {
 	val, ok := argValue(v, r.args)
-	if !ok {
+	if !ok || val == nil {
 		return val, ok
 	}
+	kind := r.kinds[strings.ToLower(col)]
 	var text string
 	switch x := val.(type) {
 	case string:
@@ -333,7 +322,10 @@ func (r resolver) value(v classify.Value) (any, bool) {
 	case []byte:
 		text = string(x)
 	default:
-		return val, true
+		return val, kind&keyText == 0
+	}
+	if kind&keyTime != 0 {
+		return val, false
 	}
 	_, isInt := normString(text).(int64)
 	if isInt {
@@ -416,7 +408,7 @@ func whereKeys(pk []string, where []classify.Cond, r resolver) ([]any, bool) {
 			}
 			var vals []any
 			for _, tuple := range c.Values {
-				v, ok := r.whereValue(tuple[j])
+				v, ok := r.value(col, tuple[j])
 				if !ok {
 					return nil, false
 				}
@@ -577,7 +569,7 @@ func valuesKeys(pk, cols []string, rows [][]classify.Value, r resolver) ([]any, 
 			if j >= len(row) {
 				return nil, false
 			}
-			v, ok := r.value(row[j])
+			v, ok := r.value(pk[i], row[j])
 			if !ok || v == nil {
 				return nil, false
 			}
@@ -601,7 +593,7 @@ func setKeys(pk []string, set []classify.Assign, old []any, r resolver) ([]any, 
 		if !a.Plain {
 			return nil, false
 		}
-		v, ok := r.value(a.Value)
+		v, ok := r.value(pk[i], a.Value)
 		if !ok || v == nil {
 			return nil, false
 		}
@@ -652,7 +644,7 @@ func tupleKey(pk []string, idx []int, tuple []classify.Value, r resolver) (any, 
 		if j >= len(tuple) {
 			return nil, false
 		}
-		v, ok := r.whereValue(tuple[j])
+		v, ok := r.value(pk[i], tuple[j])
 		if !ok {
 			return nil, false
 		}
