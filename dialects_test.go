@@ -241,3 +241,70 @@ func TestContractMixedKeyPrecision(t *testing.T) {
 		require.Nil(t, idmap.Cached[TenantItem](ctx, db, "acme", 2), "%s: the written key is still fresh", d.name)
 	})
 }
+
+// A write through a view changes the rows of its table: it expires them.
+func TestContractWriteThroughView(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3)
+		mustExec(t, db, "CREATE VIEW users_v AS SELECT id, name FROM users")
+		if d.dialect == "sqlite" { // SQLite's views take writes only through triggers
+			mustExec(t, db, "CREATE TRIGGER users_v_upd INSTEAD OF UPDATE ON users_v BEGIN UPDATE users SET name = NEW.name WHERE id = OLD.id; END")
+		}
+		ctx := idmap.NewContext(context.Background())
+		_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+		mustExec(t, db, d.q("UPDATE users_v SET name = ? WHERE id = ?"), "viewed", 2)
+		u, err := idmap.Get[User](ctx, db, 2)
+		require.NoError(t, err)
+		require.Equal(t, "viewed", u.Name, "%s: stale row after an UPDATE through a view", d.name)
+	})
+}
+
+// Event is mapped on a PostgreSQL partitioned table, EventPart on one of
+// its partitions.
+type (
+	Event struct {
+		ID   int64  `db:"id,pk"`
+		Name string `db:"name"`
+	}
+	EventPart struct {
+		ID   int64  `db:"id,pk"`
+		Name string `db:"name"`
+	}
+)
+
+func (Event) TableName() string     { return "events" }
+func (EventPart) TableName() string { return "events_low" }
+
+// A write to a partition changes the rows its partitioned table shows, and
+// a write to the partitioned table those of the partition.
+func TestContractPartitions(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		if d.dialect != "postgres" {
+			t.Skip("table inheritance and partitions: PostgreSQL")
+		}
+		mustExec(t, db, "CREATE TABLE events (id BIGINT PRIMARY KEY, name TEXT NOT NULL) PARTITION BY RANGE (id)")
+		mustExec(t, db, "CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (100)")
+		mustExec(t, db, "INSERT INTO events (id, name) VALUES (1, 'a'), (2, 'b')")
+		ctx := idmap.NewContext(context.Background())
+		load := func() {
+			rows, err := db.QueryContext(ctx, "SELECT id, name FROM events")
+			require.NoError(t, err)
+			var es []*Event
+			require.NoError(t, idmap.Bind(rows, &es))
+			rows, err = db.QueryContext(ctx, "SELECT id, name FROM events_low")
+			require.NoError(t, err)
+			var ps []*EventPart
+			require.NoError(t, idmap.Bind(rows, &ps))
+		}
+		load()
+		mustExec(t, db, "UPDATE events_low SET name = 'through the partition' WHERE id = $1", 1)
+		e, err := idmap.Get[Event](ctx, db, 1)
+		require.NoError(t, err)
+		require.Equal(t, "through the partition", e.Name, "stale partitioned table after a write to its partition")
+		load()
+		mustExec(t, db, "UPDATE events SET name = 'through the table' WHERE id = $1", 2)
+		p, err := idmap.Get[EventPart](ctx, db, 2)
+		require.NoError(t, err)
+		require.Equal(t, "through the table", p.Name, "stale partition after a write to its table")
+	})
+}

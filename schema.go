@@ -18,8 +18,8 @@ import (
 // schemaInfo is what idmap read of a database's catalogue.
 type schemaInfo struct {
 	known    bool                // false: the catalogue could not be read; every write widens to the database
-	cascades map[string][]string // parent table → tables that its writes reach through ON DELETE/UPDATE actions (transitively)
-	triggers map[string]bool     // tables with triggers
+	cascades map[string][]string // table → other tables that its writes reach through ON DELETE/UPDATE actions or inheritance (transitively)
+	triggers map[string]bool     // tables with triggers or rules, and views
 }
 
 // TriggerWrites declares what the triggers on table write, so that a write
@@ -56,9 +56,13 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 }
 
 // catalogue holds, per dialect, the queries that read foreign keys (child
-// table, parent table, ON UPDATE rule, ON DELETE rule) and the tables that
-// have triggers.
-var catalogue = map[dialect]struct{ fks, triggers string }{
+// table, parent table, ON UPDATE rule, ON DELETE rule); the tables whose
+// writes reach other tables in ways idmap does not read (triggers, views
+// that take writes, PostgreSQL's rules), which widen a write to the whole
+// database unless TriggerWrites declares them; and, for PostgreSQL, table
+// inheritance (child, parent), partitions included: a write to either
+// table changes the rows the other shows.
+var catalogue = map[dialect]struct{ fks, triggers, inherits string }{
 	dialectSQLite: {
 		fks: `SELECT m.name, p."table", p.on_update, p.on_delete
 			FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`,
@@ -67,13 +71,18 @@ var catalogue = map[dialect]struct{ fks, triggers string }{
 	dialectMySQL: {
 		fks: `SELECT TABLE_NAME, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE
 			FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()`,
-		triggers: `SELECT DISTINCT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`,
+		triggers: `SELECT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
+			UNION SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()`,
 	},
 	dialectPostgres: {
 		fks: `SELECT cl.relname, pl.relname, c.confupdtype::text, c.confdeltype::text
 			FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class pl ON pl.oid = c.confrelid
 			WHERE c.contype = 'f'`,
-		triggers: `SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal`,
+		triggers: `SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal
+			UNION SELECT relname FROM pg_class WHERE relkind = 'v'
+			UNION SELECT tablename FROM pg_rules`,
+		inherits: `SELECT c.relname, p.relname FROM pg_inherits i
+			JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent`,
 	},
 }
 
@@ -93,6 +102,12 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 	if err != nil {
 		return &schemaInfo{}
 	}
+	var inh [][]driver.Value
+	if q.inherits != "" {
+		if inh, err = baseQuery(ctx, bc, q.inherits); err != nil {
+			return &schemaInfo{}
+		}
+	}
 	si := &schemaInfo{known: true, cascades: map[string][]string{}, triggers: map[string]bool{}}
 	edges := map[string][]string{} // parent → children its actions write
 	for _, fk := range fks {
@@ -100,6 +115,11 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 			p := strings.ToLower(asString(fk[1]))
 			edges[p] = append(edges[p], strings.ToLower(asString(fk[0])))
 		}
+	}
+	for _, row := range inh {
+		c, p := strings.ToLower(asString(row[0])), strings.ToLower(asString(row[1]))
+		edges[c] = append(edges[c], p)
+		edges[p] = append(edges[p], c)
 	}
 	for parent := range edges {
 		si.cascades[parent] = reach(edges, parent)
@@ -119,7 +139,7 @@ func reach(edges map[string][]string, t string) []string {
 	for len(stack) > 0 {
 		c := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if seen[c] {
+		if seen[c] || c == t {
 			continue
 		}
 		seen[c] = true
