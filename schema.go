@@ -24,7 +24,9 @@ type schemaInfo struct {
 
 // TriggerWrites declares what the triggers on table write, so that a write
 // to table expires those tables instead of the whole database. Without it,
-// a table with triggers widens every write to the whole database.
+// a table with triggers widens every write to the whole database. The same
+// holds for a view that takes writes (declare its tables:
+// TriggerWrites("users_v", "users")) and a PostgreSQL table with rules.
 func TriggerWrites(table string, writes ...string) Option {
 	return func(c *config) {
 		if c.triggers == nil {
