@@ -138,6 +138,10 @@ type database struct {
 	bus      bus.Bus             // WithBus, or nil
 
 	schema atomic.Pointer[schemaInfo] // foreign keys and triggers; nil until read, and after DDL
+	// schemaTried: a statement that only calls functions has tried to read
+	// the catalogue since the last DDL (a read that fails is not retried
+	// for every SELECT; the next write retries it).
+	schemaTried atomic.Bool
 }
 
 func newDatabase(defaultName string, guess dialect, opts []Option) (*database, error) {

@@ -1,6 +1,7 @@
 package idmap
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/go-idmap/idmap/classify"
 )
 
 // What the effects of a write depend on besides the statement: the primary
@@ -20,6 +23,7 @@ type schemaInfo struct {
 	known    bool                // false: the catalogue could not be read; every write widens to the database
 	cascades map[string][]string // table → other tables that its writes reach through ON DELETE/UPDATE actions or inheritance (transitively)
 	triggers map[string]bool     // tables with triggers or rules, and views
+	writers  map[string]bool     // functions the database defines that may write (lower-cased names)
 }
 
 // TriggerWrites declares what the triggers on table write, so that a write
@@ -63,8 +67,11 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 // that take writes, PostgreSQL's rules), which widen a write to the whole
 // database unless TriggerWrites declares them; and, for PostgreSQL, table
 // inheritance (child, parent), partitions included: a write to either
-// table changes the rows the other shows.
-var catalogue = map[dialect]struct{ fks, triggers, inherits string }{
+// table changes the rows the other shows; and the functions the database
+// defines that may write (MySQL's stored functions, PostgreSQL's volatile
+// functions outside its own schemas): a statement that calls one, a SELECT
+// included, widens to the whole database.
+var catalogue = map[dialect]struct{ fks, triggers, inherits, writers string }{
 	dialectSQLite: {
 		fks: `SELECT m.name, p."table", p.on_update, p.on_delete
 			FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`,
@@ -75,6 +82,7 @@ var catalogue = map[dialect]struct{ fks, triggers, inherits string }{
 			FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()`,
 		triggers: `SELECT EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()
 			UNION SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()`,
+		writers: `SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'FUNCTION'`,
 	},
 	dialectPostgres: {
 		fks: `SELECT cl.relname, pl.relname, c.confupdtype::text, c.confdeltype::text
@@ -85,6 +93,8 @@ var catalogue = map[dialect]struct{ fks, triggers, inherits string }{
 			UNION SELECT tablename FROM pg_rules`,
 		inherits: `SELECT c.relname, p.relname FROM pg_inherits i
 			JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent`,
+		writers: `SELECT DISTINCT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+			WHERE p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`,
 	},
 }
 
@@ -104,9 +114,14 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 	if err != nil {
 		return &schemaInfo{}
 	}
-	var inh [][]driver.Value
+	var inh, wrs [][]driver.Value
 	if q.inherits != "" {
 		if inh, err = baseQuery(ctx, bc, q.inherits); err != nil {
+			return &schemaInfo{}
+		}
+	}
+	if q.writers != "" {
+		if wrs, err = baseQuery(ctx, bc, q.writers); err != nil {
 			return &schemaInfo{}
 		}
 	}
@@ -128,6 +143,12 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 	}
 	for _, row := range trs {
 		si.triggers[strings.ToLower(asString(row[0]))] = true
+	}
+	for _, row := range wrs {
+		if si.writers == nil {
+			si.writers = map[string]bool{}
+		}
+		si.writers[strings.ToLower(asString(row[0]))] = true
 	}
 	return si
 }
@@ -207,6 +228,13 @@ func baseQuery(ctx context.Context, bc driver.Conn, query string, args ...any) (
 				return out, nil
 			}
 			return nil, err
+		}
+		// A driver may hand out []byte in a buffer that its next Next
+		// overwrites (go-sql-driver/mysql does): keep copies.
+		for i, v := range dest {
+			if b, ok := v.([]byte); ok {
+				dest[i] = bytes.Clone(b)
+			}
 		}
 		out = append(out, dest)
 	}
@@ -325,4 +353,22 @@ func (db *database) removeShared(table string, keys []any) {
 			}
 		}
 	}
+}
+
+// callsWriter reports whether st calls a function of db that may write,
+// as far as its catalogue has been read.
+func (db *database) callsWriter(st *classify.Statement) bool {
+	if len(st.Calls) == 0 {
+		return false
+	}
+	si := db.schema.Load()
+	if si == nil || len(si.writers) == 0 {
+		return false
+	}
+	for _, c := range st.Calls {
+		if si.writers[c] {
+			return true
+		}
+	}
+	return false
 }

@@ -102,7 +102,11 @@ func mayChange(st *classify.Statement) bool {
 // while the connection is idle.
 func (c *connState) before(ctx context.Context, query string) *classify.Statement {
 	st := classify.Classify(c.db.dialect.classify(), query)
-	if len(st.Writes) > 0 {
+	switch {
+	case len(st.Writes) > 0:
+		c.db.schemaFor(ctx, c)
+	case len(st.Calls) > 0 && c.db.schema.Load() == nil && !c.db.schemaTried.Swap(true):
+		// Which functions may write is in the catalogue too.
 		c.db.schemaFor(ctx, c)
 	}
 	return st
@@ -116,7 +120,7 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 // came through the query path (viaQuery): its rows publish it when they
 // close, once the connection is free again.
 func (c *connState) after(ctx context.Context, st *classify.Statement, args []driver.NamedValue, viaQuery bool) *effects {
-	if !mayChange(st) {
+	if !mayChange(st) && !c.db.callsWriter(st) {
 		return nil
 	}
 	autocommit := c.tx == nil
@@ -188,7 +192,7 @@ func (c *connState) txControl(ctx context.Context, op classify.TxOp) {
 // effectsOf resolves a classified statement against its arguments.
 func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) *effects {
 	e := &effects{}
-	if st.WholeDB {
+	if st.WholeDB || db.callsWriter(st) {
 		e.all = true
 		return e
 	}
@@ -728,6 +732,7 @@ func foldTable(n classify.Name) string { return strings.ToLower(n.Table) }
 // next write.
 func (db *database) schemaChanged(changes []classify.SchemaChange) {
 	db.schema.Store(nil)
+	db.schemaTried.Store(false)
 	for _, sc := range changes {
 		table := foldTable(sc.Table)
 		if db.noFlush[signals.SchemaChange] {

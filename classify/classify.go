@@ -2,6 +2,7 @@ package classify
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,11 @@ func (s *Statement) merge(o *Statement) {
 		}
 	}
 	s.Schema = append(s.Schema, o.Schema...)
+	for _, c := range o.Calls {
+		if !slices.Contains(s.Calls, c) {
+			s.Calls = append(s.Calls, c)
+		}
+	}
 	if !reflect.DeepEqual(s.Tx, o.Tx) {
 		s.WholeDB = true
 	}
@@ -239,6 +245,7 @@ func classifyReading(d Dialect, sql string, o *lexOpts) *Statement {
 		p.st.WholeDB = true // an unterminated string, identifier or comment
 	}
 	p.match = matchParens(toks)
+	p.st.Calls = calls(toks)
 	spans := p.split()
 	p.st.Args = p.numberParams(spans)
 	for _, s := range spans {
@@ -254,6 +261,22 @@ func classifyReading(d Dialect, sql string, o *lexOpts) *Statement {
 		p.stmt(s.lo, s.hi)
 	}
 	return p.st
+}
+
+// calls returns the names followed by "(" in toks, lower-cased, once each.
+func calls(toks []token) []string {
+	var out []string
+	for i := 0; i+1 < len(toks); i++ {
+		t := &toks[i]
+		if (t.kind != tWord && t.kind != tQuoted) || toks[i+1].kind != tLParen {
+			continue
+		}
+		name := strings.ToLower(t.text)
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // matchParens pairs parentheses: match[i] is the index of the other one,

@@ -63,6 +63,12 @@ type Statement struct {
 	Schema []SchemaChange
 	// Tx is the transaction control sent as SQL, in order.
 	Tx []TxOp
+	// Calls are the names, lower-cased and without their schema, of what
+	// the text calls as a function (a name followed by "("), keywords
+	// included: a function that the database defines may write (SELECT
+	// my_func()), which only its catalogue tells. Table names before a
+	// column list appear too.
+	Calls []string
 	// Args is the number of positional arguments the text consumes: the
 	// number of "?" placeholders (SQLite: the sum over its statements of
 	// the largest parameter index, as SQLite numbers them), or the largest
