@@ -43,8 +43,10 @@
 //
 // # Limitations (all widen, none under-reports)
 //
-//   - A function called from a query may write (SELECT my_func()); such
-//     writes are not seen. nextval, setval and advisory locks write no rows.
+//   - A function called from a query may write (SELECT my_func()): the
+//     classifier cannot tell. It reports the names a statement calls
+//     (Statement.Calls), for the caller to match against the functions the
+//     database defines. nextval, setval and advisory locks write no rows.
 //   - Stored procedures (CALL, EXEC, EXECUTE, DO) and unknown statements
 //     widen to the whole database; so do most statements inside MySQL
 //     compound bodies (IF, WHILE, …).
