@@ -2,6 +2,7 @@ package idmap_test
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -335,5 +336,50 @@ func TestContractWritingFunction(t *testing.T) {
 		var n int
 		require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE LOWER(name) <> ''").Scan(&n))
 		require.Len(t, cachedIDs(ctx, db, 1, 2, 3), 3, "%s: a read with builtins expired rows", d.name)
+	})
+}
+
+// An upsert may update the row it conflicts with on any unique key, not
+// only on the key its values give: that row is expired too.
+func TestContractUpsertOtherUniqueKey(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3)
+		if d.dialect == "postgres" {
+			mustExec(t, db, "ALTER TABLE users ADD CONSTRAINT users_email UNIQUE (email)")
+		} else {
+			mustExec(t, db, "CREATE UNIQUE INDEX users_email ON users (email)")
+		}
+		var email string
+		require.NoError(t, db.QueryRow(d.q("SELECT email FROM users WHERE id = ?"), 2).Scan(&email))
+		stmts := map[string][]string{
+			"mysql": {"INSERT INTO users (id, name, email) VALUES (99, 'upserted', ?) ON DUPLICATE KEY UPDATE name = VALUES(name)",
+				"INSERT INTO users (id, name, email) VALUES (99, 'upserted2', ?) AS n ON DUPLICATE KEY UPDATE name = n.name"},
+			"postgres": {"INSERT INTO users (id, name, email) VALUES (99, 'upserted', $1) ON CONFLICT (email) DO UPDATE SET name = excluded.name",
+				"INSERT INTO users (id, name, email) VALUES (99, 'upserted2', $1) ON CONFLICT ON CONSTRAINT users_email DO UPDATE SET name = excluded.name"},
+			"sqlite": {"INSERT INTO users (id, name, email) VALUES (99, 'upserted', ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name",
+				"INSERT INTO users (id, name, email) VALUES (99, 'upserted2', ?) ON CONFLICT DO UPDATE SET name = excluded.name",
+				"INSERT OR REPLACE INTO users (id, name, email) VALUES (98, 'replaced', ?)"},
+		}[d.dialect]
+		ctx := idmap.NewContext(context.Background())
+		for _, s := range stmts {
+			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+			if _, err := db.ExecContext(ctx, s, email); err != nil {
+				t.Logf("%s: %v", s, err)
+				continue
+			}
+			for _, id := range []int64{1, 2, 3} {
+				var name string
+				err := db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name)
+				if errors.Is(err, sql.ErrNoRows) {
+					_, gerr := idmap.Get[User](ctx, db, id)
+					require.ErrorIs(t, gerr, sql.ErrNoRows, "%s: a deleted row is still served after %s", d.name, s)
+					continue
+				}
+				require.NoError(t, err)
+				u, err := idmap.Get[User](ctx, db, id)
+				require.NoError(t, err)
+				require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
+			}
+		}
 	})
 }
