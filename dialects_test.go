@@ -383,3 +383,43 @@ func TestContractUpsertOtherUniqueKey(t *testing.T) {
 		}
 	})
 }
+
+// A condition on another table's column in a joined UPDATE or DELETE
+// (posts.id = 1) says nothing of the target's keys.
+func TestContractJoinedWrite(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3)
+		mustExec(t, db, "UPDATE posts SET user_id = 3 WHERE id = 1")
+		stmts := map[string][]string{
+			"mysql": {"UPDATE users JOIN posts ON posts.user_id = users.id SET users.name = 'joined' WHERE posts.id = 1",
+				"UPDATE users, posts SET users.name = 'joined2' WHERE posts.user_id = users.id AND posts.id = 1",
+				"DELETE users FROM users JOIN posts ON posts.user_id = users.id WHERE posts.id = 1"},
+			"postgres": {"UPDATE users SET name = 'joined' FROM posts WHERE posts.user_id = users.id AND posts.id = 1",
+				"UPDATE users u SET name = 'joined2' FROM posts p WHERE p.user_id = u.id AND p.id = 1",
+				"DELETE FROM users USING posts WHERE posts.user_id = users.id AND posts.id = 1"},
+			"sqlite": {"UPDATE users SET name = 'joined' FROM posts WHERE posts.user_id = users.id AND posts.id = 1",
+				"UPDATE users AS u SET name = 'joined2' FROM posts AS p WHERE p.user_id = u.id AND p.id = 1"},
+		}[d.dialect]
+		ctx := idmap.NewContext(context.Background())
+		for _, s := range stmts {
+			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+			if _, err := db.ExecContext(ctx, s); err != nil {
+				t.Logf("%s: %v", s, err)
+				continue
+			}
+			for _, id := range []int64{1, 2, 3} {
+				var name string
+				err := db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name)
+				if errors.Is(err, sql.ErrNoRows) {
+					_, gerr := idmap.Get[User](ctx, db, id)
+					require.ErrorIs(t, gerr, sql.ErrNoRows, "%s: a deleted row is still served after %s", d.name, s)
+					continue
+				}
+				require.NoError(t, err)
+				u, err := idmap.Get[User](ctx, db, id)
+				require.NoError(t, err)
+				require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
+			}
+		}
+	})
+}
