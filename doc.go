@@ -34,7 +34,9 @@
 // strongly and MaxAge how long they trust an entry; Logger logs
 // invalidations and flushes; WithBus joins the instances of a service
 // (package bus, with the adapters bus/pgbus and bus/redisbus in their own
-// modules), so that a write in one expires what the others hold.
+// modules), so that a write in one expires what the others hold;
+// NoSharedMap keeps only scopes, for a database whose sessions do not all
+// see the same rows (row-level security, a role per session).
 //
 // Statistics. StatsOf and AllStats read each database's counters (entries,
 // hits, misses, refreshes, expiries by cause, flushes by reason, weak

@@ -81,6 +81,7 @@ type config struct {
 	maxAge     time.Duration       // MaxAge
 	maxStrong  int                 // MaxStrongEntries
 	logger     *slog.Logger        // Logger
+	noShared   bool                // NoSharedMap
 	err        error
 }
 
@@ -127,6 +128,14 @@ func NoAutoFlush(reasons ...signals.Reason) Option {
 	}
 }
 
+// NoSharedMap turns the database's shared map off: what is loaded with a
+// context that carries no scope is stored nowhere, and Get with such a
+// context always queries. Scopes work as before. Use it where sessions do
+// not all see the same rows (PostgreSQL's row-level security, a role or
+// search_path set per session): one session's row must not be served to
+// another, and a scope belongs to one unit of work.
+func NoSharedMap() Option { return func(c *config) { c.noShared = true } }
+
 // database is one database opened through idmap: its name, dialect and
 // maps. Several may share a cache.DB (same name).
 type database struct {
@@ -166,6 +175,7 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 	}
 	db.cdb.SetMaxAge(cfg.maxAge)
 	db.cdb.SetMaxStrong(cfg.maxStrong)
+	db.cdb.SetShared(!cfg.noShared)
 	if cfg.bus != nil {
 		if err := attach(cfg.bus, db.cdb); err != nil {
 			return nil, err

@@ -81,6 +81,7 @@ type DB struct {
 	shared sync.Map // *Type → *sharedMap
 
 	paused   atomic.Int32  // > 0: nothing is fresh (a bus lost its subscription)
+	noShared atomic.Bool   // the shared maps store nothing (SetShared(false))
 	ageFloor atomic.Uint64 // shared entries loaded before this epoch are too old (MaxAge)
 	maxAge   atomic.Int64  // time.Duration; 0: no maximum age
 	ager     sync.Once
@@ -189,6 +190,15 @@ func (d *DB) Pause() {
 func (d *DB) Resume() {
 	d.ExpireAll()
 	d.paused.Add(-1)
+}
+
+// SetShared turns d's shared maps on (the default) or off. Off, they store
+// no load and forget what they held; scopes are not affected.
+func (d *DB) SetShared(on bool) {
+	d.noShared.Store(!on)
+	if !on {
+		d.FlushShared(nil)
+	}
 }
 
 // Paused reports whether d is paused.

@@ -120,9 +120,10 @@ func (o *outcome) count(c *mapCounters) {
 }
 
 func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.Pointer {
-	if v.d.paused.Load() > 0 {
+	if v.d.paused.Load() > 0 || v.d.noShared.Load() {
 		// Paused (a bus lost its subscription): loads are not stored,
-		// since nothing could tell this map of what others write.
+		// since nothing could tell this map of what others write. Or the
+		// shared maps are off (SetShared).
 		o.misses++
 		return l.Obj
 	}
