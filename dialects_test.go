@@ -423,3 +423,41 @@ func TestContractJoinedWrite(t *testing.T) {
 		}
 	})
 }
+
+// Modifiers between the verb and the table (MySQL's LOW_PRIORITY, IGNORE,
+// QUICK, DELAYED; PostgreSQL's ONLY) name no table of their own.
+func TestContractWriteModifiers(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 4)
+		stmts := map[string][]string{
+			"mysql": {"UPDATE LOW_PRIORITY users SET name = 'm1' WHERE id = 1",
+				"UPDATE IGNORE users SET name = 'm2' WHERE id = 2",
+				"UPDATE LOW_PRIORITY IGNORE users SET name = 'm3' WHERE id = 3",
+				"DELETE LOW_PRIORITY QUICK IGNORE FROM users WHERE id = 4"},
+			"postgres": {"UPDATE ONLY users SET name = 'p1' WHERE id = 1",
+				"UPDATE ONLY users AS u SET name = 'p2' WHERE u.id = 2",
+				"DELETE FROM ONLY users WHERE id = 4"},
+			"sqlite": {"UPDATE OR IGNORE users SET name = 's1' WHERE id = 1",
+				"UPDATE OR ROLLBACK users SET name = 's2' WHERE id = 2",
+				"INSERT OR IGNORE INTO users (id, name) VALUES (1, 'not inserted')"},
+		}[d.dialect]
+		ctx := idmap.NewContext(context.Background())
+		for _, s := range stmts {
+			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+			mustExec(t, db, s)
+			for _, id := range []int64{1, 2, 3, 4} {
+				var name string
+				err := db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name)
+				if errors.Is(err, sql.ErrNoRows) {
+					_, gerr := idmap.Get[User](ctx, db, id)
+					require.ErrorIs(t, gerr, sql.ErrNoRows, "%s: a deleted row is still served after %s", d.name, s)
+					continue
+				}
+				require.NoError(t, err)
+				u, err := idmap.Get[User](ctx, db, id)
+				require.NoError(t, err)
+				require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
+			}
+		}
+	})
+}
