@@ -367,19 +367,7 @@ func TestContractUpsertOtherUniqueKey(t *testing.T) {
 				t.Logf("%s: %v", s, err)
 				continue
 			}
-			for _, id := range []int64{1, 2, 3} {
-				var name string
-				err := db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name)
-				if errors.Is(err, sql.ErrNoRows) {
-					_, gerr := idmap.Get[User](ctx, db, id)
-					require.ErrorIs(t, gerr, sql.ErrNoRows, "%s: a deleted row is still served after %s", d.name, s)
-					continue
-				}
-				require.NoError(t, err)
-				u, err := idmap.Get[User](ctx, db, id)
-				require.NoError(t, err)
-				require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
-			}
+			requireServed(t, ctx, db, d, s, 1, 2, 3)
 		}
 	})
 }
@@ -407,19 +395,7 @@ func TestContractJoinedWrite(t *testing.T) {
 				t.Logf("%s: %v", s, err)
 				continue
 			}
-			for _, id := range []int64{1, 2, 3} {
-				var name string
-				err := db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name)
-				if errors.Is(err, sql.ErrNoRows) {
-					_, gerr := idmap.Get[User](ctx, db, id)
-					require.ErrorIs(t, gerr, sql.ErrNoRows, "%s: a deleted row is still served after %s", d.name, s)
-					continue
-				}
-				require.NoError(t, err)
-				u, err := idmap.Get[User](ctx, db, id)
-				require.NoError(t, err)
-				require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
-			}
+			requireServed(t, ctx, db, d, s, 1, 2, 3)
 		}
 	})
 }
@@ -445,19 +421,26 @@ func TestContractWriteModifiers(t *testing.T) {
 		for _, s := range stmts {
 			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
 			mustExec(t, db, s)
-			for _, id := range []int64{1, 2, 3, 4} {
-				var name string
-				err := db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name)
-				if errors.Is(err, sql.ErrNoRows) {
-					_, gerr := idmap.Get[User](ctx, db, id)
-					require.ErrorIs(t, gerr, sql.ErrNoRows, "%s: a deleted row is still served after %s", d.name, s)
-					continue
-				}
-				require.NoError(t, err)
-				u, err := idmap.Get[User](ctx, db, id)
-				require.NoError(t, err)
-				require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
-			}
+			requireServed(t, ctx, db, d, s, 1, 2, 3, 4)
 		}
 	})
+}
+
+// requireServed checks that Get serves each user as the database holds it
+// after the statement s: its current name, or sql.ErrNoRows once deleted.
+func requireServed(t *testing.T, ctx context.Context, db *sql.DB, d *testDriver, s string, ids ...int64) {
+	t.Helper()
+	for _, id := range ids {
+		var name string
+		err := db.QueryRow(d.q("SELECT name FROM users WHERE id = ?"), id).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			_, gerr := idmap.Get[User](ctx, db, id)
+			require.ErrorIs(t, gerr, sql.ErrNoRows, "%s: a deleted row is still served after %s", d.name, s)
+			continue
+		}
+		require.NoError(t, err)
+		u, err := idmap.Get[User](ctx, db, id)
+		require.NoError(t, err)
+		require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
+	}
 }
