@@ -444,3 +444,22 @@ func requireServed(t *testing.T, ctx context.Context, db *sql.DB, d *testDriver,
 		require.Equal(t, name, u.Name, "%s: stale row %d after %s", d.name, id, s)
 	}
 }
+
+// A volatile function of an extension (uuid-ossp's uuid_generate_v4) is
+// not the application's and writes no rows: calling it expires nothing.
+func TestContractExtensionFunction(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		if d.dialect != "postgres" {
+			t.Skip("extensions: PostgreSQL")
+		}
+		if _, err := db.Exec(`CREATE EXTENSION IF NOT EXISTS "uuid-ossp"`); err != nil {
+			t.Skipf("uuid-ossp is not available: %v", err)
+		}
+		d.seed(t, db, 2)
+		ctx := idmap.NewContext(context.Background())
+		_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+		var id string
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT uuid_generate_v4()::text").Scan(&id))
+		require.Len(t, cachedIDs(ctx, db, 1, 2), 2, "calling an extension's function expired rows")
+	})
+}

@@ -69,8 +69,8 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 // inheritance (child, parent), partitions included: a write to either
 // table changes the rows the other shows; and the functions the database
 // defines that may write (MySQL's stored functions, PostgreSQL's volatile
-// functions outside its own schemas): a statement that calls one, a SELECT
-// included, widens to the whole database.
+// functions outside its own schemas and its extensions): a statement that
+// calls one, a SELECT included, widens to the whole database.
 var catalogue = map[dialect]struct{ fks, triggers, inherits, writers string }{
 	dialectSQLite: {
 		fks: `SELECT m.name, p."table", p.on_update, p.on_delete
@@ -93,8 +93,12 @@ var catalogue = map[dialect]struct{ fks, triggers, inherits, writers string }{
 			UNION SELECT tablename FROM pg_rules`,
 		inherits: `SELECT c.relname, p.relname FROM pg_inherits i
 			JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent`,
+		// Functions of extensions (uuid_generate_v4, PostGIS's) are left
+		// out: they are not the application's, and they write no rows.
 		writers: `SELECT DISTINCT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-			WHERE p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`,
+			WHERE p.provolatile = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+			AND NOT EXISTS (SELECT 1 FROM pg_depend d
+				WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`,
 	},
 }
 
@@ -126,7 +130,7 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 		}
 	}
 	si := &schemaInfo{known: true, cascades: map[string][]string{}, triggers: map[string]bool{}}
-	edges := map[string][]string{} // parent → children its actions write
+	edges := map[string][]string{} // table → tables its writes reach: FK children, inheritance both ways
 	for _, fk := range fks {
 		if acts(asString(fk[2])) || acts(asString(fk[3])) {
 			p := strings.ToLower(asString(fk[1]))
