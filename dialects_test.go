@@ -463,3 +463,49 @@ func TestContractExtensionFunction(t *testing.T) {
 		require.Len(t, cachedIDs(ctx, db, 1, 2), 2, "calling an extension's function expired rows")
 	})
 }
+
+// Negations and other comparisons name no key: a write through them
+// reaches rows the condition's value does not name.
+func TestContractNegatedConditions(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3)
+		stmts := []string{
+			"UPDATE users SET name = 'n1' WHERE NOT id = 1",
+			"UPDATE users SET name = 'n2' WHERE NOT (id = 2)",
+			"UPDATE users SET name = 'n3' WHERE id <> 3",
+			"UPDATE users SET name = 'n4' WHERE id != 1",
+			"UPDATE users SET name = 'n5' WHERE id NOT IN (2)",
+			"UPDATE users SET name = 'n6' WHERE NOT id IN (3)",
+			"UPDATE users SET name = 'n7' WHERE (id = 1) IS NOT TRUE",
+			"UPDATE users SET name = 'n8' WHERE id = 2 IS FALSE",
+			"UPDATE users SET name = 'n9' WHERE id >= 2",
+			"UPDATE users SET name = 'n10' WHERE id BETWEEN 1 AND 3",
+			"UPDATE users SET name = 'n11' WHERE id = 1 OR id = 2",
+			"UPDATE users SET name = 'n12' WHERE id IN (1) OR name = 'n11'",
+			"UPDATE users SET name = 'n13' WHERE CASE WHEN id = 1 THEN FALSE ELSE TRUE END",
+			"UPDATE users SET name = 'n14' WHERE id = 1 = FALSE",
+			"UPDATE users SET name = 'n15' WHERE (id = 2) = (1 = 0)",
+		}
+		if d.dialect == "mysql" {
+			stmts = append(stmts,
+				"UPDATE users SET name = 'm1' WHERE id = 1 XOR name = 'n15'",
+				"UPDATE users SET name = 'm2' WHERE id = 1 || id = 2",
+				"UPDATE users SET name = 'm3' WHERE !(id = 3)",
+				"UPDATE users SET name = 'm4' WHERE id = 1 || TRUE",
+				"UPDATE users SET name = 'm5' WHERE NOT id = 1 && NOT id = 2",
+				"UPDATE users SET name = 'm6' WHERE id = 2 IS NOT TRUE",
+				"UPDATE users SET name = 'm7' WHERE id = 2 - 1 + 1 - 1",
+				"UPDATE users SET name = 'm8' WHERE id = 2 DIV 2",
+				"UPDATE users SET name = 'm9' WHERE id = 3 MOD 2")
+		}
+		ctx := idmap.NewContext(context.Background())
+		for _, s := range stmts {
+			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+			if _, err := db.ExecContext(ctx, s); err != nil {
+				t.Logf("%s: %v", s, err)
+				continue
+			}
+			requireServed(t, ctx, db, d, s, 1, 2, 3)
+		}
+	})
+}
