@@ -509,3 +509,42 @@ func TestContractNegatedConditions(t *testing.T) {
 		}
 	})
 }
+
+// Literal keys as the server reads them: signs, hexadecimal and bit
+// literals, exponents, booleans.
+func TestContractLiteralKeys(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3)
+		for _, id := range []int{-1, 16, 0} {
+			mustExec(t, db, d.q("INSERT INTO users (id, name) VALUES (?, ?)"), id, fmt.Sprintf("user%d", id))
+		}
+		stmts := []string{
+			"UPDATE users SET name = 'l1' WHERE id = -1",
+			"UPDATE users SET name = 'l2' WHERE id = - 1",
+			"UPDATE users SET name = 'l3' WHERE id = +2",
+			"UPDATE users SET name = 'l4' WHERE id = 1e0",
+			"UPDATE users SET name = 'l5' WHERE id = 2.0",
+			"UPDATE users SET name = 'l6' WHERE id = -(-3)",
+			"UPDATE users SET name = 'l7' WHERE id = TRUE",
+			"UPDATE users SET name = 'l8' WHERE id = FALSE",
+			"UPDATE users SET name = 'l9' WHERE id = 0x10",
+			"UPDATE users SET name = 'l10' WHERE id = 1_6",
+			"UPDATE users SET name = 'l11' WHERE id = 0b11",
+			"UPDATE users SET name = 'l12' WHERE id = b'11'",
+			"UPDATE users SET name = 'l13' WHERE id = X'10'",
+			"UPDATE users SET name = 'l14' WHERE id = 16.",
+			"UPDATE users SET name = 'l15' WHERE id = .16e2",
+			"UPDATE users SET name = 'l16' WHERE id = 0o20",
+			"UPDATE users SET name = 'l17' WHERE id = 00016",
+		}
+		ctx := idmap.NewContext(context.Background())
+		for _, s := range stmts {
+			_ = queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+			if _, err := db.ExecContext(ctx, s); err != nil {
+				t.Logf("%s: %v", s, err)
+				continue
+			}
+			requireServed(t, ctx, db, d, s, -1, 0, 1, 2, 3, 16)
+		}
+	})
+}
