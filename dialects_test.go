@@ -548,3 +548,29 @@ func TestContractLiteralKeys(t *testing.T) {
 		}
 	})
 }
+
+// A time key given as a time.Time in another zone: whichever row the
+// server matches, it is not served stale.
+func TestContractTimeKeyZones(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		typ := map[string]string{"sqlite": "DATETIME", "mysql": "DATETIME", "postgres": "TIMESTAMP"}[d.dialect]
+		mustExec(t, db, "CREATE TABLE visits (user_id BIGINT, day "+typ+", n BIGINT NOT NULL, PRIMARY KEY (user_id, day))")
+		day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+		mustExec(t, db, d.q("INSERT INTO visits (user_id, day, n) VALUES (?, ?, ?)"), 1, day, 1)
+		ctx := idmap.NewContext(context.Background())
+		plus5 := time.FixedZone("+05", 5*3600)
+		for i, arg := range []time.Time{day.In(plus5), time.Date(2026, 11, 27, 0, 0, 0, 0, plus5)} {
+			rows, err := db.QueryContext(ctx, "SELECT user_id, day, n FROM visits")
+			require.NoError(t, err)
+			var vs []*Visit
+			require.NoError(t, idmap.Bind(rows, &vs))
+			_, err = db.ExecContext(ctx, d.q("UPDATE visits SET n = n + 1 WHERE user_id = ? AND day = ?"), 1, arg)
+			require.NoError(t, err)
+			var n int64
+			require.NoError(t, db.QueryRow(d.q("SELECT n FROM visits WHERE user_id = ?"), 1).Scan(&n))
+			got, err := idmap.Get[Visit](ctx, db, 1, vs[0].Day)
+			require.NoError(t, err)
+			require.Equal(t, n, got.N, "%s: stale row after WHERE day = %v (case %d)", d.name, arg, i)
+		}
+	})
+}

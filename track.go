@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-idmap/idmap/classify"
 	"github.com/go-idmap/idmap/signals"
@@ -301,7 +302,8 @@ type resolver struct {
 	// '5.0'), SQLite as the number's text (code = 5.0 matches '5.0', which
 	// normKey does not give for 5.0); and a time key column with text as a
 	// time (day = '2026-11-27' matches midnight, which normKey keeps in
-	// nanoseconds). Such a value is not a key of that column.
+	// nanoseconds), or with a time outside UTC by its wall clock if the
+	// column has no time zone. Such a value is not a key of that column.
 	kinds map[string]keyKind
 }
 
@@ -325,6 +327,15 @@ func (r resolver) value(col string, v classify.Value) (any, bool) {
 		text = x
 	case []byte:
 		text = string(x)
+	case time.Time:
+		// A column without a time zone (PostgreSQL's timestamp) is
+		// compared with the time's wall clock, which pgx sends as it is in
+		// the time's own zone; normKey keeps the instant. Outside UTC they
+		// differ: no key.
+		if _, off := x.Zone(); off != 0 && kind&keyTime != 0 {
+			return val, false
+		}
+		return val, kind&keyText == 0
 	default:
 		return val, kind&keyText == 0
 	}
