@@ -574,3 +574,41 @@ func TestContractTimeKeyZones(t *testing.T) {
 		}
 	})
 }
+
+// Account is keyed by a UUID held as text.
+type Account struct {
+	ID   string `db:"id,pk"`
+	Name string `db:"name"`
+}
+
+func (Account) TableName() string { return "accounts" }
+
+// PostgreSQL reads a uuid in several spellings (upper case, braces, no
+// hyphens): a write that names the key in any of them expires it.
+func TestContractUUIDSpellings(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		if d.dialect != "postgres" {
+			t.Skip("the uuid type: PostgreSQL")
+		}
+		mustExec(t, db, "CREATE TABLE accounts (id UUID PRIMARY KEY, name TEXT NOT NULL)")
+		const id = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+		mustExec(t, db, "INSERT INTO accounts (id, name) VALUES ($1, 'a')", id)
+		ctx := idmap.NewContext(context.Background())
+		for i, spelling := range []string{strings.ToUpper(id), "{" + id + "}", strings.ReplaceAll(id, "-", ""), "a0eebc999c0b4ef8bb6d6bb9bd380a11"[:4] + "-" + "a0eebc999c0b4ef8bb6d6bb9bd380a11"[4:]} {
+			rows, err := db.QueryContext(ctx, "SELECT id, name FROM accounts")
+			require.NoError(t, err)
+			var as []*Account
+			require.NoError(t, idmap.Bind(rows, &as))
+			name := fmt.Sprintf("n%d", i)
+			res, err := db.ExecContext(ctx, "UPDATE accounts SET name = $1 WHERE id = $2", name, spelling)
+			require.NoError(t, err)
+			if n, _ := res.RowsAffected(); n != 1 {
+				t.Logf("%q matched %d rows", spelling, n)
+				continue
+			}
+			got, err := idmap.Get[Account](ctx, db, id)
+			require.NoError(t, err)
+			require.Equal(t, name, got.Name, "%s: stale row after WHERE id = %q", d.name, spelling)
+		}
+	})
+}

@@ -388,5 +388,48 @@ func normString(s string) any {
 	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
 		return n
 	}
+	if u, ok := uuidDigits(t); ok {
+		return u
+	}
 	return strings.ToLower(strings.TrimRight(s, " "))
+}
+
+// uuidDigits returns the 32 hexadecimal digits, in lower case, of s when s
+// spells a UUID in a way PostgreSQL reads (hyphens anywhere between groups
+// of digits, braces around): a key written in one spelling names the row
+// loaded in another. Two texts that differ only so in a text column are
+// then one key, which only widens.
+func uuidDigits(s string) (string, bool) {
+	if len(s) < 32 || len(s) > 48 {
+		return "", false
+	}
+	if s[0] == '{' {
+		if s[len(s)-1] != '}' {
+			return "", false
+		}
+		s = s[1 : len(s)-1]
+	}
+	var b [32]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '-' && i > 0 && i < len(s)-1 && s[i-1] != '-':
+			continue
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			c += 'a' - 'A'
+		default:
+			return "", false
+		}
+		if n == len(b) {
+			return "", false
+		}
+		b[n] = c
+		n++
+	}
+	if n != len(b) {
+		return "", false
+	}
+	return string(b[:]), true
 }
