@@ -353,9 +353,15 @@ func (r resolver) value(col string, v classify.Value) (any, bool) {
 }
 
 // numericText reports whether s, spaces aside, reads as a number (one too
-// large for a float64 included).
+// large for a float64 included), or as an integer in Go's syntax for
+// literals (0x10, 0o20, 1_000), which PostgreSQL 16 reads too.
 func numericText(s string) bool {
-	_, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	s = strings.TrimSpace(s)
+	_, err := strconv.ParseFloat(s, 64)
+	if err == nil || errors.Is(err, strconv.ErrRange) {
+		return true
+	}
+	_, err = strconv.ParseInt(s, 0, 64)
 	return err == nil || errors.Is(err, strconv.ErrRange)
 }
 
