@@ -28,6 +28,9 @@ type connState struct {
 	base       driver.Conn
 	hasBeginTx bool     // base has ConnBeginTx
 	tx         *txState // the open transaction, or nil
+	// autocommitOff: MySQL's SET autocommit = 0 was sent. The server then
+	// begins a transaction whenever one ends; so does idmap (chain).
+	autocommitOff bool
 }
 
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as
@@ -230,6 +233,12 @@ func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, 
 	if err != nil {
 		return ctx, nil, err
 	}
+	if t := i.c.tx; t != nil && t.raw {
+		// MySQL commits the transaction open (BEGIN or autocommit off)
+		// before it starts another.
+		i.c.end(false)
+		i.c.publishNow(ctx, t.pending, t.tooMany)
+	}
 	i.c.begin(ctx, false)
 	return ctx, tx, nil
 }
@@ -252,12 +261,14 @@ func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
 		// Committed, or perhaps (the connection broke): publish.
 		i.c.publishNow(ctx, t.pending, t.tooMany)
 	}
+	i.c.chain(ctx)
 	return err
 }
 
 func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 	err := tx.Rollback()
 	i.c.end(true)
+	i.c.chain(ctx)
 	return err
 }
 

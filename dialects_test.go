@@ -612,3 +612,42 @@ func TestContractUUIDSpellings(t *testing.T) {
 		}
 	})
 }
+
+// With MySQL's autocommit off, every COMMIT begins the next transaction:
+// what that one writes is expired again when it commits, after another
+// session may have loaded the old rows.
+func TestContractAutocommitOff(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		if d.dialect != "mysql" {
+			t.Skip("SET autocommit: MySQL")
+		}
+		d.seed(t, db, 2)
+		bg := context.Background()
+		conn, err := db.Conn(bg)
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = conn.ExecContext(bg, "SET autocommit = 0")
+		require.NoError(t, err)
+		for i := range 3 {
+			name := fmt.Sprintf("round%d", i)
+			_, err = conn.ExecContext(bg, "UPDATE users SET name = ? WHERE id = 1", name)
+			require.NoError(t, err)
+			// Another session loads the committed row into the shared map.
+			u, err := idmap.Get[User](bg, db, 1)
+			require.NoError(t, err)
+			require.NotEqual(t, name, u.Name, "round %d: another session saw an uncommitted write", i)
+			_, err = conn.ExecContext(bg, "COMMIT")
+			require.NoError(t, err)
+			u, err = idmap.Get[User](bg, db, 1)
+			require.NoError(t, err)
+			require.Equal(t, name, u.Name, "round %d: stale row after COMMIT with autocommit off", i)
+		}
+		_, err = conn.ExecContext(bg, "SET autocommit = 1")
+		require.NoError(t, err)
+		_, err = conn.ExecContext(bg, "UPDATE users SET name = 'auto' WHERE id = 1")
+		require.NoError(t, err)
+		u, err := idmap.Get[User](bg, db, 1)
+		require.NoError(t, err)
+		require.Equal(t, "auto", u.Name)
+	})
+}

@@ -142,6 +142,7 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 			t.republish(c.db)
 		}
 		c.publishNow(ctx, t.pending, t.tooMany)
+		c.chain(ctx)
 	}
 	for _, op := range st.Tx {
 		c.txControl(ctx, op)
@@ -161,25 +162,20 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 func (c *connState) txControl(ctx context.Context, op classify.TxOp) {
 	switch op.Kind {
 	case classify.Begin:
+		if op.Autocommit {
+			c.autocommitOff = true
+			c.chain(ctx)
+			return
+		}
 		if c.tx == nil {
 			c.begin(ctx, true)
 		}
 	case classify.Commit, classify.Rollback:
-		t := c.tx
-		if t == nil {
-			return
+		c.endBySQL(ctx, op.Kind == classify.Rollback)
+		if op.Autocommit {
+			c.autocommitOff = false
 		}
-		if op.Kind == classify.Commit {
-			defer c.publishNow(ctx, t.pending, t.tooMany)
-		}
-		if t.raw {
-			c.end(op.Kind == classify.Rollback)
-			return
-		}
-		// COMMIT or ROLLBACK as SQL inside a BeginTx transaction: the
-		// server ended it; publish what it wrote and forget what it loaded.
-		t.republish(c.db)
-		t.scope.ExpireLoadedSince(c.db.cdb, t.epoch)
+		c.chain(ctx)
 	case classify.RollbackTo:
 		if c.tx != nil {
 			// Writes since the savepoint are undone: what the transaction
@@ -187,6 +183,35 @@ func (c *connState) txControl(ctx context.Context, op classify.TxOp) {
 			c.tx.republish(c.db)
 			c.tx.scope.ExpireLoadedSince(c.db.cdb, c.tx.epoch)
 		}
+	}
+}
+
+// endBySQL follows COMMIT or ROLLBACK sent as SQL.
+func (c *connState) endBySQL(ctx context.Context, rollback bool) {
+	t := c.tx
+	if t == nil {
+		return
+	}
+	if !rollback {
+		defer c.publishNow(ctx, t.pending, t.tooMany)
+	}
+	if t.raw {
+		c.end(rollback)
+		return
+	}
+	// COMMIT or ROLLBACK as SQL inside a BeginTx transaction: the server
+	// ended it; publish what it wrote and forget what it loaded.
+	t.republish(c.db)
+	t.scope.ExpireLoadedSince(c.db.cdb, t.epoch)
+}
+
+// chain begins the transaction that MySQL begins by itself when one ends
+// while autocommit is off. It has a scope of its own: the connection may
+// serve other units of work before it ends, and none must see another's
+// objects.
+func (c *connState) chain(context.Context) {
+	if c.autocommitOff && c.tx == nil {
+		c.begin(context.Background(), true)
 	}
 }
 

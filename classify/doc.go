@@ -60,9 +60,10 @@
 //     is marked Array: the argument's elements are its values.
 //   - SQLite's UPDATE OR REPLACE gives no conditions: it may delete the
 //     rows its new values conflict with.
-//   - MySQL's SET autocommit = 0 is reported as Begin and SET autocommit
-//     = 1 as ImplicitCommit; the server's implicit transactions that
-//     follow autocommit = 0 are not tracked.
+//   - MySQL's SET autocommit = 0 is reported as a Begin and SET autocommit
+//     = 1 as ImplicitCommit and a Commit, both marked Autocommit: the
+//     caller begins the server's next transaction itself whenever one ends
+//     in between.
 //   - A MySQL text with a backslash in a string is also read without
 //     backslash escapes; if that reading leaves a string unterminated, the
 //     text widens to the whole database.

@@ -121,6 +121,14 @@ func (p *parser) addTx(k TxKind, name string) {
 	p.st.Tx = append(p.st.Tx, TxOp{Kind: k, Name: name})
 }
 
+// addAutocommit reports MySQL's SET autocommit = 0 (Begin) or = 1 (Commit).
+func (p *parser) addAutocommit(k TxKind) {
+	if p.body {
+		return
+	}
+	p.st.Tx = append(p.st.Tx, TxOp{Kind: k, Autocommit: true})
+}
+
 // fold returns the identifier token's name as the dialect stores it.
 func (p *parser) fold(t *token) string {
 	if t.kind == tWord && p.d == Postgres {

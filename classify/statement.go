@@ -255,17 +255,25 @@ func (k TxKind) String() string {
 
 // TxOp is one transaction control statement. Name is the savepoint's name
 // for Savepoint, Release and RollbackTo (folded like table names).
+// Autocommit marks MySQL's SET autocommit: = 0 is a Begin after which the
+// server begins a new transaction whenever one ends, until = 1, a Commit.
 type TxOp struct {
-	Kind TxKind
-	Name string
+	Kind       TxKind
+	Name       string
+	Autocommit bool
 }
 
-// String formats the operation as "begin" or "savepoint name".
+// String formats the operation as "begin", "savepoint name" or "begin
+// autocommit".
 func (t TxOp) String() string {
-	if t.Name == "" {
-		return t.Kind.String()
+	s := t.Kind.String()
+	if t.Name != "" {
+		s += " " + t.Name
 	}
-	return t.Kind.String() + " " + t.Name
+	if t.Autocommit {
+		s += " autocommit"
+	}
+	return s
 }
 
 // String summarises the classification, for tests and debugging.

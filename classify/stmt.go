@@ -402,8 +402,9 @@ func (p *parser) setItem(i, hi int) {
 		p.wholeDB()
 	case on:
 		p.mysqlImplicitCommit()
+		p.addAutocommit(Commit)
 	default:
-		p.addTx(Begin, "")
+		p.addAutocommit(Begin)
 	}
 }
 
