@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -650,4 +651,31 @@ func TestContractAutocommitOff(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "auto", u.Name)
 	})
+}
+
+// A trigger that another process adds (a migration) is found within the
+// catalogue's time to live: writes to its table widen from then on.
+func TestCatalogueRereadAfterTTL(t *testing.T) {
+	dir := t.TempDir()
+	dsn := "file:" + filepath.Join(dir, "ttl.db") + "?_journal_mode=WAL&_busy_timeout=10000"
+	db, err := sql.Open("idmap+sqlite3", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	other, err := sql.Open("sqlite3", dsn) // another process: idmap does not see it
+	require.NoError(t, err)
+	defer other.Close()
+	seedUsers(t, db, 2)
+	mustExec(t, db, "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT)")
+	mustExec(t, db, "INSERT INTO posts (id, user_id, title) VALUES (1, 2, 'a')") // the catalogue is read
+
+	mustExec(t, other, "CREATE TRIGGER posts_touch AFTER UPDATE ON posts BEGIN UPDATE users SET email = 'touched' WHERE id = NEW.user_id; END")
+	defer idmap.SetSchemaTTL(0)()
+	ctx := idmap.NewContext(context.Background())
+	u, err := idmap.Get[User](ctx, db, 2)
+	require.NoError(t, err)
+	require.NotEqual(t, "touched", u.Email)
+	mustExec(t, db, "UPDATE posts SET title = 'b' WHERE id = 1")
+	got, err := idmap.Get[User](ctx, db, 2)
+	require.NoError(t, err)
+	require.Equal(t, "touched", got.Email, "a trigger added by another process was not found")
 }

@@ -2,6 +2,7 @@ package idmap
 
 import (
 	"reflect"
+	"time"
 	"unsafe"
 )
 
@@ -19,4 +20,12 @@ func AssignLikeScan(t reflect.Type, p unsafe.Pointer, v any) bool {
 		return false
 	}
 	return f.assign(p, v)
+}
+
+// SetSchemaTTL sets how long a catalogue read is trusted and returns a
+// function that restores it (tests only).
+func SetSchemaTTL(d time.Duration) (restore func()) {
+	old := schemaTTL
+	schemaTTL = d
+	return func() { schemaTTL = old }
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-idmap/idmap/classify"
 )
@@ -24,6 +25,7 @@ type schemaInfo struct {
 	cascades map[string][]string // table → other tables that its writes reach through ON DELETE/UPDATE actions or inheritance (transitively)
 	triggers map[string]bool     // tables with triggers or rules, and views
 	writers  map[string]bool     // functions the database defines that may write (lower-cased names)
+	readAt   time.Time           // when it was read
 }
 
 // TriggerWrites declares what the triggers on table write, so that a write
@@ -49,17 +51,29 @@ func TriggerWrites(table string, writes ...string) Option {
 // schemaFor makes sure db's catalogue has been read, on c (idle, before a
 // write is sent). It is read again after a schema change.
 func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
-	if si := db.schema.Load(); si != nil {
-		return si
+	old := db.schema.Load()
+	if old != nil && time.Since(old.readAt) < schemaTTL {
+		return old
 	}
 	si := readSchema(ctx, db.dialect, c.base)
 	if si.known {
-		// A failed read (a dead connection, no rights) is not kept: the next
-		// write tries again, and meanwhile this one widens to the database.
-		db.schema.CompareAndSwap(nil, si)
+		si.readAt = time.Now()
+		db.schema.CompareAndSwap(old, si)
+		return si
 	}
+	if old != nil {
+		return old // a re-read that failed: keep what was read
+	}
+	// A failed read (a dead connection, no rights) is not kept: the next
+	// write tries again, and meanwhile this one widens to the database.
 	return si
 }
+
+// schemaTTL is how long idmap trusts what it read of a catalogue. Its own
+// DDL makes it read again at once; DDL it does not see (a migration run by
+// another process adding a trigger, a view or a foreign key) is found
+// within schemaTTL, at the next write.
+var schemaTTL = time.Minute
 
 // catalogue holds, per dialect, the queries that read foreign keys (child
 // table, parent table, ON UPDATE rule, ON DELETE rule); the tables whose
