@@ -679,3 +679,30 @@ func TestCatalogueRereadAfterTTL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "touched", got.Email, "a trigger added by another process was not found")
 }
+
+// A foreign-key action that reaches a table with a trigger runs that
+// trigger: a write to the parent table widens as a write to that table
+// would.
+func TestContractCascadeIntoTrigger(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3) // posts.user_id → users.id ON DELETE CASCADE
+		switch d.dialect {
+		case "sqlite":
+			mustExec(t, db, "CREATE TRIGGER posts_gone AFTER DELETE ON posts BEGIN UPDATE users SET email = 'post gone' WHERE id = 1; END")
+		case "mysql":
+			t.Skip("MySQL does not run triggers for rows that foreign-key actions change")
+		case "postgres":
+			mustExec(t, db, `CREATE FUNCTION posts_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN UPDATE users SET email = 'post gone' WHERE id = 1; RETURN OLD; END $$`)
+			mustExec(t, db, "CREATE TRIGGER posts_gone AFTER DELETE ON posts FOR EACH ROW EXECUTE FUNCTION posts_gone()")
+		}
+		ctx := idmap.NewContext(context.Background())
+		u, err := idmap.Get[User](ctx, db, 1)
+		require.NoError(t, err)
+		require.NotEqual(t, "post gone", u.Email)
+		mustExec(t, db, d.q("DELETE FROM users WHERE id = ?"), 3)
+		got, err := idmap.Get[User](ctx, db, 1)
+		require.NoError(t, err)
+		require.Equal(t, "post gone", got.Email, "%s: a trigger run by a cascade was served stale", d.name)
+	})
+}

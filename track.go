@@ -242,24 +242,61 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 			e.all = true
 			return e
 		}
-		if si.triggers[t] {
-			decl, ok := db.triggers[t]
-			if !ok {
-				e.all = true
-				return e
-			}
-			for _, d := range decl {
-				e.widenTable(d)
-			}
-		}
-		if w.Op != classify.Insert {
-			for _, child := range si.cascades[t] {
-				e.widenTable(child)
-			}
+		if !db.reachEffects(e, si, t, w.Op != classify.Insert) {
+			e.all = true
+			return e
 		}
 		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL, kinds: currentTables().keyKinds[t]})
 	}
 	return e
+}
+
+// reachEffects widens e to the tables that a write to t reaches besides
+// t: what t's triggers (or view, or rules) write, as TriggerWrites
+// declares; t's foreign-key actions (cascades, when the write may change
+// or remove rows); and, from each table so reached, its own triggers and
+// actions, since they run too. It reports false when a table reached has
+// triggers that nothing declares: the write reaches the whole database.
+func (db *database) reachEffects(e *effects, si *schemaInfo, t string, changes bool) bool {
+	seen := map[string]bool{t: true}
+	var queue []string
+	add := func(x string) {
+		if !seen[x] {
+			seen[x] = true
+			e.widenTable(x)
+			queue = append(queue, x)
+		}
+	}
+	visit := func(x string, changes bool) bool {
+		if si.triggers[x] {
+			decl, ok := db.triggers[x]
+			if !ok {
+				return false
+			}
+			for _, d := range decl {
+				add(d)
+			}
+		}
+		if changes {
+			for _, child := range si.cascades[x] {
+				add(child)
+			}
+		}
+		return true
+	}
+	if !visit(t, changes) {
+		return false
+	}
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		// What a trigger or an action writes is not known: it may change
+		// or remove rows.
+		if !visit(x, true) {
+			return false
+		}
+	}
+	return true
 }
 
 // writeEffects adds what write w to table t does to the rows of t.
