@@ -305,6 +305,7 @@ func TestContractPartitions(t *testing.T) {
 		require.Equal(t, "through the partition", e.Name, "stale partitioned table after a write to its partition")
 		load()
 		mustExec(t, db, "UPDATE events SET name = 'through the table' WHERE id = $1", 2)
+		require.NotNil(t, idmap.Cached[Event](ctx, db, 1), "a write by key to the partitioned table expired its other rows")
 		p, err := idmap.Get[EventPart](ctx, db, 2)
 		require.NoError(t, err)
 		require.Equal(t, "through the table", p.Name, "stale partition after a write to its table")
@@ -704,5 +705,33 @@ func TestContractCascadeIntoTrigger(t *testing.T) {
 		got, err := idmap.Get[User](ctx, db, 1)
 		require.NoError(t, err)
 		require.Equal(t, "post gone", got.Email, "%s: a trigger run by a cascade was served stale", d.name)
+	})
+}
+
+// Emp is a table whose foreign key points at itself.
+type Emp struct {
+	ID      int64  `db:"id,pk"`
+	Manager *int64 `db:"manager_id"`
+	Name    string `db:"name"`
+}
+
+func (Emp) TableName() string { return "emps" }
+
+// A foreign key from a table to itself: deleting one row deletes others of
+// the same table (ON DELETE CASCADE), which are not served any more.
+func TestContractSelfCascade(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		mustExec(t, db, "CREATE TABLE emps (id BIGINT PRIMARY KEY, manager_id BIGINT, name VARCHAR(20) NOT NULL, FOREIGN KEY (manager_id) REFERENCES emps(id) ON DELETE CASCADE)")
+		mustExec(t, db, "INSERT INTO emps (id, manager_id, name) VALUES (1, NULL, 'boss')")
+		mustExec(t, db, "INSERT INTO emps (id, manager_id, name) VALUES (2, 1, 'report')")
+		ctx := idmap.NewContext(context.Background())
+		rows, err := db.QueryContext(ctx, "SELECT id, manager_id, name FROM emps")
+		require.NoError(t, err)
+		var es []*Emp
+		require.NoError(t, idmap.Bind(rows, &es))
+		require.Len(t, es, 2)
+		mustExec(t, db, d.q("DELETE FROM emps WHERE id = ?"), 1)
+		_, err = idmap.Get[Emp](ctx, db, 2)
+		require.ErrorIs(t, err, sql.ErrNoRows, "%s: a row the cascade deleted is still served", d.name)
 	})
 }

@@ -22,7 +22,8 @@ import (
 // schemaInfo is what idmap read of a database's catalogue.
 type schemaInfo struct {
 	known    bool                // false: the catalogue could not be read; every write widens to the database
-	cascades map[string][]string // table → other tables that its writes reach through ON DELETE/UPDATE actions or inheritance (transitively)
+	actions  map[string][]string // parent → children that its ON DELETE/UPDATE actions write
+	inherit  map[string][]string // table → its inheritance relatives (PostgreSQL: partitions, children, parents), both ways
 	triggers map[string]bool     // tables with triggers or rules, and views
 	writers  map[string]bool     // functions the database defines that may write (lower-cased names)
 	readAt   time.Time           // when it was read
@@ -143,8 +144,8 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 			return &schemaInfo{}
 		}
 	}
-	si := &schemaInfo{known: true, cascades: map[string][]string{}, triggers: map[string]bool{}}
-	edges := map[string][]string{} // table → tables its writes reach: FK children, inheritance both ways
+	si := &schemaInfo{known: true, actions: map[string][]string{}, inherit: map[string][]string{}, triggers: map[string]bool{}}
+	edges := si.actions
 	for _, fk := range fks {
 		if acts(asString(fk[2])) || acts(asString(fk[3])) {
 			p := strings.ToLower(asString(fk[1]))
@@ -153,11 +154,8 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 	}
 	for _, row := range inh {
 		c, p := strings.ToLower(asString(row[0])), strings.ToLower(asString(row[1]))
-		edges[c] = append(edges[c], p)
-		edges[p] = append(edges[p], c)
-	}
-	for parent := range edges {
-		si.cascades[parent] = reach(edges, parent)
+		si.inherit[c] = append(si.inherit[c], p)
+		si.inherit[p] = append(si.inherit[p], c)
 	}
 	for _, row := range trs {
 		si.triggers[strings.ToLower(asString(row[0]))] = true
@@ -169,25 +167,6 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 		si.writers[strings.ToLower(asString(row[0]))] = true
 	}
 	return si
-}
-
-// reach returns every table reachable from t through edges, t excluded
-// unless it refers to itself.
-func reach(edges map[string][]string, t string) []string {
-	seen := map[string]bool{}
-	var out []string
-	stack := append([]string(nil), edges[t]...)
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[c] || c == t {
-			continue
-		}
-		seen[c] = true
-		out = append(out, c)
-		stack = append(stack, edges[c]...)
-	}
-	return out
 }
 
 // acts reports whether a foreign key action writes to the child.

@@ -252,48 +252,55 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 }
 
 // reachEffects widens e to the tables that a write to t reaches besides
-// t: what t's triggers (or view, or rules) write, as TriggerWrites
-// declares; t's foreign-key actions (cascades, when the write may change
-// or remove rows); and, from each table so reached, its own triggers and
-// actions, since they run too. It reports false when a table reached has
-// triggers that nothing declares: the write reaches the whole database.
+// the rows it names: what triggers (or a view, or rules) write, as
+// TriggerWrites declares; what foreign-key actions write (when the write
+// may change or remove rows); the inheritance relatives of a table reached
+// (PostgreSQL's partitions and parents); and so on from each table
+// reached. A relative of t shares the rows t's write names, so coming back
+// from it does not widen t; anything a trigger or an action writes may be
+// any row, t's too. It reports false when a table reached has triggers
+// that nothing declares: the write reaches the whole database.
 func (db *database) reachEffects(e *effects, si *schemaInfo, t string, changes bool) bool {
-	seen := map[string]bool{t: true}
-	var queue []string
-	add := func(x string) {
-		if !seen[x] {
-			seen[x] = true
-			e.widenTable(x)
-			queue = append(queue, x)
-		}
+	type state struct {
+		table string
+		any   bool // any row may have changed (reached through a trigger or an action)
 	}
-	visit := func(x string, changes bool) bool {
-		if si.triggers[x] {
-			decl, ok := db.triggers[x]
+	seen := map[state]bool{{t, false}: true}
+	widened := map[string]bool{}
+	queue := []state{{t, false}}
+	push := func(x string, anyRow bool) {
+		st := state{x, anyRow}
+		if seen[st] {
+			return
+		}
+		seen[st] = true
+		if !widened[x] && (x != t || anyRow) {
+			widened[x] = true
+			e.widenTable(x)
+		}
+		queue = append(queue, st)
+	}
+	for len(queue) > 0 {
+		st := queue[0]
+		queue = queue[1:]
+		if si.triggers[st.table] {
+			decl, ok := db.triggers[st.table]
 			if !ok {
 				return false
 			}
 			for _, d := range decl {
-				add(d)
+				push(d, true)
 			}
 		}
-		if changes {
-			for _, child := range si.cascades[x] {
-				add(child)
-			}
-		}
-		return true
-	}
-	if !visit(t, changes) {
-		return false
-	}
-	for len(queue) > 0 {
-		x := queue[0]
-		queue = queue[1:]
 		// What a trigger or an action writes is not known: it may change
 		// or remove rows.
-		if !visit(x, true) {
-			return false
+		if changes || st.table != t || st.any {
+			for _, c := range si.actions[st.table] {
+				push(c, true)
+			}
+		}
+		for _, r := range si.inherit[st.table] {
+			push(r, st.any)
 		}
 	}
 	return true
