@@ -261,14 +261,14 @@ func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
 		// Committed, or perhaps (the connection broke): publish.
 		i.c.publishNow(ctx, t.pending, t.tooMany)
 	}
-	i.c.chain(ctx)
+	i.c.chain()
 	return err
 }
 
 func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 	err := tx.Rollback()
 	i.c.end(true)
-	i.c.chain(ctx)
+	i.c.chain()
 	return err
 }
 

@@ -142,7 +142,7 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 			t.republish(c.db)
 		}
 		c.publishNow(ctx, t.pending, t.tooMany)
-		c.chain(ctx)
+		c.chain()
 	}
 	for _, op := range st.Tx {
 		c.txControl(ctx, op)
@@ -164,7 +164,7 @@ func (c *connState) txControl(ctx context.Context, op classify.TxOp) {
 	case classify.Begin:
 		if op.Autocommit {
 			c.autocommitOff = true
-			c.chain(ctx)
+			c.chain()
 			return
 		}
 		if c.tx == nil {
@@ -175,7 +175,7 @@ func (c *connState) txControl(ctx context.Context, op classify.TxOp) {
 		if op.Autocommit {
 			c.autocommitOff = false
 		}
-		c.chain(ctx)
+		c.chain()
 	case classify.RollbackTo:
 		if c.tx != nil {
 			// Writes since the savepoint are undone: what the transaction
@@ -209,7 +209,7 @@ func (c *connState) endBySQL(ctx context.Context, rollback bool) {
 // while autocommit is off. It has a scope of its own: the connection may
 // serve other units of work before it ends, and none must see another's
 // objects.
-func (c *connState) chain(context.Context) {
+func (c *connState) chain() {
 	if c.autocommitOff && c.tx == nil {
 		c.begin(context.Background(), true)
 	}
