@@ -36,13 +36,12 @@ const (
 	convBool                // kind bool
 	convAny                 // exactly any
 	convScanner             // a pointer to the type is an sql.Scanner
-	convPtr                 // a pointer to a type whose conv is none of the above but convPtr or convNone
+	convPtr                 // a pointer to a type whose conv (the field's elemConv) is neither convNone nor convPtr
 )
 
 var (
-	anyType   = reflect.TypeFor[any]()
-	bytesOnly = reflect.TypeFor[[]byte]()
-	boolType  = reflect.TypeFor[bool]()
+	anyType  = reflect.TypeFor[any]()
+	boolType = reflect.TypeFor[bool]()
 )
 
 // convOf returns how Bind stores into a field of type t, and for a pointer,
@@ -54,7 +53,7 @@ func convOf(t reflect.Type) (c, elem conv) {
 	switch {
 	case t == timeType:
 		return convTime, convNone
-	case t == bytesOnly:
+	case t == bytesType:
 		return convBytes, convNone
 	case t == anyType:
 		return convAny, convNone
