@@ -152,19 +152,7 @@ func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
 				return false
 			}
 		}
-		switch bits {
-		case 64:
-			*(*int64)(fp) = n
-		case 32:
-			*(*int32)(fp) = int32(n)
-		case 16:
-			*(*int16)(fp) = int16(n)
-		case 8:
-			*(*int8)(fp) = int8(n)
-		default:
-			return false
-		}
-		return true
+		return storeBits(fp, bits, uint64(n)) // n fits: its low bits are the value
 	case convUint:
 		bits := int(t.Size() * 8)
 		var n uint64
@@ -190,19 +178,7 @@ func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
 				return false
 			}
 		}
-		switch bits {
-		case 64:
-			*(*uint64)(fp) = n
-		case 32:
-			*(*uint32)(fp) = uint32(n)
-		case 16:
-			*(*uint16)(fp) = uint16(n)
-		case 8:
-			*(*uint8)(fp) = uint8(n)
-		default:
-			return false
-		}
-		return true
+		return storeBits(fp, bits, n)
 	case convFloat64, convFloat32:
 		bits := 64
 		if c == convFloat32 {
@@ -309,6 +285,24 @@ func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
 		return true
 	}
 	return false
+}
+
+// storeBits stores the low bits of n into the integer of that many bits at
+// fp, signed or not (two's complement keeps a value that fits).
+func storeBits(fp unsafe.Pointer, bits int, n uint64) bool {
+	switch bits {
+	case 64:
+		*(*uint64)(fp) = n
+	case 32:
+		*(*uint32)(fp) = uint32(n)
+	case 16:
+		*(*uint16)(fp) = uint16(n)
+	case 8:
+		*(*uint8)(fp) = uint8(n)
+	default:
+		return false
+	}
+	return true
 }
 
 // scanText appends to buf the text that database/sql's asString gives for
