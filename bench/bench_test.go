@@ -352,23 +352,8 @@ func BenchmarkMachineParallel(b *testing.B) {
 		m[i+1] = &User{ID: i + 1}
 	}
 	work := map[string]func(g int) uint64{
-		"cpu": func(g int) uint64 {
-			x := uint64(g + 1)
-			for range getBatch * 40 {
-				x ^= x << 13
-				x ^= x >> 7
-				x ^= x << 17
-			}
-			return x
-		},
-		"map": func(g int) uint64 {
-			id := int64(g * nRows / 2)
-			var s uint64
-			for range getBatch * 6 {
-				s += uint64(m[nextID(&id)].ID)
-			}
-			return s
-		},
+		"cpu": func(g int) uint64 { return cpuWork(g, getBatch*40) },
+		"map": func(g int) uint64 { return mapWork(m, g, getBatch*6) },
 	}
 	for _, kind := range []string{"cpu", "map"} {
 		for _, n := range []int{1, 2} {
@@ -385,6 +370,29 @@ func BenchmarkMachineParallel(b *testing.B) {
 			})
 		}
 	}
+}
+
+// cpuWork is n steps of a xorshift generator: arithmetic that touches no
+// memory, for goroutine g.
+func cpuWork(g, n int) uint64 {
+	x := uint64(g + 1)
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
+
+// mapWork is n lookups in m, a plain map nobody writes, cycling through the
+// keys from goroutine g's own starting point.
+func mapWork(m map[int64]*User, g, n int) uint64 {
+	id := int64(g * nRows / 2)
+	var s uint64
+	for range n {
+		s += uint64(m[nextID(&id)].ID)
+	}
+	return s
 }
 
 func BenchmarkGetParallel(b *testing.B) {

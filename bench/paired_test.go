@@ -135,23 +135,8 @@ func BenchmarkPairedParallel(b *testing.B) {
 				}
 			}
 		},
-		"cpu": func(g, n int) {
-			x := uint64(g + 1)
-			for range 2 * getBatch * 40 / n {
-				x ^= x << 13
-				x ^= x >> 7
-				x ^= x << 17
-			}
-			sink.Add(x)
-		},
-		"map": func(g, n int) {
-			id := int64(g * nRows / 2)
-			var s uint64
-			for range 2 * getBatch * 6 / n {
-				s += uint64(m[nextID(&id)].ID)
-			}
-			sink.Add(s)
-		},
+		"cpu": func(g, n int) { sink.Add(cpuWork(g, 2*getBatch*40/n)) },
+		"map": func(g, n int) { sink.Add(mapWork(m, g, 2*getBatch*6/n)) },
 	}
 	var sides []side
 	for _, kind := range []string{"get", "cpu", "map"} {
