@@ -261,6 +261,9 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 // any row, t's too. It reports false when a table reached has triggers
 // that nothing declares: the write reaches the whole database.
 func (db *database) reachEffects(e *effects, si *schemaInfo, t string, changes bool) bool {
+	if !si.triggers[t] && len(si.inherit[t]) == 0 && (!changes || len(si.actions[t]) == 0) {
+		return true // the common write: nothing beyond t's rows, and no allocation
+	}
 	type state struct {
 		table string
 		any   bool // any row may have changed (reached through a trigger or an action)
