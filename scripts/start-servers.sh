@@ -289,12 +289,15 @@ CONF
   mkdir -p "$PG_SOCK"
   [ "$IS_ROOT" = 1 ] && chown -R postgres: "$PG_DIR"
   PG_PORT=$(free_port "$PG_PORT_WANT")
-  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  # Logical replication, for the change feed (bus/pgfeed) and its tests: each
+  # test process may hold a few temporary slots and walsenders at once.
+  PG_FEED_OPTS="-c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64"
+  log "starting PostgreSQL on 127.0.0.1:$PG_PORT ($PG_FEED_OPTS)"
   LAUNCHED=1
   # pg_ctl -l sends the server's output to the log file and detaches it;
   # fd 3 is closed so that the server does not hold our real stdout open.
   if ! as_pg "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" \
-      -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_SOCK" \
+      -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_SOCK $PG_FEED_OPTS" \
       start </dev/null 3>&-; then
     die "pg_ctl start failed"
   fi
