@@ -370,6 +370,9 @@ func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any, fieldDe
 // commit offers the loaded objects to the map and replaces them with the
 // canonical ones.
 func commit(r *rows, m *model, pl *plan, out []cache.Load) {
+	if r.scope == nil {
+		noteUnscopedBind(r, m)
+	}
 	cm := r.m()
 	if !r.refresh || cm.Scoped() {
 		cm.PutAll(m.ctype, out, pl.applyFn)
@@ -576,12 +579,14 @@ func isNilPointer(v any) bool {
 }
 
 // Cached returns what Get would return without a query: the fresh, complete
-// object of type T with key pk in the map of ctx's scope (or db's shared
-// map), or nil.
-func Cached[T any](ctx context.Context, db *sql.DB, pk ...any) *T {
-	d := databaseOf(db)
-	if d == nil {
-		return nil
+// object of type T with key pk in the map of ctx's scope (or q's
+// transaction, or the shared map), or nil. q is a *sql.DB, *sql.Tx or
+// *sql.Conn of an idmap database; for the last two, idmap learns their map
+// from a statement its driver answers without a round trip to the server.
+// A q of another database, a bad key or a type that is not mapped give nil.
+func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	m, err := mappedModel(typeFor[T](), "Cached")
 	if err != nil {
@@ -591,25 +596,50 @@ func Cached[T any](ctx context.Context, db *sql.DB, pk ...any) *T {
 	if err != nil {
 		return nil
 	}
-	if p, st := d.lookup(scopeFrom(ctx), m.ctype, key); st == cache.Fresh {
+	if sdb, ok := q.(*sql.DB); ok {
+		d := databaseOf(sdb)
+		if d == nil {
+			return nil
+		}
+		if p, st := d.lookup(scopeFrom(ctx), m.ctype, key); st == cache.Fresh {
+			return (*T)(p)
+		}
+		return nil
+	}
+	if q == nil || isNilPointer(q) {
+		return nil
+	}
+	r, err := probe(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if p, st := r.m().Lookup(m.ctype, key); st == cache.Fresh {
 		return (*T)(p)
 	}
 	return nil
 }
 
 // Intern puts objects that were scanned or decoded elsewhere (sqlx, scany,
-// JSON) into the map of ctx's scope, or db's shared map: each element is
-// replaced by its canonical object, and objects whose key is not in the map
-// become canonical. Intern trusts the objects to be current as of the call.
-// Nothing is changed if an element is nil or has a bad key.
-func Intern[T any](ctx context.Context, db *sql.DB, objs []*T) error {
+// JSON) into the map of ctx's scope (or q's transaction, or the shared
+// map): each element is replaced by its canonical object, and objects whose
+// key is not in the map become canonical. Intern trusts the objects to be
+// current as of the call. q is a *sql.DB, *sql.Tx or *sql.Conn of an idmap
+// database (for the last two, see Cached). Nothing is changed if an element
+// is nil or has a bad key.
+func Intern[T any](ctx context.Context, q Querier, objs []*T) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	m, err := mappedModel(typeFor[T](), "Intern")
 	if err != nil {
 		return err
 	}
-	d := databaseOf(db)
-	if d == nil {
-		return errorf(ErrNotIdmap, "Intern[%s]: the *sql.DB was not opened through idmap", m.name)
+	if q == nil || isNilPointer(q) {
+		return errorf(ErrNotIdmap, "Intern[%s]: nil Querier", m.name)
+	}
+	d, cm, err := resolve(ctx, "Intern", q, m)
+	if err != nil {
+		return err
 	}
 	keys := make([]any, len(objs))
 	for i, o := range objs {
@@ -620,7 +650,6 @@ func Intern[T any](ctx context.Context, db *sql.DB, objs []*T) error {
 			return fmt.Errorf("element %d: %w", i, err)
 		}
 	}
-	cm := d.mapFor(ctx)
 	epoch := d.cdb.Now()
 	all := &plan{fields: make([]*field, len(m.fields))}
 	for i := range m.fields {

@@ -151,6 +151,9 @@ type database struct {
 	// the catalogue since the last DDL (a read that fails is not retried
 	// for every SELECT; the next write retries it).
 	schemaTried atomic.Bool
+	// sawScope: a query has run in a scope of a context (NewContext,
+	// Middleware) on this database; set once, read by Bind (query.go).
+	sawScope atomic.Bool
 }
 
 func newDatabase(defaultName string, guess dialect, opts []Option) (*database, error) {

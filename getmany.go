@@ -17,11 +17,19 @@ import (
 // one query per chunk of keys (chunks keep under each dialect's limit on
 // placeholders). This is how to remove N+1 queries: load the articles, then
 // GetMany their authors.
+//
+// With the keys in a slice of another type than []any (a []int64), call
+// GetByKeys.
 func GetMany[T any](ctx context.Context, q Querier, keys ...any) ([]*T, error) {
+	return getMany[T](ctx, "GetMany", q, keys)
+}
+
+// getMany is GetMany and GetByKeys; op names the one called, in errors.
+func getMany[T any](ctx context.Context, op string, q Querier, keys []any) ([]*T, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m, err := mappedModel(typeFor[T](), "GetMany")
+	m, err := mappedModel(typeFor[T](), op)
 	if err != nil {
 		return nil, err
 	}
@@ -31,18 +39,21 @@ func GetMany[T any](ctx context.Context, q Querier, keys ...any) ([]*T, error) {
 		if len(m.pk) > 1 {
 			parts, ok := k.([]any)
 			if !ok {
-				return nil, errorf(ErrKey, "GetMany: key %d of %s: want a []any of %d values (%s), got %T", i, m.name, len(m.pk), m.pkColumns(), k)
+				return nil, errorf(ErrKey, "%s: key %d of %s: want a []any of %d values (%s), got %T%s", op, i, m.name, len(m.pk), m.pkColumns(), k, sliceKeyHint(m, op, k))
 			}
 			vals = parts
 		}
-		if typed[i], err = m.keyOf("GetMany", vals); err != nil {
+		if typed[i], err = m.keyOf(op, vals); err != nil {
+			if hint := sliceKeyHint(m, op, k); hint != "" {
+				return nil, errorf(ErrKey, "%s: key %d of %s is a %T%s", op, i, m.name, k, hint)
+			}
 			return nil, err
 		}
 	}
 	if q == nil || isNilPointer(q) {
-		return nil, errorf(ErrNotIdmap, "GetMany[%s]: nil Querier", m.name)
+		return nil, errorf(ErrNotIdmap, "%s[%s]: nil Querier", op, m.name)
 	}
-	db, cm, err := resolve(ctx, "GetMany", q, m)
+	db, cm, err := resolve(ctx, op, q, m)
 	if err != nil {
 		return nil, err
 	}

@@ -97,6 +97,9 @@ func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.
 		eff:     eff,
 		refresh: cs.refresh || (st != nil && st.Locking),
 	}
+	if cs.scope != nil && !c.db.sawScope.Load() {
+		c.db.sawScope.Store(true)
+	}
 	if c.tx != nil {
 		r.scope = c.tx.scope
 	}
