@@ -542,3 +542,162 @@ func ExampleGetMany() {
 	// nil
 	// 1 ann false
 }
+
+// openExample opens an in-memory SQLite database of authors through idmap,
+// named after the example. One connection keeps it alive.
+func openExample(ctx context.Context, name string) *sql.DB {
+	db, err := sql.Open("idmap+sqlite3", "file:"+name+"?mode=memory&cache=shared")
+	if err != nil {
+		log.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, authorsSchema); err != nil {
+		log.Fatal(err)
+	}
+	return db
+}
+
+func ExampleQuery() {
+	ctx := idmap.NewContext(context.Background())
+	db := openExample(ctx, "example_query")
+	defer db.Close()
+
+	// Query runs the query and binds its rows: canonical pointers.
+	authors, err := idmap.Query[Author](ctx, db, "SELECT id, name FROM authors WHERE id >= ? ORDER BY id", 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	bob, err := idmap.Get[Author](ctx, db, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(authors), authors[0].Name, authors[0] == bob)
+
+	// An error of the query itself comes back as the driver gave it.
+	_, err = idmap.Query[Author](ctx, db, "SELECT id, name FROM nowhere")
+	fmt.Println(err)
+	// Output:
+	// 2 bob true
+	// no such table: nowhere
+}
+
+func ExampleQueryOne() {
+	ctx := idmap.NewContext(context.Background())
+	db := openExample(ctx, "example_queryone")
+	defer db.Close()
+
+	ann, err := idmap.QueryOne[Author](ctx, db, "SELECT id, name FROM authors WHERE name = ?", "ann")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ann.ID, ann.Name)
+
+	_, err = idmap.QueryOne[Author](ctx, db, "SELECT id, name FROM authors WHERE name = ?", "zed")
+	fmt.Println(errors.Is(err, sql.ErrNoRows))
+
+	// A type that is not mapped, or a single column, works too.
+	n, err := idmap.QueryOne[int](ctx, db, "SELECT COUNT(*) FROM authors")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(*n, "authors")
+	// Output:
+	// 1 ann
+	// true
+	// 3 authors
+}
+
+func ExampleGetByKeys() {
+	ctx := idmap.NewContext(context.Background())
+	db := openExample(ctx, "example_getbykeys")
+	defer db.Close()
+
+	// The keys as the caller holds them: a []int64 (the type is inferred).
+	ids := []int64{3, 1, 9}
+	authors, err := idmap.GetByKeys[Author](ctx, db, ids)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, a := range authors {
+		if a == nil {
+			fmt.Println("nil")
+			continue
+		}
+		fmt.Println(a.ID, a.Name)
+	}
+
+	// GetMany takes its keys as arguments; given the slice, it says what
+	// to call.
+	_, err = idmap.GetMany[Author](ctx, db, ids)
+	fmt.Println(err)
+	// Output:
+	// 3 cy
+	// 1 ann
+	// nil
+	// idmap: GetMany: key 0 of idmap_test.Author is a []int64; to pass a slice of keys, call idmap.GetByKeys[idmap_test.Author](ctx, q, keys) (or GetMany(ctx, q, keys...) with a []any)
+}
+
+// Change a row loaded in the shared map through a copy: the shared object,
+// which other goroutines may be reading, is never written to.
+func ExampleCopy() {
+	ctx := context.Background() // no scope: the shared map
+	db := openExample(ctx, "example_copy")
+	defer db.Close()
+
+	ann, err := idmap.Get[Author](ctx, db, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := idmap.Copy(ann)
+	c.Name = "anne"
+	again, err := idmap.Get[Author](ctx, db, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("before the write:", again.Name, again == ann)
+
+	if _, err := db.ExecContext(ctx, "UPDATE authors SET name = ? WHERE id = ?", c.Name, c.ID); err != nil {
+		log.Fatal(err)
+	}
+	now, err := idmap.Get[Author](ctx, db, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after the write:", now.Name, now == ann)
+	fmt.Println("the old object:", ann.Name)
+	// Output:
+	// before the write: ann true
+	// after the write: anne false
+	// the old object: ann
+}
+
+// Change a row in a transaction: what it loads is its own.
+func Example_changeInTransaction() {
+	ctx := context.Background()
+	db := openExample(ctx, "example_change_tx")
+	defer db.Close()
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Rollback()
+	a, err := idmap.Get[Author](ctx, tx, 2) // the transaction's own object
+	if err != nil {
+		log.Fatal(err)
+	}
+	a.Name = "bea"
+	if _, err := tx.ExecContext(ctx, "UPDATE authors SET name = ? WHERE id = ?", a.Name, a.ID); err != nil {
+		log.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		log.Fatal(err)
+	}
+	b, err := idmap.Get[Author](ctx, db, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(b.Name, b == a)
+	// Output:
+	// bea false
+}

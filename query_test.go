@@ -243,6 +243,7 @@ func TestCopyWriteBack(t *testing.T) {
 	ctx := context.Background()
 	u, err := idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
+	u.Visits = 4 // before other goroutines share u
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -287,6 +288,7 @@ func TestCopyWriteBack(t *testing.T) {
 	require.Equal(t, "bea", g.Name, "seen after the commit")
 	require.NotSame(t, u, g, "a new object in the shared map")
 	require.Equal(t, "user1", u.Name, "the object handed out is never written to")
+	require.Equal(t, 4, g.Visits, "the new object takes the old one's temporary fields")
 	close(stop)
 	wg.Wait()
 	seen.Range(func(k, _ any) bool {
@@ -319,6 +321,20 @@ func TestChangeInScope(t *testing.T) {
 	s2, err := idmap.Get[User](context.Background(), db, 1)
 	require.NoError(t, err)
 	require.Equal(t, "bea", s2.Name)
+
+	// A write that fails leaves the change in the scope, until a reload
+	// with WithRefresh.
+	u.Name = "dup"
+	_, err = db.ExecContext(ctx, "UPDATE users SET name = ?, id = 2 WHERE id = ?", u.Name, u.ID) // id 2 exists
+	require.Error(t, err)
+	stale, err := idmap.Get[User](ctx, db, 1)
+	require.NoError(t, err)
+	require.Equal(t, "dup", stale.Name, "the unwritten change is seen in its scope")
+	fresh, err := idmap.Get[User](idmap.WithRefresh(ctx), db, 1)
+	require.NoError(t, err)
+	require.Same(t, u, fresh)
+	require.Equal(t, "bea", fresh.Name, "WithRefresh reloads it in place")
+	require.Equal(t, 2, fresh.Visits)
 
 	// In a transaction that rolls back, the change is undone at the next load.
 	tx, err := db.BeginTx(ctx, nil)
