@@ -41,6 +41,14 @@ var rawBytesType = reflect.TypeFor[sql.RawBytes]()
 // the canonical object and its values are discarded, unless the entry is
 // expired, the query was a locking read, or its context had WithRefresh: then
 // the canonical object is refreshed. A Bind that fails changes no map.
+//
+// The map the objects go to follows the query: its transaction's map (a
+// transaction begun in a scope uses that scope), else the scope of the
+// context it ran with (NewContext, Middleware), else the shared map. Inside a request, a query run without the request's context
+// binds into the shared map, and Get with the request's context returns
+// another pointer for the same row; with a Logger, a database on which
+// queries have run in scopes logs such a Bind at level Debug. Query and
+// QueryOne run a query and Bind its rows in one call.
 func Bind(rs *sql.Rows, dst any) error {
 	if rs == nil {
 		return errorf(ErrBadDestination, "Bind: nil *sql.Rows")

@@ -10,10 +10,20 @@
 //	import _ "github.com/mattn/go-sqlite3"
 //
 //	db, err := sql.Open("idmap+sqlite3", "file:app.db")
-//	rows, err := db.QueryContext(ctx, "SELECT id, name FROM users WHERE name LIKE ?", "a%")
-//	var users []*User
-//	err = idmap.Bind(rows, &users)          // canonical pointers; rows are closed
+//	users, err := idmap.Query[User](ctx, db, "SELECT id, name FROM users WHERE name LIKE ?", "a%")
 //	u, err := idmap.Get[User](ctx, db, 42)  // no query if 42 is loaded and fresh
+//
+// Loading. Query and QueryOne run a query and bind its rows; Bind binds
+// rows queried elsewhere. Get, GetMany and GetByKeys load by primary key,
+// serving fresh objects from the map; Cached looks a key up without a
+// query; Intern makes objects scanned or decoded elsewhere canonical. The
+// map rows go to follows the context the query ran with: inside a scope,
+// pass its context to every query.
+//
+// Changing a row. Objects of the shared map may be read by any goroutine:
+// never write to them. Change a scope's or a transaction's object, or a
+// Copy, then write it with SQL through the driver; the write expires what
+// it touched.
 //
 // A struct type is mapped when it has a TableName() string method or was
 // registered with Model. Columns come from the `db` tag, else the snake_case
@@ -32,7 +42,7 @@
 // Options. Name, Dialect, NoAutoFlush and TriggerWrites shape how a database
 // is read and expired; MaxStrongEntries bounds what the shared maps hold
 // strongly and MaxAge how long they trust an entry; Logger logs
-// invalidations and flushes; WithBus joins the instances of a service
+// invalidations, flushes and rows bound outside a scope; WithBus joins the instances of a service
 // (package bus, with the adapters bus/pgbus and bus/redisbus in their own
 // modules), so that a write in one expires what the others hold;
 // NoSharedMap keeps only scopes, for a database whose sessions do not all
