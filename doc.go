@@ -42,9 +42,10 @@
 // Options. Name, Dialect, NoAutoFlush and TriggerWrites shape how a database
 // is read and expired; MaxStrongEntries bounds what the shared maps hold
 // strongly and MaxAge how long they trust an entry; Logger logs
-// invalidations, flushes and rows bound outside a scope; WithBus joins the instances of a service
-// (package bus, with the adapters bus/pgbus and bus/redisbus in their own
-// modules), so that a write in one expires what the others hold;
+// invalidations, flushes and rows bound outside a scope; WithBus joins the
+// instances of a service (package bus, with the adapters bus/pgbus and
+// bus/redisbus in their own modules), so that a write in one expires what
+// the others hold;
 // NoSharedMap keeps only scopes, for a database whose sessions do not all
 // see the same rows (row-level security, a role per session).
 //
