@@ -101,20 +101,22 @@ func run() error {
 	}
 
 	fmt.Println("1. Identity: two queries that return one row give one object.")
-	var all []*User
-	if err := query(ctx, db, &all, "SELECT id, name FROM users ORDER BY id"); err != nil {
+	// idmap.Query runs a query and binds its rows (idmap.Bind does it for
+	// rows queried yourself); idmap.QueryOne binds the first row.
+	all, err := idmap.Query[User](ctx, db, "SELECT id, name FROM users ORDER BY id")
+	if err != nil {
 		return err
 	}
-	var ann *User
-	if err := query(ctx, db, &ann, "SELECT id, name FROM users WHERE name = ?", "ann"); err != nil {
+	ann, err := idmap.QueryOne[User](ctx, db, "SELECT id, name FROM users WHERE name = ?", "ann")
+	if err != nil {
 		return err
 	}
 	fmt.Println("   same pointer:", ann == all[0])
 
 	fmt.Println(`2. A temporary field (db:"-") survives a reload by another query.`)
 	ann.Visits = 3
-	var again *User
-	if err := query(ctx, db, &again, "SELECT id, name FROM users WHERE id < ? ORDER BY id", 2); err != nil {
+	again, err := idmap.QueryOne[User](ctx, db, "SELECT id, name FROM users WHERE id < ? ORDER BY id", 2)
+	if err != nil {
 		return err
 	}
 	fmt.Println("   visits after the reload:", again.Visits)
@@ -187,7 +189,12 @@ func run() error {
 	fmt.Printf("   in the shared map, a new object:  same pointer: %v | name: %s | the old object still says: %s\n",
 		s2 == shared, s2.Name, shared.Name)
 
-	fmt.Println("6. Statistics (idmap.StatsOf; also idmap.StatsHandler and expvar \"idmap\").")
+	fmt.Println("6. Changing a row. Never write to an object of the shared map: other goroutines read it.")
+	if err := changeRows(ctx, db); err != nil {
+		return err
+	}
+
+	fmt.Println("7. Statistics (idmap.StatsOf; also idmap.StatsHandler and expvar \"idmap\").")
 	if st, ok := idmap.StatsOf(db); ok {
 		fmt.Printf("   shared map: %d hits, %d misses, %d refreshes | scopes: %d hits, %d misses | expired keys: %d\n",
 			st.Shared.Hits, st.Shared.Misses, st.Shared.Refreshes, st.Scopes.Hits, st.Scopes.Misses, st.Expiries.Keys)
@@ -195,13 +202,68 @@ func run() error {
 	return nil
 }
 
-// query runs a query and binds its rows into dst (*[]*User or **User).
-func query(ctx context.Context, db *sql.DB, dst any, q string, args ...any) error {
-	rows, err := db.QueryContext(ctx, q, args...)
+// changeRows changes a row in the three ways that keep the shared map's
+// objects untouched: in a scope, in a transaction, and through a copy.
+func changeRows(ctx context.Context, db *sql.DB) error {
+	const rename = "UPDATE users SET name = ? WHERE id = ?"
+
+	// In a scope (a request under idmap.Middleware, a job): its objects are
+	// its own. Change one, then write it; the write expires the key.
+	job := idmap.NewContext(ctx)
+	u, err := idmap.Get[User](job, db, 3)
 	if err != nil {
 		return err
 	}
-	return idmap.Bind(rows, dst) // closes rows
+	u.Name = "cyd"
+	if _, err := db.ExecContext(job, rename, u.Name, u.ID); err != nil {
+		return err
+	}
+	shared, err := idmap.Get[User](ctx, db, 3)
+	if err != nil {
+		return err
+	}
+	fmt.Println("   in a scope:        the shared map now loads:", shared.Name, "| same object:", shared == u)
+
+	// In a transaction: begun without a scope, it is its own scope.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	t, err := idmap.Get[User](ctx, tx, 3)
+	if err != nil {
+		return err
+	}
+	t.Name = "cyril"
+	if _, err := tx.ExecContext(ctx, rename, t.Name, t.ID); err != nil {
+		return err
+	}
+	before, err := idmap.Get[User](ctx, db, 3)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	after, err := idmap.Get[User](ctx, db, 3)
+	if err != nil {
+		return err
+	}
+	fmt.Println("   in a transaction:  before the commit others see:", before.Name, "| after:", after.Name)
+
+	// Through a copy of a shared object: idmap.Copy returns an object that
+	// is yours; the shared one is never written to.
+	c := idmap.Copy(after)
+	c.Name = "cy"
+	if _, err := db.ExecContext(ctx, rename, c.Name, c.ID); err != nil {
+		return err
+	}
+	now, err := idmap.Get[User](ctx, db, 3)
+	if err != nil {
+		return err
+	}
+	fmt.Println("   through a copy:    Get now returns:", now.Name, "| the old object still says:", after.Name)
+	return nil
 }
 
 // connectPrinters prints every flush signal until the returned function is
