@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/georgysavva/scany/v2/sqlscan"
 	"github.com/jmoiron/sqlx"
@@ -75,6 +76,43 @@ func Example_sqlx() {
 	// Output:
 	// same object: true
 	// second query, same object: true bob
+}
+
+// sqlx on PostgreSQL: sqlx picks its bind variables by driver name and does
+// not know the idmap names, so tell it, once, before opening, that they take
+// $1, $2… (without it, Rebind leaves "?" and named queries compile to "?",
+// which PostgreSQL rejects). The idmap names of SQLite and MySQL need
+// nothing: sqlx keeps "?" for a name it does not know. This example needs a
+// PostgreSQL server (DATABASE_URL), so it is compiled, not run;
+// TestSqlxPostgresBindDriver runs the same on one.
+func Example_sqlxPostgres() {
+	sqlx.BindDriver("idmap+pgx", sqlx.DOLLAR)
+	sqlx.BindDriver("idmap+postgres", sqlx.DOLLAR)
+
+	ctx := context.Background()
+	x, err := sqlx.Open("idmap+pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer x.Close()
+
+	var authors []*Author
+	if err := x.SelectContext(ctx, &authors, x.Rebind("SELECT id, name FROM authors WHERE id >= ?"), 1); err != nil {
+		log.Fatal(err)
+	}
+	// x.DB is the idmap *sql.DB: Intern makes sqlx's objects canonical.
+	if err := idmap.Intern(ctx, x.DB, authors); err != nil {
+		log.Fatal(err)
+	}
+	// A named query: :name and :id become $1 and $2. The UPDATE goes
+	// through idmap's driver and expires the key it names.
+	if len(authors) > 0 {
+		c := idmap.Copy(authors[0]) // the shared object is never written to
+		c.Name = "anne"
+		if _, err := x.NamedExecContext(ctx, "UPDATE authors SET name = :name WHERE id = :id", c); err != nil {
+			log.Fatal(err)
+		}
+	}
 }
 
 // scany scans into structs as usual; idmap.Intern then replaces each object
