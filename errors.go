@@ -8,13 +8,14 @@ import (
 // Sentinel errors. Each is returned wrapped, with the type, column or table at
 // fault, so test them with errors.Is.
 var (
-	// ErrNotIdmap is returned by Bind, Get, Cached's callers and Intern when
-	// the rows or the database were not produced by an idmap driver.
+	// ErrNotIdmap is returned by Bind, Query, QueryOne, Get, GetMany,
+	// GetByKeys and Intern when the rows or the database were not produced
+	// by an idmap driver, or the Querier is nil.
 	ErrNotIdmap = errors.New("idmap: not an idmap database")
 
-	// ErrNotMapped is returned by Get, GetMany and Intern for a type that has
-	// no TableName method and was not registered with Model, and by Bind for
-	// such a type in a destination that needs a mapped type.
+	// ErrNotMapped is returned by Get, GetMany, GetByKeys and Intern for a
+	// type that has no TableName method and was not registered with Model,
+	// and by Bind for such a type in a destination that needs a mapped type.
 	ErrNotMapped = errors.New("idmap: type is not mapped")
 
 	// ErrNoTable is returned for a mapped type whose table name is empty.

@@ -72,6 +72,7 @@ func TestSqlxPostgresBindDriver(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Equal(t, "SELECT name FROM users WHERE id = $1", x.Rebind("SELECT name FROM users WHERE id = ?"))
+	require.Equal(t, "$1", sqlx.NewDb(x.DB, "pgx").Rebind("?"), "naming the base driver works too")
 	var us []*User
 	require.NoError(t, x.SelectContext(ctx, &us, x.Rebind("SELECT id, name FROM users WHERE id >= ? ORDER BY id"), 1))
 	require.Len(t, us, 2)
