@@ -130,6 +130,9 @@ func sliceKeyHint(m *model, op string, k any) string {
 	if op != "GetMany" {
 		return "; each element of keys is one key"
 	}
+	if len(m.pk) > 1 {
+		return "; give each key as a []any of its values, or call idmap.GetByKeys[" + m.name + "](ctx, q, keys) with a slice of keys"
+	}
 	return "; to pass a slice of keys, call idmap.GetByKeys[" + m.name + "](ctx, q, keys) (or GetMany(ctx, q, keys...) with a []any)"
 }
 
