@@ -13,9 +13,9 @@ import (
 // and no error. An error of the query itself is returned as the driver
 // gave it; errors that idmap adds start with "idmap:".
 //
-// Which map the rows go to follows ctx: its scope (NewContext, Middleware),
-// q's transaction, or the shared map. Inside a request, pass the request's
-// context.
+// The rows go to the map of q's transaction (a transaction begun in a
+// scope uses that scope), else of ctx's scope (NewContext, Middleware),
+// else the shared map. Inside a request, pass the request's context.
 //
 // Query is what sqlx's Select, scany's Select and pgx's CollectRows do:
 //
@@ -148,9 +148,9 @@ func sliceKeyHint(m *model, op string, k any) string {
 //	_, err = db.ExecContext(ctx, "UPDATE users SET name = ? WHERE id = ?", c.Name, c.ID)
 //	// the UPDATE expires key 42: the next Get loads a new object named "bea"
 //
-// Column fields that hold memory, slices ([]byte, sql.RawBytes), maps and
-// pointers (a *string for a column that may be NULL), get a copy of it one
-// level deep, so that the copy shares no column value with obj. Other
+// Column fields that hold memory (slices such as []byte and sql.RawBytes,
+// maps, and pointers such as a *string for a column that may be NULL) get
+// a copy of it one level deep, so that the copy shares no column value with obj. Other
 // fields, temporary ones (db:"-") included, are copied as an assignment
 // copies them. Copy of nil is nil. T need not be mapped.
 //
