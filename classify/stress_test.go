@@ -3,12 +3,14 @@ package classify
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
-// TestLargeTexts keeps classification linear on large and deeply nested
-// texts.
-func TestLargeTexts(t *testing.T) {
+// largeTexts are large and deeply nested texts: classification must stay
+// linear on them.
+func largeTexts() []struct {
+	d   Dialect
+	sql string
+} {
 	rows := strings.Repeat("(?, 'a\\'b', 3),", 20000)
 	texts := []struct {
 		d   Dialect
@@ -23,12 +25,26 @@ func TestLargeTexts(t *testing.T) {
 		{Postgres, strings.Repeat("WITH a AS (", 5000) + "SELECT 1" + strings.Repeat(") SELECT 1", 5000)},
 		{SQLite, "SELECT * FROM t WHERE id IN (" + strings.Repeat("?,", 50000) + "?)"},
 	}
-	for _, c := range texts {
-		start := time.Now()
-		s := classifyText(c.d, c.sql)
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("%.40q…: %v", c.sql, d)
+	return texts
+}
+
+// TestLargeTexts classifies every large text: a quadratic (or worse) path
+// shows as the test binary's timeout, and its speed is measured by
+// BenchmarkLargeTexts, not by a wall-clock limit here.
+func TestLargeTexts(t *testing.T) {
+	for _, c := range largeTexts() {
+		if s := classifyText(c.d, c.sql); s == nil {
+			t.Errorf("%.40q…: no result", c.sql)
 		}
-		_ = s
+	}
+}
+
+// BenchmarkLargeTexts measures one pass over every large text.
+func BenchmarkLargeTexts(b *testing.B) {
+	texts := largeTexts()
+	for b.Loop() {
+		for _, c := range texts {
+			classifyText(c.d, c.sql)
+		}
 	}
 }
