@@ -1,0 +1,2 @@
+// Package pgfeed is a change feed for idmap from PostgreSQL logical replication.
+package pgfeed

@@ -1,0 +1,212 @@
+package pgfeed_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/bus"
+)
+
+type item struct {
+	ID       int64         `db:"id,pk"`
+	Name     string        `db:"name"`
+	ParentID sql.NullInt64 `db:"parent_id"`
+}
+
+func (item) TableName() string { return "items" }
+
+// feedSchema is the schema of most tests: items, and around it every kind
+// of write the statement reader cannot see.
+var feedSchema = []string{
+	`CREATE TABLE parents (id bigint PRIMARY KEY)`,
+	`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, parent_id bigint REFERENCES parents ON DELETE CASCADE)`,
+	`CREATE TABLE events (id bigserial PRIMARY KEY, item bigint, name text)`,
+	`CREATE FUNCTION events_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN UPDATE items SET name = NEW.name WHERE id = NEW.item; RETURN NEW; END $$`,
+	`CREATE TRIGGER events_apply AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION events_apply()`,
+	`CREATE FUNCTION rename_item(i bigint, n text) RETURNS bigint LANGUAGE sql AS $$
+		UPDATE items SET name = n WHERE id = i RETURNING id $$`,
+	`CREATE TABLE stamps (id bigserial PRIMARY KEY, touched bigint DEFAULT rename_item(2, 'by-default'))`,
+	`CREATE TABLE renames (id bigint, name text)`,
+	`CREATE RULE renames_apply AS ON INSERT TO renames DO ALSO UPDATE items SET name = NEW.name WHERE id = NEW.id`,
+	`INSERT INTO parents VALUES (1), (2)`,
+	`INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 2), (3, 'three', NULL)`,
+}
+
+var feedTables = []string{"parents", "items", "events", "stamps"}
+
+// TestFeedExpiresWhatTheReaderMisses: each write below changes items in a
+// way no statement reader sees (another connection, a trigger, a function
+// called from SELECT, a DEFAULT, a rule, a cascade, TRUNCATE, psql); the
+// feed expires the row loaded before, and the next Get returns the new
+// value.
+func TestFeedExpiresWhatTheReaderMisses(t *testing.T) {
+	e := newEnv(t)
+	e.exec(feedSchema...)
+	f := e.feed("feed_misses", feedTables)
+	db := e.open("feed_misses", idmap.WithSource(f))
+	waitUntil(t, "the feed listens", func() bool { return listening(db) })
+	ctx := context.Background()
+
+	cases := []struct {
+		name  string
+		id    int64
+		write func(t *testing.T)
+		want  string // "" = the row is gone
+	}{
+		{"plain connection", 1, func(t *testing.T) { e.exec(`UPDATE items SET name = 'plain' WHERE id = 1`) }, "plain"},
+		{"pgx connection", 1, func(t *testing.T) {
+			c, err := pgx.Connect(ctx, e.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			if _, err := c.Exec(ctx, `UPDATE items SET name = 'pgx' WHERE id = 1`); err != nil {
+				t.Fatal(err)
+			}
+		}, "pgx"},
+		{"trigger", 1, func(t *testing.T) { e.exec(`INSERT INTO events (item, name) VALUES (1, 'trigger')`) }, "trigger"},
+		{"function called from SELECT", 1, func(t *testing.T) { e.exec(`SELECT rename_item(1, 'function')`) }, "function"},
+		{"DEFAULT through idmap", 2, func(t *testing.T) {
+			// The reader sees an INSERT into stamps, a table without
+			// triggers: only the feed reports what its DEFAULT wrote.
+			if _, err := db.ExecContext(ctx, `INSERT INTO stamps DEFAULT VALUES`); err != nil {
+				t.Fatal(err)
+			}
+		}, "by-default"},
+		{"rule", 1, func(t *testing.T) { e.exec(`INSERT INTO renames VALUES (1, 'rule')`) }, "rule"},
+		{"cascade", 2, func(t *testing.T) { e.exec(`DELETE FROM parents WHERE id = 2`) }, ""},
+		{"psql", 1, func(t *testing.T) {
+			psql, err := exec.LookPath("psql")
+			if err != nil {
+				t.Skip("no psql on this machine")
+			}
+			out, err := exec.Command(psql, e.base, "-v", "ON_ERROR_STOP=1", "-c", "UPDATE "+e.schema+".items SET name = 'psql' WHERE id = 1").CombinedOutput()
+			if err != nil {
+				t.Fatalf("psql: %v: %s", err, out)
+			}
+		}, "psql"},
+		{"truncate", 3, func(t *testing.T) { e.exec(`TRUNCATE items, parents`) }, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := idmap.Get[item](ctx, db, c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if idmap.Cached[item](ctx, db, c.id) != p {
+				t.Fatal("the row is not served from the map before the write")
+			}
+			c.write(t)
+			waitUntil(t, "the feed expires the row", func() bool { return idmap.Cached[item](ctx, db, c.id) == nil })
+			got, err := idmap.Get[item](ctx, db, c.id)
+			switch {
+			case c.want == "" && !errors.Is(err, sql.ErrNoRows):
+				t.Fatalf("Get after the delete = %+v, %v; want sql.ErrNoRows", got, err)
+			case c.want != "" && (err != nil || got.Name != c.want):
+				t.Fatalf("Get after the write = %+v, %v; want name %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestFeedLoadInFlight: a row read by a query that began before a change
+// the feed delivers is not kept as fresh (the epochs of local writes).
+func TestFeedLoadInFlight(t *testing.T) {
+	e := newEnv(t)
+	e.exec(feedSchema...)
+	tp := &tap{Feed: e.feed("feed_inflight", feedTables)}
+	var delivered atomic.Int64
+	tp.onMessage(func(m bus.Message) {
+		if names(m, "items", 1) {
+			delivered.Add(1)
+		}
+	})
+	db := e.open("feed_inflight", idmap.WithSource(tp))
+	waitUntil(t, "the feed listens", func() bool { return listening(db) })
+	ctx := context.Background()
+
+	rows, err := db.QueryContext(ctx, `SELECT id, name, parent_id FROM items WHERE id = 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The query ran and holds the old row; now another writer changes it
+	// and the feed delivers the change before the rows are bound.
+	e.exec(`UPDATE items SET name = 'changed' WHERE id = 1`)
+	waitUntil(t, "the change is delivered", func() bool { return delivered.Load() > 0 })
+	var p *item
+	if err := idmap.Bind(rows, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "one" {
+		t.Fatalf("bound %q; the test needs the row read before the change", p.Name)
+	}
+	if c := idmap.Cached[item](ctx, db, int64(1)); c != nil {
+		t.Fatalf("the row loaded across the change is served as fresh: %+v", c)
+	}
+	got, err := idmap.Get[item](ctx, db, int64(1))
+	if err != nil || got.Name != "changed" {
+		t.Fatalf("Get = %+v, %v; want the changed row", got, err)
+	}
+}
+
+// TestFeedReadYourWrites: a transaction through idmap whose write fires a
+// trigger returns from Commit only once the feed delivered the trigger's
+// change; a transaction the reader understands does not wait for the feed.
+func TestFeedReadYourWrites(t *testing.T) {
+	e := newEnv(t)
+	e.exec(feedSchema...)
+	tp := &tap{Feed: e.feed("feed_ryw", feedTables)}
+	var itemsSeen atomic.Int64
+	tp.onMessage(func(m bus.Message) {
+		if names(m, "items", 1) {
+			itemsSeen.Add(1)
+		}
+	})
+	db := e.open("feed_ryw", idmap.WithSource(tp))
+	waitUntil(t, "the feed listens", func() bool { return listening(db) })
+	ctx := context.Background()
+
+	for i := range 20 {
+		before := itemsSeen.Load()
+		if _, err := idmap.Get[item](ctx, db, int64(1)); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "ryw-" + strings.Repeat("x", i)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (item, name) VALUES (1, $1)`, name); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		// Commit returned: the feed has applied the trigger's change.
+		if itemsSeen.Load() == before {
+			t.Fatalf("round %d: Commit returned before the feed delivered the trigger's change", i)
+		}
+		got, err := idmap.Get[item](ctx, db, int64(1))
+		if err != nil || got.Name != name {
+			t.Fatalf("round %d: Get after Commit = %+v, %v; want %q", i, got, err, name)
+		}
+		// The same through an autocommit Exec.
+		before = itemsSeen.Load()
+		name += "-auto"
+		if _, err := db.ExecContext(ctx, `INSERT INTO events (item, name) VALUES (1, $1)`, name); err != nil {
+			t.Fatal(err)
+		}
+		if itemsSeen.Load() == before {
+			t.Fatalf("round %d: Exec returned before the feed delivered the trigger's change", i)
+		}
+	}
+}
