@@ -69,6 +69,7 @@ func (f *Feed) ensurePublication(ctx context.Context, conn *pgconn.PgConn, pubLi
 	// their inheritance descendants that are not partitions (a partitioned
 	// table brings its partitions itself).
 	var roots string
+	named := map[string]bool{} // oids of the tables Tables names
 	if len(f.o.tables) > 0 {
 		var lits []string
 		for _, t := range f.o.tables {
@@ -89,6 +90,7 @@ func (f *Feed) ensurePublication(ctx context.Context, conn *pgconn.PgConn, pubLi
 				return fmt.Errorf("pgfeed: Tables: no table %s", r[0])
 			}
 			oids = append(oids, string(r[1]))
+			named[string(r[1])] = true
 		}
 		roots = "SELECT unnest(ARRAY[" + strings.Join(oids, ",") + "]::oid[])"
 	} else {
@@ -101,7 +103,7 @@ func (f *Feed) ensurePublication(ctx context.Context, conn *pgconn.PgConn, pubLi
 		c.relreplident = 'f' OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = c.oid AND x.indisprimary))
 			OR (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = c.oid AND x.indisreplident)),
 		EXISTS (SELECT 1 FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = ` + pubLit + ` AND r.prrelid = c.oid),
-		EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ` + pubLit + `)
+		EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ` + pubLit + `), c.oid
 	FROM want w JOIN pg_class c ON c.oid = w.oid
 	WHERE NOT c.relispartition AND c.relpersistence = 'p'
 	ORDER BY 1`
@@ -115,12 +117,8 @@ func (f *Feed) ensurePublication(ctx context.Context, conn *pgconn.PgConn, pubLi
 		name, kind, ident, member := string(r[0]), string(r[1]), string(r[2]) == "t", string(r[3]) == "t"
 		exists = exists || string(r[4]) == "t"
 		if !ident {
-			if len(f.o.tables) > 0 {
-				for _, t := range f.o.tables {
-					if strings.EqualFold(t, name) || strings.HasSuffix(strings.ToLower(name), "."+strings.ToLower(t)) {
-						return fmt.Errorf("pgfeed: table %s has no primary key (nor replica identity): in a publication, UPDATE and DELETE on it would fail", name)
-					}
-				}
+			if named[string(r[5])] {
+				return fmt.Errorf("pgfeed: table %s has no primary key (nor replica identity): in a publication, UPDATE and DELETE on it would fail", name)
 			}
 			f.log.Debug("pgfeed: not publishing a table without a primary key", "table", name)
 			continue

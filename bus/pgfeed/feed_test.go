@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/go-idmap/idmap"
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/signals"
 )
 
 type item struct {
@@ -210,3 +212,147 @@ func TestFeedReadYourWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedGap: when the feed's walsender is terminated (only this feed's
+// own), the database is flushed and serves nothing until a new slot
+// streams; then it serves again, and changes expire as before.
+func TestFeedGap(t *testing.T) {
+	e := newEnv(t)
+	e.exec(feedSchema...)
+	tp := &tap{Feed: e.feed("feed_gap", feedTables)}
+	var lost, resumed atomic.Int64
+	tp.onGap(func(g bus.Gap) {
+		if g.Resumed {
+			resumed.Add(1)
+		} else {
+			lost.Add(1)
+		}
+	})
+	var flushes atomic.Int64
+	disconnect := signals.PostFlush.Connect(func(f signals.Flush) {
+		if f.DB == "feed_gap" && f.Reason == signals.BusGap {
+			flushes.Add(1)
+		}
+	})
+	defer disconnect()
+	db := e.open("feed_gap", idmap.WithSource(tp))
+	waitUntil(t, "the feed listens", func() bool { return listening(db) })
+	ctx := context.Background()
+	if _, err := idmap.Get[item](ctx, db, int64(1)); err != nil {
+		t.Fatal(err)
+	}
+	slot := tp.Slot()
+	if slot == "" {
+		t.Fatal("no slot while listening")
+	}
+	var n int
+	if err := e.plain.QueryRow(`SELECT count(pg_terminate_backend(active_pid)) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, slot).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminating the feed's walsender: %d, %v", n, err)
+	}
+	waitUntil(t, "the loss is reported", func() bool { return lost.Load() > 0 })
+	if idmap.Cached[item](ctx, db, int64(1)) != nil {
+		t.Fatal("a row is served from the map after the feed was lost")
+	}
+	waitUntil(t, "the feed streams again", func() bool { return resumed.Load() > 1 && listening(db) })
+	if got := tp.Slot(); got == slot || got == "" {
+		t.Fatalf("slot after the gap = %q; want a new one (was %q)", got, slot)
+	}
+	if s, _ := idmap.StatsOf(db); s.Bus.Gaps == 0 {
+		t.Fatal("Stats.Bus.Gaps = 0 after a gap")
+	}
+	if flushes.Load() < 2 {
+		t.Fatalf("%d flushes of reason BusGap; want one at the loss and one at the resumption", flushes.Load())
+	}
+	// Serving again, and following changes again.
+	if _, err := idmap.Get[item](ctx, db, int64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if idmap.Cached[item](ctx, db, int64(1)) == nil {
+		t.Fatal("nothing served after the feed is back")
+	}
+	e.exec(`UPDATE items SET name = 'after-gap' WHERE id = 1`)
+	waitUntil(t, "the feed expires the row", func() bool { return idmap.Cached[item](ctx, db, int64(1)) == nil })
+	// The old slot is gone with its session.
+	if err := e.plain.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the old temporary slot is still there: %d, %v", n, err)
+	}
+}
+
+type part struct {
+	ID   int64  `db:"id,pk"`
+	Kind string `db:"kind"`
+	Name string `db:"name"`
+}
+
+func (part) TableName() string { return "parts" }
+
+type partA struct {
+	ID   int64  `db:"id,pk"`
+	Kind string `db:"kind"`
+	Name string `db:"name"`
+}
+
+func (partA) TableName() string { return "parts_a" }
+
+type animal struct {
+	ID   int64  `db:"id,pk"`
+	Name string `db:"name"`
+}
+
+func (animal) TableName() string { return "animals" }
+
+// TestFeedPartitions: a change written to a partition (or an inheritance
+// child) expires the row under the partition's name and under its
+// parent's; a table created after the feed started (a new partition)
+// widens to the whole database.
+func TestFeedPartitions(t *testing.T) {
+	e := newEnv(t)
+	e.exec(
+		`CREATE TABLE parts (id bigint, kind text, name text, PRIMARY KEY (id)) PARTITION BY RANGE (id)`,
+		`CREATE TABLE parts_a PARTITION OF parts FOR VALUES FROM (1) TO (6)`,
+		`CREATE TABLE parts_b PARTITION OF parts FOR VALUES FROM (6) TO (11)`,
+		`CREATE TABLE animals (id bigint PRIMARY KEY, name text)`,
+		`CREATE TABLE dogs (PRIMARY KEY (id)) INHERITS (animals)`,
+		`INSERT INTO parts SELECT g, 'k', 'p' || g FROM generate_series(1, 10) g`,
+		`INSERT INTO dogs VALUES (7, 'rex')`,
+	)
+	f := e.feed("feed_parts", []string{"parts", "animals"})
+	db := e.open("feed_parts", idmap.WithSource(f))
+	waitUntil(t, "the feed listens", func() bool { return listening(db) })
+	ctx := context.Background()
+
+	var inA int64
+	if err := e.plain.QueryRow(`SELECT min(id) FROM parts_a`).Scan(&inA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idmap.Get[part](ctx, db, inA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idmap.Get[partA](ctx, db, inA); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`UPDATE parts_a SET name = 'changed' WHERE id = ` + strconvI(inA))
+	waitUntil(t, "the partition's change expires the parent's row", func() bool { return idmap.Cached[part](ctx, db, inA) == nil })
+	waitUntil(t, "the partition's change expires the partition's row", func() bool { return idmap.Cached[partA](ctx, db, inA) == nil })
+
+	// Inheritance: a write to the child expires the parent's row.
+	if _, err := idmap.Get[animal](ctx, db, int64(7)); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`UPDATE dogs SET name = 'max' WHERE id = 7`)
+	waitUntil(t, "the child's change expires the parent's row", func() bool { return idmap.Cached[animal](ctx, db, int64(7)) == nil })
+	if got, err := idmap.Get[animal](ctx, db, int64(7)); err != nil || got.Name != "max" {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+
+	// A partition created since the feed connected: its parents are not
+	// known to the feed, which expires the whole database.
+	if _, err := idmap.Get[part](ctx, db, int64(1)); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`CREATE TABLE parts_c PARTITION OF parts FOR VALUES FROM (11) TO (21)`,
+		`INSERT INTO parts VALUES (15, 'k', 'new')`)
+	waitUntil(t, "the new partition's change expires the database", func() bool { return idmap.Cached[part](ctx, db, int64(1)) == nil })
+}
+
+func strconvI(n int64) string { return strconv.FormatInt(n, 10) }

@@ -29,16 +29,16 @@ var ErrSyncTimeout = errors.New("pgfeed: the change feed did not pass the commit
 type Option func(*options)
 
 type options struct {
-	publication  string
-	existing     bool
-	tables       []string
-	appName      string
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
-	status       time.Duration
-	syncTimeout  time.Duration
-	logger       *slog.Logger
-	err          error
+	publication string
+	existing    bool
+	tables      []string
+	appName     string
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	status      time.Duration
+	syncTimeout time.Duration
+	logger      *slog.Logger
+	err         error
 }
 
 // Publication names the publication the feed reads. The feed creates it

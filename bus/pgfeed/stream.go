@@ -107,6 +107,10 @@ func (f *Feed) stream(ctx context.Context, h bus.Handler, listening func()) erro
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
+	// Tables created since the last connection join the publication.
+	if err := f.prepare(ctx, conn); err != nil {
+		return err
+	}
 	rels, err := f.catalogue(ctx, conn)
 	if err != nil {
 		return err
