@@ -277,22 +277,23 @@ func (f *Feed) SyncStatement() (string, []any, func(context.Context) error) {
 	mark := randomHex(12)
 	ch := make(chan struct{})
 	f.mu.Lock()
-	f.waiters[mark] = ch
+	// Not streaming now (before the mark, so after the commit): the
+	// subscriber serves nothing from its maps until the feed is back, and
+	// flushes them then; there is nothing to wait for.
+	listening := f.listening
+	if listening {
+		f.waiters[mark] = ch
+	}
 	f.mu.Unlock()
 	wait := func(ctx context.Context) error {
+		if !listening {
+			return nil
+		}
 		defer func() {
 			f.mu.Lock()
 			delete(f.waiters, mark)
 			f.mu.Unlock()
 		}()
-		f.mu.Lock()
-		listening := f.listening
-		f.mu.Unlock()
-		if !listening {
-			// Not streaming: idmap serves nothing of the database until
-			// the feed is back, and flushes it then.
-			return nil
-		}
 		t := time.NewTimer(f.o.syncTimeout)
 		defer t.Stop()
 		select {

@@ -22,10 +22,10 @@ func (f *Feed) run(ctx context.Context, h bus.Handler) {
 	defer close(f.done)
 	listening := false
 	defer func() {
-		f.setState(false, "")
 		if listening && h.Gap != nil {
 			h.Gap(bus.Gap{Err: ErrClosed})
 		}
+		f.setState(false, "")
 	}()
 	backoff := f.o.minBackoff
 	failures := 0
@@ -38,12 +38,15 @@ func (f *Feed) run(ctx context.Context, h bus.Handler) {
 			return
 		}
 		if listening {
+			// The subscriber pauses first; only then are waits released
+			// (and new ones answered at once): whoever they release reads
+			// nothing from the maps until the feed is back.
 			listening = false
-			f.setState(false, "")
-			f.releaseWaiters()
 			if h.Gap != nil {
 				h.Gap(bus.Gap{Err: err})
 			}
+			f.setState(false, "")
+			f.releaseWaiters()
 		}
 		failures++
 		if failures == 1 {
