@@ -356,3 +356,27 @@ func TestFeedPartitions(t *testing.T) {
 }
 
 func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestFeedRelay: one process follows the slot and relays on a bus; an
+// instance that has only the bus sees another writer's change.
+func TestFeedRelay(t *testing.T) {
+	e := newEnv(t)
+	e.exec(feedSchema...)
+	f := e.feed("feed_relay", feedTables)
+	b := bus.NewLoopback()
+	defer b.Close()
+	if err := f.Relay(b); err != nil {
+		t.Fatal(err)
+	}
+	db := e.open("feed_relay", idmap.WithBus(b))
+	waitUntil(t, "the bus listens", func() bool { return listening(db) && f.Slot() != "" })
+	ctx := context.Background()
+	if _, err := idmap.Get[item](ctx, db, int64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if idmap.Cached[item](ctx, db, int64(1)) == nil {
+		t.Fatal("not served from the map")
+	}
+	e.exec(`UPDATE items SET name = 'relayed' WHERE id = 1`)
+	waitUntil(t, "the relayed change expires the row", func() bool { return idmap.Cached[item](ctx, db, int64(1)) == nil })
+}
