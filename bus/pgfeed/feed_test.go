@@ -96,7 +96,8 @@ func TestFeedExpiresWhatTheReaderMisses(t *testing.T) {
 				t.Fatalf("psql: %v: %s", err, out)
 			}
 		}, "psql"},
-		{"truncate", 3, func(t *testing.T) { e.exec(`TRUNCATE items, parents`) }, ""},
+		{"key change", 3, func(t *testing.T) { e.exec(`UPDATE items SET id = 30 WHERE id = 3`) }, ""},
+		{"truncate", 1, func(t *testing.T) { e.exec(`TRUNCATE items, parents`) }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
