@@ -72,9 +72,9 @@
 //     (per instance of the program), plus what other replication uses;
 //   - the role: REPLICATION (or superuser) to stream; to create or alter
 //     the publication, the ownership of the tables published (CREATE
-//     PUBLICATION … FOR TABLE) and of the publication, and the CREATE
-//     privilege on the database; with ExistingPublication, only
-//     REPLICATION and SELECT on the catalogue;
+//     PUBLICATION … FOR TABLE) and of the publication, USAGE on their
+//     schemas and the CREATE privilege on the database; with
+//     ExistingPublication, only REPLICATION;
 //   - pg_hba.conf must let the role connect to the database (a "replication
 //     = database" connection is matched by the database's own lines).
 //

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/bus/pgfeed"
@@ -87,5 +88,74 @@ func TestFeedErrors(t *testing.T) {
 	}
 	if err := f.Subscribe(bus.Handler{}); err == nil {
 		t.Fatal("Subscribe on a closed feed returned nil")
+	}
+}
+
+// TestFeedReplicationRole: a role that is not a superuser, with the
+// REPLICATION attribute, streams a publication made for it
+// (ExistingPublication); with the CREATE privilege on the database and
+// the ownership of the tables, it makes the publication itself.
+func TestFeedReplicationRole(t *testing.T) {
+	e := newEnv(t)
+	role := unique("feedrole")
+	password := "pw-" + role
+	e.exec(`CREATE ROLE `+role+` LOGIN REPLICATION PASSWORD '`+password+`'`,
+		`CREATE TABLE owned (id bigint PRIMARY KEY, v int)`, `INSERT INTO owned VALUES (1, 0)`)
+	t.Cleanup(func() {
+		e.exec(`DROP OWNED BY ` + role)
+		e.exec(`DROP ROLE ` + role)
+	})
+	u, err := url.Parse(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, password)
+	ctx := context.Background()
+
+	// Without the ownership of the table, making the publication fails and
+	// says so; ExistingPublication then works.
+	pub := unique("pub")
+	_, err = pgfeed.New(ctx, u.String(), "feed_role", pgfeed.Publication(pub), pgfeed.Tables(e.schema+".owned"))
+	if err == nil {
+		t.Fatal("a role that owns nothing made a publication")
+	}
+	if strings.Contains(err.Error(), password) {
+		t.Fatalf("the error shows the password: %v", err)
+	}
+	e.exec(`CREATE PUBLICATION ` + pub + ` FOR TABLE ` + e.schema + `.owned`)
+	t.Cleanup(func() { e.exec(`DROP PUBLICATION IF EXISTS ` + pub) })
+
+	// Owning the table, with CREATE on the database, it makes its own.
+	var dbName string
+	if err := e.plain.QueryRow(`SELECT current_database()`).Scan(&dbName); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(`ALTER TABLE owned OWNER TO `+role, `GRANT USAGE ON SCHEMA `+e.schema+` TO `+role,
+		`GRANT CREATE ON DATABASE "`+dbName+`" TO `+role)
+	own := unique("pub")
+	f0, err := pgfeed.New(ctx, u.String(), "feed_role", pgfeed.Publication(own), pgfeed.Tables(e.schema+".owned"))
+	if err != nil {
+		t.Fatalf("a role owning the table: %v", err)
+	}
+	f0.Close()
+	e.exec(`DROP PUBLICATION ` + own)
+	f, err := pgfeed.New(ctx, u.String(), "feed_role", pgfeed.ExistingPublication(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make(chan bus.Message, 16)
+	if err := f.Subscribe(bus.Handler{Message: func(m bus.Message) { got <- m }, Gap: func(bus.Gap) {}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the feed streams", func() bool { return f.Slot() != "" })
+	e.exec(`UPDATE owned SET v = 1 WHERE id = 1`)
+	select {
+	case m := <-got:
+		if m.Table != "owned" || len(m.Keys) != 1 || m.Keys[0] != int64(1) || m.DB != "feed_role" {
+			t.Fatalf("message %+v", m)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no message")
 	}
 }
