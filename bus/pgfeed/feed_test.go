@@ -381,3 +381,19 @@ func TestFeedRelay(t *testing.T) {
 	e.exec(`UPDATE items SET name = 'relayed' WHERE id = 1`)
 	waitUntil(t, "the relayed change expires the row", func() bool { return idmap.Cached[item](ctx, db, int64(1)) == nil })
 }
+
+// TestFeedResumesAfterTableDropped: a table that Tables names and that is
+// dropped later does not keep the feed from streaming again after a gap.
+func TestFeedResumesAfterTableDropped(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE keep (id bigint PRIMARY KEY)`, `CREATE TABLE gone (id bigint PRIMARY KEY)`)
+	f := e.feed("feed_dropped", []string{"keep", "gone"})
+	db := e.open("feed_dropped", idmap.WithSource(f))
+	waitUntil(t, "the feed listens", func() bool { return listening(db) })
+	e.exec(`DROP TABLE gone`)
+	slot := f.Slot()
+	if _, err := e.plain.Exec(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, slot); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the feed streams on a new slot", func() bool { s := f.Slot(); return s != "" && s != slot && listening(db) })
+}

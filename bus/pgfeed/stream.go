@@ -110,9 +110,14 @@ func (f *Feed) stream(ctx context.Context, h bus.Handler, listening func()) erro
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	// Tables created since the last connection join the publication.
+	// Tables created since the last connection join the publication. A
+	// failure here (a table of Tables dropped since, a privilege revoked)
+	// leaves the publication as it is: it exists already.
 	if err := f.prepare(ctx, conn); err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		f.log.Warn("pgfeed: cannot update the publication; streaming it as it is", "err", err.Error())
 	}
 	rels, err := f.catalogue(ctx, conn)
 	if err != nil {
@@ -300,7 +305,7 @@ func (d *decoder) row(id uint32, tuple *pglogrepl.TupleData) {
 			continue
 		}
 		c.cols = cols
-		s := fmt.Sprint(key)
+		s := fmt.Sprintf("%#v", key)
 		if c.seen[s] {
 			continue
 		}
