@@ -49,7 +49,11 @@ func (db *database) attachSources(srcs []bus.Bus) error {
 			for _, s := range srcs[:i] {
 				detach(s, db.cdb)
 			}
-			return fmt.Errorf("idmap: WithSource: %w", err)
+			// attach's error names WithBus; say which option failed.
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+			return fmt.Errorf("idmap: WithSource: subscribing: %w", err)
 		}
 		db.sources = append(db.sources, src)
 		if s, ok := src.(bus.Syncer); ok {
