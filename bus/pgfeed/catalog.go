@@ -42,6 +42,15 @@ func (f *Feed) prepare(ctx context.Context, conn *pgconn.PgConn) error {
 		}
 		return fmt.Errorf("pgfeed: the server runs with wal_level=%s; the feed needs wal_level=logical (set it in postgresql.conf and restart the server)", level)
 	}
+	res, err = f.exec(ctx, conn, "reading the server's version", "SHOW server_version_num")
+	if err != nil {
+		return err
+	}
+	if len(res) == 1 && len(res[0].Rows) == 1 {
+		if v, err := strconv.Atoi(string(res[0].Rows[0][0])); err == nil && v < 140000 {
+			return fmt.Errorf("pgfeed: the server is PostgreSQL %d.%d; the feed needs 14 or later (pgoutput's messages)", v/10000, v%10000/100)
+		}
+	}
 	pubLit, _ := literal(f.o.publication)
 	if f.o.existing {
 		res, err := f.exec(ctx, conn, "reading the publication", "SELECT 1 FROM pg_publication WHERE pubname = "+pubLit)

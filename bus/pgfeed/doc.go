@@ -62,7 +62,9 @@
 // "CREATE PUBLICATION … FOR ALL TABLES" must not be used. Changes to a
 // table outside the publication, to unlogged and temporary tables, and
 // DDL are not reported. With ExistingPublication the feed uses a
-// publication you manage, as it is.
+// publication you manage, as it is; if it sets publish_via_partition_root,
+// changes to partitions are reported under their partitioned table only,
+// and types mapped on a partition itself are not expired by them.
 //
 // # Server settings
 //

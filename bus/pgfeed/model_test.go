@@ -1,7 +1,12 @@
 package pgfeed_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -54,16 +59,28 @@ func runModel(t *testing.T, withFeed, kill bool, d time.Duration) (reads, violat
 	var bound [modelRows + 1]atomic.Int64 // the newest delivered version
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	write := func(rng *rand.Rand, outside bool) {
+	// The writers: 0 through idmap, 1 a plain pool, 2 a psql process
+	// (when psql is installed).
+	writers := []int{0, 1}
+	var ps *psqlProc
+	if path, err := exec.LookPath("psql"); err == nil {
+		ps = startPsql(t, path, e.base, e.schema)
+		writers = append(writers, 2)
+	}
+	write := func(rng *rand.Rand, writer int) {
+		outside := writer != 0
 		i := rng.IntN(modelRows) + 1
 		locks[i].Lock()
 		defer locks[i].Unlock()
 		v := versions[i] + 1
 		var err error
-		if outside {
-			_, err = e.plain.ExecContext(ctx, `UPDATE counters SET v = $1 WHERE id = $2`, v, i)
-		} else {
+		switch writer {
+		case 0:
 			_, err = db.ExecContext(ctx, `UPDATE counters SET v = $1 WHERE id = $2`, v, i)
+		case 1:
+			_, err = e.plain.ExecContext(ctx, `UPDATE counters SET v = $1 WHERE id = $2`, v, i)
+		case 2:
+			err = ps.exec(fmt.Sprintf(`UPDATE counters SET v = %d WHERE id = %d`, v, i))
 		}
 		if err != nil {
 			t.Error(err)
@@ -83,7 +100,7 @@ func runModel(t *testing.T, withFeed, kill bool, d time.Duration) (reads, violat
 		}
 		bound[i].Store(v)
 	}
-	for w, outside := range []bool{false, true} {
+	for w, writer := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -94,7 +111,7 @@ func runModel(t *testing.T, withFeed, kill bool, d time.Duration) (reads, violat
 					return
 				default:
 				}
-				write(rng, outside)
+				write(rng, writer)
 				time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
 			}
 		}()
@@ -196,4 +213,48 @@ func TestModelOutsideWriterWithoutFeed(t *testing.T) {
 	if violations == 0 {
 		t.Fatalf("no stale read out of %d without the feed: the model test cannot see what the feed fixes", reads)
 	}
+}
+
+// psqlProc is a psql process that runs one statement at a time from its
+// standard input.
+type psqlProc struct {
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startPsql(t *testing.T, path, dsn, schema string) *psqlProc {
+	cmd := exec.Command(path, dsn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		_ = cmd.Wait()
+	})
+	p := &psqlProc{in: in, out: bufio.NewScanner(out)}
+	if err := p.exec("SET search_path = " + schema); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// exec runs stmt and returns once psql has run it (it echoes a line after).
+func (p *psqlProc) exec(stmt string) error {
+	if _, err := fmt.Fprintf(p.in, "%s;\n\\echo idmap-done\n", stmt); err != nil {
+		return err
+	}
+	for p.out.Scan() {
+		if strings.TrimSpace(p.out.Text()) == "idmap-done" {
+			return nil
+		}
+	}
+	return fmt.Errorf("psql ended: %v", p.out.Err())
 }
