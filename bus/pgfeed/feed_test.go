@@ -397,3 +397,33 @@ func TestFeedResumesAfterTableDropped(t *testing.T) {
 	}
 	waitUntil(t, "the feed streams on a new slot", func() bool { s := f.Slot(); return s != "" && s != slot && listening(db) })
 }
+
+// TestFeedReopen: a database closed and opened again with the same feed
+// subscribes again, and a relay and a database can share one feed.
+func TestFeedReopen(t *testing.T) {
+	e := newEnv(t)
+	e.exec(feedSchema...)
+	f := e.feed("feed_reopen", feedTables)
+	b := bus.NewLoopback()
+	defer b.Close()
+	if err := f.Relay(b); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for round := range 2 {
+		db, err := idmap.Open("pgx", e.dsn, idmap.Name("feed_reopen"), idmap.WithSource(f))
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		waitUntil(t, "the feed listens", func() bool { return listening(db) })
+		if _, err := idmap.Get[item](ctx, db, int64(1)); err != nil {
+			t.Fatal(err)
+		}
+		e.exec(`UPDATE items SET name = 'reopen` + strconv.Itoa(round) + `' WHERE id = 1`)
+		waitUntil(t, "the change expires the row", func() bool { return idmap.Cached[item](ctx, db, int64(1)) == nil })
+		db.Close()
+	}
+	if len(b.Sent()) < 2 {
+		t.Fatalf("the relay published %d messages", len(b.Sent()))
+	}
+}

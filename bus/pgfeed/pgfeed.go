@@ -125,6 +125,7 @@ type Feed struct {
 	mu        sync.Mutex
 	closed    bool
 	started   bool
+	pending   []bus.Handler // protected by mu: subscribers not yet taken by the goroutine
 	listening bool                     // protected by mu
 	slot      string                   // protected by mu: the current slot, "" when not streaming
 	waiters   map[string]chan struct{} // protected by mu: marks waited for
@@ -208,29 +209,32 @@ func (f *Feed) Publish(context.Context, []bus.Message) error {
 	return nil
 }
 
-// Subscribe starts streaming, on a replication connection of its own, and
-// returns without waiting for the server. It reports
-// h.Gap(bus.Gap{Resumed: true}) once a new temporary replication slot
-// streams, then, at the COMMIT of each transaction that changed a
-// published table, calls h.Message once per table it changed (keys of the
-// rows, or the whole table), in commit order. When the connection fails,
-// it reports h.Gap(bus.Gap{Err: err}) once, reconnects with backoff on a
-// new slot (which starts at the server's current position: what committed
-// in between is not delivered) and reports h.Gap(bus.Gap{Resumed: true}).
-// A feed has one subscriber: a second Subscribe is an error.
+// Subscribe adds a subscriber and, at the first call, starts streaming on
+// a replication connection of its own; it returns without waiting for the
+// server. The feed reports h.Gap(bus.Gap{Resumed: true}) once a new
+// temporary replication slot streams (a subscriber that comes later is
+// told within half a second), then, at the COMMIT of each transaction
+// that changed a published table, calls h.Message once per table it
+// changed (keys of the rows, or the whole table), in commit order. When
+// the connection fails, it reports h.Gap(bus.Gap{Err: err}) once,
+// reconnects with backoff on a new slot (which starts at the server's
+// current position: what committed in between is not delivered) and
+// reports h.Gap(bus.Gap{Resumed: true}). Every subscriber is served by the
+// one slot, from one goroutine, in order.
 func (f *Feed) Subscribe(h bus.Handler) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return ErrClosed
 	}
+	f.pending = append(f.pending, h)
 	if f.started {
-		return errors.New("pgfeed: Subscribe called twice (a feed has one subscriber; open one feed per subscriber)")
+		return nil
 	}
 	f.started = true
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel, f.done = cancel, make(chan struct{})
-	go f.run(ctx, h)
+	go f.run(ctx)
 	return nil
 }
 

@@ -9,8 +9,8 @@ import (
 // Relay subscribes to the feed and publishes what it delivers on b, so
 // that the instances of a cluster follow one replication slot (this
 // process's) through their bus instead of each paying for a slot and a
-// walsender of its own. It is Subscribe: the feed then has no other
-// subscriber, and Close stops it.
+// walsender of its own. It is a Subscribe (the process may subscribe
+// databases of its own to the same feed), and Close stops it.
 //
 // A relay is weaker than a feed of one's own in two ways. A gap of the
 // feed does not pause the other instances: the relay publishes a message

@@ -18,12 +18,13 @@ import (
 
 // run is the subscription's goroutine: stream, and on failure report the
 // gap, back off and stream again on a new slot.
-func (f *Feed) run(ctx context.Context, h bus.Handler) {
+func (f *Feed) run(ctx context.Context) {
 	defer close(f.done)
+	h := &subscribers{f: f}
 	listening := false
 	defer func() {
-		if listening && h.Gap != nil {
-			h.Gap(bus.Gap{Err: ErrClosed})
+		if listening {
+			h.gap(bus.Gap{Err: ErrClosed})
 		}
 		f.setState(false, "")
 	}()
@@ -42,9 +43,7 @@ func (f *Feed) run(ctx context.Context, h bus.Handler) {
 			// (and new ones answered at once): whoever they release reads
 			// nothing from the maps until the feed is back.
 			listening = false
-			if h.Gap != nil {
-				h.Gap(bus.Gap{Err: err})
-			}
+			h.gap(bus.Gap{Err: err})
 			f.setState(false, "")
 			f.releaseWaiters()
 		}
@@ -100,7 +99,7 @@ const maxTables = 64
 
 // stream streams on one connection and one temporary slot until it fails
 // or ctx ends. listening is called once the slot streams.
-func (f *Feed) stream(ctx context.Context, h bus.Handler, listening func()) error {
+func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) error {
 	conn, err := f.connect(ctx)
 	if err != nil {
 		return err
@@ -140,11 +139,10 @@ func (f *Feed) stream(ctx context.Context, h bus.Handler, listening func()) erro
 	if err != nil {
 		return newError("starting replication", err, f.secrets...)
 	}
+	h.admit(false)
 	f.setState(true, slot)
 	listening()
-	if h.Gap != nil {
-		h.Gap(bus.Gap{Resumed: true})
-	}
+	h.gap(bus.Gap{Resumed: true})
 
 	d := decoder{f: f, h: h, rels: rels, relations: map[uint32]*pglogrepl.RelationMessage{}}
 	pos := start
@@ -156,7 +154,14 @@ func (f *Feed) stream(ctx context.Context, h bus.Handler, listening func()) erro
 			}
 			nextStatus = time.Now().Add(f.o.status)
 		}
-		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		// A subscriber that came while streaming is told at the next
+		// message, or within admitEvery.
+		h.admit(true)
+		deadline := time.Now().Add(admitEvery)
+		if nextStatus.Before(deadline) {
+			deadline = nextStatus
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		raw, err := conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
@@ -206,7 +211,7 @@ func (f *Feed) stream(ctx context.Context, h bus.Handler, listening func()) erro
 // decoder turns pgoutput messages into idmap messages.
 type decoder struct {
 	f         *Feed
-	h         bus.Handler
+	h         *subscribers
 	rels      map[uint32]*relInfo // from the catalogue, read at connect
 	relations map[uint32]*pglogrepl.RelationMessage
 	tx        txn
@@ -402,7 +407,47 @@ func (d *decoder) commit() {
 
 func (d *decoder) deliver(m bus.Message) {
 	m.Origin, m.DB, m.Seq = d.f.origin, d.f.db, d.f.seq.Add(1)
-	if d.h.Message != nil {
-		d.h.Message(m)
+	d.h.message(m)
+}
+
+// admitEvery bounds how long a subscriber that comes while the feed
+// streams waits to be told that it listens.
+const admitEvery = 500 * time.Millisecond
+
+// subscribers are the feed's subscribers as its goroutine sees them: each
+// is told it listens (Gap Resumed) before its first message.
+type subscribers struct {
+	f    *Feed
+	subs []bus.Handler
+}
+
+// admit takes the subscribers that came since the last call, telling them
+// that the feed listens when it does.
+func (s *subscribers) admit(listening bool) {
+	s.f.mu.Lock()
+	p := s.f.pending
+	s.f.pending = nil
+	s.f.mu.Unlock()
+	for _, h := range p {
+		if listening && h.Gap != nil {
+			h.Gap(bus.Gap{Resumed: true})
+		}
+		s.subs = append(s.subs, h)
+	}
+}
+
+func (s *subscribers) gap(g bus.Gap) {
+	for _, h := range s.subs {
+		if h.Gap != nil {
+			h.Gap(g)
+		}
+	}
+}
+
+func (s *subscribers) message(m bus.Message) {
+	for _, h := range s.subs {
+		if h.Message != nil {
+			h.Message(m)
+		}
 	}
 }
