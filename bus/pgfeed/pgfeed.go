@@ -125,7 +125,7 @@ type Feed struct {
 	mu        sync.Mutex
 	closed    bool
 	started   bool
-	pending   []bus.Handler // protected by mu: subscribers not yet taken by the goroutine
+	pending   []bus.Handler            // protected by mu: subscribers not yet taken by the goroutine
 	listening bool                     // protected by mu
 	slot      string                   // protected by mu: the current slot, "" when not streaming
 	waiters   map[string]chan struct{} // protected by mu: marks waited for
