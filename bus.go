@@ -431,6 +431,7 @@ func (db *database) message(table string, keys []any) bus.Message {
 // itself for a ConnPublisher (this runs on the connection, between
 // statements), else through Publish.
 func (c *connState) publishNow(ctx context.Context, effs []*effects, all bool) {
+	c.syncSources(ctx, effs, all)
 	db := c.db
 	if db.bus == nil {
 		return
@@ -489,6 +490,12 @@ func (c *connState) publishBeforeCommit(ctx context.Context) (bool, error) {
 // execPublish runs cp's statement for msgs on the base connection.
 func (c *connState) execPublish(ctx context.Context, cp bus.ConnPublisher, msgs []bus.Message) error {
 	query, args := cp.Statement(msgs)
+	return c.execBase(ctx, query, args)
+}
+
+// execBase runs a statement of idmap's own on the base connection, unseen
+// by the statement reader.
+func (c *connState) execBase(ctx context.Context, query string, args []any) error {
 	nv := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}

@@ -260,6 +260,8 @@ func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
 	if t != nil && !early && (err == nil || uncertain(err)) {
 		// Committed, or perhaps (the connection broke): publish.
 		i.c.publishNow(ctx, t.pending, t.tooMany)
+	} else if t != nil && early && err == nil {
+		i.c.syncSources(ctx, t.pending, t.tooMany)
 	}
 	i.c.chain()
 	return err
@@ -335,7 +337,7 @@ func (c *connState) queried(ctx context.Context, cs *classify.Statement, args []
 	autocommit := c.tx == nil
 	eff := c.after(ctx, cs, args, true)
 	rs := c.newRows(ctx, r, cs, eff, epoch)
-	rs.publish = autocommit && eff != nil && c.db.bus != nil
+	rs.publish = autocommit && eff != nil && (c.db.bus != nil || len(c.db.syncers) > 0)
 	return rs
 }
 

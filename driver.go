@@ -78,6 +78,7 @@ type config struct {
 	noFlush    [8]bool             // by signals.Reason: automatic flushes turned off
 	triggers   map[string][]string // TriggerWrites: table → tables its triggers write
 	bus        bus.Bus             // WithBus
+	sources    []bus.Bus           // WithSource
 	maxAge     time.Duration       // MaxAge
 	maxStrong  int                 // MaxStrongEntries
 	logger     *slog.Logger        // Logger
@@ -145,6 +146,8 @@ type database struct {
 	noFlush  [8]bool             // by signals.Reason
 	triggers map[string][]string // TriggerWrites
 	bus      bus.Bus             // WithBus, or nil
+	sources  []bus.Bus           // WithSource
+	syncers  []bus.Syncer        // the sources that are Syncers
 
 	schema atomic.Pointer[schemaInfo] // foreign keys and triggers; nil until read, and after DDL
 	// schemaTried: a statement that only calls functions has tried to read
@@ -183,6 +186,12 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 		if err := attach(cfg.bus, db.cdb); err != nil {
 			return nil, err
 		}
+	}
+	if err := db.attachSources(cfg.sources); err != nil {
+		if cfg.bus != nil {
+			detach(cfg.bus, db.cdb)
+		}
+		return nil, err
 	}
 	return db, nil
 }
@@ -384,6 +393,9 @@ func (c *connector) Close() error {
 	c.db.cdb.ExpireAll()
 	if c.db.bus != nil {
 		detach(c.db.bus, c.db.cdb)
+	}
+	for _, src := range c.db.sources {
+		detach(src, c.db.cdb)
 	}
 	if cl, ok := c.base.(io.Closer); ok {
 		return cl.Close()

@@ -272,3 +272,18 @@ type Gap struct {
 	Resumed bool  // false: the subscription was lost; true: it listens (again)
 	Err     error // why it was lost, when known
 }
+
+// A Syncer is a Bus that can say when its subscription has delivered
+// everything committed up to a point: idmap's change feeds (package
+// pgfeed). After a commit whose effects idmap's statement reader cannot
+// bound (triggers, rules, views, writing functions), idmap runs the
+// statement on the connection that committed, as its own statement
+// outside any transaction, then calls wait before Commit (or the
+// autocommit statement) returns, so that the source's invalidations for
+// that commit have been applied by then. wait is called exactly once,
+// also when the statement failed (with a context already done). A wait
+// that fails makes idmap expire the whole database instead.
+type Syncer interface {
+	Bus
+	SyncStatement() (query string, args []any, wait func(ctx context.Context) error)
+}

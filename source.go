@@ -1,0 +1,106 @@
+package idmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/go-idmap/idmap/bus"
+)
+
+// Every source of invalidations follows one set of rules: a bus
+// (WithBus) and a change feed (WithSource) are both subscriptions of
+// bus.go. Their messages expire through the same epochs as local writes,
+// and a gap in any of them pauses and flushes the database until it is
+// back.
+
+// WithSource makes the database expire what src delivers, without
+// publishing on it: a change feed that reports every committed change,
+// whoever made it (package github.com/go-idmap/idmap/bus/pgfeed for
+// PostgreSQL). Its messages follow the rules of a bus's (see WithBus):
+// they expire through the same epochs as local writes, so that a load in
+// flight across a change is not kept; until src reports that it listens,
+// and from a lost subscription until it listens again, nothing of the
+// database is served from its maps. WithSource may be given several
+// times, and with WithBus.
+//
+// When src is a bus.Syncer (a feed is), a commit whose effects idmap's
+// statement reader cannot bound (a write to a table with triggers, rules
+// or a view, a call to a function that writes, a statement it cannot
+// read) returns only once src has delivered that commit: the program
+// reads its own writes, side effects included, as soon as Commit (or the
+// autocommit Exec) returns. A commit the reader understands does not
+// wait.
+func WithSource(src bus.Bus) Option {
+	return func(c *config) {
+		if src == nil {
+			c.err = errors.New("idmap: WithSource: nil source")
+			return
+		}
+		c.sources = append(c.sources, src)
+	}
+}
+
+// attachSources subscribes d to each source, undoing it all on an error.
+func (db *database) attachSources(srcs []bus.Bus) error {
+	for i, src := range srcs {
+		if err := attach(src, db.cdb); err != nil {
+			for _, s := range srcs[:i] {
+				detach(s, db.cdb)
+			}
+			// attach's error names WithBus; say which option failed.
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+			return fmt.Errorf("idmap: WithSource: subscribing: %w", err)
+		}
+		db.sources = append(db.sources, src)
+		if s, ok := src.(bus.Syncer); ok {
+			db.syncers = append(db.syncers, s)
+		}
+	}
+	return nil
+}
+
+// unbounded reports whether writes have effects that the statement
+// reader could not bound: they were widened to the whole database.
+func unbounded(effs []*effects, all bool) bool {
+	if all {
+		return true
+	}
+	for _, e := range effs {
+		if e != nil && e.all {
+			return true
+		}
+	}
+	return false
+}
+
+// syncSources runs after a commit of effs on c: when the reader could not
+// bound them, it waits until each Syncer source has delivered the commit.
+// A source that cannot say so makes the whole database expire instead.
+func (c *connState) syncSources(ctx context.Context, effs []*effects, all bool) {
+	db := c.db
+	if len(db.syncers) == 0 || !unbounded(effs, all) {
+		return
+	}
+	for _, s := range db.syncers {
+		query, args, wait := s.SyncStatement()
+		err := c.execBase(ctx, query, args)
+		wctx := ctx
+		if err != nil {
+			done, cancel := context.WithCancel(ctx)
+			cancel()
+			wctx = done
+		}
+		werr := wait(wctx)
+		if err == nil {
+			err = werr
+		}
+		if err != nil {
+			db.cdb.ExpireAll()
+			logWarn(db.cdb, "idmap: the change feed did not confirm a commit; the database expires instead", slog.Any("error", err))
+		}
+	}
+}
