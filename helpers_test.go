@@ -1,6 +1,7 @@
 package idmap_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -133,4 +134,16 @@ func queryUsers(t testing.TB, ctx context.Context, q idmap.Querier, query string
 		t.Fatal(err)
 	}
 	return us
+}
+
+// lockedWriter is a log destination that several goroutines may write to.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

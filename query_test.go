@@ -377,13 +377,3 @@ func TestUnscopedBindLogged(t *testing.T) {
 	require.Contains(t, read(), msg+" db=unscoped-TestUnscopedBindLogged type=idmap_test.User table=users")
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}

@@ -108,7 +108,7 @@ func TestSourceSyncFailure(t *testing.T) {
 	src := &syncSource{Loopback: bus.NewLoopback(), fail: errors.New("feed down")}
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, _ := openCounted(t, idmap.Name("source-sync-fail"), idmap.WithSource(src), idmap.Logger(logger))
 	ctx := context.Background()
 	mustExec(t, db, usersDDL)
@@ -127,17 +127,6 @@ func TestSourceSyncFailure(t *testing.T) {
 	if !strings.Contains(buf.String(), "feed down") {
 		t.Fatalf("the failed wait was not logged: %q", buf.String())
 	}
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestSourceRules: a source follows a bus's rules. Its messages expire
