@@ -376,4 +376,3 @@ func TestUnscopedBindLogged(t *testing.T) {
 	queryUsers(t, context.Background(), db, "SELECT id, name, email FROM users")
 	require.Contains(t, read(), msg+" db=unscoped-TestUnscopedBindLogged type=idmap_test.User table=users")
 }
-
