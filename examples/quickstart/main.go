@@ -187,7 +187,7 @@ func run() error {
 	fmt.Printf("   in the shared map, a new object:  same pointer: %v | name: %s | the old object still says: %s\n",
 		s2 == shared, s2.Name, shared.Name)
 
-	fmt.Println("6. Statistics (idmap.StatsOf; also idmap.StatsHandler and expvar \"idmap\").")
+	fmt.Println("6. Statistics (idmap.StatsOf; also idmap.StatsHandler, and idmapexpvar.Publish for expvar).")
 	if st, ok := idmap.StatsOf(db); ok {
 		fmt.Printf("   shared map: %d hits, %d misses, %d refreshes | scopes: %d hits, %d misses | expired keys: %d\n",
 			st.Shared.Hits, st.Shared.Misses, st.Shared.Refreshes, st.Scopes.Hits, st.Scopes.Misses, st.Expiries.Keys)
