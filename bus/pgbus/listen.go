@@ -159,10 +159,14 @@ func (b *Bus) deliver(n *pgconn.Notification, h bus.Handler) {
 	if n.Channel != b.o.channel {
 		return
 	}
-	m, err := bus.Decode([]byte(n.Payload))
+	m, err := bus.Open(n.Payload, b.o.key, b.o.maxSize)
 	if err != nil {
-		b.log.Warn("pgbus: skipped a payload that is not an idmap message",
-			"from_pid", n.PID, "bytes", len(n.Payload), "err", err.Error())
+		if b.drops.Add(err) {
+			d := b.drops.Load()
+			b.log.Warn("pgbus: dropped a payload that is not an idmap message (only some drops are logged)",
+				"from_pid", n.PID, "bytes", len(n.Payload), "err", "pgbus: "+err.Error(),
+				"too_large", d.TooLarge, "unauthenticated", d.Unauthenticated, "malformed", d.Malformed)
+		}
 		return
 	}
 	if h.Message != nil {

@@ -316,8 +316,12 @@ func TestPostgresUndecodableSkipped(t *testing.T) {
 	if got := r.wantMessage(t); got.Seq != 7 {
 		t.Errorf("got message %d, want 7", got.Seq)
 	}
-	if n := strings.Count(logs.String(), "skipped a payload"); n != 4 {
-		t.Errorf("%d payloads logged as skipped, want 4:\n%s", n, logs.String())
+	// Logged: the 1st, 2nd and 4th drop of a cause.
+	if n := strings.Count(logs.String(), "dropped a payload"); n != 3 {
+		t.Errorf("%d payloads logged as dropped, want 3:\n%s", n, logs.String())
+	}
+	if d := b.Dropped(); d != (bus.Drops{Malformed: 4}) {
+		t.Errorf("Dropped() = %+v; want 4 malformed", d)
 	}
 }
 
