@@ -17,7 +17,8 @@ import (
 // connection of its own, and returns without waiting for the server. It
 // reports h.Gap(bus.Gap{Resumed: true}) once LISTEN succeeded, then calls
 // h.Message for each message, in the order PostgreSQL delivers them
-// (payloads that are not messages are skipped, and logged). Every
+// (payloads over MaxMessageSize, without a valid tag when the bus has a
+// Key, or that are not messages are dropped, counted and logged). Every
 // Heartbeat without a notification it pings the server; when the
 // connection fails, is closed by the server or stalls, it reports
 // h.Gap(bus.Gap{Err: err}) once, reconnects with backoff, listens again and

@@ -93,7 +93,7 @@ func Backoff(min, max time.Duration) Option {
 // DefaultQueueSize by default.
 func QueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
 
-// Logger sets where the bus logs lost and resumed subscriptions, skipped
+// Logger sets where the bus logs lost and resumed subscriptions, dropped
 // payloads and failures to publish. By default it logs nothing. Nothing it
 // logs contains the connection's password.
 func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }

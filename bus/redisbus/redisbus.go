@@ -136,7 +136,7 @@ func DrainTimeout(d time.Duration) Option {
 }
 
 // Logger sets where the bus logs publication failures, lost and resumed
-// subscriptions (level Warn and Info) and skipped payloads (Warn); the
+// subscriptions (level Warn and Info) and dropped payloads (Warn); the
 // default is slog.Default(). A nil logger logs nothing.
 func Logger(l *slog.Logger) Option {
 	return func(c *config) {
