@@ -85,3 +85,18 @@ func TestDropCounter(t *testing.T) {
 		t.Errorf("Load() = %+v", got)
 	}
 }
+
+// Open never panics, and accepts with a key only what Sign made with it.
+func FuzzOpen(f *testing.F) {
+	key := []byte("0123456789abcdef-key")
+	m := Message{Origin: "o", Seq: 1, DB: "db", Table: "t", Keys: []any{int64(1)}, Columns: []string{"id"}}
+	f.Add(string(Sign(m.Encode(), key)))
+	f.Add(string(m.Encode()))
+	f.Add(tagPrefix + strings.Repeat("A", tagLen) + ":{}")
+	f.Fuzz(func(t *testing.T, p string) {
+		_, _ = Open(p, nil, 1024)
+		if _, err := Open(p, key, 1024); err == nil && !strings.HasPrefix(p, tagPrefix) {
+			t.Fatalf("Open(%q) with a key accepted an untagged payload", p)
+		}
+	})
+}
