@@ -52,8 +52,10 @@
 // Statistics. StatsOf and AllStats read each database's counters (entries,
 // hits, misses, refreshes, expiries by cause, flushes by reason, weak
 // entries released, evictions, bus traffic); StatsHandler serves them as
-// JSON and expvar publishes them as "idmap". The module idmap/otel exports
-// them as OpenTelemetry metrics.
+// JSON; idmapexpvar.Publish publishes them through expvar, on request
+// (idmap imports no expvar, so it registers nothing on
+// http.DefaultServeMux). The module idmap/otel exports them as
+// OpenTelemetry metrics.
 //
 // The idea comes from django-idmap, for Django's ORM.
 package idmap

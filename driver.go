@@ -319,24 +319,27 @@ func baseDriver(base, dsn string) (driver.Driver, error) {
 }
 
 func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
+	name, secrets := redactDSN(dsn, inferDialect(base))
 	drv, err := baseDriver(base, dsn)
 	if err != nil {
-		return nil, err
+		return nil, scrubError(err, secrets)
 	}
 	var bc driver.Connector
 	if dc, ok := drv.(driver.DriverContext); ok {
 		bc, err = dc.OpenConnector(dsn)
 		if err != nil {
-			return nil, err
+			return nil, scrubError(err, secrets)
 		}
 	} else {
 		bc = dsnConnector{dsn: dsn, drv: drv}
 	}
-	db, err := newDatabase(redactDSN(dsn), inferDialect(base), opts)
+	db, err := newDatabase(name, inferDialect(base), opts)
 	if err != nil {
 		return nil, err
 	}
-	return newConnector(db, bc), nil
+	c := newConnector(db, bc)
+	c.secrets = secrets
+	return c, nil
 }
 
 // dsnConnector is the connector of a base driver without OpenConnector.
@@ -361,9 +364,10 @@ func (d errDriver) Open(string) (driver.Conn, error) { return nil, d.err }
 
 // connector opens connections of one idmap database.
 type connector struct {
-	db    *database
-	base  driver.Connector
-	bound *boundDriver // what Driver returns, made once: Get looks it up on every call
+	db      *database
+	base    driver.Connector
+	bound   *boundDriver // what Driver returns, made once: Get looks it up on every call
+	secrets []string     // the DSN's passwords, scrubbed from connection errors
 }
 
 var (
@@ -374,7 +378,7 @@ var (
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	bc, err := c.base.Connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, scrubError(err, c.secrets)
 	}
 	return c.db.wrap(bc), nil
 }
@@ -415,7 +419,8 @@ func (d *boundDriver) Open(dsn string) (driver.Conn, error) {
 	}
 	bc, err := d.base.Open(dsn)
 	if err != nil {
-		return nil, err
+		_, secrets := redactDSN(dsn, d.db.dialect)
+		return nil, scrubError(err, secrets)
 	}
 	return d.db.wrap(bc), nil
 }

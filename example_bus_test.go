@@ -80,7 +80,7 @@ func ExampleWithBus() {
 }
 
 // StatsOf reads a database's counters; StatsHandler serves every
-// database's as JSON, and expvar publishes them as "idmap".
+// database's as JSON, and idmapexpvar.Publish publishes them through expvar.
 func ExampleStatsOf() {
 	ctx := context.Background()
 	db, err := idmap.Open("sqlite3", "file:example_stats?mode=memory&cache=shared", idmap.Name("stats-example"))

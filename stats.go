@@ -3,7 +3,6 @@ package idmap
 import (
 	"database/sql"
 	"encoding/json"
-	"expvar"
 	"net/http"
 
 	"github.com/go-idmap/idmap/cache"
@@ -123,8 +122,12 @@ func statsOf(d *cache.DB) Stats {
 //
 //	mux.Handle("GET /debug/idmap", idmap.StatsHandler())
 //
-// The same figures are published through expvar as "idmap" (served by
-// expvar.Handler at /debug/vars).
+// idmap publishes nothing by itself: it does not import expvar (whose
+// import registers /debug/vars on http.DefaultServeMux). To publish the
+// same figures through expvar, call idmapexpvar.Publish (package
+// github.com/go-idmap/idmap/idmapexpvar), or
+//
+//	expvar.Publish("idmap", expvar.Func(func() any { return idmap.AllStats() }))
 func StatsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -133,10 +136,4 @@ func StatsHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(AllStats())
 	})
-}
-
-func init() {
-	if expvar.Get("idmap") == nil {
-		expvar.Publish("idmap", expvar.Func(func() any { return AllStats() }))
-	}
 }

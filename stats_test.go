@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/idmapexpvar"
 )
 
 func TestStats(t *testing.T) {
@@ -67,6 +68,8 @@ func TestStats(t *testing.T) {
 		}
 	}
 	require.True(t, found, "the handler lists the database")
+	require.NoError(t, idmapexpvar.Publish(""))
+	require.NoError(t, idmapexpvar.Publish("idmap"), "publishing again is a no-op")
 	require.Contains(t, expvar.Get("idmap").String(), `"db":"`+after.DB+`"`)
 
 	_, ok = idmap.StatsOf(nil)
@@ -86,6 +89,7 @@ func TestStatsAndLogsHoldNoPassword(t *testing.T) {
 	rec := httptest.NewRecorder()
 	idmap.StatsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	require.NotContains(t, rec.Body.String(), secret)
+	require.NoError(t, idmapexpvar.Publish(""))
 	require.NotContains(t, expvar.Get("idmap").String(), secret)
 	require.NotContains(t, buf.String(), secret)
 	require.NotContains(t, idmap.NameOf(db), secret)
@@ -155,4 +159,14 @@ func TestMaxAgeAndStrongBound(t *testing.T) {
 	require.GreaterOrEqual(t, st.Evicted, uint64(1))
 	require.NotZero(t, st.Expiries.Age)
 	require.False(t, strings.Contains(st.DB, "@"))
+}
+
+// Publish refuses a name that another variable holds, rather than letting
+// expvar panic.
+func TestExpvarPublishTakenName(t *testing.T) {
+	name := "taken-" + t.Name()
+	expvar.NewInt(name)
+	err := idmapexpvar.Publish(name)
+	require.Error(t, err)
+	require.True(t, strings.HasPrefix(err.Error(), "idmap: "), err.Error())
 }

@@ -171,6 +171,11 @@ func Decode(b []byte) (Message, error) {
 	if w.T == "" && len(w.K) > 0 {
 		return Message{}, fmt.Errorf("%w: keys without a table", ErrFormat)
 	}
+	if len(w.K) > MaxKeys {
+		// Encode never writes so many: expire the whole table rather
+		// than spend time on each key.
+		w.K = nil
+	}
 	if len(w.K) > 0 {
 		m.Columns = w.C
 	}

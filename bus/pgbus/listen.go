@@ -17,7 +17,8 @@ import (
 // connection of its own, and returns without waiting for the server. It
 // reports h.Gap(bus.Gap{Resumed: true}) once LISTEN succeeded, then calls
 // h.Message for each message, in the order PostgreSQL delivers them
-// (payloads that are not messages are skipped, and logged). Every
+// (payloads over MaxMessageSize, without a valid tag when the bus has a
+// Key, or that are not messages are dropped, counted and logged). Every
 // Heartbeat without a notification it pings the server; when the
 // connection fails, is closed by the server or stalls, it reports
 // h.Gap(bus.Gap{Err: err}) once, reconnects with backoff, listens again and
@@ -159,10 +160,14 @@ func (b *Bus) deliver(n *pgconn.Notification, h bus.Handler) {
 	if n.Channel != b.o.channel {
 		return
 	}
-	m, err := bus.Decode([]byte(n.Payload))
+	m, err := bus.Open(n.Payload, b.o.key, b.o.maxSize)
 	if err != nil {
-		b.log.Warn("pgbus: skipped a payload that is not an idmap message",
-			"from_pid", n.PID, "bytes", len(n.Payload), "err", err.Error())
+		if b.drops.Add(err) {
+			d := b.drops.Load()
+			b.log.Warn("pgbus: dropped a payload that is not an idmap message (only some drops are logged)",
+				"from_pid", n.PID, "bytes", len(n.Payload), "err", "pgbus: "+err.Error(),
+				"too_large", d.TooLarge, "unauthenticated", d.Unauthenticated, "malformed", d.Malformed)
+		}
 		return
 	}
 	if h.Message != nil {

@@ -59,6 +59,8 @@ type options struct {
 	maxBackoff  time.Duration
 	queueSize   int
 	logger      *slog.Logger
+	maxSize     int    // 0: bus.DefaultMaxMessageSize
+	key         []byte // nil: messages are not authenticated
 }
 
 // Channel sets the NOTIFY channel, DefaultChannel ("idmap") by default.
@@ -91,10 +93,26 @@ func Backoff(min, max time.Duration) Option {
 // DefaultQueueSize by default.
 func QueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
 
-// Logger sets where the bus logs lost and resumed subscriptions, skipped
+// Logger sets where the bus logs lost and resumed subscriptions, dropped
 // payloads and failures to publish. By default it logs nothing. Nothing it
 // logs contains the connection's password.
 func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// MaxMessageSize bounds the payloads the subscriptions decode, in bytes
+// (bus.DefaultMaxMessageSize, 64 KiB, by default; PostgreSQL itself keeps
+// NOTIFY payloads under 8,000 bytes). A longer payload is dropped, counted
+// (Dropped) and logged, without stalling the subscription.
+func MaxMessageSize(n int) Option { return func(o *options) { o.maxSize = n } }
+
+// Key makes the bus authenticate its messages with HMAC-SHA256 under key:
+// what it publishes carries a tag, and its subscriptions drop (count and
+// log) every payload without a valid tag. Give every instance that shares
+// the channel the same key (at least 16 bytes; 32 random bytes are best);
+// an instance without it publishes what the others drop. See the README's
+// "Security" section for the trust model.
+func Key(key []byte) Option {
+	return func(o *options) { o.key = append([]byte(nil), key...) }
+}
 
 // Bus is a bus.ConnPublisher on PostgreSQL's LISTEN/NOTIFY. idmap publishes
 // with the SQL that Statement returns, on the writer's own connection and
@@ -118,7 +136,14 @@ type Bus struct {
 	closed       bool          // protected by mu
 	queue        chan []string // encoded messages; protected by mu (sends and close)
 	publisherRun bool          // protected by mu
+
+	drops bus.DropCounter // received payloads dropped
 }
+
+// Dropped returns how many received payloads the subscriptions dropped,
+// by cause: over MaxMessageSize, without a valid tag (with a Key), not a
+// message.
+func (b *Bus) Dropped() bus.Drops { return b.drops.Load() }
 
 var _ bus.ConnPublisher = (*Bus)(nil)
 
@@ -194,6 +219,10 @@ func (o *options) validate() error {
 		return fmt.Errorf("pgbus: queue size %d is not positive", o.queueSize)
 	case strings.IndexByte(o.appName, 0) >= 0:
 		return errors.New("pgbus: application name contains a NUL byte")
+	case o.maxSize < 0:
+		return fmt.Errorf("pgbus: MaxMessageSize %d is negative", o.maxSize)
+	case o.key != nil && len(o.key) < 16:
+		return fmt.Errorf("pgbus: Key: %d bytes is too short a key (at least 16)", len(o.key))
 	}
 	if o.pingTimeout == 0 {
 		o.pingTimeout = o.heartbeat
@@ -211,13 +240,13 @@ func (b *Bus) Channel() string { return b.o.channel }
 // with the channel and each message's encoding (bus.Message.Encode) as
 // text arguments. It returns "" and no arguments for no messages.
 func (b *Bus) Statement(msgs []bus.Message) (query string, args []any) {
-	return statement(b.o.channel, msgs)
+	return statement(b.o.channel, msgs, b.o.key)
 }
 
-func statement(channel string, msgs []bus.Message) (string, []any) {
+func statement(channel string, msgs []bus.Message, key []byte) (string, []any) {
 	payloads := make([]string, len(msgs))
 	for i, m := range msgs {
-		payloads[i] = string(m.Encode())
+		payloads[i] = string(bus.Sign(m.Encode(), key))
 	}
 	return statementOf(channel, payloads)
 }
@@ -255,7 +284,7 @@ func (b *Bus) Publish(_ context.Context, msgs []bus.Message) error {
 	}
 	payloads := make([]string, len(msgs))
 	for i, m := range msgs {
-		payloads[i] = string(m.Encode())
+		payloads[i] = string(bus.Sign(m.Encode(), b.o.key))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -14,7 +14,7 @@ import (
 )
 
 func TestStatementText(t *testing.T) {
-	if q, args := statement("idmap", nil); q != "" || args != nil {
+	if q, args := statement("idmap", nil, nil); q != "" || args != nil {
 		t.Errorf("no messages: got %q, %v; want \"\", nil", q, args)
 	}
 	msgs := []bus.Message{
@@ -22,7 +22,7 @@ func TestStatementText(t *testing.T) {
 		{Origin: "o", Seq: 2, DB: "d", Table: "books"},
 		{Origin: "o", Seq: 3, DB: "d", Table: "x'); DROP TABLE users; --", Keys: []any{"'"}},
 	}
-	q, args := statement(`we"ird`, msgs)
+	q, args := statement(`we"ird`, msgs, nil)
 	if want := "SELECT pg_notify($1, $2), pg_notify($1, $3), pg_notify($1, $4)"; q != want {
 		t.Errorf("query %q, want %q", q, want)
 	}

@@ -27,7 +27,7 @@
 // lost, which is why idmap serves nothing from the database's maps in
 // between.
 //
-// Payloads that are not idmap messages (bus.Decode fails) are skipped and
-// logged. Errors, and what is logged, begin with "redisbus:" and never
+// Payloads over MaxMessageSize, without a valid tag (with a Key) or that
+// are not idmap messages are dropped, counted (Dropped) and logged. Errors, and what is logged, begin with "redisbus:" and never
 // contain the Redis password.
 package redisbus

@@ -186,11 +186,11 @@ func (b *Bus) send() {
 func (b *Bus) publish(batch []entry) error {
 	ctx := b.ctx
 	if len(batch) == 1 {
-		return b.client.Publish(ctx, b.channel, batch[0].payload).Err()
+		return b.client.Publish(ctx, b.channel, bus.Sign(batch[0].payload, b.key)).Err()
 	}
 	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, e := range batch {
-			p.Publish(ctx, b.channel, e.payload)
+			p.Publish(ctx, b.channel, bus.Sign(e.payload, b.key))
 		}
 		return nil
 	})

@@ -50,6 +50,9 @@ type Bus struct {
 	drain    time.Duration
 	log      *slog.Logger
 	password string // only to keep it out of errors and logs
+	maxSize  int    // bound on a received payload
+	key      []byte // nil: messages are not authenticated
+	drops    bus.DropCounter
 
 	out *outbox
 
@@ -73,6 +76,8 @@ type config struct {
 	heartbeat  time.Duration
 	drain      time.Duration
 	logger     *slog.Logger
+	maxSize    int
+	key        []byte
 	err        error
 }
 
@@ -131,7 +136,7 @@ func DrainTimeout(d time.Duration) Option {
 }
 
 // Logger sets where the bus logs publication failures, lost and resumed
-// subscriptions (level Warn and Info) and skipped payloads (Warn); the
+// subscriptions (level Warn and Info) and dropped payloads (Warn); the
 // default is slog.Default(). A nil logger logs nothing.
 func Logger(l *slog.Logger) Option {
 	return func(c *config) {
@@ -141,6 +146,45 @@ func Logger(l *slog.Logger) Option {
 		c.logger = l
 	}
 }
+
+// MaxMessageSize bounds the payloads a subscription decodes, in bytes
+// (bus.DefaultMaxMessageSize, 64 KiB, by default). A longer payload is
+// dropped before it is decoded, counted (Dropped) and logged, without
+// stalling the subscription. go-redis reads each payload whole before it
+// can be looked at; Redis bounds that with its pub/sub output buffer limit
+// (client-output-buffer-limit pubsub, 32 MiB by default: past it, Redis
+// drops the subscriber's connection, which the subscription reports as a
+// Gap).
+func MaxMessageSize(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.err = fmt.Errorf("redisbus: MaxMessageSize: %d is not a positive size", n)
+			return
+		}
+		c.maxSize = n
+	}
+}
+
+// Key makes the bus authenticate its messages with HMAC-SHA256 under key:
+// what it publishes carries a tag, and its subscriptions drop (count and
+// log) every payload without a valid tag. Give every instance that shares
+// the channel the same key (at least 16 bytes; 32 random bytes are best);
+// an instance without it publishes what the others drop. See the README's
+// "Security" section for the trust model.
+func Key(key []byte) Option {
+	return func(c *config) {
+		if len(key) < 16 {
+			c.err = fmt.Errorf("redisbus: Key: %d bytes is too short a key (at least 16)", len(key))
+			return
+		}
+		c.key = append([]byte(nil), key...)
+	}
+}
+
+// Dropped returns how many received payloads the subscriptions dropped,
+// by cause: over MaxMessageSize, without a valid tag (with a Key), not a
+// message.
+func (b *Bus) Dropped() bus.Drops { return b.drops.Load() }
 
 // New returns a Bus on the Redis server that opts describe (opts is
 // copied, not kept). It does not connect: the publisher connects on the
@@ -173,6 +217,8 @@ func New(opts *redis.Options, options ...Option) (*Bus, error) {
 		hb:         c.heartbeat,
 		drain:      c.drain,
 		password:   opts.Password,
+		maxSize:    c.maxSize,
+		key:        c.key,
 		out:        newOutbox(c.outboxSize),
 		ctx:        ctx,
 		cancel:     cancel,

@@ -103,10 +103,17 @@ func (s *subscriber) receive(ps *redis.PubSub, hb *heartbeat, listening *bool, f
 			if m.Channel != b.channel {
 				continue
 			}
-			msg, err := bus.Decode([]byte(m.Payload))
+			// Open checks the size first: an oversized payload costs
+			// no decoding.
+			msg, err := bus.Open(m.Payload, b.key, b.maxSize)
 			if err != nil {
-				b.log.Warn("redisbus: skipping a payload that is not an idmap message",
-					slog.String("error", "redisbus: "+err.Error()), slog.Int("bytes", len(m.Payload)))
+				if b.drops.Add(err) {
+					d := b.drops.Load()
+					b.log.Warn("redisbus: dropped a payload that is not an idmap message (only some drops are logged)",
+						slog.String("error", "redisbus: "+err.Error()), slog.Int("bytes", len(m.Payload)),
+						slog.Uint64("too_large", d.TooLarge), slog.Uint64("unauthenticated", d.Unauthenticated),
+						slog.Uint64("malformed", d.Malformed))
+				}
 				continue
 			}
 			if s.h.Message != nil {

@@ -194,7 +194,7 @@ func run() error {
 		return err
 	}
 
-	fmt.Println("7. Statistics (idmap.StatsOf; also idmap.StatsHandler and expvar \"idmap\").")
+	fmt.Println("7. Statistics (idmap.StatsOf; also idmap.StatsHandler, and idmapexpvar.Publish for expvar).")
 	if st, ok := idmap.StatsOf(db); ok {
 		fmt.Printf("   shared map: %d hits, %d misses, %d refreshes | scopes: %d hits, %d misses | expired keys: %d\n",
 			st.Shared.Hits, st.Shared.Misses, st.Shared.Refreshes, st.Scopes.Hits, st.Scopes.Misses, st.Expiries.Keys)
