@@ -31,6 +31,11 @@ type connState struct {
 	// autocommitOff: MySQL's SET autocommit = 0 was sent. The server then
 	// begins a transaction whenever one ends; so does idmap (chain).
 	autocommitOff bool
+	// curDB: the connection's current database (MySQL), which unqualified
+	// names resolve to, when curKnown; asked of the server before the first
+	// write, and again after a USE.
+	curDB    string
+	curKnown bool
 }
 
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as
