@@ -93,9 +93,11 @@ func (si *schemaInfo) mentionsUnbounded(st *classify.Statement, cur string) bool
 			}
 		}
 	}
-	for _, op := range st.Operators {
-		if si.unboundedOps[op] {
-			return true
+	for _, run := range st.Operators {
+		for op := range si.unboundedOps {
+			if strings.Contains(run, op) {
+				return true
+			}
 		}
 	}
 	return false

@@ -57,9 +57,9 @@ type effects struct {
 	// attached, is the source of truth for such a write: what it reports
 	// is what changed.
 	unbounded bool
-	tables  []string    // whole tables (folded names)
-	keys    []tableKeys // rows by normalised key
-	removes []tableKeys // rows that no longer exist under these keys
+	tables    []string    // whole tables (folded names)
+	keys      []tableKeys // rows by normalised key
+	removes   []tableKeys // rows that no longer exist under these keys
 }
 
 type tableKeys struct {

@@ -318,9 +318,12 @@ func reserved(k kw) bool {
 
 // names returns what toks name, lower-cased, once each: every word but
 // the reserved keywords, every quoted identifier, and each qualified name
-// both as its parts and as "a.b" pairs; and, apart, the operators. Nothing
-// is left out because of where it stands: a view, a function or an
-// operator that the catalogue marks is found wherever the text names it.
+// both as its parts and as "a.b" pairs; and, apart, the runs of operator
+// characters (the lexer splits an operator it does not know, such as a
+// user-defined ###, into one token per character: a run holds every
+// operator that stands there). Nothing is left out because of where it
+// stands: a view, a function or an operator that the catalogue marks is
+// found wherever the text names it.
 func names(toks []token, d Dialect) (names, ops []string) {
 	add := func(list *[]string, s string) {
 		if s != "" && !slices.Contains(*list, s) {
@@ -330,7 +333,7 @@ func names(toks []token, d Dialect) (names, ops []string) {
 	ident := func(t *token) bool {
 		return t.kind == tQuoted || t.kind == tWord && !reserved(t.kw)
 	}
-	for i := range toks {
+	for i := 0; i < len(toks); i++ {
 		t := &toks[i]
 		switch {
 		case ident(t):
@@ -340,7 +343,12 @@ func names(toks []token, d Dialect) (names, ops []string) {
 				add(&names, n+"."+strings.ToLower(toks[i+2].text))
 			}
 		case t.kind == tOp && (d == Postgres || d == Generic):
-			add(&ops, t.text)
+			run := t.text
+			for i+1 < len(toks) && toks[i+1].kind == tOp {
+				i++
+				run += toks[i].text
+			}
+			add(&ops, run)
 		}
 	}
 	return names, ops
@@ -351,7 +359,7 @@ func names(toks []token, d Dialect) (names, ops []string) {
 func matchParens(toks []token) []int {
 	match := make([]int, len(toks))
 	var stack []int
-	for i := range toks {
+	for i := 0; i < len(toks); i++ {
 		match[i] = -1
 		switch toks[i].kind {
 		case tLParen:

@@ -76,8 +76,10 @@ type Statement struct {
 	// reach a writing function, a table whose writes run code) is found
 	// here whatever the statement does with it.
 	Names []string
-	// Operators are the operators the text uses (PostgreSQL and Generic):
-	// a user-defined operator runs a function.
+	// Operators are the runs of operator tokens in the text (PostgreSQL
+	// and Generic), each concatenated: an operator the text uses, a
+	// user-defined one included, is a substring of one of them. A
+	// user-defined operator runs a function.
 	Operators []string
 	// Use is set when the text changes the session's current database
 	// (MySQL's USE): unqualified names in it and after it may resolve to
