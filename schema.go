@@ -38,7 +38,10 @@ type schemaInfo struct {
 	// unbounded: the names whose mere mention in a statement means it may
 	// write anything: writing functions, views whose definition can reach
 	// one or is unknown, tables whose row-level policies can reach one.
-	unbounded map[string]bool
+	// By bare name (the union over databases); unboundedIn by database,
+	// then name (qualified).
+	unbounded   map[string]bool
+	unboundedIn map[string]map[string]bool
 	// unboundedOps: operators that run a writing function (PostgreSQL).
 	unboundedOps map[string]bool
 	// everything: a writing function runs where no name shows it (a cast):
@@ -79,7 +82,7 @@ func (si *schemaInfo) bare(k string) string {
 
 // mentionsUnbounded reports whether a statement names something whose
 // effects the catalogue cannot bound (see unbounded), on a connection
-// whose current database is cur.
+// whose current database is cur (lower-cased; "" when unknown).
 func (si *schemaInfo) mentionsUnbounded(st *classify.Statement, cur string) bool {
 	if si.everything {
 		return true
@@ -87,7 +90,7 @@ func (si *schemaInfo) mentionsUnbounded(st *classify.Statement, cur string) bool
 	if len(si.unbounded) > 0 {
 		for _, l := range [2][]string{st.Calls, st.Names} {
 			for _, n := range l {
-				if si.unbounded[si.nameKey(n, cur)] {
+				if si.isUnbounded(n, cur) {
 					return true
 				}
 			}
@@ -103,19 +106,37 @@ func (si *schemaInfo) mentionsUnbounded(st *classify.Statement, cur string) bool
 	return false
 }
 
-// nameKey returns the key of a name as Statement.Names gives it ("a" or
-// "a.b").
-func (si *schemaInfo) nameKey(n, cur string) string {
+// isUnbounded reports whether the name n, as Statement.Names gives it ("a"
+// or "a.b"), is unbounded.
+func (si *schemaInfo) isUnbounded(n, cur string) bool {
 	if i := strings.IndexByte(n, '.'); i >= 0 {
 		if si.qualified {
-			return n
+			return si.unboundedIn[n[:i]][n[i+1:]]
 		}
-		return n[i+1:]
+		return si.unbounded[n[i+1:]]
 	}
 	if si.qualified && cur != "" {
-		return strings.ToLower(cur) + "." + n
+		return si.unboundedIn[cur][n]
 	}
-	return n
+	return si.unbounded[n]
+}
+
+// markUnbounded marks the lower-cased key k ("name", or "schema.name"
+// where qualified) unbounded, and its bare name too.
+func (si *schemaInfo) markUnbounded(k string) {
+	if si.qualified {
+		if i := strings.LastIndexByte(k, '.'); i >= 0 {
+			if si.unboundedIn == nil {
+				si.unboundedIn = map[string]map[string]bool{}
+			}
+			if si.unboundedIn[k[:i]] == nil {
+				si.unboundedIn[k[:i]] = map[string]bool{}
+			}
+			si.unboundedIn[k[:i]][k[i+1:]] = true
+			k = k[i+1:]
+		}
+	}
+	si.unbounded[k] = true
 }
 
 // TriggerWrites declares what the triggers on table write, so that a write
@@ -299,8 +320,8 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 	for _, row := range wrs {
 		for _, k := range keys(row[0]) {
 			si.writers[k] = true
-			si.unbounded[k] = true
 		}
+		si.markUnbounded(strings.ToLower(asString(row[0])))
 	}
 	for _, row := range code {
 		if !si.writers[strings.ToLower(asString(row[1]))] {
@@ -309,7 +330,7 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 		t := strings.ToLower(asString(row[0]))
 		si.triggers[t] = true
 		if asString(row[2]) == "r" {
-			si.unbounded[t] = true
+			si.markUnbounded(t)
 		}
 	}
 	for _, row := range ops {
@@ -345,16 +366,15 @@ func readSchema(ctx context.Context, d dialect, bc driver.Conn) *schemaInfo {
 // resolve in the view's own database.
 func (si *schemaInfo) boundViews(d dialect, views [][]driver.Value) {
 	type view struct {
-		keys []string
-		cur  string
-		st   *classify.Statement
+		key string
+		cur string
+		st  *classify.Statement
 	}
 	var vs []view
 	for _, row := range views {
 		k := strings.ToLower(asString(row[0]))
-		v := view{keys: []string{k}}
+		v := view{key: k}
 		if b := si.bare(k); b != k {
-			v.keys = append(v.keys, b)
 			v.cur = k[:len(k)-len(b)-1]
 		}
 		def := strings.TrimSpace(asString(row[1]))
@@ -366,13 +386,11 @@ func (si *schemaInfo) boundViews(d dialect, views [][]driver.Value) {
 	for changed := true; changed; {
 		changed = false
 		for _, v := range vs {
-			if si.unbounded[v.keys[0]] {
+			if si.isUnbounded(v.key, v.cur) {
 				continue
 			}
 			if v.st == nil || mayChange(v.st) || si.mentionsUnbounded(v.st, v.cur) {
-				for _, k := range v.keys {
-					si.unbounded[k] = true
-				}
+				si.markUnbounded(v.key)
 				changed = true
 			}
 		}

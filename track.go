@@ -124,19 +124,20 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 		// declares: the catalogue says whether it can write.
 		c.db.schemaFor(ctx, c)
 	}
-	if c.db.dialect == dialectMySQL && !c.curKnown && (len(st.Writes) > 0 || c.db.schema.Load() != nil) {
+	if c.db.dialect == dialectMySQL && !c.curKnown && len(st.Writes) > 0 {
 		c.learnCurrentDB(ctx)
 	}
 	return st
 }
 
 // learnCurrentDB asks the server for the connection's current database
-// (MySQL), which unqualified names in its statements resolve to. Until it
-// is known, they resolve to the union over every database.
+// (MySQL), which unqualified names in its statements resolve to, before
+// the first write on the connection and the first after a USE. Until it is
+// known, they resolve to the union over every database (reads never ask).
 func (c *connState) learnCurrentDB(ctx context.Context) {
 	rows, err := baseQuery(ctx, c.base, "SELECT DATABASE()")
 	if err == nil && len(rows) == 1 && len(rows[0]) == 1 {
-		c.curDB, c.curKnown = asString(rows[0][0]), true
+		c.curDB, c.curKnown = strings.ToLower(asString(rows[0][0])), true
 	}
 }
 
