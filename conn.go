@@ -36,6 +36,9 @@ type connState struct {
 	// write, and again after a USE.
 	curDB    string
 	curKnown bool
+	// sessionPending: a statement whose effect on autocommit is unknown
+	// came through the query path; its rows ask the server when they close.
+	sessionPending bool
 }
 
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,11 +50,18 @@ func TestContractAutocommitSpellings(t *testing.T) {
 		d.seed(t, db, 2)
 		mustExec(t, db, "CREATE PROCEDURE rdr_autocommit_off() BEGIN SET autocommit = 0; END")
 		bg := context.Background()
-		for i, spelling := range spellings {
+		for i, spelling := range append(spellings, "query: CALL rdr_autocommit_off()") {
 			conn, err := db.Conn(bg)
 			require.NoError(t, err)
-			_, err = conn.ExecContext(bg, spelling)
-			require.NoError(t, err, spelling)
+			if q, ok := strings.CutPrefix(spelling, "query: "); ok {
+				// Through the query path: asked when the rows close.
+				rows, err := conn.QueryContext(bg, q)
+				require.NoError(t, err, spelling)
+				require.NoError(t, rows.Close())
+			} else {
+				_, err = conn.ExecContext(bg, spelling)
+				require.NoError(t, err, spelling)
+			}
 			name := fmt.Sprintf("spelling%d", i)
 			_, err = conn.ExecContext(bg, "UPDATE users SET name = ? WHERE id = 1", name)
 			require.NoError(t, err)

@@ -150,6 +150,10 @@ func (r *rows) Next(dest []driver.Value) error {
 
 func (r *rows) Close() error {
 	err := r.base.Close()
+	if r.conn != nil && r.conn.sessionPending {
+		r.conn.sessionPending = false
+		r.conn.sessionUnknown(context.Background())
+	}
 	if r.eff != nil {
 		// A write through the query path (INSERT … RETURNING) may commit
 		// only when its rows are done: expire again.

@@ -189,7 +189,11 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 		c.txControl(ctx, op)
 	}
 	if st.WholeDB && c.db.dialect == dialectMySQL {
-		c.sessionUnknown(ctx, viaQuery)
+		if viaQuery {
+			c.sessionPending = true // asked when the rows close
+		} else {
+			c.sessionUnknown(ctx)
+		}
 	}
 	if len(st.Tx) > 0 && c.tx != nil {
 		// Writes and transaction control in one string: the writes may
@@ -204,16 +208,14 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 
 // sessionUnknown follows a MySQL statement whose effect on the session
 // state idmap tracks (autocommit) is unknown: a procedure, a prepared
-// statement, a SET it cannot read. It asks the server when the connection
-// is free (not while rows are open); when it cannot, it takes autocommit to
-// be off, the conservative outcome: a transaction is open, whose writes
-// expire at once and again at its end.
-func (c *connState) sessionUnknown(ctx context.Context, viaQuery bool) {
+// statement, a SET it cannot read. It asks the server, once the connection
+// is free (through the query path, when the rows close); when it cannot,
+// it takes autocommit to be off, the conservative outcome: a transaction is
+// open, whose writes expire at once and again at its end.
+func (c *connState) sessionUnknown(ctx context.Context) {
 	off := true
-	if !viaQuery {
-		if rows, err := baseQuery(ctx, c.base, "SELECT @@session.autocommit"); err == nil && len(rows) == 1 && len(rows[0]) == 1 {
-			off = asString(rows[0][0]) == "0"
-		}
+	if rows, err := baseQuery(ctx, c.base, "SELECT @@session.autocommit"); err == nil && len(rows) == 1 && len(rows[0]) == 1 {
+		off = asString(rows[0][0]) == "0"
 	}
 	if off {
 		c.autocommitOff = true
