@@ -119,7 +119,7 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 	switch {
 	case len(st.Writes) > 0:
 		c.db.schemaFor(ctx, c)
-	case c.db.schema.Load() == nil && c.db.needsCatalogue(st) && !c.db.schemaTried.Swap(true):
+	case c.db.schema.Load() == nil && !c.db.schemaTried.Load() && c.db.needsCatalogue(st) && !c.db.schemaTried.Swap(true):
 		// A read that calls functions or names what no mapped type
 		// declares: the catalogue says whether it can write.
 		c.db.schemaFor(ctx, c)

@@ -289,7 +289,7 @@ func calls(toks []token) []string {
 		if (t.kind != tWord && t.kind != tQuoted) || toks[i+1].kind != tLParen {
 			continue
 		}
-		if t.kind == tWord && reserved(t.kw) {
+		if t.kind == tWord && reserved(t.kw) && (i == 0 || toks[i-1].kind != tDot) {
 			continue
 		}
 		name := strings.ToLower(t.text)
@@ -302,13 +302,14 @@ func calls(toks []token) []string {
 
 // reserved reports whether a keyword is one that no dialect takes as the
 // unquoted name of a table, view or function: it names nothing the
-// catalogue could hold.
+// catalogue could hold. (LEFT, RIGHT, INSERT and REPLACE are not among
+// them: they are also functions.) After a dot, every word is a name.
 func reserved(k kw) bool {
 	switch k {
 	case kwSELECT, kwFROM, kwWHERE, kwAND, kwOR, kwNOT, kwIN, kwIS, kwNULL, kwAS, kwON, kwJOIN,
-		kwINNER, kwLEFT, kwRIGHT, kwOUTER, kwCROSS, kwNATURAL, kwUSING, kwGROUP, kwBY, kwORDER,
+		kwINNER, kwOUTER, kwCROSS, kwNATURAL, kwUSING, kwGROUP, kwBY, kwORDER,
 		kwHAVING, kwLIMIT, kwOFFSET, kwUNION, kwALL, kwDISTINCT, kwCASE, kwWHEN, kwTHEN, kwELSE,
-		kwEND, kwEXISTS, kwBETWEEN, kwLIKE, kwINSERT, kwINTO, kwVALUES, kwUPDATE, kwSET, kwDELETE,
+		kwEND, kwEXISTS, kwBETWEEN, kwLIKE, kwINTO, kwVALUES, kwUPDATE, kwSET, kwDELETE,
 		kwTRUE, kwFALSE, kwDEFAULT, kwFOR, kwWITH, kwANY, kwARRAY, kwROW, kwRETURNING, kwEXCEPT,
 		kwINTERSECT, kwDESC, kwCREATE, kwDROP, kwALTER, kwTABLE:
 		return true
@@ -330,16 +331,17 @@ func names(toks []token, d Dialect) (names, ops []string) {
 			*list = append(*list, s)
 		}
 	}
-	ident := func(t *token) bool {
-		return t.kind == tQuoted || t.kind == tWord && !reserved(t.kw)
+	ident := func(i int) bool {
+		t := &toks[i]
+		return t.kind == tQuoted || t.kind == tWord && (!reserved(t.kw) || i > 0 && toks[i-1].kind == tDot)
 	}
 	for i := 0; i < len(toks); i++ {
 		t := &toks[i]
 		switch {
-		case ident(t):
+		case ident(i):
 			n := strings.ToLower(t.text)
 			add(&names, n)
-			if i+2 < len(toks) && toks[i+1].kind == tDot && ident(&toks[i+2]) {
+			if i+2 < len(toks) && toks[i+1].kind == tDot && ident(i+2) {
 				add(&names, n+"."+strings.ToLower(toks[i+2].text))
 			}
 		case t.kind == tOp && (d == Postgres || d == Generic):

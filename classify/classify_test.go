@@ -490,6 +490,7 @@ func TestCallsNotKeywords(t *testing.T) {
 		{SQLite, "INSERT INTO t VALUES (1), (2)", nil},
 		{Postgres, "SELECT count(*), my_func(x) FROM t WHERE id IN (1)", []string{"count", "my_func"}},
 		{MySQL, "SELECT `s`.`f`(1)", []string{"f"}},
+		{MySQL, "SELECT LEFT(name, 2), s.in(1), INSERT('a', 1, 1, 'b') FROM t", []string{"left", "in", "insert"}},
 	} {
 		got := Classify(c.d, c.sql).Calls
 		if !reflect.DeepEqual(got, c.want) {
