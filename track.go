@@ -352,7 +352,7 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue, 
 			return e
 		}
 		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL, kinds: currentTables().keyKinds[t],
-			exactCols: db.dialect == dialectPostgres, inexact: si.inexact[t]})
+			cols: colRuleOf(db.dialect), inexact: si.inexact[t]})
 	}
 	return e
 }
@@ -483,29 +483,81 @@ type resolver struct {
 	// nanoseconds), or with a time outside UTC by its wall clock if the
 	// column has no time zone. Such a value is not a key of that column.
 	kinds map[string]keyKind
-	// exactCols: the engine compares column names exactly (PostgreSQL: the
-	// classifier folds unquoted names to lower case, quoted ones keep
-	// theirs; "Id" and id are two columns). Elsewhere they are compared
-	// without regard to case (MySQL, SQLite).
-	exactCols bool
+	// cols: how the engine compares column names (see colRule).
+	cols colRule
 	// inexact: the columns the engine compares under a nondeterministic
 	// collation (PostgreSQL): no value of theirs is a key, since rows with
 	// other spellings match it.
 	inexact map[string]bool
 }
 
+// colRule is how an engine compares column names.
+type colRule uint8
+
+const (
+	// colsFold: without regard to case (MySQL; Generic). MySQL's
+	// collation for names also ignores accents: names it takes as one
+	// that differ here give no key, which only widens.
+	colsFold colRule = iota
+	// colsASCII: without regard to ASCII case only (SQLite).
+	colsASCII
+	// colsExact: exactly (PostgreSQL: the classifier folds unquoted names
+	// to lower case and keeps quoted ones; "Id" and id are two columns).
+	colsExact
+)
+
+// colRuleOf returns how the dialect compares column names.
+func colRuleOf(d dialect) colRule {
+	switch d {
+	case dialectPostgres:
+		return colsExact
+	case dialectSQLite:
+		return colsASCII
+	}
+	return colsFold
+}
+
 // index returns the index of column col in cols, compared as the engine
 // compares column names, or -1.
 func (r resolver) index(cols []string, col string) int {
-	if !r.exactCols {
-		return indexFold(cols, col)
-	}
 	for i, c := range cols {
-		if c == col {
-			return i
+		switch r.cols {
+		case colsExact:
+			if c == col {
+				return i
+			}
+		case colsASCII:
+			if equalFoldASCII(c, col) {
+				return i
+			}
+		default:
+			if strings.EqualFold(c, col) {
+				return i
+			}
 		}
 	}
 	return -1
+}
+
+// equalFoldASCII reports whether a and b are equal but for the case of
+// ASCII letters.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // columnIndexes returns, for each key column, its index in cols, or nil if
