@@ -596,20 +596,3 @@ func (db *database) removeShared(table string, keys []any) {
 	}
 }
 
-// callsWriter reports whether st calls a function of db that may write,
-// as far as its catalogue has been read.
-func (db *database) callsWriter(st *classify.Statement) bool {
-	if len(st.Calls) == 0 {
-		return false
-	}
-	si := db.schema.Load()
-	if si == nil || len(si.writers) == 0 {
-		return false
-	}
-	for _, c := range st.Calls {
-		if si.writers[c] {
-			return true
-		}
-	}
-	return false
-}
