@@ -595,4 +595,3 @@ func (db *database) removeShared(table string, keys []any) {
 		}
 	}
 }
-
