@@ -50,7 +50,7 @@ func TestContractAutocommitSpellings(t *testing.T) {
 		d.seed(t, db, 2)
 		mustExec(t, db, "CREATE PROCEDURE rdr_autocommit_off() BEGIN SET autocommit = 0; END")
 		bg := context.Background()
-		for i, spelling := range append(spellings, "query: CALL rdr_autocommit_off()") {
+		for i, spelling := range append(spellings, "query: CALL rdr_autocommit_off()", "arg: SET autocommit = ?") {
 			conn, err := db.Conn(bg)
 			require.NoError(t, err)
 			if q, ok := strings.CutPrefix(spelling, "query: "); ok {
@@ -58,6 +58,9 @@ func TestContractAutocommitSpellings(t *testing.T) {
 				rows, err := conn.QueryContext(bg, q)
 				require.NoError(t, err, spelling)
 				require.NoError(t, rows.Close())
+			} else if q, ok := strings.CutPrefix(spelling, "arg: "); ok {
+				_, err = conn.ExecContext(bg, q, 0) // the value is an argument
+				require.NoError(t, err, spelling)
 			} else {
 				_, err = conn.ExecContext(bg, spelling)
 				require.NoError(t, err, spelling)
