@@ -326,8 +326,10 @@ func reserved(k kw) bool {
 // stands: a view, a function or an operator that the catalogue marks is
 // found wherever the text names it.
 func names(toks []token, d Dialect) (names, ops []string) {
+	seen := map[string]bool{}
 	add := func(list *[]string, s string) {
-		if s != "" && !slices.Contains(*list, s) {
+		if s != "" && !seen[s] {
+			seen[s] = true
 			*list = append(*list, s)
 		}
 	}
