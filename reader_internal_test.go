@@ -69,3 +69,29 @@ func TestBoundViews(t *testing.T) {
 		}
 	}
 }
+
+// effects.unbounded marks what the reader widened for lack of knowledge,
+// and only that: a change feed waits on it.
+func TestEffectsUnbounded(t *testing.T) {
+	db := &database{dialect: dialectSQLite}
+	si := &schemaInfo{known: true, actions: map[string][]string{}, inherit: map[string][]string{},
+		triggers: map[string]bool{"audited": true}, writers: map[string]bool{}, unbounded: map[string]bool{}}
+	si.markUnbounded("bump")
+	db.schema.Store(si)
+	for _, c := range []struct {
+		sql       string
+		unbounded bool
+	}{
+		{"CALL p()", true},                 // not understood
+		{"SELECT bump(1)", true},           // a writing function
+		{"UPDATE audited SET x = 1", true}, // triggers nothing declares
+		{"UPDATE plain SET x = 1 WHERE id = 1", false},
+		{"DELETE FROM plain", false},            // the table: bounded
+		{"CREATE TABLE t2 (id INTEGER)", false}, // a schema change
+	} {
+		e := db.effectsOf(classify.Classify(classify.SQLite, c.sql), nil, "")
+		if e.unbounded != c.unbounded || e.unbounded && !e.all {
+			t.Errorf("%q: unbounded = %v, all = %v; want unbounded = %v", c.sql, e.unbounded, e.all, c.unbounded)
+		}
+	}
+}
