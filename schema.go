@@ -247,7 +247,7 @@ var catalogue = map[dialect]catalogueQueries{
 			AND NOT EXISTS (SELECT 1 FROM pg_depend d
 				WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`,
 		views: `SELECT c.relname, coalesce(pg_get_viewdef(c.oid), '') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.relkind = 'v' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`,
+			WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')`,
 		code: `SELECT c.relname, p.proname, CASE WHEN d.classid = 'pg_policy'::regclass THEN 'r' ELSE 'w' END
 			FROM pg_depend d
 			LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
