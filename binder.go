@@ -454,6 +454,7 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	}
 	var db *database
 	var cm cache.Map
+	inTx := false // cm is the unit of work's scope, seen from inside a transaction
 	if isDB {
 		// The hit path: no probe, no view of the map.
 		if db = databaseOf(sdb); db == nil {
@@ -471,6 +472,7 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 			return nil, err
 		}
 		db, cm = r.db, r.m()
+		inTx = r.txScope
 		if !cs.refresh {
 			if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
 				return (*T)(p), nil
@@ -485,8 +487,14 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		var out *T
 		if err := Bind(rs, &out); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				// The row is gone (a DELETE, a changed key): forget its entry.
-				cm.Remove(m.ctype, key, nil)
+				// The row is gone (a DELETE, a changed key): forget its
+				// entry. Inside a transaction the unit of work's object
+				// is kept (the DELETE that hid the row expired it): the
+				// transaction may roll back, and the row is then the
+				// same object again, refreshed at its next read.
+				if !inTx {
+					cm.Remove(m.ctype, key, nil)
+				}
 				db.cdb.CountMiss(cm.Scoped())
 			}
 			return nil, err

@@ -31,6 +31,14 @@ type connState struct {
 	// autocommitOff: MySQL's SET autocommit = 0 was sent. The server then
 	// begins a transaction whenever one ends; so does idmap (chain).
 	autocommitOff bool
+	// curDB: the connection's current database (MySQL), which unqualified
+	// names resolve to, when curKnown; asked of the server before the first
+	// write, and again after a USE.
+	curDB    string
+	curKnown bool
+	// sessionPending: a statement whose effect on autocommit is unknown
+	// came through the query path; its rows ask the server when they close.
+	sessionPending bool
 }
 
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as

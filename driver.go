@@ -150,9 +150,10 @@ type database struct {
 	syncers  []bus.Syncer        // the sources that are Syncers
 
 	schema atomic.Pointer[schemaInfo] // foreign keys and triggers; nil until read, and after DDL
-	// schemaTried: a statement that only calls functions has tried to read
-	// the catalogue since the last DDL (a read that fails is not retried
-	// for every SELECT; the next write retries it).
+	// schemaTried: a read that needs the catalogue (it calls functions or
+	// names what no mapped type declares) has tried to read it since the
+	// last DDL (a read that fails is not retried for every SELECT; the next
+	// write retries it).
 	schemaTried atomic.Bool
 	// sawScope: a query has run in a scope of a context (NewContext,
 	// Middleware) on this database; set once, read by Bind (query.go).

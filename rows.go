@@ -66,6 +66,10 @@ type rows struct {
 	refresh bool         // loads overwrite their canonical objects
 	eff     *effects     // what the statement wrote, expired again at Close; nil for a read
 	publish bool         // publish eff on the bus at Close (a write outside a transaction)
+	// txScope: scope belongs to the unit of work and the rows came from
+	// inside a transaction, which may still roll back: what the
+	// transaction does not find may exist again after it.
+	txScope bool
 
 	// dest is the slice database/sql passed to the last Next: the raw
 	// values of the current row, read by Bind (on the goroutine that calls
@@ -102,6 +106,7 @@ func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.
 	}
 	if c.tx != nil {
 		r.scope = c.tx.scope
+		r.txScope = !c.tx.own
 	}
 	return r
 }
@@ -148,6 +153,10 @@ func (r *rows) Next(dest []driver.Value) error {
 
 func (r *rows) Close() error {
 	err := r.base.Close()
+	if r.conn != nil && r.conn.sessionPending {
+		r.conn.sessionPending = false
+		r.conn.sessionUnknown(context.Background())
+	}
 	if r.eff != nil {
 		// A write through the query path (INSERT … RETURNING) may commit
 		// only when its rows are done: expire again.

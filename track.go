@@ -49,10 +49,17 @@ func uncertain(err error) bool {
 
 // effects is what one execution of a statement may have changed.
 type effects struct {
-	all     bool        // the whole database
-	tables  []string    // whole tables (folded names)
-	keys    []tableKeys // rows by normalised key
-	removes []tableKeys // rows that no longer exist under these keys
+	all bool // the whole database
+	// unbounded: the reader could not bound what the statement may have
+	// written (an unknown statement, a catalogue it could not read, a name
+	// whose effects it cannot know: a writing function, a view or default
+	// that can reach one, …), so all is set. A change feed, when one is
+	// attached, is the source of truth for such a write: what it reports
+	// is what changed.
+	unbounded bool
+	tables    []string    // whole tables (folded names)
+	keys      []tableKeys // rows by normalised key
+	removes   []tableKeys // rows that no longer exist under these keys
 }
 
 type tableKeys struct {
@@ -61,6 +68,12 @@ type tableKeys struct {
 }
 
 func (e *effects) widenTable(t string) { e.tables = append(e.tables, t) }
+
+// unknown is the reader's one rule, applied wherever it cannot bound a
+// statement: unknown → wider. Keys it cannot read widen to their table (in
+// writeEffects and the resolver); a table whose effects it cannot bound
+// widens here to the whole database, marked unbounded.
+func (e *effects) unknown() { e.all, e.unbounded = true, true }
 
 // expire applies e to every map of db: lazily, through the epochs.
 func (db *database) expire(e *effects) {
@@ -99,18 +112,42 @@ func mayChange(st *classify.Statement) bool {
 }
 
 // before classifies a statement about to be sent on c, and makes sure that
-// what the effects of a write depend on (foreign keys, triggers) is known
-// while the connection is idle.
+// what its effects depend on (the catalogue, the connection's current
+// database) is known while the connection is idle.
 func (c *connState) before(ctx context.Context, query string) *classify.Statement {
 	st := classify.Classify(c.db.dialect.classify(), query)
 	switch {
 	case len(st.Writes) > 0:
 		c.db.schemaFor(ctx, c)
-	case len(st.Calls) > 0 && c.db.schema.Load() == nil && !c.db.schemaTried.Swap(true):
-		// Which functions may write is in the catalogue too.
+	case c.db.schema.Load() == nil && !c.db.schemaTried.Load() && c.db.needsCatalogue(st) && !c.db.schemaTried.Swap(true):
+		// A read that calls functions or names what no mapped type
+		// declares: the catalogue says whether it can write.
 		c.db.schemaFor(ctx, c)
 	}
+	if c.db.dialect == dialectMySQL && !c.curKnown && len(st.Writes) > 0 {
+		c.learnCurrentDB(ctx)
+	}
 	return st
+}
+
+// learnCurrentDB asks the server for the connection's current database
+// (MySQL), which unqualified names in its statements resolve to, before
+// the first write on the connection and the first after a USE. Until it is
+// known, they resolve to the union over every database (reads never ask).
+func (c *connState) learnCurrentDB(ctx context.Context) {
+	rows, err := baseQuery(ctx, c.base, "SELECT DATABASE()")
+	if err == nil && len(rows) == 1 && len(rows[0]) == 1 {
+		c.curDB, c.curKnown = strings.ToLower(asString(rows[0][0])), true
+	}
+}
+
+// current returns the connection's current database for st: "" when
+// unknown (or when st changes it).
+func (c *connState) current(st *classify.Statement) string {
+	if !c.curKnown || st.Use {
+		return ""
+	}
+	return c.curDB
 }
 
 // after applies the effects of a statement that succeeded: expiry in every
@@ -121,11 +158,15 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 // came through the query path (viaQuery): its rows publish it when they
 // close, once the connection is free again.
 func (c *connState) after(ctx context.Context, st *classify.Statement, args []driver.NamedValue, viaQuery bool) *effects {
-	if !mayChange(st) && !c.db.callsWriter(st) {
+	cur := c.current(st)
+	if st.Use {
+		c.curKnown = false
+	}
+	if !mayChange(st) && !c.db.mentionsUnbounded(st, cur) {
 		return nil
 	}
 	autocommit := c.tx == nil
-	e := c.db.effectsOf(st, args)
+	e := c.db.effectsOf(st, args, cur)
 	c.db.expire(e)
 	c.db.logEffects(e)
 	if c.tx != nil {
@@ -147,6 +188,13 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 	for _, op := range st.Tx {
 		c.txControl(ctx, op)
 	}
+	if st.WholeDB && c.db.dialect == dialectMySQL {
+		if viaQuery {
+			c.sessionPending = true // asked when the rows close
+		} else {
+			c.sessionUnknown(ctx)
+		}
+	}
 	if len(st.Tx) > 0 && c.tx != nil {
 		// Writes and transaction control in one string: the writes may
 		// belong to the transaction now open; its end publishes them too.
@@ -156,6 +204,29 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 		c.publishNow(ctx, []*effects{e}, false)
 	}
 	return e
+}
+
+// sessionUnknown follows a MySQL statement whose effect on the session
+// state idmap tracks (autocommit) is unknown: a procedure, a prepared
+// statement, a SET it cannot read. It asks the server, once the connection
+// is free (through the query path, when the rows close); when it cannot,
+// it takes autocommit to be off, the conservative outcome: a transaction is
+// open, whose writes expire at once and again at its end.
+func (c *connState) sessionUnknown(ctx context.Context) {
+	off := true
+	if rows, err := baseQuery(ctx, c.base, "SELECT @@session.autocommit"); err == nil && len(rows) == 1 && len(rows[0]) == 1 {
+		off = asString(rows[0][0]) == "0"
+	}
+	if off {
+		c.autocommitOff = true
+		c.chain()
+		return
+	}
+	if c.autocommitOff {
+		// Turned on: the server committed the open transaction.
+		c.endBySQL(ctx, false)
+		c.autocommitOff = false
+	}
 }
 
 // txControl follows transaction control sent as SQL, conservatively.
@@ -215,11 +286,45 @@ func (c *connState) chain() {
 	}
 }
 
-// effectsOf resolves a classified statement against its arguments.
-func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) *effects {
+// needsCatalogue reports whether a read needs the catalogue to be bounded:
+// it calls a function, or names something that no mapped type declares as
+// its table or a column (a view, another table). A read of mapped tables
+// only (Get, GetMany, most Binds) does not make idmap read the catalogue;
+// once read, the catalogue bounds every statement.
+func (db *database) needsCatalogue(st *classify.Statement) bool {
+	if len(st.Calls) > 0 {
+		return true
+	}
+	known := currentTables().names
+	for _, n := range st.Names {
+		if !known[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// mentionsUnbounded reports whether st names something whose effects the
+// catalogue, as far as it has been read, cannot bound.
+func (db *database) mentionsUnbounded(st *classify.Statement, cur string) bool {
+	si := db.schema.Load()
+	return si != nil && si.mentionsUnbounded(st, cur)
+}
+
+// effectsOf resolves a classified statement against its arguments, on a
+// connection whose current database is cur ("" unknown).
+//
+// It is where the reader's one rule is enforced (effects.unknown): a
+// statement the classifier could not bound (WholeDB), a write while the
+// catalogue is unknown, a statement that names something the catalogue
+// cannot bound, and a write that reaches a relation whose writes run code
+// nothing declares, all widen to the whole database. Below that, keys that
+// cannot be read exactly widen to their table.
+func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue, cur string) *effects {
 	e := &effects{}
-	if st.WholeDB || db.callsWriter(st) {
-		e.all = true
+	si := db.schema.Load()
+	if st.WholeDB || si != nil && si.mentionsUnbounded(st, cur) {
+		e.unknown()
 		return e
 	}
 	for _, sc := range st.Schema {
@@ -232,21 +337,22 @@ func (db *database) effectsOf(st *classify.Statement, args []driver.NamedValue) 
 	if len(st.Writes) == 0 {
 		return e
 	}
-	si := db.schema.Load()
+	if si == nil || !si.known {
+		// Foreign keys and triggers unknown: any write may reach any
+		// table.
+		e.unknown()
+		return e
+	}
 	for i := range st.Writes {
 		w := &st.Writes[i]
 		t := foldTable(w.Table)
-		if si == nil || !si.known {
-			// Foreign keys and triggers unknown: any write may reach any
-			// table.
-			e.all = true
+		k := si.key(w.Table, cur)
+		if !db.reachEffects(e, si, k, w.Op != classify.Insert) {
+			e.unknown()
 			return e
 		}
-		if !db.reachEffects(e, si, t, w.Op != classify.Insert) {
-			e.all = true
-			return e
-		}
-		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL, kinds: currentTables().keyKinds[t]})
+		db.writeEffects(e, t, w, resolver{args: args, collated: db.dialect == dialectMySQL, kinds: currentTables().keyKinds[t],
+			cols: colRuleOf(db.dialect), inexact: si.inexact[t]})
 	}
 	return e
 }
@@ -279,7 +385,7 @@ func (db *database) reachEffects(e *effects, si *schemaInfo, t string, changes b
 		seen[st] = true
 		if !widened[x] && (x != t || anyRow) {
 			widened[x] = true
-			e.widenTable(x)
+			e.widenTable(si.bare(x))
 		}
 		queue = append(queue, st)
 	}
@@ -287,7 +393,7 @@ func (db *database) reachEffects(e *effects, si *schemaInfo, t string, changes b
 		st := queue[0]
 		queue = queue[1:]
 		if si.triggers[st.table] {
-			decl, ok := db.triggers[st.table]
+			decl, ok := db.triggers[si.bare(st.table)]
 			if !ok {
 				return false
 			}
@@ -332,7 +438,7 @@ func (db *database) writeEffects(e *effects, t string, w *classify.Write, r reso
 			e.removes = append(e.removes, tableKeys{t, keys})
 			return
 		}
-		if !setsAny(w.Set, pk) {
+		if !r.setsAny(w.Set, pk) {
 			e.keys = append(e.keys, tableKeys{t, keys})
 			return
 		}
@@ -347,7 +453,7 @@ func (db *database) writeEffects(e *effects, t string, w *classify.Write, r reso
 	case classify.Upsert:
 		// The update part touches the row that conflicts on the target;
 		// only a target that is the primary key names it.
-		if sameColumns(w.Conflict, pk) && !setsAny(w.Set, pk) {
+		if r.sameColumns(w.Conflict, pk) && !r.setsAny(w.Set, pk) {
 			if keys, ok := valuesKeys(pk, w.Columns, w.Values, r); ok {
 				e.keys = append(e.keys, tableKeys{t, keys})
 				return
@@ -377,6 +483,117 @@ type resolver struct {
 	// nanoseconds), or with a time outside UTC by its wall clock if the
 	// column has no time zone. Such a value is not a key of that column.
 	kinds map[string]keyKind
+	// cols: how the engine compares column names (see colRule).
+	cols colRule
+	// inexact: the columns the engine compares under a nondeterministic
+	// collation (PostgreSQL): no value of theirs is a key, since rows with
+	// other spellings match it.
+	inexact map[string]bool
+}
+
+// colRule is how an engine compares column names.
+type colRule uint8
+
+const (
+	// colsFold: without regard to case (MySQL; Generic). MySQL's
+	// collation for names also ignores accents: names it takes as one
+	// that differ here give no key, which only widens.
+	colsFold colRule = iota
+	// colsASCII: without regard to ASCII case only (SQLite).
+	colsASCII
+	// colsExact: exactly (PostgreSQL: the classifier folds unquoted names
+	// to lower case and keeps quoted ones; "Id" and id are two columns).
+	colsExact
+)
+
+// colRuleOf returns how the dialect compares column names.
+func colRuleOf(d dialect) colRule {
+	switch d {
+	case dialectPostgres:
+		return colsExact
+	case dialectSQLite:
+		return colsASCII
+	}
+	return colsFold
+}
+
+// index returns the index of column col in cols, compared as the engine
+// compares column names, or -1.
+func (r resolver) index(cols []string, col string) int {
+	for i, c := range cols {
+		switch r.cols {
+		case colsExact:
+			if c == col {
+				return i
+			}
+		case colsASCII:
+			if equalFoldASCII(c, col) {
+				return i
+			}
+		default:
+			if strings.EqualFold(c, col) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// equalFoldASCII reports whether a and b are equal but for the case of
+// ASCII letters.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// columnIndexes returns, for each key column, its index in cols, or nil if
+// cols lacks one of them.
+func (r resolver) columnIndexes(cols, pk []string) []int {
+	idx := make([]int, len(pk))
+	for i, col := range pk {
+		if idx[i] = r.index(cols, col); idx[i] < 0 {
+			return nil
+		}
+	}
+	return idx
+}
+
+// setsAny reports whether set assigns a key column (or a column it could
+// not read).
+func (r resolver) setsAny(set []classify.Assign, pk []string) bool {
+	for _, a := range set {
+		if a.Column == "" || r.index(pk, a.Column) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// sameColumns reports whether a and b hold the same columns.
+func (r resolver) sameColumns(a, b []string) bool {
+	if len(a) != len(b) || a == nil {
+		return false
+	}
+	for _, c := range a {
+		if r.index(b, c) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // value returns the value of v for key column col. ok is false when it
@@ -391,6 +608,9 @@ func (r resolver) value(col string, v classify.Value) (any, bool) {
 	val, ok := argValue(v, r.args)
 	if !ok || val == nil {
 		return val, ok
+	}
+	if r.inexact[col] {
+		return val, false
 	}
 	kind := r.kinds[strings.ToLower(col)]
 	var text string
@@ -472,7 +692,7 @@ func whereKeys(pk []string, where []classify.Cond, r resolver) ([]any, bool) {
 	}
 	// A condition on every key column at once (a tuple): its tuples.
 	for _, c := range where {
-		idx := columnIndexes(c.Columns, pk)
+		idx := r.columnIndexes(c.Columns, pk)
 		if idx == nil {
 			continue
 		}
@@ -495,7 +715,7 @@ func whereKeys(pk []string, where []classify.Cond, r resolver) ([]any, bool) {
 	sets := make([][]any, len(pk))
 	for i, col := range pk {
 		for _, c := range where {
-			j := indexFold(c.Columns, col)
+			j := r.index(c.Columns, col)
 			if j < 0 {
 				continue
 			}
@@ -646,11 +866,9 @@ func valuesKeys(pk, cols []string, rows [][]classify.Value, r resolver) ([]any, 
 	if cols == nil || rows == nil {
 		return nil, false
 	}
-	idx := make([]int, len(pk))
-	for i, col := range pk {
-		if idx[i] = indexFold(cols, col); idx[i] < 0 {
-			return nil, false
-		}
+	idx := r.columnIndexes(cols, pk)
+	if idx == nil {
+		return nil, false
 	}
 	if len(rows) > maxKeys {
 		return nil, false
@@ -679,7 +897,10 @@ func setKeys(pk []string, set []classify.Assign, old []any, r resolver) ([]any, 
 	newVals := make([]any, len(pk))
 	setCol := make([]bool, len(pk))
 	for _, a := range set {
-		i := indexFold(pk, a.Column)
+		if a.Column == "" {
+			return nil, false // not understood: any column may have changed
+		}
+		i := r.index(pk, a.Column)
 		if i < 0 {
 			continue
 		}
@@ -706,27 +927,6 @@ func setKeys(pk []string, set []classify.Assign, old []any, r resolver) ([]any, 
 		keys = append(keys, ck)
 	}
 	return keys, true
-}
-
-func setsAny(set []classify.Assign, pk []string) bool {
-	for _, a := range set {
-		if indexFold(pk, a.Column) >= 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// columnIndexes returns, for each key column, its index in cols, or nil if
-// cols lacks one of them.
-func columnIndexes(cols, pk []string) []int {
-	idx := make([]int, len(pk))
-	for i, col := range pk {
-		if idx[i] = indexFold(cols, col); idx[i] < 0 {
-			return nil
-		}
-	}
-	return idx
 }
 
 // tupleKey returns the key that a tuple of values gives (nil if it holds a

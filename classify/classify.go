@@ -93,6 +93,11 @@ func (c *stmtCache) store(sql string, s *Statement) *Statement {
 // size estimates the memory held by s.
 func (s *Statement) size() int64 {
 	n := int64(128 + 32*len(s.Schema) + 24*len(s.Tx))
+	for _, l := range [][]string{s.Calls, s.Names, s.Operators} {
+		for _, x := range l {
+			n += 16 + int64(len(x))
+		}
+	}
 	for _, w := range s.Writes {
 		n += 200
 		for _, c := range w.Where {
@@ -203,11 +208,10 @@ func (s *Statement) merge(o *Statement) {
 		}
 	}
 	s.Schema = append(s.Schema, o.Schema...)
-	for _, c := range o.Calls {
-		if !slices.Contains(s.Calls, c) {
-			s.Calls = append(s.Calls, c)
-		}
-	}
+	s.Calls = union(s.Calls, o.Calls)
+	s.Names = union(s.Names, o.Names)
+	s.Operators = union(s.Operators, o.Operators)
+	s.Use = s.Use || o.Use
 	if !reflect.DeepEqual(s.Tx, o.Tx) {
 		s.WholeDB = true
 	}
@@ -246,6 +250,7 @@ func classifyReading(d Dialect, sql string, o *lexOpts) *Statement {
 	}
 	p.match = matchParens(toks)
 	p.st.Calls = calls(toks)
+	p.st.Names, p.st.Operators = names(toks, d)
 	spans := p.split()
 	p.st.Args = p.numberParams(spans)
 	for _, s := range spans {
@@ -263,12 +268,28 @@ func classifyReading(d Dialect, sql string, o *lexOpts) *Statement {
 	return p.st
 }
 
+// union adds to a the strings of b that it lacks.
+func union(a, b []string) []string {
+	for _, c := range b {
+		if !slices.Contains(a, c) {
+			a = append(a, c)
+		}
+	}
+	return a
+}
+
 // calls returns the names followed by "(" in toks, lower-cased, once each.
+// Keywords that open a list or a subquery rather than call a function (IN
+// (…), EXISTS (…), VALUES (…), …) are not calls: no dialect lets a function
+// take such a name unquoted.
 func calls(toks []token) []string {
 	var out []string
 	for i := 0; i+1 < len(toks); i++ {
 		t := &toks[i]
 		if (t.kind != tWord && t.kind != tQuoted) || toks[i+1].kind != tLParen {
+			continue
+		}
+		if t.kind == tWord && reserved(t.kw) && (i == 0 || toks[i-1].kind != tDot) {
 			continue
 		}
 		name := strings.ToLower(t.text)
@@ -279,12 +300,70 @@ func calls(toks []token) []string {
 	return out
 }
 
+// reserved reports whether a keyword is one that no dialect takes as the
+// unquoted name of a table, view or function: it names nothing the
+// catalogue could hold. (LEFT, RIGHT, INSERT and REPLACE are not among
+// them: they are also functions.) After a dot, every word is a name.
+func reserved(k kw) bool {
+	switch k {
+	case kwSELECT, kwFROM, kwWHERE, kwAND, kwOR, kwNOT, kwIN, kwIS, kwNULL, kwAS, kwON, kwJOIN,
+		kwINNER, kwOUTER, kwCROSS, kwNATURAL, kwUSING, kwGROUP, kwBY, kwORDER,
+		kwHAVING, kwLIMIT, kwOFFSET, kwUNION, kwALL, kwDISTINCT, kwCASE, kwWHEN, kwTHEN, kwELSE,
+		kwEND, kwEXISTS, kwBETWEEN, kwLIKE, kwINTO, kwVALUES, kwUPDATE, kwSET, kwDELETE,
+		kwTRUE, kwFALSE, kwDEFAULT, kwFOR, kwWITH, kwANY, kwARRAY, kwROW, kwRETURNING, kwEXCEPT,
+		kwINTERSECT, kwDESC, kwCREATE, kwDROP, kwALTER, kwTABLE:
+		return true
+	}
+	return false
+}
+
+// names returns what toks name, lower-cased, once each: every word but
+// the reserved keywords, every quoted identifier, and each qualified name
+// both as its parts and as "a.b" pairs; and, apart, the runs of operator
+// characters (the lexer splits an operator it does not know, such as a
+// user-defined ###, into one token per character: a run holds every
+// operator that stands there). Nothing is left out because of where it
+// stands: a view, a function or an operator that the catalogue marks is
+// found wherever the text names it.
+func names(toks []token, d Dialect) (names, ops []string) {
+	seen := map[string]bool{}
+	add := func(list *[]string, s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			*list = append(*list, s)
+		}
+	}
+	ident := func(i int) bool {
+		t := &toks[i]
+		return t.kind == tQuoted || t.kind == tWord && (!reserved(t.kw) || i > 0 && toks[i-1].kind == tDot)
+	}
+	for i := 0; i < len(toks); i++ {
+		t := &toks[i]
+		switch {
+		case ident(i):
+			n := strings.ToLower(t.text)
+			add(&names, n)
+			if i+2 < len(toks) && toks[i+1].kind == tDot && ident(i+2) {
+				add(&names, n+"."+strings.ToLower(toks[i+2].text))
+			}
+		case t.kind == tOp && (d == Postgres || d == Generic):
+			run := t.text
+			for i+1 < len(toks) && toks[i+1].kind == tOp {
+				i++
+				run += toks[i].text
+			}
+			add(&ops, run)
+		}
+	}
+	return names, ops
+}
+
 // matchParens pairs parentheses: match[i] is the index of the other one,
 // -1 when unmatched.
 func matchParens(toks []token) []int {
 	match := make([]int, len(toks))
 	var stack []int
-	for i := range toks {
+	for i := 0; i < len(toks); i++ {
 		match[i] = -1
 		switch toks[i].kind {
 		case tLParen:

@@ -2,6 +2,8 @@ package classify
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -259,6 +261,27 @@ var corpus = []struct {
 	{MySQL, "SET SESSION autocommit = ON", "implicit-commit tx(commit autocommit)"},
 	{MySQL, "SET @@autocommit := 1, @x = 2", "implicit-commit tx(commit autocommit)"},
 	{MySQL, "SET GLOBAL autocommit = 1", ""},
+	// Every spelling of the session's autocommit; a value that cannot be
+	// read is autocommit off and the whole database, never ignored.
+	{MySQL, "SET @@session.autocommit = 0", "tx(begin autocommit)"},
+	{MySQL, "SET @@SESSION.AUTOCOMMIT := 0", "tx(begin autocommit)"},
+	{MySQL, "SET @@local.autocommit = 0", "tx(begin autocommit)"},
+	{MySQL, "SET @@global.autocommit = 0", ""},
+	{MySQL, "SET autocommit = (0)", "tx(begin autocommit)"},
+	{MySQL, "SET autocommit = ((1))", "implicit-commit tx(commit autocommit)"},
+	{MySQL, "SET autocommit = 'OFF'", "tx(begin autocommit)"},
+	{MySQL, "SET autocommit = 'on'", "implicit-commit tx(commit autocommit)"},
+	{MySQL, "SET SESSION autocommit=off", "tx(begin autocommit)"},
+	{MySQL, "SET LOCAL autocommit = false", "tx(begin autocommit)"},
+	{MySQL, "SET `autocommit` = 0", "tx(begin autocommit)"},
+	{MySQL, "SET sql_mode = '', autocommit = 0, @x = 1", "tx(begin autocommit)"},
+	{MySQL, "SET autocommit = 0, autocommit = 1", "implicit-commit tx(begin autocommit) tx(commit autocommit)"},
+	{MySQL, "SET autocommit = @saved", "wholedb tx(begin autocommit)"},
+	{MySQL, "SET autocommit = DEFAULT", "wholedb tx(begin autocommit)"},
+	{MySQL, "SET autocommit = 1 - 1", "wholedb tx(begin autocommit)"},
+	{MySQL, "SET autocommit = 2", "wholedb tx(begin autocommit)"},
+	{MySQL, "SET autocommit", "wholedb tx(begin autocommit)"},
+	{MySQL, "USE other", ""},
 	{MySQL, "XA START 'x'", "tx(begin)"},
 	{MySQL, "LOCK TABLES t WRITE", "implicit-commit"},
 	{MySQL, "UNLOCK TABLES", "implicit-commit"},
@@ -449,6 +472,62 @@ func TestAnyArray(t *testing.T) {
 		}
 		if !reflect.DeepEqual(s.Writes[0].Where, c.want) {
 			t.Errorf("%q: Where = %#v; want %#v", c.sql, s.Writes[0].Where, c.want)
+		}
+	}
+}
+
+// Calls are what the text calls as a function; a keyword that opens a
+// list or a subquery (IN (…), EXISTS (…), VALUES (…)) is not a call.
+func TestCallsNotKeywords(t *testing.T) {
+	for _, c := range []struct {
+		d    Dialect
+		sql  string
+		want []string
+	}{
+		{MySQL, "SELECT `id`, `name` FROM `users` WHERE `id` IN (?, ?, ?)", nil},
+		{Postgres, `SELECT "id" FROM "users" WHERE ("a", "b") IN (($1, $2), ($3, $4))`, nil},
+		{Postgres, "SELECT * FROM t WHERE EXISTS (SELECT 1) AND x = ANY ($1) AND y IN (1)", nil},
+		{SQLite, "INSERT INTO t VALUES (1), (2)", nil},
+		{Postgres, "SELECT count(*), my_func(x) FROM t WHERE id IN (1)", []string{"count", "my_func"}},
+		{MySQL, "SELECT `s`.`f`(1)", []string{"f"}},
+		{MySQL, "SELECT LEFT(name, 2), s.in(1), INSERT('a', 1, 1, 'b') FROM t", []string{"left", "in", "insert"}},
+	} {
+		got := Classify(c.d, c.sql).Calls
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s %q: Calls = %q; want %q", c.d, c.sql, got, c.want)
+		}
+	}
+}
+
+// Names hold every name the text mentions, wherever it stands, with
+// qualified names also as pairs; Operators the runs of operator tokens;
+// Use a change of the current database.
+func TestNamesOperatorsUse(t *testing.T) {
+	st := Classify(MySQL, "SELECT v.a, `Other`.`View`.b FROM otherdb.v JOIN `Other`.`View` WHERE x IN (SELECT y FROM z)")
+	for _, n := range []string{"v", "a", "other", "view", "other.view", "otherdb", "otherdb.v", "b", "x", "y", "z", "v.a"} {
+		if !slices.Contains(st.Names, n) {
+			t.Errorf("Names %q lack %q", st.Names, n)
+		}
+	}
+	for _, n := range []string{"select", "from", "join", "where", "in"} {
+		if slices.Contains(st.Names, n) {
+			t.Errorf("Names %q hold the keyword %q", st.Names, n)
+		}
+	}
+	if st.Use {
+		t.Error("Use set without USE")
+	}
+	if !Classify(MySQL, "USE other; UPDATE t SET x = 1").Use {
+		t.Error("USE not reported")
+	}
+	ops := Classify(Postgres, "SELECT 3::bigint ### 0::bigint, a OPERATOR(s.@@) b").Operators
+	for _, op := range []string{"###", "@@"} {
+		found := false
+		for _, run := range ops {
+			found = found || strings.Contains(run, op)
+		}
+		if !found {
+			t.Errorf("Operators %q lack %q", ops, op)
 		}
 	}
 }

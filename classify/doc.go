@@ -43,10 +43,14 @@
 //
 // # Limitations (all widen, none under-reports)
 //
-//   - A function called from a query may write (SELECT my_func()): the
+//   - A function called from a query may write (SELECT my_func()), and so
+//     may a view, an operator or a column default that runs one: the
 //     classifier cannot tell. It reports the names a statement calls
-//     (Statement.Calls), for the caller to match against the functions the
-//     database defines. nextval, setval and advisory locks write no rows.
+//     (Statement.Calls), every name it mentions wherever it stands
+//     (Statement.Names) and its operators (Statement.Operators), for the
+//     caller to match against the database's catalogue. Keywords that open
+//     a list or a subquery (IN (…), EXISTS (…), VALUES (…)) are not calls.
+//     nextval, setval and advisory locks write no rows.
 //   - Stored procedures (CALL, EXEC, EXECUTE, DO) and unknown statements
 //     widen to the whole database; so do most statements inside MySQL
 //     compound bodies (IF, WHILE, …).
@@ -63,7 +67,12 @@
 //   - MySQL's SET autocommit = 0 is reported as a Begin and SET autocommit
 //     = 1 as ImplicitCommit and a Commit, both marked Autocommit: the
 //     caller begins the server's next transaction itself whenever one ends
-//     in between.
+//     in between. Every spelling is read (SESSION/LOCAL, @@session.,
+//     @@local., quoted names, = or :=, 0/1/ON/OFF/TRUE/FALSE as words or
+//     strings, in parentheses, among other assignments); a value that
+//     cannot be read (a variable, DEFAULT, an expression) is a Begin marked
+//     Autocommit and the whole database: autocommit is never assumed.
+//   - USE sets Statement.Use: names after it resolve in another database.
 //   - A MySQL text with a backslash in a string is also read without
 //     backslash escapes; if that reading leaves a string unterminated, the
 //     text widens to the whole database.

@@ -69,6 +69,22 @@ type Statement struct {
 	// my_func()), which only its catalogue tells. Table names before a
 	// column list appear too.
 	Calls []string
+	// Names are the names the text mentions, lower-cased, wherever they
+	// stand: every word but the reserved keywords, every quoted
+	// identifier, and each qualified name also as "a.b". A view, a table
+	// or a function whose use the catalogue cannot bound (a view that can
+	// reach a writing function, a table whose writes run code) is found
+	// here whatever the statement does with it.
+	Names []string
+	// Operators are the runs of operator tokens in the text (PostgreSQL
+	// and Generic), each concatenated: an operator the text uses, a
+	// user-defined one included, is a substring of one of them. A
+	// user-defined operator runs a function.
+	Operators []string
+	// Use is set when the text changes the session's current database
+	// (MySQL's USE): unqualified names in it and after it may resolve to
+	// another database.
+	Use bool
 	// Args is the number of positional arguments the text consumes: the
 	// number of "?" placeholders (SQLite: the sum over its statements of
 	// the largest parameter index, as SQLite numbers them), or the largest

@@ -1,5 +1,7 @@
 package classify
 
+import "strings"
+
 // stmt classifies the statement toks[lo:hi].
 func (p *parser) stmt(lo, hi int) {
 	if lo >= hi {
@@ -79,7 +81,11 @@ func (p *parser) stmt(lo, hi int) {
 	case kwGRANT, kwREVOKE:
 		p.mysqlImplicitCommit()
 		p.grant(lo+1, hi)
-	case kwUSE, kwVACUUM, kwREINDEX, kwCHECKPOINT, kwCLUSTER, kwLISTEN, kwUNLISTEN, kwNOTIFY,
+	case kwUSE:
+		// The current database changes: names resolve elsewhere.
+		p.st.Use = true
+		p.scan(lo+1, hi, 0)
+	case kwVACUUM, kwREINDEX, kwCHECKPOINT, kwCLUSTER, kwLISTEN, kwUNLISTEN, kwNOTIFY,
 		kwDISCARD, kwDEALLOCATE, kwRESET, kwCLOSE, kwMOVE, kwCOMMENT, kwKILL:
 		// No data change.
 		p.scan(lo+1, hi, 0)
@@ -364,7 +370,14 @@ func (p *parser) set(lo, hi int) {
 	}
 }
 
-// setItem looks for [SESSION|LOCAL] autocommit = v in one MySQL SET item.
+// setItem reads one MySQL SET item for the session state idmap tracks:
+// autocommit, in every spelling the server takes (autocommit, SESSION
+// autocommit, LOCAL autocommit, @@autocommit, @@session.autocommit,
+// @@local.autocommit, quoted names; = or :=; 0, 1, ON, OFF, TRUE, FALSE,
+// as words or strings, in any number of parentheses). A value it cannot
+// read (DEFAULT, a variable, an expression) leaves the session's state
+// unknown: the item is reported as autocommit off (a transaction is open,
+// which expires at once and again at the end) and the whole database.
 func (p *parser) setItem(i, hi int) {
 	switch p.kw(i, hi) {
 	case kwGLOBAL:
@@ -376,36 +389,57 @@ func (p *parser) setItem(i, hi int) {
 		return
 	}
 	t := &p.toks[i]
-	name := t.text
+	if t.kind != tWord && t.kind != tQuoted && t.kind != tVar {
+		return
+	}
+	name := lowerASCII(t.text)
 	if t.kind == tVar {
-		name = lowerASCII(name)
-		switch name {
-		case "@autocommit", "@session.autocommit", "@local.autocommit":
-			name = "autocommit"
+		// @@x, @@session.x, @@local.x (the lexer drops the @s; a user
+		// variable @autocommit reads the same and is taken as the system
+		// one: wider, never narrower).
+		name = strings.TrimPrefix(strings.TrimPrefix(name, "session."), "local.")
+	}
+	if name != "autocommit" {
+		return
+	}
+	if !(p.isEq(i+1, hi) || p.isOp(i+1, hi, ":=")) {
+		p.unknownAutocommit()
+		return
+	}
+	lo := i + 2
+	for lo < hi && p.is(lo, hi, tLParen) && p.close(lo, hi) == hi {
+		lo, hi = lo+1, hi-1
+	}
+	if lo+1 != hi {
+		p.unknownAutocommit()
+		return
+	}
+	v := &p.toks[lo]
+	word := ""
+	switch v.kind {
+	case tNumber, tWord:
+		word = lowerASCII(v.text)
+	case tString:
+		if !v.amb || p.d == MySQL {
+			word = lowerASCII(v.text)
 		}
-	} else if t.kind != tWord {
-		return
 	}
-	if lowerASCII(name) != "autocommit" || !(p.isEq(i+1, hi) || p.isOp(i+1, hi, ":=")) || i+3 != hi {
-		return
-	}
-	v := &p.toks[i+2]
-	on, known := false, false
-	switch {
-	case v.kind == tNumber && v.text == "1", v.kind == tWord && (v.kw == kwTRUE || lowerASCII(v.text) == "on"):
-		on, known = true, true
-	case v.kind == tNumber && v.text == "0", v.kind == tWord && (v.kw == kwFALSE || lowerASCII(v.text) == "off"):
-		known = true
-	}
-	switch {
-	case !known:
-		p.wholeDB()
-	case on:
+	switch word {
+	case "1", "on", "true":
 		p.mysqlImplicitCommit()
 		p.addAutocommit(Commit)
-	default:
+	case "0", "off", "false":
 		p.addAutocommit(Begin)
+	default:
+		p.unknownAutocommit()
 	}
+}
+
+// unknownAutocommit reports a change to autocommit whose value is not
+// known: as autocommit off, and the whole database.
+func (p *parser) unknownAutocommit() {
+	p.wholeDB()
+	p.addAutocommit(Begin)
 }
 
 // readPragmas are the SQLite pragmas that take an argument and only read.
