@@ -64,13 +64,14 @@ func (db *database) attachSources(srcs []bus.Bus) error {
 }
 
 // unbounded reports whether writes have effects that the statement
-// reader could not bound: they were widened to the whole database.
+// reader could not bound (effects.unbounded), or whether what they were
+// was not kept (all: the transaction's list overflowed).
 func unbounded(effs []*effects, all bool) bool {
 	if all {
 		return true
 	}
 	for _, e := range effs {
-		if e != nil && e.all {
+		if e != nil && e.unbounded {
 			return true
 		}
 	}
