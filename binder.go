@@ -467,7 +467,8 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		}
 	}
 	load := func() (unsafe.Pointer, error) {
-		rs, err := q.QueryContext(ctx, m.selectSQL(db.dialect), m.keyParts(key)...)
+		query, _ := m.selectSQL(db.dialect)
+		rs, err := q.QueryContext(ctx, query, m.keyParts(key)...)
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,12 @@ var (
 	// ErrNoTable is returned for a mapped type whose table name is empty.
 	ErrNoTable = errors.New("idmap: mapped type has no table")
 
+	// ErrModel is returned (and panicked by Model) for a type that cannot
+	// be mapped: not a struct, a table or column name that is not a plain
+	// SQL name (see README "Security"), two fields on one column, a
+	// recursive or pointer embedding, a TableName method that panics.
+	ErrModel = errors.New("idmap: invalid model")
+
 	// ErrNoPrimaryKey is returned for a mapped type with no primary key.
 	ErrNoPrimaryKey = errors.New("idmap: mapped type has no primary key")
 
