@@ -116,11 +116,16 @@ func (m *model) plan(cols []string) (*plan, error) {
 		if !ok {
 			return nil, errorf(ErrNoField, "Bind column index %d, name %q: no field in %s", i, c, m.name)
 		}
-		p.fields[i] = &m.fields[fi]
-		if !covered[fi] {
-			covered[fi] = true
-			n++
+		if covered[fi] {
+			// Two result columns for one field: which one would win
+			// depends on the order of the columns. Refuse, as for a
+			// column with no field.
+			j := slices.Index(p.fields[:i], &m.fields[fi])
+			return nil, errorf(ErrDuplicateColumn, "Bind column index %d, name %q: column index %d, name %q, goes to the same field %s.%s (column %q)", i, c, j, cols[j], m.name, m.fields[fi].name, m.fields[fi].column)
 		}
+		p.fields[i] = &m.fields[fi]
+		covered[fi] = true
+		n++
 		if m.fields[fi].typ == rawBytesType {
 			p.raw = append(p.raw, &m.fields[fi])
 		}
@@ -618,7 +623,10 @@ func Intern[T any](ctx context.Context, db *sql.DB, objs []*T) error {
 			return errorf(ErrBadDestination, "Intern[%s]: element %d is nil", m.name, i)
 		}
 		if keys[i], err = m.objKey("Intern", unsafe.Pointer(o)); err != nil {
-			return fmt.Errorf("element %d: %w", i, err)
+			// Again, for a message that names the element (no
+			// formatting on the path without errors).
+			_, err = m.objKey(fmt.Sprintf("Intern[%s]: element %d", m.name, i), unsafe.Pointer(o))
+			return err
 		}
 	}
 	cm := d.mapFor(ctx)

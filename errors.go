@@ -37,6 +37,11 @@ var (
 	// the destination type takes.
 	ErrNoField = errors.New("idmap: column has no field")
 
+	// ErrDuplicateColumn is returned by Bind for a result with two columns
+	// for one field (SELECT id, name, upper(name) AS name). It matches
+	// ErrNoField too: both are a result that does not fit the type.
+	ErrDuplicateColumn error = &subKind{"idmap: duplicate result column", ErrNoField}
+
 	// ErrKey is returned for a bad primary key: a result without the key's
 	// columns, a NULL key, or key values of the wrong number or type.
 	ErrKey = errors.New("idmap: bad primary key")
@@ -63,3 +68,12 @@ func (e *Error) Unwrap() error { return e.Kind }
 func errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: "idmap: " + fmt.Sprintf(format, args...)}
 }
+
+// subKind is a sentinel that is also a case of a broader one.
+type subKind struct {
+	msg    string
+	parent error
+}
+
+func (e *subKind) Error() string { return e.msg }
+func (e *subKind) Unwrap() error { return e.parent }

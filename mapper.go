@@ -85,12 +85,12 @@ type model struct {
 	typ    reflect.Type
 	name   string // "pkg.Type", for messages
 	mapped bool
-	table  string   // as given (Table, TableName), for messages and signals
+	table  string // as given (Table, TableName), for messages and signals
 	// tableName is table's dot-separated parts, unquoted: what the SQL
 	// that idmap builds names, each part quoted for the dialect.
 	tableName []string
-	strong bool
-	scalar bool // not a struct: scanned from a single column as it is
+	strong    bool
+	scalar    bool // not a struct: scanned from a single column as it is
 
 	fields []field
 	temps  []field        // exported fields tagged db:"-": temporary attributes
