@@ -103,6 +103,9 @@ func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
 }
 
 // columnConvert is database/sql's ccChecker.
+// Its errors, and those below, are database/sql's own texts (not
+// prefixed with "idmap:"): idmap behaves here as database/sql does with
+// the base driver alone (TestDriverBehavesAsBase).
 func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) error { //nolint:staticcheck
 	index := nv.Ordinal - 1
 	if want <= index {
@@ -114,7 +117,7 @@ func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) e
 			return err
 		}
 		if !driver.IsValue(sv) {
-			return fmt.Errorf("idmap: non-subset type %T returned from Value", sv)
+			return fmt.Errorf("non-subset type %T returned from Value", sv)
 		}
 		nv.Value = sv
 	}
@@ -125,7 +128,7 @@ func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) e
 		return err
 	}
 	if !driver.IsValue(nv.Value) {
-		return fmt.Errorf("idmap: driver ColumnConverter error converted %T to unsupported type %T", arg, nv.Value)
+		return fmt.Errorf("driver ColumnConverter error converted %T to unsupported type %T", arg, nv.Value)
 	}
 	return nil
 }
@@ -134,7 +137,7 @@ func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
 	dargs := make([]driver.Value, len(named))
 	for n, param := range named {
 		if len(param.Name) > 0 {
-			return nil, errors.New("idmap: sql: driver does not support the use of Named Parameters")
+			return nil, errors.New("sql: driver does not support the use of Named Parameters")
 		}
 		dargs[n] = param.Value
 	}
@@ -145,10 +148,10 @@ func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
 // without ConnBeginTx (sqlmw's fallback ignores the options).
 func beginWithoutContext(ctx context.Context, c driver.Conn, opts driver.TxOptions) (driver.Tx, error) {
 	if opts.Isolation != driver.IsolationLevel(0) {
-		return nil, errors.New("idmap: sql: driver does not support non-default isolation level")
+		return nil, errors.New("sql: driver does not support non-default isolation level")
 	}
 	if opts.ReadOnly {
-		return nil, errors.New("idmap: sql: driver does not support read-only transactions")
+		return nil, errors.New("sql: driver does not support read-only transactions")
 	}
 	if ctx.Done() == nil {
 		return c.Begin() //nolint:staticcheck
