@@ -281,7 +281,8 @@ func TestDuplicateResultColumns(t *testing.T) {
 }
 
 // Issue 12, item 6: idmap is never stacked on idmap. Each layer would see
-// every statement: a write would count its expiry twice.
+// every statement (a write could count its expiry twice), and Unwrap would
+// not reach the base connection.
 type sqliteConnector struct{ dsn string }
 
 func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
@@ -310,6 +311,18 @@ func TestNoStackedIdmap(t *testing.T) {
 			require.NoError(t, err)
 			defer db.Close()
 			require.Equal(t, dsn, idmap.NameOf(db))
+			// One layer: the base connection is one Unwrap away (README,
+			// "Reaching the base connection").
+			conn, err := db.Conn(context.Background())
+			require.NoError(t, err)
+			require.NoError(t, conn.Raw(func(dc any) error {
+				u, ok := dc.(interface{ Unwrap() driver.Conn })
+				require.True(t, ok, "%T has no Unwrap", dc)
+				_, ok = u.Unwrap().(*sqlite3.SQLiteConn)
+				require.True(t, ok, "Unwrap gives %T, not the base connection", u.Unwrap())
+				return nil
+			}))
+			conn.Close()
 			seedUsers(t, db, 2)
 			ctx := idmap.NewContext(context.Background())
 			_, err = idmap.Get[User](ctx, db, 1)
