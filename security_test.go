@@ -312,7 +312,7 @@ func TestNoStackedIdmap(t *testing.T) {
 			defer db.Close()
 			require.Equal(t, dsn, idmap.NameOf(db))
 			// One layer: the base connection is one Unwrap away (README,
-			// "Reaching the base connection").
+			// "The base driver's connection").
 			conn, err := db.Conn(context.Background())
 			require.NoError(t, err)
 			require.NoError(t, conn.Raw(func(dc any) error {
