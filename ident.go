@@ -16,8 +16,9 @@ import (
 //
 //   - a bare identifier: letters, digits, '_' and '$' (not first), or
 //   - one completely quoted identifier: "…" or `…` with the quote character
-//     doubled inside, or […] with no ']' inside. It may hold any printable
-//     character; it may not be empty or hold control characters.
+//     doubled inside, or […] with no ']' inside. It may hold any
+//     character but control characters and invalid UTF-8; it may not be
+//     empty.
 //
 // Anything else (spaces, operators, comments, a quote that does not close
 // the part, text after it) is refused. Each part is then quoted for the
