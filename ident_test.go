@@ -3,11 +3,15 @@ package idmap
 import (
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/go-idmap/idmap/classify"
@@ -308,5 +312,154 @@ func checkClassified(t *testing.T, d dialect, q string, args int) {
 	}
 	if !st.Read || st.WholeDB || len(st.Writes) > 0 || len(st.Schema) > 0 || len(st.Tx) > 0 || st.Args != args {
 		t.Errorf("%v: %s classified as %+v; want one read with %d arguments", d, q, st, args)
+	}
+}
+
+// The SQL for hostile but valid names runs on the servers as one SELECT of
+// that table: MySQL with multiple statements allowed, PostgreSQL.
+func TestGeneratedSQLOnServers(t *testing.T) {
+	names := [][4]string{ // table, key, two columns
+		{`"Order Items"`, `"Item Id"`, "`a``b`", `[c"d]`},
+		{"`tab\"le`", `"x""y"`, "größe", "col$1"},
+		{`"sel.ect"`, `"from"`, `"where"`, `"--x"`},
+		{`"t; DROP TABLE other; --"`, `"id"" OR 1=1 --"`, `"/*"`, `"*/"`},
+		{"`t`` WHERE 0 = 1 UNION SELECT 7, secret FROM secrets -- x`", `"'"`, `"\"`, `"$1"`},
+	}
+	type server struct {
+		name string
+		d    dialect
+		open func(t *testing.T) *sql.DB
+	}
+	var servers []server
+	if dsn := os.Getenv("IDMAP_MYSQL_DSN"); dsn != "" {
+		servers = append(servers, server{"MySQL", dialectMySQL, func(t *testing.T) *sql.DB {
+			cfg, err := mysql.ParseDSN(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin, err := sql.Open("mysql", cfg.FormatDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
+			name := fmt.Sprintf("idmap_ident%d", os.Getpid())
+			if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				a, _ := sql.Open("mysql", cfg.FormatDSN())
+				a.Exec("DROP DATABASE IF EXISTS " + name)
+				a.Close()
+			})
+			cfg.DBName, cfg.MultiStatements = name, true
+			db, err := sql.Open("mysql", cfg.FormatDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}})
+	}
+	if dsn := os.Getenv("IDMAP_PG_DSN"); dsn != "" {
+		servers = append(servers, server{"Postgres", dialectPostgres, func(t *testing.T) *sql.DB {
+			admin, err := sql.Open("pgx", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
+			schema := fmt.Sprintf("idmap_ident%d", os.Getpid())
+			if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				a, _ := sql.Open("pgx", dsn)
+				a.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
+				a.Close()
+			})
+			sep := "?"
+			if strings.Contains(dsn, "?") {
+				sep = "&"
+			}
+			db, err := sql.Open("pgx", dsn+sep+"search_path="+schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}})
+	}
+	if len(servers) == 0 {
+		t.Skip("servers skipped: set IDMAP_MYSQL_DSN / IDMAP_PG_DSN")
+	}
+	typ := reflect.TypeFor[fuzzRow]()
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			db := s.open(t)
+			defer db.Close()
+			for _, q := range []string{
+				"CREATE TABLE other (id INTEGER PRIMARY KEY)",
+				"CREATE TABLE secrets (id INTEGER PRIMARY KEY, secret VARCHAR(20))",
+				"INSERT INTO secrets VALUES (7, 'hunter2')",
+			} {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, n := range names {
+				m := buildModel(typ, &modelConfig{table: n[0]})
+				if m.err != nil {
+					t.Fatalf("%q: %v", n[0], m.err)
+				}
+				for i := range m.fields {
+					c, err := m.columnOf(m.fields[i].name, n[i+1])
+					if err != nil {
+						t.Fatalf("%q: %v", n[i+1], err)
+					}
+					m.fields[i].column = c
+				}
+				var table, cols strings.Builder
+				s.d.quoteName(&table, m.tableName...)
+				for i := range m.fields {
+					if i > 0 {
+						cols.WriteString(", ")
+					}
+					s.d.quoteName(&cols, m.fields[i].column)
+					cols.WriteString([]string{" INTEGER PRIMARY KEY", " VARCHAR(20)", " VARCHAR(20)"}[i])
+				}
+				if _, err := db.Exec("CREATE TABLE " + table.String() + " (" + cols.String() + ")"); err != nil {
+					t.Fatalf("%s: %v", table.String(), err)
+				}
+				if _, err := db.Exec("INSERT INTO " + table.String() + " VALUES (7, 'x', 'y')"); err != nil {
+					t.Fatal(err)
+				}
+				get, _ := m.selectSQL(s.d)
+				many, _ := m.selectManySQL(s.d, []any{int64(7), int64(8)})
+				for q, args := range map[string][]any{get: {int64(7)}, many: {int64(7), int64(8)}} {
+					rows, err := db.Query(q, args...)
+					if err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+					var got [][3]string
+					for rows.Next() {
+						var r [3]string
+						if err := rows.Scan(&r[0], &r[1], &r[2]); err != nil {
+							t.Fatal(err)
+						}
+						got = append(got, r)
+					}
+					if err := rows.Close(); err != nil {
+						t.Fatal(err)
+					}
+					if len(got) != 1 || got[0] != [3]string{"7", "x", "y"} {
+						t.Errorf("%s: got %q; want the one row [7 x y]", q, got)
+					}
+				}
+				if _, err := db.Exec("DROP TABLE " + table.String()); err != nil {
+					t.Fatal(err)
+				}
+				var n int
+				if err := db.QueryRow("SELECT COUNT(*) FROM other").Scan(&n); err != nil {
+					t.Fatalf("table other: %v", err)
+				}
+			}
+		})
 	}
 }
