@@ -124,11 +124,16 @@ func (m *model) plan(cols []string) (*plan, error) {
 		if !ok {
 			return nil, errorf(ErrNoField, "Bind column index %d, name %q: no field in %s", i, c, m.name)
 		}
-		p.fields[i] = &m.fields[fi]
-		if !covered[fi] {
-			covered[fi] = true
-			n++
+		if covered[fi] {
+			// Two result columns for one field: which one would win
+			// depends on the order of the columns. Refuse, as for a
+			// column with no field.
+			j := slices.Index(p.fields[:i], &m.fields[fi])
+			return nil, errorf(ErrDuplicateColumn, "Bind column index %d, name %q: column index %d, name %q, goes to the same field %s.%s (column %q)", i, c, j, cols[j], m.name, m.fields[fi].name, m.fields[fi].column)
 		}
+		p.fields[i] = &m.fields[fi]
+		covered[fi] = true
+		n++
 		if m.fields[fi].typ == rawBytesType {
 			p.raw = append(p.raw, &m.fields[fi])
 		}
@@ -480,7 +485,8 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		}
 	}
 	load := func() (unsafe.Pointer, error) {
-		rs, err := q.QueryContext(ctx, m.selectSQL(db.dialect), m.keyParts(key)...)
+		query, _ := m.selectSQL(db.dialect)
+		rs, err := q.QueryContext(ctx, query, m.keyParts(key)...)
 		if err != nil {
 			return nil, err
 		}
@@ -663,7 +669,10 @@ func Intern[T any](ctx context.Context, q Querier, objs []*T) error {
 			return errorf(ErrBadDestination, "Intern[%s]: element %d is nil", m.name, i)
 		}
 		if keys[i], err = m.objKey("Intern", unsafe.Pointer(o)); err != nil {
-			return fmt.Errorf("element %d: %w", i, err)
+			// Again, for a message that names the element (no
+			// formatting on the path without errors).
+			_, err = m.objKey(fmt.Sprintf("Intern[%s]: element %d", m.name, i), unsafe.Pointer(o))
+			return err
 		}
 	}
 	epoch := d.cdb.Now()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/signals"
 )
 
 type NoTable struct {
@@ -31,6 +32,22 @@ type Plain struct {
 	ID   int64
 	Name string
 }
+
+// ptrKey has a key that can be NULL.
+type ptrKey struct {
+	ID   *int64 `db:"id,pk"`
+	Name string `db:"name"`
+}
+
+func (ptrKey) TableName() string { return "users" }
+
+// badColumn's Name is not a plain name: quote it ("\"full name\"").
+type badColumn struct {
+	ID   int64  `db:"id"`
+	Name string `db:"full name"`
+}
+
+func (badColumn) TableName() string { return "users" }
 
 // Every bad input that SPEC.md lists gives an error that starts with
 // "idmap:" and names what is at fault, never a panic, and caches nothing.
@@ -103,6 +120,26 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, []string{`"postgres"`, `import _ "github.com/lib/pq"`}, idmap.ErrUnknownDriver},
 		{"Dialect unknown", func() error { _, err := idmap.Open("sqlite3", ":memory:", idmap.Dialect("cobol")); return err }, []string{`unknown dialect "cobol"`}, nil},
+		{"Bind duplicate column", func() error { return idmap.Bind(q(db, "SELECT id, name, upper(name) AS name FROM users"), &users) }, []string{`name "name"`, "idmap_test.User.Name"}, idmap.ErrDuplicateColumn},
+		{"Bind duplicate column, unmapped", func() error { return idmap.Bind(q(db, "SELECT id, id FROM users"), new([]Plain)) }, []string{`name "id"`, "idmap_test.Plain.ID"}, idmap.ErrNoField},
+		{"Get bad table name", func() error { _, err := idmap.Get[injDropQ](ctx, db, 1); return err }, []string{"idmap_test.injDropQ", "table name"}, idmap.ErrModel},
+		{"Get bad column name", func() error { _, err := idmap.Get[badColumn](ctx, db, 1); return err }, []string{"idmap_test.badColumn.Name", `column name "full name"`}, idmap.ErrModel},
+		{"Bind bad column name", func() error { return idmap.Bind(q(db, all), new([]*badColumn)) }, []string{"idmap_test.badColumn.Name"}, idmap.ErrModel},
+		{"GetMany composite key not a slice", func() error { _, err := idmap.GetMany[Membership](ctx, db, 1); return err }, []string{"want a []any"}, idmap.ErrKey},
+		{"Intern nil element", func() error { return idmap.Intern(ctx, db, []*User{nil}) }, []string{"element 0 is nil"}, idmap.ErrBadDestination},
+		{"Intern NULL key", func() error { return idmap.Intern(ctx, db, []*ptrKey{{Name: "x"}}) }, []string{"element 0", "NULL"}, idmap.ErrKey},
+		{"Intern bad key of a later element", func() error { return idmap.Intern(ctx, db, []*ptrKey{{ID: new(int64), Name: "a"}, {Name: "x"}}) }, []string{"element 1", "NULL"}, idmap.ErrKey},
+		{"NoAutoFlush of a reason that is not automatic", func() error {
+			_, err := idmap.Open("sqlite3", ":memory:", idmap.NoAutoFlush(signals.Manual))
+			return err
+		}, []string{"NoAutoFlush"}, nil},
+		{"NewConnector nil", func() error { return sql.OpenDB(idmap.NewConnector(nil)).Ping() }, []string{"nil connector"}, nil},
+		{"Bind scan error", func() error {
+			return idmap.Bind(q(db, "SELECT id, name AS visits_n FROM users"), new([]struct {
+				ID      int64
+				VisitsN int
+			}))
+		}, []string{"visits_n"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

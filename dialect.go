@@ -60,24 +60,6 @@ func inferDialect(name string) dialect {
 	return dialectGeneric
 }
 
-// quoteIdent quotes a possibly schema-qualified identifier for the dialect.
-// Each dot-separated part is quoted, with the quote character doubled inside;
-// a part that is already quoted is left as it is.
-func (d dialect) quoteIdent(name string) string {
-	q := byte('"')
-	if d == dialectMySQL {
-		q = '`'
-	}
-	parts := strings.Split(name, ".")
-	for i, p := range parts {
-		if len(p) >= 2 && (p[0] == '"' || p[0] == '`' || p[0] == '[') {
-			continue
-		}
-		parts[i] = string(q) + strings.ReplaceAll(p, string(q), string(q)+string(q)) + string(q)
-	}
-	return strings.Join(parts, ".")
-}
-
 // placeholder returns the n-th (1-based) placeholder.
 func (d dialect) placeholder(n int) string {
 	if d == dialectPostgres {
@@ -86,8 +68,11 @@ func (d dialect) placeholder(n int) string {
 	return "?"
 }
 
-// getSQL returns the statement with which Get loads one object of m.
-func (m *model) selectSQL(d dialect) string {
+// selectSQL returns the statement with which Get loads one object of m,
+// and the length of its "SELECT … FROM table" head, which GetMany
+// continues with its own WHERE. Names are written only through quoteName
+// (ident.go).
+func (m *model) selectSQL(d dialect) (query string, head int) {
 	m.getSQL[d].Do(func() {
 		var b strings.Builder
 		b.WriteString("SELECT ")
@@ -95,20 +80,21 @@ func (m *model) selectSQL(d dialect) string {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(d.quoteIdent(f.column))
+			d.quoteName(&b, f.column)
 		}
 		b.WriteString(" FROM ")
-		b.WriteString(d.quoteIdent(m.table))
+		d.quoteName(&b, m.tableName...)
+		m.getHead[d] = b.Len()
 		b.WriteString(" WHERE ")
 		for i, fi := range m.pk {
 			if i > 0 {
 				b.WriteString(" AND ")
 			}
-			b.WriteString(d.quoteIdent(m.fields[fi].column))
+			d.quoteName(&b, m.fields[fi].column)
 			b.WriteString(" = ")
 			b.WriteString(d.placeholder(i + 1))
 		}
 		m.getTxt[d] = b.String()
 	})
-	return m.getTxt[d]
+	return m.getTxt[d], m.getHead[d]
 }

@@ -198,7 +198,11 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 }
 
 // Open opens a database through idmap on the base driver registered as base,
-// like sql.Open: it checks its arguments and does not connect.
+// like sql.Open: it checks its arguments and does not connect. A base that
+// is itself an idmap driver ("idmap+sqlite3") is unwrapped to its own base
+// ("sqlite3"): idmap is never stacked on idmap. The same holds for
+// sql.Open("idmap+idmap+sqlite3", …) and the names Register("idmap+x")
+// returns.
 func Open(base, dsn string, opts ...Option) (*sql.DB, error) {
 	c, err := openConnector(base, dsn, opts)
 	if err != nil {
@@ -214,8 +218,16 @@ func Open(base, dsn string, opts ...Option) (*sql.DB, error) {
 //	db := sql.OpenDB(idmap.NewConnector(mc, idmap.Name("app")))
 //
 // Without the Name option the database gets a name of its own, unique in the
-// process (a connector does not reveal its DSN).
+// process (a connector does not reveal its DSN). Given a connector of idmap
+// itself, NewConnector wraps that connector's base: idmap is never stacked
+// on idmap (the options given here apply, those of the inner connector do
+// not).
 func NewConnector(c driver.Connector, opts ...Option) driver.Connector {
+	if ic, ok := c.(*connector); ok {
+		// An idmap connector: wrap its base instead, so that one idmap
+		// layer sees each statement. opts apply; ic's do not.
+		c = ic.base
+	}
 	guess := dialectGeneric
 	if c != nil {
 		guess = inferDialect(pkgPath(c))
@@ -325,6 +337,26 @@ func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
 	if err != nil {
 		return nil, scrubError(err, secrets)
 	}
+	// idmap on idmap is idmap once: a base that is itself an idmap driver
+	// ("idmap+sqlite3", "idmap+idmap+…") is unwrapped to its own base, so
+	// that one idmap layer sees each statement. Each step makes the name
+	// shorter: the loop ends.
+	guess := inferDialect(base)
+	for {
+		if bd, ok := drv.(*boundDriver); ok && bd.base != nil {
+			drv, guess = bd.base, bd.db.dialect // a *sql.DB's driver registered again: its base
+			break
+		}
+		rd, ok := drv.(*regDriver)
+		if !ok {
+			break
+		}
+		base = rd.base
+		if drv, err = baseDriver(base, dsn); err != nil {
+			return nil, err
+		}
+		guess = inferDialect(base)
+	}
 	var bc driver.Connector
 	if dc, ok := drv.(driver.DriverContext); ok {
 		bc, err = dc.OpenConnector(dsn)
@@ -334,7 +366,7 @@ func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
 	} else {
 		bc = dsnConnector{dsn: dsn, drv: drv}
 	}
-	db, err := newDatabase(name, inferDialect(base), opts)
+	db, err := newDatabase(name, guess, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -358,12 +358,14 @@ func TestNewConnectorMySQL(t *testing.T) {
 }
 
 // Get's SQL quotes identifiers for the dialect and passes keys as arguments.
+// A quoted name (here with a quote character doubled inside) is requoted
+// for the dialect; a keyword as a column name is quoted too.
 type Quoted struct {
 	ID    int64  `db:"id"`
 	Order string `db:"order"`
 }
 
-func (Quoted) TableName() string { return `my"table` }
+func (Quoted) TableName() string { return `"my""table"` }
 
 func TestGetSQLPerDialect(t *testing.T) {
 	for _, c := range []struct{ dialect, want string }{

@@ -21,6 +21,12 @@ var (
 	// ErrNoTable is returned for a mapped type whose table name is empty.
 	ErrNoTable = errors.New("idmap: mapped type has no table")
 
+	// ErrModel is returned (and panicked by Model) for a type that cannot
+	// be mapped: not a struct, a table or column name that is not a plain
+	// SQL name (see README "Security"), two fields on one column, a
+	// recursive or pointer embedding, a TableName method that panics.
+	ErrModel = errors.New("idmap: invalid model")
+
 	// ErrNoPrimaryKey is returned for a mapped type with no primary key.
 	ErrNoPrimaryKey = errors.New("idmap: mapped type has no primary key")
 
@@ -31,6 +37,11 @@ var (
 	// ErrNoField is returned by Bind for a result column that no field of
 	// the destination type takes.
 	ErrNoField = errors.New("idmap: column has no field")
+
+	// ErrDuplicateColumn is returned by Bind for a result with two columns
+	// for one field (SELECT id, name, upper(name) AS name). It matches
+	// ErrNoField too: both are a result that does not fit the type.
+	ErrDuplicateColumn error = &subKind{"idmap: duplicate result column", ErrNoField}
 
 	// ErrKey is returned for a bad primary key: a result without the key's
 	// columns, a NULL key, or key values of the wrong number or type.
@@ -58,3 +69,12 @@ func (e *Error) Unwrap() error { return e.Kind }
 func errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: "idmap: " + fmt.Sprintf(format, args...)}
 }
+
+// subKind is a sentinel that is also a case of a broader one.
+type subKind struct {
+	msg    string
+	parent error
+}
+
+func (e *subKind) Error() string { return e.msg }
+func (e *subKind) Unwrap() error { return e.parent }

@@ -134,15 +134,15 @@ func (d dialect) maxParams() int {
 // selectManySQL returns the statement that loads the objects of keys, and
 // its arguments: WHERE pk IN (…), or (a, b) IN ((…), …) for a composite key.
 func (m *model) selectManySQL(d dialect, keys []any) (string, []any) {
-	base := m.selectSQL(d)
-	base = base[:strings.LastIndex(base, " WHERE ")]
+	base, head := m.selectSQL(d)
+	base = base[:head]
 	var b strings.Builder
 	b.WriteString(base)
 	b.WriteString(" WHERE ")
 	args := make([]any, 0, len(keys)*len(m.pk))
 	n := 0
 	if len(m.pk) == 1 {
-		b.WriteString(d.quoteIdent(m.fields[m.pk[0]].column))
+		d.quoteName(&b, m.fields[m.pk[0]].column)
 		b.WriteString(" IN (")
 		for i, k := range keys {
 			if i > 0 {
@@ -160,7 +160,7 @@ func (m *model) selectManySQL(d dialect, keys []any) (string, []any) {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(d.quoteIdent(m.fields[fi].column))
+		d.quoteName(&b, m.fields[fi].column)
 	}
 	b.WriteString(") IN (")
 	for i, k := range keys {

@@ -2,7 +2,6 @@ package idmap
 
 import (
 	"database/sql"
-	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -55,7 +54,8 @@ var (
 	models  sync.Map // reflect.Type → *model, built once per type
 )
 
-// tableNamer is what a type implements, on its value, to be mapped.
+// tableNamer is what a type implements, on its value or its pointer, to be
+// mapped.
 type tableNamer interface{ TableName() string }
 
 var (
@@ -85,9 +85,12 @@ type model struct {
 	typ    reflect.Type
 	name   string // "pkg.Type", for messages
 	mapped bool
-	table  string
-	strong bool
-	scalar bool // not a struct: scanned from a single column as it is
+	table  string // as given (Table, TableName), for messages and signals
+	// tableName is table's dot-separated parts, unquoted: what the SQL
+	// that idmap builds names, each part quoted for the dialect.
+	tableName []string
+	strong    bool
+	scalar    bool // not a struct: scanned from a single column as it is
 
 	fields []field
 	temps  []field        // exported fields tagged db:"-": temporary attributes
@@ -100,8 +103,9 @@ type model struct {
 
 	lastPlan atomic.Pointer[plan] // the plan of the last result bound, reused for the same columns
 
-	getSQL [numDialects]sync.Once
-	getTxt [numDialects]string
+	getSQL  [numDialects]sync.Once
+	getTxt  [numDialects]string
+	getHead [numDialects]int // length of getTxt's "SELECT … FROM table"
 }
 
 // modelOf returns the model of t, building it on first use.
@@ -163,7 +167,7 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 		m.table = cfg.table
 		m.strong = cfg.strong
 	}
-	if t.Kind() == reflect.Struct && t.Implements(tableNamerType) {
+	if t.Kind() == reflect.Struct && (t.Implements(tableNamerType) || reflect.PointerTo(t).Implements(tableNamerType)) {
 		m.mapped = true
 		if m.table == "" {
 			name, err := callTableName(t)
@@ -177,7 +181,7 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 	if t.Kind() != reflect.Struct || t == timeType || reflect.PointerTo(t).Implements(scannerType) {
 		m.scalar = true
 		if m.mapped {
-			m.err = fmt.Errorf("idmap: %s is not a struct and cannot be mapped", m.name)
+			m.err = errorf(ErrModel, "%s is not a struct and cannot be mapped", m.name)
 		}
 		return m
 	}
@@ -205,6 +209,13 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			m.err = errorf(ErrNoPrimaryKey, "%s has no primary key: tag a field `db:\"col,pk\"` or name a column \"id\"", m.name)
 		case m.table == "":
 			m.err = errorf(ErrNoTable, "%s has no table: give it a TableName method or register it with idmap.Table", m.name)
+		default:
+			parts, why := parseName(m.table, maxNameParts)
+			if why != "" {
+				m.err = errorf(ErrModel, "%s: table name %q: %s", m.name, m.table, why)
+				break
+			}
+			m.tableName = parts
 		}
 		m.ctype = &cache.Type{
 			Name:   m.name,
@@ -218,20 +229,25 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 	return m
 }
 
+// callTableName calls the TableName method of t, declared on its value or
+// on its pointer, on a zero value.
 func callTableName(t reflect.Type) (name string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("idmap: %s.TableName panicked: %v", typeName(t), r)
+			err = errorf(ErrModel, "%s.TableName panicked: %v", typeName(t), r)
 		}
 	}()
-	return reflect.Zero(t).Interface().(tableNamer).TableName(), nil
+	if t.Implements(tableNamerType) {
+		return reflect.Zero(t).Interface().(tableNamer).TableName(), nil
+	}
+	return reflect.New(t).Interface().(tableNamer).TableName(), nil
 }
 
 // walk adds the columns of struct type t, found at offset in the outer
 // struct, flattening embedded structs.
 func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, depth map[string]int, seen map[reflect.Type]bool) error {
 	if seen[t] {
-		return fmt.Errorf("idmap: %s embeds %s recursively", m.name, t)
+		return errorf(ErrModel, "%s embeds %s recursively", m.name, t)
 	}
 	seen[t] = true
 	defer delete(seen, t)
@@ -253,7 +269,7 @@ func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, d
 			}
 			if st.Kind() == reflect.Struct && st != timeType && !reflect.PointerTo(st).Implements(scannerType) {
 				if ft.Kind() == reflect.Pointer {
-					return fmt.Errorf("idmap: %s: embedded pointer %s is not supported; embed the struct by value", m.name, ft)
+					return errorf(ErrModel, "%s: embedded pointer %s is not supported; embed the struct by value", m.name, ft)
 				}
 				if err := m.walk(st, offset+sf.Offset, prefix+sf.Name+".", level+1, depth, seen); err != nil {
 					return err
@@ -272,7 +288,12 @@ func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, d
 		}
 		if col == "" {
 			col = snakeCase(sf.Name)
-		}
+		} else if c, err := m.columnOf(prefix+sf.Name, col); err == nil {
+			col = c
+		} else if m.mapped {
+			return err
+		} // else: no SQL is built for the type; the tag is the column as written
+
 		f := field{
 			name:   prefix + sf.Name,
 			column: col,
@@ -287,7 +308,7 @@ func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, d
 			case depth[col] < level:
 				continue // a shallower field shadows this one, as in Go
 			case depth[col] == level:
-				return fmt.Errorf("idmap: %s: fields %s and %s both map to column %q", m.name, m.fields[j].name, f.name, col)
+				return errorf(ErrModel, "%s: fields %s and %s both map to column %q", m.name, m.fields[j].name, f.name, col)
 			}
 			m.fields[j] = f
 			depth[col] = level
@@ -301,6 +322,16 @@ func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, d
 		m.fields = append(m.fields, f)
 	}
 	return nil
+}
+
+// columnOf reads the column name of a db tag (the part before any
+// option): one bare or quoted identifier (ident.go), returned unquoted.
+func (m *model) columnOf(field, tag string) (string, error) {
+	parts, why := parseName(tag, 1)
+	if why != "" {
+		return "", errorf(ErrModel, "%s.%s: column name %q: %s", m.name, field, tag, why)
+	}
+	return parts[0], nil
 }
 
 func hasOpt(opts, want string) bool {
@@ -351,10 +382,15 @@ func snakeCase(s string) string {
 	return b.String()
 }
 
-// baseTable returns the table part of a possibly schema-qualified name, with
-// quotes removed: writes to "public.users" and "users" expire the same
-// entries (when in doubt, widen).
+// baseTable returns the table part of a possibly schema-qualified name,
+// unquoted, as the statement reader reports the tables a statement writes:
+// writes to "public.users" and "users" expire the same entries (when in
+// doubt, widen). A name that parseName refuses (no SQL is built from it)
+// loses its quote characters.
 func baseTable(name string) string {
+	if parts, why := parseName(name, maxNameParts); why == "" {
+		return parts[len(parts)-1]
+	}
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
 		name = name[i+1:]
 	}

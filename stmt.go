@@ -103,6 +103,9 @@ func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
 }
 
 // columnConvert is database/sql's ccChecker.
+// Its errors, and those below, are database/sql's own texts (not
+// prefixed with "idmap:"): idmap behaves here as database/sql does with
+// the base driver alone (TestDriverBehavesAsBase).
 func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) error { //nolint:staticcheck
 	index := nv.Ordinal - 1
 	if want <= index {
