@@ -82,6 +82,7 @@ type config struct {
 	maxStrong  int                 // MaxStrongEntries
 	logger     *slog.Logger        // Logger
 	noShared   bool                // NoSharedMap
+	lease      time.Duration       // Lease
 	err        error
 }
 
@@ -177,7 +178,7 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 	db.cdb.SetMaxStrong(cfg.maxStrong)
 	db.cdb.SetShared(!cfg.noShared)
 	if cfg.bus != nil {
-		if err := attach(cfg.bus, db.cdb); err != nil {
+		if err := attach(cfg.bus, db.cdb, cfg.lease); err != nil {
 			return nil, err
 		}
 	}
