@@ -65,12 +65,13 @@ func TestPostgresLeaseFaults(t *testing.T) {
 		rounds = n
 	}
 	next := int64(1)
-	var expiries, gaps int64 // B's counters so far
+	var expiries, gaps, probes int64 // B's counters so far
 	for round := 1; round <= rounds; round++ {
 		for _, name := range []string{"stall 2s", "reset", "listener kill"} {
 			r := leaseRound(t, a, b, &next, faults[name])
 			r.expiries, expiries = r.expiries-expiries, r.expiries
 			r.gaps, gaps = r.gaps-gaps, r.gaps
+			r.probes, probes = r.probes-probes, r.probes
 			r.log(t, name, round)
 		}
 	}
@@ -98,6 +99,8 @@ type leaseResult struct {
 	maxAge             time.Duration   // the oldest stale read: since the newer version committed
 	lease              time.Duration
 	expiries, gaps     int64
+	probes             int64
+	elapsed            time.Duration
 }
 
 func (r leaseResult) log(t *testing.T, fault string, round int) {
@@ -109,9 +112,9 @@ func (r leaseResult) log(t *testing.T, fault string, round int) {
 		}
 		return r.delays[int(q*float64(len(r.delays)-1))]
 	}
-	t.Logf("round %d, %-13s: %6d reads, %5d stale (oldest %v after the newer commit), %d later than the lease %v; delivery p50 %v p99 %v max %v over %d writes; B's lease expiries %d, gaps %d",
+	t.Logf("round %d, %-13s: %6d reads, %5d stale (oldest %v after the newer commit), %d later than the lease %v; delivery p50 %v p99 %v max %v over %d writes; B's lease expiries %d, gaps %d, probes %.1f/s",
 		round, fault, r.reads, r.stale, r.maxAge.Round(time.Microsecond), r.late, r.lease,
-		pct(0.5).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond), len(r.delays), r.expiries, r.gaps)
+		pct(0.5).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond), len(r.delays), r.expiries, r.gaps, float64(r.probes)/r.elapsed.Seconds())
 	if r.late > 0 {
 		t.Errorf("round %d, %s: %d reads returned a version later than the lease (%v) after a newer one committed", round, fault, r.late, r.lease)
 	}
@@ -120,6 +123,7 @@ func (r leaseResult) log(t *testing.T, fault string, round int) {
 // leaseRound runs one fault while A writes and B reads.
 func leaseRound(t *testing.T, a, b *child, next *int64, fault func()) leaseResult {
 	t.Helper()
+	began := time.Now()
 	b.send("readloop 1")
 	b.expect("reading")
 	const writeFor = 3500 * time.Millisecond
@@ -139,6 +143,7 @@ func leaseRound(t *testing.T, a, b *child, next *int64, fault func()) leaseResul
 	}
 	b.send("readstop")
 	var res leaseResult
+	res.elapsed = time.Since(began)
 	type read struct{ start, v int64 }
 	var reads []read
 	for {
@@ -147,6 +152,7 @@ func leaseRound(t *testing.T, a, b *child, next *int64, fault func()) leaseResul
 			f = f[1:]
 			res.expiries, _ = strconv.ParseInt(f[0], 10, 64)
 			res.gaps, _ = strconv.ParseInt(f[1], 10, 64)
+			res.probes, _ = strconv.ParseInt(f[2], 10, 64)
 			l, _ := strconv.ParseInt(f[3], 10, 64)
 			res.lease = time.Duration(l)
 			break
