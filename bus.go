@@ -31,7 +31,12 @@ import (
 // database is served from its maps (every Get queries, every Bind
 // refreshes) and its shared maps store no load: a message missed then
 // could leave a stale row. The loss and the resumption each flush the
-// database, with signals of reason signals.BusGap. See package bus for the
+// database, with signals of reason signals.BusGap, and signals.Bus tells
+// them apart (BusLost, BusListening). A bus that proves delivery
+// (bus.Prover, as both adapters do) holds a lease (see Lease): the maps
+// serve only while its newest proof is younger than the lease. Ready and
+// WaitReady tell when the maps serve. When b is a bus.Attacher, idmap
+// tells it the database's name and Logger. See package bus for the
 // delivery window, and MaxAge for a safety net.
 func WithBus(b bus.Bus) Option {
 	return func(c *config) {
@@ -77,8 +82,10 @@ func MaxStrongEntries(n int) Option {
 
 // Logger logs, at level Debug, the invalidations (local and remote) and
 // flushes of the database, and at level Warn, failures to publish on its
-// bus and lost subscriptions. Records carry the database's name, never its
-// DSN. A nil logger logs nothing (the default).
+// bus, lost subscriptions and lease expiries. Records carry the database's
+// name, never its DSN. A nil logger logs nothing (the default). The
+// adapters (pgbus, redisbus) log where the database logs unless given a
+// logger of their own.
 func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // InstanceID returns this process's instance id: the origin of the

@@ -306,6 +306,11 @@ func BenchmarkGetLease(b *testing.B) {
 		runtime.KeepAlive(u)
 	}
 	b.Run("noBus", func(b *testing.B) { run(b, idmap.Name(fmt.Sprintf("bench-nobus-%d", dbSeq.Add(1)))) })
+	b.Run("busNoLease", func(b *testing.B) {
+		l := bus.NewLoopback()
+		defer l.Close()
+		run(b, idmap.Name(fmt.Sprintf("bench-bus-%d", dbSeq.Add(1))), idmap.WithBus(l))
+	})
 	b.Run("lease", func(b *testing.B) {
 		l := bus.NewLoopback()
 		defer l.Close()

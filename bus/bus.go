@@ -19,7 +19,10 @@
 // subscription is lost, messages may be lost with it; the adapter reports a
 // Gap, and idmap serves nothing from that database's maps until the
 // subscription is back (it expires everything at the loss and again at the
-// resumption).
+// resumption). A subscription can also stall without failing; a Bus that
+// is a Prover bounds that window: idmap serves from the maps only while
+// the newest probe that came back through the subscription was sent less
+// than the database's lease ago (idmap.Lease, 500 ms by default).
 package bus
 
 import (
