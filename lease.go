@@ -360,10 +360,13 @@ func (s *subscription) probe(token uint64) {
 }
 
 // runProber probes s's bus every quarter of the smallest lease of its
-// databases (at once when kicked), until stop is closed.
+// databases (at once when kicked), until stop is closed. A probe that
+// blocks (a bus whose connection stalls) does not hold up the next check
+// of the lease: at most one probe is in flight, the others are skipped.
 func (s *subscription) runProber(pr bus.Prover, stop <-chan struct{}) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var inFlight atomic.Bool
 	for {
 		select {
 		case <-stop:
@@ -378,17 +381,24 @@ func (s *subscription) runProber(pr bus.Prover, stop <-chan struct{}) {
 				lease = l
 			}
 		}
-		token := s.probes.newToken()
-		ctx, cancel := context.WithTimeout(context.Background(), lease)
-		err := pr.Probe(ctx, token)
-		cancel()
-		for _, d := range dbs {
-			st := stateOf(d)
-			st.probes.Add(1)
-			st.checkLapse()
-			if err != nil && !errors.Is(err, bus.ErrClosed) {
-				logDebug(d, "idmap: probing the bus failed", "error", err)
+		if inFlight.CompareAndSwap(false, true) {
+			token := s.probes.newToken()
+			for _, d := range dbs {
+				stateOf(d).probes.Add(1)
 			}
+			go func() {
+				defer inFlight.Store(false)
+				ctx, cancel := context.WithTimeout(context.Background(), lease)
+				defer cancel()
+				if err := pr.Probe(ctx, token); err != nil && !errors.Is(err, bus.ErrClosed) {
+					for _, d := range dbs {
+						logDebug(d, "idmap: probing the bus failed", "error", err)
+					}
+				}
+			}()
+		}
+		for _, d := range dbs {
+			stateOf(d).checkLapse()
 		}
 		t.Reset(lease / 4)
 	}

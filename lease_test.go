@@ -157,7 +157,7 @@ type manualProver struct {
 	mu     sync.Mutex
 	h      bus.Handler
 	tokens chan uint64
-	hang   atomic.Bool // Probe blocks until its context is done: the prober stops ticking
+	hang   atomic.Bool // Probe blocks until its context is done
 }
 
 func (m *manualProver) Publish(context.Context, []bus.Message) error { return nil }
@@ -184,9 +184,10 @@ func (m *manualProver) handler() bus.Handler {
 	return m.h
 }
 
-// TestLeaseCheckedAtServeTime: the lease runs out at its deadline even when
-// no timer of idmap's runs (the prober is stuck in a probe that hangs): a
-// lookup compares the clock with the deadline.
+// TestLeaseCheckedAtServeTime: the lease runs out at its deadline, while
+// the bus's probes hang (a publishing connection that stalls): a lookup
+// compares the clock with the deadline, and a renewal expires what was
+// loaded before it.
 func TestLeaseCheckedAtServeTime(t *testing.T) {
 	m := &manualProver{tokens: make(chan uint64, 1)}
 	const lease = 150 * time.Millisecond
@@ -219,7 +220,7 @@ func TestLeaseCheckedAtServeTime(t *testing.T) {
 	}
 	time.Sleep(time.Until(answered.Add(lease + 10*time.Millisecond)))
 	require.False(t, idmap.Ready(db))
-	require.Nil(t, idmap.Cached[User](ctx, db, 1), "past the deadline nothing is served, though no timer fired")
+	require.Nil(t, idmap.Cached[User](ctx, db, 1), "past the deadline nothing is served")
 
 	// A proof renews the lease; what was loaded before is reloaded.
 	m.hang.Store(false)
