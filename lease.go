@@ -218,7 +218,7 @@ func (st *busState) removeProver(s *subscription) {
 	}
 	delete(st.proofs, s)
 	dl := st.deadlineLocked()
-	if dl != 0 && st.d.Lease() != 0 && cache.Mono() >= st.d.Lease() && cache.Mono() < dl {
+	if now, prev := cache.Mono(), st.d.Lease(); prev != 0 && now >= prev && (dl == 0 || now < dl) {
 		st.d.ExpireAll() // serving again: what was loaded meanwhile may have missed a write
 	}
 	st.d.SetLease(dl)

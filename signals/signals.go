@@ -1,6 +1,8 @@
 // Package signals carries idmap's notifications, in the manner of Django's
 // signals: PreFlush and PostFlush are sent around every flush of an identity
-// map (but not around FlushInstance).
+// map (but not around FlushInstance); Bus reports what happens to a
+// database's bus (idmap.WithBus): a lost subscription, a resumption, a
+// lease that expired or was renewed.
 //
 //	disconnect := signals.PostFlush.Connect(func(f signals.Flush) {
 //		log.Printf("flushed %q (reason %v)", f.DB, f.Reason)
