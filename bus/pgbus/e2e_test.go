@@ -35,6 +35,7 @@ const (
 	envChannel = "PGBUS_E2E_CHANNEL" // the bus's channel
 	envApp     = "PGBUS_E2E_APP"     // the listener's application_name
 	envBusDSN  = "PGBUS_E2E_BUS_DSN" // the bus's DSN (maybe through a proxy)
+	envLease   = "PGBUS_E2E_LEASE"   // the database's idmap.Lease, when set
 )
 
 // e2eItem is the mapped type of the end-to-end test.
@@ -80,7 +81,11 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
-	db, err := idmap.Open("pgx", os.Getenv("IDMAP_PG_DSN"), idmap.Name("shared"), idmap.WithBus(b), idmap.Logger(logger))
+	dbOpts := []idmap.Option{idmap.Name("shared"), idmap.WithBus(b), idmap.Logger(logger)}
+	if d, err := time.ParseDuration(os.Getenv(envLease)); err == nil {
+		dbOpts = append(dbOpts, idmap.Lease(d)) // to compare with the default
+	}
+	db, err := idmap.Open("pgx", os.Getenv("IDMAP_PG_DSN"), dbOpts...)
 	if err != nil {
 		fail(err)
 	}
