@@ -147,7 +147,8 @@ var subscriptions struct {
 }
 
 // attach makes d receive b's messages. d is paused until b listens, and,
-// for a bus that proves delivery, serves nothing until its first proof.
+// for a bus that proves delivery, serves nothing until its first proof
+// (the resumption counts as one).
 func attach(b bus.Bus, d *cache.DB, lease time.Duration) error {
 	subscriptions.mu.Lock()
 	defer subscriptions.mu.Unlock()
@@ -297,11 +298,19 @@ func (s *subscription) gap(g bus.Gap) {
 		st := stateOf(d)
 		if g.Resumed {
 			// What was loaded while deaf may have missed a write.
+			at := cache.Mono()
 			flushDB(d, "", signals.BusGap)
 			d.Resume()
 			st.notify()
 			signals.Bus.Send(signals.BusEvent{DB: d.Name(), Kind: signals.BusListening})
 			logDebug(d, "idmap: bus listening; serving again")
+			if s.prover != nil {
+				// The resumption is a proof as of the flush: a write
+				// committed before it is read by every later load, and
+				// the messages of later writes come through the
+				// subscription, which listens.
+				st.proved(s, at)
+			}
 			continue
 		}
 		d.Bus.Gaps.Add(1)

@@ -192,7 +192,7 @@ func (st *busState) deadlineLocked() int64 {
 }
 
 // addProver makes s's proofs hold the database's lease; until its first
-// proof nothing is served.
+// proof (or the subscription's resumption) nothing is served.
 func (st *busState) addProver(s *subscription) {
 	st.mu.Lock()
 	defer st.mu.Unlock()

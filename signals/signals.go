@@ -65,13 +65,12 @@ type BusEventKind int
 const (
 	// BusListening: the subscription listens, the first time or again
 	// after BusLost. The database's maps were expired (what was loaded
-	// while deaf may have missed a write). A bus that proves delivery
-	// (bus.Prover) serves from the maps only after the next LeaseRenewed.
+	// while deaf may have missed a write). For a bus that proves delivery
+	// (bus.Prover), the resumption starts a lease: LeaseRenewed follows.
 	BusListening BusEventKind = iota
 	// BusLost: the subscription was lost (Err says why, when known):
 	// messages may be missed from now on. Nothing of the database is served
-	// from its maps until BusListening (and, for a bus that proves
-	// delivery, LeaseRenewed).
+	// from its maps until BusListening.
 	BusLost
 	// LeaseExpired: the bus proved no delivery for the database's lease
 	// (idmap.Lease): from the moment the lease ran out, nothing of the
@@ -80,8 +79,8 @@ const (
 	// at the deadline, whatever the timer did.
 	LeaseExpired
 	// LeaseRenewed: a proof of delivery came back after the lease had
-	// expired (or for the first time after BusListening): the maps were
-	// expired, and serve again.
+	// expired, or the subscription listens again (after BusListening):
+	// the maps were expired, and serve again.
 	LeaseRenewed
 )
 
