@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -310,9 +311,13 @@ func (st *busState) checkLapse() {
 // that comes back after probeRing newer ones were sent proves nothing.
 const probeRing = 32
 
+// probes are a subscription's probes in flight. Tokens are random, so that
+// whoever can publish on the bus's probe channel (Redis lists channels to
+// anyone) cannot send a token before the bus does, and a token that comes
+// back twice proves nothing more the second time.
 type probes struct {
 	mu        sync.Mutex
-	next      uint64 // protected by mu: the last token handed out
+	n         uint64 // protected by mu: probes sent
 	validFrom int64  // protected by mu: probes sent before this (Mono()) prove nothing (a gap came since)
 	sent      [probeRing]struct {
 		token uint64
@@ -322,23 +327,25 @@ type probes struct {
 
 // newToken returns a token and records when it is sent.
 func (p *probes) newToken() uint64 {
+	token := rand.Uint64() | 1 // never 0, the empty slot
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.next++
-	e := &p.sent[p.next%probeRing]
-	e.token, e.at = p.next, cache.Mono()
-	return p.next
+	p.n++
+	e := &p.sent[p.n%probeRing]
+	e.token, e.at = token, cache.Mono()
+	return token
 }
 
 // sentAt returns when token was sent, if it still proves something.
 func (p *probes) sentAt(token uint64) (int64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.sent[token%probeRing]
-	if e.token != token || e.at < p.validFrom {
-		return 0, false
+	for _, e := range p.sent {
+		if e.token == token && token != 0 {
+			return e.at, e.at >= p.validFrom
+		}
 	}
-	return e.at, true
+	return 0, false
 }
 
 // invalidate makes the probes sent until now prove nothing.
