@@ -31,7 +31,12 @@ import (
 // database is served from its maps (every Get queries, every Bind
 // refreshes) and its shared maps store no load: a message missed then
 // could leave a stale row. The loss and the resumption each flush the
-// database, with signals of reason signals.BusGap. See package bus for the
+// database, with signals of reason signals.BusGap, and signals.Bus tells
+// them apart (BusLost, BusListening). A bus that proves delivery
+// (bus.Prover, as both adapters do) holds a lease (see Lease): the maps
+// serve only while its newest proof is younger than the lease. Ready and
+// WaitReady tell when the maps serve. When b is a bus.Attacher, idmap
+// tells it the database's name and Logger. See package bus for the
 // delivery window, and MaxAge for a safety net.
 func WithBus(b bus.Bus) Option {
 	return func(c *config) {
@@ -77,8 +82,10 @@ func MaxStrongEntries(n int) Option {
 
 // Logger logs, at level Debug, the invalidations (local and remote) and
 // flushes of the database, and at level Warn, failures to publish on its
-// bus and lost subscriptions. Records carry the database's name, never its
-// DSN. A nil logger logs nothing (the default).
+// bus, lost subscriptions and lease expiries. Records carry the database's
+// name, never its DSN. A nil logger logs nothing (the default). The
+// adapters (pgbus, redisbus) log where the database logs unless given a
+// logger of their own.
 func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // InstanceID returns this process's instance id: the origin of the
@@ -126,6 +133,12 @@ type subscription struct {
 	mu        sync.Mutex
 	dbs       map[*cache.DB]int // protected by mu: the databases, with how many open *sql.DB use this bus for each
 	listening bool              // protected by mu
+
+	// For a bus that proves delivery (bus.Prover); zero otherwise.
+	prover bus.Prover
+	probes probes
+	kick   chan struct{} // capacity 1: probe at once
+	stop   chan struct{} // closed when no database follows the bus: ends the prober
 }
 
 var subscriptions struct {
@@ -133,22 +146,40 @@ var subscriptions struct {
 	m  map[bus.Bus]*subscription // protected by mu
 }
 
-// attach makes d receive b's messages. d is paused until b listens.
-func attach(b bus.Bus, d *cache.DB) error {
+// attach makes d receive b's messages. d is paused until b listens, and,
+// for a bus that proves delivery, serves nothing until its first proof
+// (the resumption counts as one).
+func attach(b bus.Bus, d *cache.DB, lease time.Duration) error {
 	subscriptions.mu.Lock()
 	defer subscriptions.mu.Unlock()
+	stateOf(d).setLease(lease)
+	if a, ok := b.(bus.Attacher); ok {
+		a.Attach(bus.Attachment{DB: d.Name(), Logger: loggerOf(d)})
+	}
 	s := subscriptions.m[b]
 	if s == nil {
 		s = &subscription{b: b, dbs: map[*cache.DB]int{}}
+		if pr, ok := b.(bus.Prover); ok {
+			s.prover = pr
+			s.kick = make(chan struct{}, 1)
+			s.stop = make(chan struct{})
+		}
 		if subscriptions.m == nil {
 			subscriptions.m = make(map[bus.Bus]*subscription)
 		}
 		subscriptions.m[b] = s
 		s.add(d)
-		if err := b.Subscribe(bus.Handler{Message: s.message, Gap: s.gap}); err != nil {
+		h := bus.Handler{Message: s.message, Gap: s.gap}
+		if s.prover != nil {
+			h.Probe = s.probe
+		}
+		if err := b.Subscribe(h); err != nil {
 			delete(subscriptions.m, b)
 			s.remove(d)
 			return fmt.Errorf("idmap: WithBus: subscribing: %w", err)
+		}
+		if s.prover != nil {
+			go s.runProber(s.prover, s.stop)
 		}
 		return nil
 	}
@@ -169,6 +200,9 @@ func detach(b bus.Bus, d *cache.DB) {
 	}
 	if s.remove(d) == 0 {
 		delete(subscriptions.m, b)
+		if s.stop != nil {
+			close(s.stop)
+		}
 	}
 }
 
@@ -183,6 +217,21 @@ func (s *subscription) add(d *cache.DB) {
 		d.Pause()
 	}
 	d.Bus.Listening.Store(s.listening)
+	if s.prover != nil {
+		stateOf(d).addProver(s)
+		s.kickProber()
+	}
+}
+
+// kickProber makes the prober probe at once.
+func (s *subscription) kickProber() {
+	if s.kick == nil {
+		return
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // remove drops one use of d and returns how many databases remain.
@@ -199,6 +248,9 @@ func (s *subscription) remove(d *cache.DB) int {
 			d.Resume()
 		}
 		d.Bus.Listening.Store(false)
+		st := stateOf(d)
+		st.removeProver(s)
+		st.notify()
 	}
 	return len(s.dbs)
 }
@@ -209,8 +261,20 @@ func (s *subscription) has(d *cache.DB) bool {
 	return s.dbs[d] > 0
 }
 
+// databases returns the databases that follow the bus.
+func (s *subscription) databases() []*cache.DB {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dbs := make([]*cache.DB, 0, len(s.dbs))
+	for d := range s.dbs {
+		dbs = append(dbs, d)
+	}
+	return dbs
+}
+
 // gap follows the state of the subscription: lost, every database pauses
-// and is flushed; listening again, each is flushed once more and resumes.
+// and is flushed; listening again, each is flushed once more and resumes
+// (for a bus that proves delivery, its maps serve again at the next proof).
 // The flushes (and their signals) run outside the subscription's lock.
 func (s *subscription) gap(g bus.Gap) {
 	s.mu.Lock()
@@ -225,18 +289,44 @@ func (s *subscription) gap(g bus.Gap) {
 		dbs = append(dbs, d)
 	}
 	s.mu.Unlock()
+	if s.prover != nil {
+		// A probe sent before the gap proves nothing about the
+		// subscription after it.
+		s.probes.invalidate()
+	}
 	for _, d := range dbs {
+		st := stateOf(d)
 		if g.Resumed {
 			// What was loaded while deaf may have missed a write.
+			at := cache.Mono()
 			flushDB(d, "", signals.BusGap)
 			d.Resume()
+			st.notify()
+			signals.Bus.Send(signals.BusEvent{DB: d.Name(), Kind: signals.BusListening})
 			logDebug(d, "idmap: bus listening; serving again")
+			if s.prover != nil {
+				// The resumption is a proof as of the flush: a write
+				// committed before it is read by every later load, and
+				// the messages of later writes come through the
+				// subscription, which listens.
+				st.proved(s, at)
+			}
 			continue
 		}
 		d.Bus.Gaps.Add(1)
+		if errors.Is(g.Err, bus.ErrClosed) {
+			st.closed.Add(1)
+		} else {
+			st.lost.Add(1)
+		}
 		d.Pause() // from now on nothing is served, nor stored in the shared maps
+		st.lostProofs(s)
 		flushDB(d, "", signals.BusGap)
+		signals.Bus.Send(signals.BusEvent{DB: d.Name(), Kind: signals.BusLost, Err: g.Err})
 		logWarn(d, "idmap: bus subscription lost; serving nothing until it is back", slog.Any("error", g.Err))
+	}
+	if g.Resumed {
+		s.kickProber()
 	}
 }
 
@@ -263,6 +353,7 @@ func (s *subscription) message(m bus.Message) {
 	}
 	d.ExpireRemote(m.Table, keys)
 	d.Bus.Received.Add(1)
+	stateOf(d).receivedKeys.Add(uint64(len(m.Keys)))
 	logDebug(d, "idmap: remote invalidation", slog.String("origin", m.Origin), slog.Uint64("seq", m.Seq),
 		slog.String("table", m.Table), slog.Int("keys", len(keys)))
 }
@@ -458,6 +549,11 @@ func (c *connState) publishNow(ctx context.Context, effs []*effects, all bool) {
 
 func (db *database) published(msgs []bus.Message) {
 	db.cdb.Bus.Published.Add(uint64(len(msgs)))
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Keys)
+	}
+	stateOf(db.cdb).publishedKeys.Add(uint64(n))
 	for _, m := range msgs {
 		logDebug(db.cdb, "idmap: published invalidation", slog.Uint64("seq", m.Seq), slog.String("table", m.Table), slog.Int("keys", len(m.Keys)))
 	}

@@ -83,6 +83,7 @@ type config struct {
 	maxStrong  int                 // MaxStrongEntries
 	logger     *slog.Logger        // Logger
 	noShared   bool                // NoSharedMap
+	lease      time.Duration       // Lease
 	err        error
 }
 
@@ -184,11 +185,11 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 	db.cdb.SetMaxStrong(cfg.maxStrong)
 	db.cdb.SetShared(!cfg.noShared)
 	if cfg.bus != nil {
-		if err := attach(cfg.bus, db.cdb); err != nil {
+		if err := attach(cfg.bus, db.cdb, cfg.lease); err != nil {
 			return nil, err
 		}
 	}
-	if err := db.attachSources(cfg.sources); err != nil {
+	if err := db.attachSources(cfg.sources, cfg.lease); err != nil {
 		if cfg.bus != nil {
 			detach(cfg.bus, db.cdb)
 		}

@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/go-idmap/idmap"
 	"github.com/go-idmap/idmap/bus"
@@ -114,4 +115,28 @@ func ExampleStatsOf() {
 	// scopes: 1 entries, 2 hits, 1 misses
 	// expired: 1 keys
 	// handler lists it: true
+}
+
+// WaitReady waits until a database's bus listens and has proven delivery
+// (its lease holds): until then every Get queries. signals.Bus tells each
+// change, with the database's name.
+func ExampleWaitReady() {
+	b := bus.NewLoopback()
+	defer b.Close()
+	db, err := idmap.Open("sqlite3", "file:example_ready?mode=memory&cache=shared",
+		idmap.Name("app-ready"), idmap.WithBus(b.Proving()), idmap.Lease(time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := idmap.WaitReady(ctx, db); err != nil {
+		log.Fatal(err)
+	}
+	st, _ := idmap.StatsOf(db)
+	fmt.Println("ready:", idmap.Ready(db), "listening:", st.Bus.Listening, "lease:", st.Bus.Lease)
+	// Output:
+	// ready: true listening: true lease: 1s
 }

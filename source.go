@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/go-idmap/idmap/bus"
 )
@@ -43,9 +44,9 @@ func WithSource(src bus.Bus) Option {
 }
 
 // attachSources subscribes d to each source, undoing it all on an error.
-func (db *database) attachSources(srcs []bus.Bus) error {
+func (db *database) attachSources(srcs []bus.Bus, lease time.Duration) error {
 	for i, src := range srcs {
-		if err := attach(src, db.cdb); err != nil {
+		if err := attach(src, db.cdb, lease); err != nil {
 			for _, s := range srcs[:i] {
 				detach(s, db.cdb)
 			}

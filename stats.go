@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/go-idmap/idmap/cache"
 	"github.com/go-idmap/idmap/signals"
@@ -61,9 +62,31 @@ type Expiries struct {
 type BusStats struct {
 	Published uint64 `json:"published"` // messages sent
 	Received  uint64 `json:"received"`  // messages of other instances applied
-	Gaps      uint64 `json:"gaps"`      // subscriptions lost
+	Gaps      uint64 `json:"gaps"`      // subscriptions lost (GapsByCause splits them)
 	Errors    uint64 `json:"errors"`    // failures to publish
 	Listening bool   `json:"listening"` // the subscription is up (false without a bus)
+
+	// PublishedKeys and ReceivedKeys count the keys that the messages
+	// sent and applied named one by one; a message for a whole table or
+	// database names none.
+	PublishedKeys uint64 `json:"published_keys"`
+	ReceivedKeys  uint64 `json:"received_keys"`
+	// GapsByCause counts the times the database's maps stopped serving
+	// because of its bus, by cause: "lost" (the subscription was lost),
+	// "closed" (the bus was closed) and "lease expired" (LeaseExpiries).
+	GapsByCause map[string]uint64 `json:"gaps_by_cause"`
+	// LeaseExpiries counts the times the bus proved no delivery within the
+	// lease while it listened (see Lease).
+	LeaseExpiries uint64 `json:"lease_expiries"`
+	// Lease is the database's lease; 0 when its bus proves no delivery.
+	Lease time.Duration `json:"lease_ns"`
+	// SinceProof is the time since the probe of the newest proof of
+	// delivery was sent; -1 when none came yet (or the bus proves none).
+	SinceProof time.Duration `json:"since_proof_ns"`
+	// Probes counts the probes sent on the bus (about 4 a lease).
+	Probes uint64 `json:"probes"`
+	// Ready: the database serves from its maps (see Ready).
+	Ready bool `json:"ready"`
 }
 
 // StatsOf returns the counters of db's database. ok is false when db was
@@ -109,6 +132,21 @@ func statsOf(d *cache.DB) Stats {
 		Bus: BusStats{
 			Published: c.Published, Received: c.Received, Gaps: c.Gaps, Errors: c.PublishErrors, Listening: c.Listening,
 		},
+	}
+	s.Bus.Ready = ready(d)
+	s.Bus.SinceProof = -1
+	if st := loadState(d); st != nil {
+		s.Bus.PublishedKeys = st.publishedKeys.Load()
+		s.Bus.ReceivedKeys = st.receivedKeys.Load()
+		s.Bus.LeaseExpiries = st.leaseExpiries.Load()
+		s.Bus.Probes = st.probes.Load()
+		s.Bus.GapsByCause = map[string]uint64{"lost": st.lost.Load(), "closed": st.closed.Load(), "lease expired": s.Bus.LeaseExpiries}
+		if d.Lease() != 0 {
+			s.Bus.Lease = st.leaseDuration()
+		}
+		if p := st.lastProof.Load(); p > 0 {
+			s.Bus.SinceProof = time.Duration(cache.Mono() - p)
+		}
 	}
 	for r, n := range c.Flushes {
 		if name := signals.Reason(r).String(); name != "unknown" {

@@ -19,7 +19,10 @@
 // subscription is lost, messages may be lost with it; the adapter reports a
 // Gap, and idmap serves nothing from that database's maps until the
 // subscription is back (it expires everything at the loss and again at the
-// resumption).
+// resumption). A subscription can also stall without failing; a Bus that
+// is a Prover bounds that window: idmap serves from the maps only while
+// the newest probe that came back through the subscription was sent less
+// than the database's lease ago (idmap.Lease, 500 ms by default).
 package bus
 
 import (
@@ -28,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 )
@@ -270,7 +274,50 @@ type Handler struct {
 	// may be missed from now on) and when it is listening again (Resumed
 	// true: from now on, nothing is missed).
 	Gap func(Gap)
+	// Probe is called with the token of each probe (Prober.Probe) that
+	// came back through the subscription: every message that the server
+	// accepted before the probe has been handed to Message already. Only a
+	// Prober calls it; a nil Probe is not called.
+	Probe func(token uint64)
 }
+
+// A Prover is a Bus that can prove delivery: a probe it sends comes back
+// through each of its own subscriptions (and no other instance's), behind
+// every message the server accepted before it. idmap probes such a bus
+// every quarter of the database's lease (idmap.Lease) and serves from its
+// maps only while the newest proof is younger than the lease: a
+// subscription that stalls without failing, or messages held up anywhere
+// between the server and the subscriber, cannot make it serve a row
+// longer than the lease after a write that the server had accepted.
+type Prover interface {
+	Bus
+	// Probe sends token so that every subscription of this bus hands it
+	// to its Handler's Probe once everything the server accepted before
+	// the probe has been delivered. It may block on the network, at most
+	// until ctx is done; idmap calls it from a goroutine of its own, one
+	// call at a time. An error means that this probe will not come back.
+	Probe(ctx context.Context, token uint64) error
+}
+
+// An Attacher is a Bus that wants to know the databases that use it:
+// idmap calls Attach when a database is opened with the bus (idmap.WithBus).
+// The adapters use it to log where the database logs when they were given
+// no logger of their own.
+type Attacher interface {
+	Bus
+	Attach(a Attachment)
+}
+
+// Attachment describes a database that uses a bus.
+type Attachment struct {
+	DB     string       // the database's idmap name
+	Logger *slog.Logger // the database's logger (idmap.Logger); nil if it logs nothing
+}
+
+// ProbeChannelPrefix begins the name of the channel on which an adapter
+// sends its probes: the prefix, then an id of the bus's own, so that no
+// other instance receives them.
+const ProbeChannelPrefix = "idmap.probe."
 
 // Gap reports a change in a subscription's state.
 type Gap struct {

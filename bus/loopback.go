@@ -15,12 +15,15 @@ type Loopback struct {
 	cut    bool       // protected by mu: deliveries are dropped
 	closed bool       // protected by mu
 	sent   []Message  // protected by mu: every message published, for tests
+	// stalled: deliveries are held, in order, until Unstall (protected by mu)
+	stalled bool
 }
 
 type loopSub struct {
 	h    Handler
 	ch   chan func()
 	done chan struct{}
+	held []func() // protected by the Loopback's mu: deliveries held by Stall
 }
 
 // NewLoopback returns a Loopback bus.
@@ -42,12 +45,78 @@ func (l *Loopback) Publish(_ context.Context, msgs []Message) error {
 	}
 	for _, s := range l.subs {
 		for _, m := range msgs {
-			s.deliver(func() {
+			l.send(s, func() {
 				if s.h.Message != nil {
 					s.h.Message(m)
 				}
 			})
 		}
+	}
+	return nil
+}
+
+// send delivers f to s, or holds it while the bus is stalled. l.mu is held.
+func (l *Loopback) send(s *loopSub, f func()) {
+	if l.stalled {
+		s.held = append(s.held, f)
+		return
+	}
+	s.deliver(f)
+}
+
+// Stall holds every delivery (messages, probes) from now on, in order,
+// without reporting anything: a network that silently stops forwarding.
+func (l *Loopback) Stall() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stalled = true
+}
+
+// Unstall delivers what Stall held, in order, and ends the stall.
+func (l *Loopback) Unstall() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stalled {
+		return
+	}
+	l.stalled = false
+	for _, s := range l.subs {
+		for _, f := range s.held {
+			s.deliver(f)
+		}
+		s.held = nil
+	}
+}
+
+// Proving returns l as a Prover: its probes come back to l's
+// subscribers in order with the messages (unless cut; held while
+// stalled). Subscribe through the returned bus, or through l: it is the
+// same bus.
+func (l *Loopback) Proving() *ProvingLoopback { return &ProvingLoopback{l} }
+
+// ProvingLoopback is a Loopback that proves delivery (bus.Prover).
+type ProvingLoopback struct{ *Loopback }
+
+var _ Prover = (*ProvingLoopback)(nil)
+
+// Probe sends token to every subscriber's Handler.Probe, after what was
+// published before it.
+func (p *ProvingLoopback) Probe(_ context.Context, token uint64) error {
+	l := p.Loopback
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.cut {
+		return nil
+	}
+	for _, s := range l.subs {
+		l.send(s, func() {
+			if s.h.Probe != nil {
+				s.h.Probe(token)
+			}
+		})
 	}
 	return nil
 }
@@ -94,6 +163,7 @@ func (l *Loopback) Cut(err error) {
 	}
 	l.cut = true
 	for _, s := range l.subs {
+		s.held = nil // what a stall held is lost with the subscription
 		s.gap(Gap{Err: err})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -81,6 +82,7 @@ type DB struct {
 	shared sync.Map // *Type → *sharedMap
 
 	paused   atomic.Int32  // > 0: nothing is fresh (a bus lost its subscription)
+	lease    atomic.Int64  // Mono() deadline past which nothing is fresh (a bus's lease); 0: none
 	noShared atomic.Bool   // the shared maps store nothing (SetShared(false))
 	ageFloor atomic.Uint64 // shared entries loaded before this epoch are too old (MaxAge)
 	maxAge   atomic.Int64  // time.Duration; 0: no maximum age
@@ -201,6 +203,27 @@ func (d *DB) SetShared(on bool) {
 	}
 }
 
+// SetLease sets the Mono() time from which nothing of d is fresh, until a
+// later SetLease: the lease of a bus that proves delivery. 0 removes the
+// lease. The check is made at every lookup, against the clock, so the
+// bound holds whatever a timer does.
+func (d *DB) SetLease(deadline int64) { d.lease.Store(deadline) }
+
+// Lease returns the deadline SetLease set (0: none).
+func (d *DB) Lease() int64 { return d.lease.Load() }
+
+// LeaseValid reports whether d has no lease or its lease has not expired.
+func (d *DB) LeaseValid() bool {
+	l := d.lease.Load()
+	return l == 0 || Mono() < l
+}
+
+// Mono returns the time since the process started, from the monotonic
+// clock: the time base of leases.
+func Mono() int64 { return int64(time.Since(monoBase)) }
+
+var monoBase = time.Now()
+
 // Paused reports whether d is paused.
 func (d *DB) Paused() bool { return d.paused.Load() > 0 }
 
@@ -218,6 +241,12 @@ func (d *DB) Table(name string) *Table {
 // fresh reports whether data loaded at epoch for key of typ is still current
 // as far as writes recorded in d go.
 func (d *DB) fresh(t *Table, typ *Type, key any, epoch uint64) bool {
+	// The lease first: a renewal expires everything (d.whole) before it
+	// stores the new deadline, so a lookup that sees the new deadline sees
+	// that expiry too.
+	if l := d.lease.Load(); l != 0 && Mono() >= l {
+		return false
+	}
 	if epoch < d.whole.Load() || epoch < t.epoch.Load() || d.paused.Load() > 0 {
 		return false
 	}

@@ -1,6 +1,8 @@
 // Package signals carries idmap's notifications, in the manner of Django's
 // signals: PreFlush and PostFlush are sent around every flush of an identity
-// map (but not around FlushInstance).
+// map (but not around FlushInstance); Bus reports what happens to a
+// database's bus (idmap.WithBus): a lost subscription, a resumption, a
+// lease that expired or was renewed.
 //
 //	disconnect := signals.PostFlush.Connect(func(f signals.Flush) {
 //		log.Printf("flushed %q (reason %v)", f.DB, f.Reason)
@@ -15,6 +17,7 @@ package signals
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Reason says why a flush happened.
@@ -55,6 +58,62 @@ type Flush struct {
 
 // PreFlush is sent before a map is flushed; PostFlush after.
 var PreFlush, PostFlush Signal[Flush]
+
+// BusEventKind says what happened to a database's bus (idmap.WithBus).
+type BusEventKind int
+
+const (
+	// BusListening: the subscription listens, the first time or again
+	// after BusLost. The database's maps were expired (what was loaded
+	// while deaf may have missed a write). For a bus that proves delivery
+	// (bus.Prover), the resumption starts a lease: LeaseRenewed follows.
+	BusListening BusEventKind = iota
+	// BusLost: the subscription was lost (Err says why, when known):
+	// messages may be missed from now on. Nothing of the database is served
+	// from its maps until BusListening.
+	BusLost
+	// LeaseExpired: the bus proved no delivery for the database's lease
+	// (idmap.Lease): from the moment the lease ran out, nothing of the
+	// database was served from its maps. The event itself is sent by a
+	// timer, up to a quarter of the lease late; the maps stopped serving
+	// at the deadline, whatever the timer did.
+	LeaseExpired
+	// LeaseRenewed: a proof of delivery came back after the lease had
+	// expired, or the subscription listens again (after BusListening):
+	// the maps were expired, and serve again.
+	LeaseRenewed
+)
+
+// String returns the kind's name: "listening", "lost", "lease expired",
+// "lease renewed".
+func (k BusEventKind) String() string {
+	switch k {
+	case BusListening:
+		return "listening"
+	case BusLost:
+		return "lost"
+	case LeaseExpired:
+		return "lease expired"
+	case LeaseRenewed:
+		return "lease renewed"
+	}
+	return "unknown"
+}
+
+// BusEvent is a change in the state of one database's bus.
+type BusEvent struct {
+	DB   string       // the database's name
+	Kind BusEventKind // what happened
+	Err  error        // BusLost: why, when known
+	// SinceProof is the time since the last proof of delivery, for
+	// LeaseExpired and LeaseRenewed (0 for a bus that proves nothing).
+	SinceProof time.Duration
+}
+
+// Bus is sent at each BusEvent, from the goroutine of the bus's
+// subscription (or of idmap's prober, for LeaseExpired). Receivers must
+// return quickly: they hold up the bus's deliveries.
+var Bus Signal[BusEvent]
 
 // Signal is a list of receivers of values of type T. The zero value is ready
 // to use. Sending takes no lock: receivers connected or disconnected while a

@@ -54,6 +54,18 @@
 // and returns once their goroutines have stopped (do not call it from a
 // Handler).
 //
+// The bus proves delivery (bus.Prover): each probe idmap sends (4 per
+// lease, see idmap.Lease) is a SELECT pg_notify on a channel of the bus's
+// own, run on the listening connection itself; it comes back behind every
+// notification committed before it, and idmap serves from the maps only
+// while such a proof is younger than the lease. A probe that takes longer
+// than PingTimeout counts as a lost connection.
+//
+// By default the bus logs where the first database opened with it logs
+// (bus.Attacher), and nothing if that database logs nothing.
+// ListenerConfig configures the listening connections apart from the
+// bus's own publishing connection.
+//
 // Connect the bus to PostgreSQL itself, or to a pooler in session mode:
 // LISTEN does not work through a pooler in transaction mode. The idmap
 // database itself may use any pooler.

@@ -35,6 +35,7 @@ const (
 	envChannel = "PGBUS_E2E_CHANNEL" // the bus's channel
 	envApp     = "PGBUS_E2E_APP"     // the listener's application_name
 	envBusDSN  = "PGBUS_E2E_BUS_DSN" // the bus's DSN (maybe through a proxy)
+	envLease   = "PGBUS_E2E_LEASE"   // the database's idmap.Lease, when set
 )
 
 // e2eItem is the mapped type of the end-to-end test.
@@ -80,7 +81,11 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
-	db, err := idmap.Open("pgx", os.Getenv("IDMAP_PG_DSN"), idmap.Name("shared"), idmap.WithBus(b), idmap.Logger(logger))
+	dbOpts := []idmap.Option{idmap.Name("shared"), idmap.WithBus(b), idmap.Logger(logger)}
+	if d, err := time.ParseDuration(os.Getenv(envLease)); err == nil {
+		dbOpts = append(dbOpts, idmap.Lease(d)) // to compare with the default
+	}
+	db, err := idmap.Open("pgx", os.Getenv("IDMAP_PG_DSN"), dbOpts...)
 	if err != nil {
 		fail(err)
 	}
@@ -117,6 +122,10 @@ func TestHelperProcess(t *testing.T) {
 	waitUntil(func() bool { return stats().Listening })
 	reply("ready")
 
+	var (
+		readStop, readDone chan struct{}
+		reads              [][2]int64 // start (unix ns), value
+	)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		f := strings.Fields(in.Text())
@@ -159,6 +168,54 @@ func TestHelperProcess(t *testing.T) {
 				time.Sleep(100 * time.Microsecond)
 			}
 			reply("seen %d", time.Now().UnixNano())
+		case "wfor": // wfor ID FROM MS: write FROM, FROM+1, … for MS ms; "c N NANOS" after each commit
+			end := time.Now().Add(time.Duration(arg(3)) * time.Millisecond)
+			n := arg(2)
+			for ; time.Now().Before(end); n++ {
+				set(arg(1), int(n))
+				reply("c %d %d", n, time.Now().UnixNano())
+				time.Sleep(time.Millisecond)
+			}
+			reply("wdone %d", n-1)
+		case "readloop": // readloop ID: Get in a loop (holding the row) until readstop
+			id := arg(1)
+			readStop = make(chan struct{})
+			readDone = make(chan struct{})
+			reads = reads[:0]
+			go func(stop, done chan struct{}) {
+				defer close(done)
+				var keep *e2eItem
+				for {
+					select {
+					case <-stop:
+						_ = keep
+						return
+					default:
+					}
+					start := time.Now().UnixNano()
+					p, err := idmap.Get[e2eItem](ctx, db, id)
+					if err != nil {
+						fail(err)
+					}
+					keep = p
+					reads = append(reads, [2]int64{start, int64(value(p))})
+					time.Sleep(200 * time.Microsecond)
+				}
+			}(readStop, readDone)
+			reply("reading")
+		case "readstop": // readstop: wait until ready, stop the loop, "r START VALUE" per read, then "rend"
+			wctx, cancel := context.WithTimeout(ctx, waitFor)
+			if err := idmap.WaitReady(wctx, db); err != nil {
+				fail(err)
+			}
+			cancel()
+			close(readStop)
+			<-readDone
+			for _, r := range reads {
+				fmt.Fprintf(out, "E2E r %d %d\n", r[0], r[1])
+			}
+			st, _ := idmap.StatsOf(db)
+			reply("rend %d %d %d %d", st.Bus.LeaseExpiries, st.Bus.Gaps, st.Bus.Probes, st.Bus.Lease)
 		case "waitgap":
 			gaps := uint64(arg(1))
 			waitUntil(func() bool { return stats().Gaps >= gaps })

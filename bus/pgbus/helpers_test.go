@@ -333,6 +333,22 @@ func (p *proxy) release() {
 	p.mu.Unlock()
 }
 
+// reset closes every connection through the proxy with a TCP reset (no
+// FIN), as a middlebox that forgets its connections does; the proxy keeps
+// accepting new ones.
+func (p *proxy) reset() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+	}
+}
+
 // addr returns the proxy's address.
 func (p *proxy) addr() string { return p.ln.Addr().String() }
 

@@ -2,12 +2,15 @@ package pgbus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +64,7 @@ type options struct {
 	logger      *slog.Logger
 	maxSize     int    // 0: bus.DefaultMaxMessageSize
 	key         []byte // nil: messages are not authenticated
+	listenCfg   *pgx.ConnConfig // ListenerConfig; nil: the bus's configuration
 }
 
 // Channel sets the NOTIFY channel, DefaultChannel ("idmap") by default.
@@ -94,9 +98,33 @@ func Backoff(min, max time.Duration) Option {
 func QueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
 
 // Logger sets where the bus logs lost and resumed subscriptions, dropped
-// payloads and failures to publish. By default it logs nothing. Nothing it
-// logs contains the connection's password.
-func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+// payloads and failures to publish. By default the bus logs where the
+// first database opened with it logs (idmap.Logger, which idmap tells it
+// through bus.Attacher), and nothing if that database logs nothing, as
+// redisbus does. A nil logger logs nothing. Nothing it logs contains the
+// connection's password.
+func Logger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		o.logger = l
+	}
+}
+
+// ListenerConfig sets the configuration of the listening connections apart
+// from that of the bus's own publishing connection (which New's connection
+// string or NewFromConfig's configuration sets): another role, timeouts or
+// TLS settings for each direction, as redisbus.SubscribeOptions does. cfg
+// (made by pgx.ParseConfig) is copied; it must reach the same database.
+// ApplicationName still names the listener.
+func ListenerConfig(cfg *pgx.ConnConfig) Option {
+	return func(o *options) {
+		if cfg != nil {
+			o.listenCfg = cfg.Copy()
+		}
+	}
+}
 
 // MaxMessageSize bounds the payloads the subscriptions decode, in bytes
 // (bus.DefaultMaxMessageSize, 64 KiB, by default; PostgreSQL itself keeps
@@ -122,10 +150,16 @@ func Key(key []byte) Option {
 //
 // A Bus is safe for concurrent use. Close it when done.
 type Bus struct {
-	cfg     *pgx.ConnConfig // base configuration, never modified
-	o       options
-	log     *slog.Logger
-	secrets []string
+	cfg       *pgx.ConnConfig // base configuration, never modified
+	listenCfg *pgx.ConnConfig // the listeners' configuration, never modified
+	o         options
+	logp      atomic.Pointer[slog.Logger] // where to log; Attach sets it when no Logger was given
+	logOnce   sync.Once
+	secrets   []string
+	probeChan string // bus.ProbeChannelPrefix + an id of this bus's own
+
+	subsMu sync.Mutex
+	subs   map[*listener]struct{} // protected by subsMu: the running subscriptions, for Probe
 
 	listenCtx    context.Context // canceled by Close: stops the listeners
 	stopListen   context.CancelFunc
@@ -145,7 +179,11 @@ type Bus struct {
 // message.
 func (b *Bus) Dropped() bus.Drops { return b.drops.Load() }
 
-var _ bus.ConnPublisher = (*Bus)(nil)
+var (
+	_ bus.ConnPublisher = (*Bus)(nil)
+	_ bus.Prover        = (*Bus)(nil)
+	_ bus.Attacher      = (*Bus)(nil)
+)
 
 // New returns a bus on the PostgreSQL database that connString names (a URL
 // or key=value string, as pgx.ParseConfig reads it). It connects once,
@@ -182,12 +220,17 @@ func NewFromConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...Option) (*B
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg.Copy(), o: o, log: o.logger}
-	if b.log == nil {
-		b.log = slog.New(slog.DiscardHandler)
+	b := &Bus{cfg: cfg.Copy(), o: o, probeChan: bus.ProbeChannelPrefix + randomID(), subs: map[*listener]struct{}{}}
+	b.listenCfg = b.cfg
+	if o.listenCfg != nil {
+		b.listenCfg = o.listenCfg
 	}
-	b.log = b.log.With("channel", o.channel)
-	b.secrets = secretsOf(b.cfg)
+	l := o.logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	b.logp.Store(l.With("channel", o.channel))
+	b.secrets = append(secretsOf(b.cfg), secretsOf(b.listenCfg)...)
 
 	conn, err := b.connect(ctx, false)
 	if err != nil {
@@ -331,7 +374,7 @@ func (b *Bus) publisher() {
 			}
 		}
 		if ctx.Err() != nil {
-			b.log.Warn("pgbus: closed before sending published messages; dropped", "messages", len(batch))
+			b.log().Warn("pgbus: closed before sending published messages; dropped", "messages", len(batch))
 			continue
 		}
 		q, args := statementOf(b.o.channel, batch)
@@ -357,12 +400,12 @@ func (b *Bus) publisher() {
 				conn = nil
 			}
 			if attempt >= publishAttempts || ctx.Err() != nil {
-				b.log.Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
+				b.log().Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
 				break
 			}
-			b.log.Warn("pgbus: publishing failed; retrying", "attempt", attempt, "err", err.Error())
+			b.log().Warn("pgbus: publishing failed; retrying", "attempt", attempt, "err", err.Error())
 			if !sleep(ctx, backoff) {
-				b.log.Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
+				b.log().Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
 				break
 			}
 			backoff = min(2*backoff, b.o.maxBackoff)
@@ -403,7 +446,7 @@ func (b *Bus) connectTimeout() time.Duration {
 func (b *Bus) connect(ctx context.Context, listener bool) (*pgx.Conn, error) {
 	cfg := b.cfg
 	if listener {
-		cfg = b.cfg.Copy()
+		cfg = b.listenCfg.Copy()
 		name := b.o.appName
 		if name == "" {
 			name = cfg.RuntimeParams["application_name"]
@@ -428,6 +471,26 @@ func (b *Bus) connect(ctx context.Context, listener bool) (*pgx.Conn, error) {
 		return nil, newError("connecting to "+b.where(), err, b.secrets...)
 	}
 	return conn, nil
+}
+
+// log returns the bus's logger.
+func (b *Bus) log() *slog.Logger { return b.logp.Load() }
+
+// Attach is called by idmap for each database opened with the bus: unless
+// Logger was given, the bus logs where the first database with a logger
+// logs.
+func (b *Bus) Attach(a bus.Attachment) {
+	if b.o.logger != nil || a.Logger == nil {
+		return
+	}
+	b.logOnce.Do(func() { b.logp.Store(a.Logger.With("channel", b.o.channel)) })
+}
+
+// randomID returns 16 hex digits.
+func randomID() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return hex.EncodeToString(r[:])
 }
 
 // where describes the server for errors and logs, without the password.

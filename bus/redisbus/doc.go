@@ -27,7 +27,20 @@
 // lost, which is why idmap serves nothing from the database's maps in
 // between.
 //
+// Proving delivery. The bus is a bus.Prover: each probe idmap sends (4
+// per lease, see idmap.Lease) is a PUBLISH on a channel of the bus's own,
+// from the subscribing side's pool, and comes back through each
+// subscription behind every message Redis published before it; idmap
+// serves from the maps only while such a proof is younger than the lease.
+//
+// Configuration. The subscription connections are named (CLIENT SETNAME)
+// by ClientName, "idmap-redisbus-listener" by default; SubscribeOptions
+// configures them apart from publishing. By default the bus logs where the
+// first database opened with it logs (bus.Attacher). New does not
+// connect; NewContext does, and fails fast.
+//
 // Payloads over MaxMessageSize, without a valid tag (with a Key) or that
-// are not idmap messages are dropped, counted (Dropped) and logged. Errors, and what is logged, begin with "redisbus:" and never
+// are not idmap messages are dropped, counted (Dropped) and logged.
+// Errors, and what is logged, begin with "redisbus:" and never
 // contain the Redis password.
 package redisbus

@@ -46,6 +46,11 @@ const (
 	e2eEnvDB      = "IDMAP_REDISBUS_E2E_DB"
 	e2eEnvChannel = "IDMAP_REDISBUS_E2E_CHANNEL"
 	e2eNever      = 30 * time.Second // "never delivered"
+	// e2eEnvDefaults, when set, makes the child use the default options,
+	// with this client name.
+	e2eEnvDefaults = "IDMAP_REDISBUS_E2E_DEFAULTS"
+	// e2eEnvClientName names the child's subscription connection.
+	e2eEnvClientName = "IDMAP_REDISBUS_E2E_CLIENT"
 	// e2eEnvRedis is the child's Redis address, when not IDMAP_REDIS_ADDR.
 	e2eEnvRedis = "IDMAP_REDISBUS_E2E_REDIS"
 )
@@ -208,7 +213,11 @@ func TestMultiProcess(t *testing.T) {
 	path := newSharedDB(t)
 	channel := testChannel(t)
 	a := startChild(t, "A", path, channel) // the writer
-	readers := []*child{startChild(t, "B", path, channel), startChild(t, "C", path, channel)}
+	names := []string{"idmap-e2e-b-" + randomID(), "idmap-e2e-c-" + randomID()}
+	readers := []*child{
+		startChild(t, "B", path, channel, e2eEnvClientName+"="+names[0]),
+		startChild(t, "C", path, channel, e2eEnvClientName+"="+names[1]),
+	}
 	for _, c := range append([]*child{a}, readers...) {
 		c.expect("ready")
 	}
@@ -251,13 +260,11 @@ func TestMultiProcess(t *testing.T) {
 		r.expect("reading")
 	}
 	commits := []int64{0} // commits[i]: when write "k<i>" had committed (unix ns)
-	killer := redis.NewClient(&redis.Options{Addr: addr})
-	defer killer.Close()
 	const lossWrites = 300
 	for i := 1; i <= lossWrites; i++ {
 		if i%100 == 50 {
-			if err := killer.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
-				t.Fatalf("CLIENT KILL: %v", err)
+			for _, name := range names { // only this test's clients: the server is shared
+				killClients(t, addr, name)
 			}
 		}
 		a.send("set 1 k%d", i)
@@ -748,7 +755,19 @@ func runChild(path, channel string) error {
 	if addr == "" {
 		addr = os.Getenv("IDMAP_REDIS_ADDR")
 	}
-	rb, err := New(testOptions(addr), Channel(channel), Heartbeat(200*time.Millisecond), Logger(log))
+	var rb *Bus
+	var err error
+	if name := os.Getenv(e2eEnvDefaults); name != "" {
+		// The default options: only the channel, and a client name the
+		// test kills by.
+		rb, err = New(&redis.Options{Addr: addr}, Channel(channel), ClientName(name))
+	} else {
+		opts := []Option{Channel(channel), Heartbeat(200 * time.Millisecond), Logger(log)}
+		if name := os.Getenv(e2eEnvClientName); name != "" {
+			opts = append(opts, ClientName(name))
+		}
+		rb, err = New(testOptions(addr), opts...)
+	}
 	if err != nil {
 		return err
 	}
@@ -779,6 +798,8 @@ func runChild(path, channel string) error {
 		stop chan struct{} // ends read-start's loop
 		recs []string      // read-start's records
 		keep *e2eItem      // holds the watched row, so the weak map keeps it
+		// readloop's reads: start (unix ns), write read
+		lreads [][2]int64
 	)
 	defer func() { // at the end of stdin, or on an error
 		close(quit)
@@ -801,6 +822,60 @@ func runChild(path, channel string) error {
 				return err
 			}
 			say("set %d %d", time.Now().UnixNano(), w.lastSeq.Load())
+		case "wfor": // wfor NAME FROM MS: write NAME<FROM>, … for MS ms; "c N NANOS" after each commit
+			from, _ := strconv.ParseInt(f[2], 10, 64)
+			ms, _ := strconv.ParseInt(f[3], 10, 64)
+			end := time.Now().Add(time.Duration(ms) * time.Millisecond)
+			n := from
+			for ; time.Now().Before(end); n++ {
+				if _, err := db.ExecContext(ctx, "UPDATE items SET name = ? WHERE id = 1", fmt.Sprintf("k%d", n)); err != nil {
+					return err
+				}
+				say("c %d %d", n, time.Now().UnixNano())
+				time.Sleep(time.Millisecond)
+			}
+			say("wdone %d", n-1)
+		case "readloop": // readloop ID: Get in a loop, holding the row, until readstop
+			bg.Wait()
+			stop = make(chan struct{})
+			lreads = lreads[:0]
+			bg.Add(1)
+			go func(stop chan struct{}) {
+				defer bg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-quit:
+						return
+					default:
+					}
+					start := time.Now().UnixNano()
+					it, err := get(id)
+					if err != nil {
+						say("error %v", err)
+						return
+					}
+					keep = it
+					lreads = append(lreads, [2]int64{start, int64(nameIndex(it.Name))})
+					time.Sleep(200 * time.Microsecond)
+				}
+			}(stop)
+			say("reading")
+		case "readstop": // readstop: wait until ready, stop, "r START N" per read, then "rend …"
+			wctx, cancel := context.WithTimeout(ctx, e2eNever)
+			err := idmap.WaitReady(wctx, db)
+			cancel()
+			if err != nil {
+				return err
+			}
+			close(stop)
+			bg.Wait()
+			for _, r := range lreads {
+				say("r %d %d", r[0], r[1])
+			}
+			st, _ := idmap.StatsOf(db)
+			say("rend %d %d %d %d", st.Bus.LeaseExpiries, st.Bus.Gaps, st.Bus.Probes, st.Bus.Lease)
 		case "stats": // stats: answer the bus counters of idmap's Stats
 			st, ok := idmap.StatsOf(db)
 			if !ok {

@@ -45,7 +45,7 @@ func testOptions(addr string) *redis.Options {
 // newBus returns a Bus on addr, closed at the end of the test.
 func newBus(t testing.TB, addr string, opts ...Option) *Bus {
 	t.Helper()
-	opts = append([]Option{Logger(testLogger(t)), Heartbeat(200 * time.Millisecond)}, opts...)
+	opts = append([]Option{Logger(testLogger(t)), Heartbeat(200 * time.Millisecond), ClientName("idmap-test-" + randomID())}, opts...)
 	b, err := New(testOptions(addr), opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -197,14 +197,13 @@ func msg(seq uint64, db, table string, keys ...any) bus.Message {
 	return bus.Message{Origin: "test", Seq: seq, DB: db, Table: table, Keys: keys}
 }
 
-// killPubSub closes every pub/sub connection of the server, as an
-// administrator (or a failover) would.
-func killPubSub(t testing.TB, addr string) {
+// killPubSub closes the pub/sub connections of b, as an administrator (or a
+// failover) would: only b's, by their client name, on a server that
+// others share.
+func killPubSub(t testing.TB, addr string, b *Bus) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	if err := c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
-		t.Fatalf("CLIENT KILL TYPE pubsub: %v", err)
+	if n := killClients(t, addr, b.subClient.Options().ClientName); n == 0 {
+		t.Fatal("killPubSub: no pub/sub connection of the bus")
 	}
 }
 
@@ -329,6 +328,55 @@ func (p *proxy) resume() {
 		close(p.paused)
 		p.paused = nil
 	}
+}
+
+// reset closes every connection through the proxy with a TCP reset (no
+// FIN); the proxy keeps accepting new ones.
+func (p *proxy) reset() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = map[net.Conn]struct{}{}
+	p.clients = nil
+	p.mu.Unlock()
+	for c := range conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+	}
+}
+
+// killClients closes the connections of type pubsub named name, as an
+// administrator (or a failover) would, and returns how many there were:
+// only this test's own clients, on a server others share.
+func killClients(t testing.TB, addr, name string) int {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	ctx := context.Background()
+	list, err := c.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		t.Fatalf("CLIENT LIST: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(list, "\n") {
+		var id, nm string
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "id="); ok {
+				id = v
+			} else if v, ok := strings.CutPrefix(f, "name="); ok {
+				nm = v
+			}
+		}
+		if id == "" || nm != name {
+			continue
+		}
+		if err := c.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err != nil {
+			t.Fatalf("CLIENT KILL ID %s: %v", id, err)
+		}
+		n++
+	}
+	return n
 }
 
 // inject sends data to the clients, as if the server had sent it; call it

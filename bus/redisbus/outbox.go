@@ -158,21 +158,21 @@ func (b *Bus) send() {
 		err := b.publish(batch)
 		if err == nil {
 			if failures > 0 {
-				b.log.Info("redisbus: publishing again", slog.Int("failures", failures))
+				b.log().Info("redisbus: publishing again", slog.Int("failures", failures))
 			}
 			failures = 0
 			continue
 		}
 		failures++
 		if widened := b.out.putBack(batch); widened > 0 {
-			b.log.Warn("redisbus: outbox full; queued messages widened to whole databases",
+			b.log().Warn("redisbus: outbox full; queued messages widened to whole databases",
 				slog.Int("replaced", widened))
 		}
 		if b.ctx.Err() != nil {
 			return
 		}
 		if failures == 1 || failures%20 == 0 {
-			b.log.Warn("redisbus: publishing failed; retrying",
+			b.log().Warn("redisbus: publishing failed; retrying",
 				slog.Any("error", b.errorf(err, "publishing on channel %q", b.channel)),
 				slog.Int("failures", failures), slog.Int("queued", b.out.len()))
 		}

@@ -2,13 +2,17 @@ package redisbus
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,7 +20,11 @@ import (
 	"github.com/go-idmap/idmap/bus"
 )
 
-var _ bus.Bus = (*Bus)(nil)
+var (
+	_ bus.Bus      = (*Bus)(nil)
+	_ bus.Prover   = (*Bus)(nil)
+	_ bus.Attacher = (*Bus)(nil)
+)
 
 // Defaults of the options.
 const (
@@ -24,6 +32,10 @@ const (
 	DefaultOutboxSize   = 1024
 	DefaultHeartbeat    = 3 * time.Second
 	DefaultDrainTimeout = time.Second
+	// DefaultClientName names the subscription connections (CLIENT
+	// SETNAME), unless the subscription's redis.Options or ClientName set
+	// another name.
+	DefaultClientName = "idmap-redisbus-listener"
 )
 
 // Bounds of the reconnection backoff, of the publisher and of each
@@ -44,15 +56,18 @@ var ErrClosed = fmt.Errorf("redisbus: %w", bus.ErrClosed)
 // A Bus is a bus.Bus on Redis pub/sub. It is safe for concurrent use. It
 // publishes after commit (it is not a bus.ConnPublisher).
 type Bus struct {
-	client   *redis.Client
-	channel  string
-	hb       time.Duration
-	drain    time.Duration
-	log      *slog.Logger
-	password string // only to keep it out of errors and logs
-	maxSize  int    // bound on a received payload
-	key      []byte // nil: messages are not authenticated
-	drops    bus.DropCounter
+	client    *redis.Client // publishes
+	subClient *redis.Client // subscribes, and sends the probes
+	channel   string
+	probeChan string // bus.ProbeChannelPrefix + an id of this bus's own
+	hb        time.Duration
+	drain     time.Duration
+	logp      atomic.Pointer[slog.Logger] // where to log; replaced by Attach when no Logger was given
+	ownLog    bool                        // Logger was given: Attach keeps it
+	passwords []string                    // only to keep them out of errors and logs
+	maxSize   int    // bound on a received payload
+	key       []byte // nil: messages are not authenticated
+	drops     bus.DropCounter
 
 	out *outbox
 
@@ -60,6 +75,8 @@ type Bus struct {
 	cancel context.CancelFunc
 
 	senderDone chan struct{} // closed when the sender has returned
+
+	logOnce sync.Once // Attach sets the logger once
 
 	mu     sync.Mutex
 	closed bool          // protected by mu
@@ -78,6 +95,9 @@ type config struct {
 	logger     *slog.Logger
 	maxSize    int
 	key        []byte
+	hasLogger  bool
+	clientName string
+	subOpts    *redis.Options
 	err        error
 }
 
@@ -136,14 +156,48 @@ func DrainTimeout(d time.Duration) Option {
 }
 
 // Logger sets where the bus logs publication failures, lost and resumed
-// subscriptions (level Warn and Info) and dropped payloads (Warn); the
-// default is slog.Default(). A nil logger logs nothing.
+// subscriptions (level Warn and Info) and dropped payloads (Warn). By
+// default the bus logs where the first database opened with it logs
+// (idmap.Logger, which idmap tells it through bus.Attacher), and nothing
+// if that database logs nothing, as pgbus does. A nil logger logs nothing.
 func Logger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {
 			l = slog.New(slog.DiscardHandler)
 		}
-		c.logger = l
+		c.logger, c.hasLogger = l, true
+	}
+}
+
+// ClientName sets the name (CLIENT SETNAME) of the subscription
+// connections, as CLIENT LIST shows it: by default the name in the
+// subscription's redis.Options, else DefaultClientName
+// ("idmap-redisbus-listener"). pgbus.ApplicationName is its counterpart.
+// The publishing connections keep the name of New's options.
+func ClientName(name string) Option {
+	return func(c *config) {
+		if name == "" || strings.ContainsAny(name, " \n\r") {
+			c.err = fmt.Errorf("redisbus: ClientName: %q is not a client name (empty, or with spaces)", name)
+			return
+		}
+		c.clientName = name
+	}
+}
+
+// SubscribeOptions sets the options of the subscription connections (and
+// of the connection that sends the bus's probes) apart from those of
+// publishing, which are New's (opts is copied, not kept). By default both
+// use New's options: the same server, with its own timeouts, pool, TLS or
+// credentials for each direction. Both must reach the same Redis server
+// (or cluster-wide pub/sub).
+func SubscribeOptions(opts *redis.Options) Option {
+	return func(c *config) {
+		if opts == nil {
+			c.err = errors.New("redisbus: SubscribeOptions: nil *redis.Options")
+			return
+		}
+		o := *opts
+		c.subOpts = &o
 	}
 }
 
@@ -189,7 +243,8 @@ func (b *Bus) Dropped() bus.Drops { return b.drops.Load() }
 // New returns a Bus on the Redis server that opts describe (opts is
 // copied, not kept). It does not connect: the publisher connects on the
 // first Publish, each subscription when Subscribe is called, both in the
-// background.
+// background. NewContext connects at once and fails fast, as pgbus.New
+// does.
 func New(opts *redis.Options, options ...Option) (*Bus, error) {
 	if opts == nil {
 		return nil, errors.New("redisbus: New: nil *redis.Options")
@@ -207,26 +262,89 @@ func New(opts *redis.Options, options ...Option) (*Bus, error) {
 		}
 	}
 	if c.logger == nil {
-		c.logger = slog.Default()
+		c.logger = slog.New(slog.DiscardHandler)
 	}
 	o := *opts
+	so := o
+	if c.subOpts != nil {
+		so = *c.subOpts
+	}
+	if c.clientName != "" {
+		so.ClientName = c.clientName
+	} else if so.ClientName == "" {
+		so.ClientName = DefaultClientName
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bus{
 		client:     redis.NewClient(&o),
+		subClient:  redis.NewClient(&so),
 		channel:    c.channel,
+		probeChan:  bus.ProbeChannelPrefix + randomID(),
 		hb:         c.heartbeat,
 		drain:      c.drain,
-		password:   opts.Password,
 		maxSize:    c.maxSize,
 		key:        c.key,
+		ownLog:     c.hasLogger,
+		passwords:  []string{opts.Password, so.Password},
 		out:        newOutbox(c.outboxSize),
 		ctx:        ctx,
 		cancel:     cancel,
 		senderDone: make(chan struct{}),
 	}
-	b.log = c.logger.With(slog.String("channel", c.channel))
+	b.logp.Store(c.logger.With(slog.String("channel", c.channel)))
 	go b.send()
 	return b, nil
+}
+
+// NewContext is New, then checks within ctx that Redis answers on both the
+// publishing and the subscribing options (a PING each): a wrong address or
+// password is an error here, as pgbus.New reports it, rather than a
+// subscription that never listens.
+func NewContext(ctx context.Context, opts *redis.Options, options ...Option) (*Bus, error) {
+	b, err := New(opts, options...)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []*redis.Client{b.client, b.subClient} {
+		if err := c.Ping(ctx).Err(); err != nil {
+			err = b.errorf(err, "connecting to %s", c.Options().Addr)
+			_ = b.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// log returns the bus's logger.
+func (b *Bus) log() *slog.Logger { return b.logp.Load() }
+
+// Attach is called by idmap for each database opened with the bus: unless
+// Logger was given, the bus logs where the first database with a logger
+// logs.
+func (b *Bus) Attach(a bus.Attachment) {
+	if b.ownLog || a.Logger == nil {
+		return
+	}
+	b.logOnce.Do(func() { b.logp.Store(a.Logger.With(slog.String("channel", b.channel))) })
+}
+
+// randomID returns 16 hex digits.
+func randomID() string {
+	var r [8]byte
+	_, _ = crand.Read(r[:])
+	return hex.EncodeToString(r[:])
+}
+
+// Probe publishes token on the bus's probe channel, which only this bus's
+// subscriptions listen to, from the subscribing side's options: each
+// subscription hands it to its handler's Probe behind every message Redis
+// had published before (bus.Prover). idmap probes every quarter of its
+// lease.
+func (b *Bus) Probe(ctx context.Context, token uint64) error {
+	if err := b.subClient.Publish(ctx, b.probeChan, strconv.FormatUint(token, 10)).Err(); err != nil {
+		return b.errorf(err, "probe")
+	}
+	return nil
 }
 
 // NewURL is New with options parsed by redis.ParseURL, for example
@@ -291,7 +409,11 @@ func (e *Error) Unwrap() error { return e.err }
 // scrubbed.
 func (b *Bus) errorf(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
-	return &Error{msg: "redisbus: " + scrub(what+": "+err.Error(), b.password), err: err}
+	msg := what + ": " + err.Error()
+	for _, p := range b.passwords {
+		msg = scrub(msg, p)
+	}
+	return &Error{msg: "redisbus: " + msg, err: err}
 }
 
 // Publish queues msgs for publication and returns at once; it fails only
@@ -306,7 +428,7 @@ func (b *Bus) Publish(_ context.Context, msgs []bus.Message) error {
 		return err
 	}
 	if widened > 0 {
-		b.log.Warn("redisbus: outbox full; queued messages widened to whole databases",
+		b.log().Warn("redisbus: outbox full; queued messages widened to whole databases",
 			slog.Int("replaced", widened))
 	}
 	return nil
@@ -350,7 +472,7 @@ func (b *Bus) Close() error {
 	case <-b.senderDone:
 	case <-t.C:
 		if n := b.out.len(); n > 0 {
-			b.log.Warn("redisbus: closing with messages not published", slog.Int("messages", n))
+			b.log().Warn("redisbus: closing with messages not published", slog.Int("messages", n))
 		}
 	}
 	t.Stop()
@@ -360,7 +482,11 @@ func (b *Bus) Close() error {
 	}
 	<-b.senderDone
 	b.wg.Wait()
-	if err := b.client.Close(); err != nil {
+	err := b.client.Close()
+	if err2 := b.subClient.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
 		return b.errorf(err, "closing the client")
 	}
 	return nil

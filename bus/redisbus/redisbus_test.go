@@ -200,7 +200,7 @@ func TestClientKillReportsGapAndResumes(t *testing.T) {
 	pub := newBus(t, addr, Channel(ch))
 	r := subscribe(t, sub)
 
-	killPubSub(t, addr)
+	killPubSub(t, addr, sub)
 	g := r.nextGap(t, false, 5*time.Second)
 	if !strings.HasPrefix(g.Err.Error(), "redisbus: ") {
 		t.Errorf("gap error %q lacks the redisbus: prefix", g.Err)
@@ -215,7 +215,7 @@ func TestClientKillReportsGapAndResumes(t *testing.T) {
 	}
 
 	// Again: each loss is reported once, each resumption once.
-	killPubSub(t, addr)
+	killPubSub(t, addr, sub)
 	r.nextGap(t, false, 5*time.Second)
 	r.nextGap(t, true, 10*time.Second)
 	if err := pub.Publish(context.Background(), []bus.Message{msg(2, "a", "t", int64(2))}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,7 +36,7 @@ func (s *subscriber) run() {
 	for {
 		// Subscribe dials and sends SUBSCRIBE; its error, if any, comes
 		// back from the first Receive.
-		ps := b.client.Subscribe(b.ctx, b.channel)
+		ps := b.subClient.Subscribe(b.ctx, b.channel, b.probeChan)
 		if !s.setConn(ps) {
 			_ = ps.Close()
 			return
@@ -61,10 +62,10 @@ func (s *subscriber) run() {
 		failures++
 		if listening {
 			listening = false
-			b.log.Warn("redisbus: subscription lost; resubscribing", slog.Any("error", err))
+			b.log().Warn("redisbus: subscription lost; resubscribing", slog.Any("error", err))
 			s.gap(bus.Gap{Err: err})
 		} else if failures == 1 || failures%20 == 0 {
-			b.log.Warn("redisbus: cannot subscribe; retrying", slog.Any("error", err), slog.Int("failures", failures))
+			b.log().Warn("redisbus: cannot subscribe; retrying", slog.Any("error", err), slog.Int("failures", failures))
 		}
 		if !b.sleep(backoff(failures)) {
 			return
@@ -91,15 +92,19 @@ func (s *subscriber) receive(ps *redis.PubSub, hb *heartbeat, listening *bool, f
 				// reaching us (it does, for instance, on a server's
 				// maintenance notice): what came in between is lost.
 				err := &Error{msg: fmt.Sprintf("redisbus: subscription to channel %q: the connection was replaced", b.channel)}
-				b.log.Warn("redisbus: subscription lost and made again", slog.Any("error", err))
+				b.log().Warn("redisbus: subscription lost and made again", slog.Any("error", err))
 				s.gap(bus.Gap{Err: err})
 			} else if *failures > 0 {
-				b.log.Info("redisbus: subscribed again", slog.Int("failures", *failures))
+				b.log().Info("redisbus: subscribed again", slog.Int("failures", *failures))
 			}
 			*listening = true
 			*failures = 0
 			s.gap(bus.Gap{Resumed: true})
 		case *redis.Message:
+			if m.Channel == b.probeChan {
+				s.probe(m.Payload)
+				continue
+			}
 			if m.Channel != b.channel {
 				continue
 			}
@@ -109,7 +114,7 @@ func (s *subscriber) receive(ps *redis.PubSub, hb *heartbeat, listening *bool, f
 			if err != nil {
 				if b.drops.Add(err) {
 					d := b.drops.Load()
-					b.log.Warn("redisbus: dropped a payload that is not an idmap message (only some drops are logged)",
+					b.log().Warn("redisbus: dropped a payload that is not an idmap message (only some drops are logged)",
 						slog.String("error", "redisbus: "+err.Error()), slog.Int("bytes", len(m.Payload)),
 						slog.Uint64("too_large", d.TooLarge), slog.Uint64("unauthenticated", d.Unauthenticated),
 						slog.Uint64("malformed", d.Malformed))
@@ -120,6 +125,16 @@ func (s *subscriber) receive(ps *redis.PubSub, hb *heartbeat, listening *bool, f
 				s.h.Message(msg)
 			}
 		}
+	}
+}
+
+// probe hands a probe's token to the handler.
+func (s *subscriber) probe(payload string) {
+	if s.h.Probe == nil {
+		return
+	}
+	if token, err := strconv.ParseUint(payload, 10, 64); err == nil {
+		s.h.Probe(token)
 	}
 }
 
