@@ -31,6 +31,8 @@ type connState struct {
 	// autocommitOff: MySQL's SET autocommit = 0 was sent. The server then
 	// begins a transaction whenever one ends; so does idmap (chain).
 	autocommitOff bool
+	// hooks: SQLite's hooks on base (sqlite_hooks.go), or nil.
+	hooks *sqliteHooks
 }
 
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as
@@ -172,8 +174,13 @@ var (
 //		…
 //	})
 //
-// Statements sent on it directly bypass idmap: it cannot expire what they
-// write.
+// Statements sent on it directly bypass idmap's statement reader. On
+// SQLite with the preupdate hook (modernc.org/sqlite, or mattn/go-sqlite3
+// built with the tag sqlite_preupdate_hook) the rows they change are
+// expired when the connection goes back to the pool (or at its next
+// statement through idmap); with mattn's update hook only, the rows it
+// reports (not REPLACE deletions, DELETE without WHERE, WITHOUT ROWID
+// tables). Elsewhere idmap cannot expire what they write.
 func (c *conn) Unwrap() driver.Conn { return c.st.base }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
@@ -198,7 +205,16 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	return c.resetter.ResetSession(ctx)
 }
 
-func (c *conn) IsValid() bool { return c.valid.IsValid() }
+// IsValid is called by database/sql as the connection goes back to the
+// pool: what SQLite's hooks reported of statements sent on the base
+// connection (through Unwrap) is applied now, not at the connection's next
+// statement.
+func (c *conn) IsValid() bool {
+	if c.st.hooksPending() {
+		c.st.applyHooked(context.Background())
+	}
+	return c.valid.IsValid()
+}
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	return c.checker.CheckNamedValue(nv)

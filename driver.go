@@ -410,6 +410,7 @@ func (d *boundDriver) Open(dsn string) (driver.Conn, error) {
 // which lets users reach the base connection.
 func (db *database) wrap(bc driver.Conn) driver.Conn {
 	st := &connState{db: db, base: bc}
+	attachHooks(st)
 	_, st.hasBeginTx = bc.(driver.ConnBeginTx)
 	_, execCtx := bc.(driver.ExecerContext)
 	_, exec := bc.(driver.Execer)

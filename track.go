@@ -110,6 +110,9 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 		// Which functions may write is in the catalogue too.
 		c.db.schemaFor(ctx, c)
 	}
+	if c.hooks != nil {
+		c.hooksBefore(ctx, st)
+	}
 	return st
 }
 
@@ -121,11 +124,11 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 // came through the query path (viaQuery): its rows publish it when they
 // close, once the connection is free again.
 func (c *connState) after(ctx context.Context, st *classify.Statement, args []driver.NamedValue, viaQuery bool) *effects {
-	if !mayChange(st) && !c.db.callsWriter(st) {
+	if !mayChange(st) && !c.db.callsWriter(st) && !c.hooksPending() {
 		return nil
 	}
 	autocommit := c.tx == nil
-	e := c.db.effectsOf(st, args)
+	e := c.effectsFor(st, args) // sqlite_hooks.go: what the engine reported, and the reader
 	c.db.expire(e)
 	c.db.logEffects(e)
 	if c.tx != nil {

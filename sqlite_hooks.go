@@ -1,0 +1,769 @@
+package idmap
+
+import (
+	"context"
+	"database/sql/driver"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/go-idmap/idmap/classify"
+)
+
+// SQLite's own report of row changes. On every connection of a SQLite
+// database idmap registers the engine's hooks on the base driver's
+// connection, reached through interface assertions and reflection (idmap
+// imports no driver):
+//
+//   - the preupdate hook (modernc.org/sqlite always; mattn/go-sqlite3 built
+//     with the tag sqlite_preupdate_hook) reports every row that a
+//     statement changes: its own rows, what triggers write (TEMP and
+//     ATTACHed ones included), foreign-key actions, the rows that REPLACE
+//     and ON CONFLICT REPLACE delete, DELETE without WHERE, WITHOUT ROWID
+//     tables. With it, a write expires exactly the keys it changed, and the
+//     statement reader no longer widens for triggers and foreign keys.
+//   - the update hook (mattn always) misses REPLACE deletions, the
+//     truncation of DELETE without WHERE and WITHOUT ROWID tables. With
+//     only it, the statement reader keeps its whole role and widens for
+//     what that hook misses (tables whose definition can REPLACE, triggers
+//     outside the main schema's catalogue); the hook's rows only add.
+//
+// mattn without the tag has RegisterPreUpdateHook, which does nothing. Both
+// hooks are registered until one change tells which fires: a preupdate
+// report proves the hook works (the update hook is then dropped), an
+// update report with no preupdate report before it proves it does not.
+// The answer is kept per base connection type, for later connections.
+//
+// The hooks run synchronously in the goroutine running the statement, while
+// it runs. They only collect keys; the statement's end (after, or the rows'
+// Close for the query path) turns them into effects, expired and recorded
+// with the transaction like any tracked write. Nothing runs SQL inside a
+// hook: what a hook needs to know of the tables (which column is the key)
+// is read between statements, in the connection's catalogue.
+
+type hookMode uint8
+
+const (
+	hookOff    hookMode = iota // not SQLite, turned off, or the driver has no hooks
+	hookUpdate                 // only the update hook is known to report (or the preupdate hook is not yet proven)
+	hookPre                    // the preupdate hook reports every row change
+)
+
+func (m hookMode) String() string {
+	switch m {
+	case hookUpdate:
+		return "update"
+	case hookPre:
+		return "preupdate"
+	}
+	return "off"
+}
+
+// engineHooksOff turns the hooks off for connections opened after it is set
+// (tests: the randomized model must still find violations without them).
+var engineHooksOff atomic.Bool
+
+// preupdateWorks is, by base connection type, whether its preupdate hook
+// reports (bool), once a change has shown it.
+var preupdateWorks sync.Map
+
+// SQLite's operation codes, as the hooks report them.
+const (
+	sqliteDelete = 9
+	sqliteInsert = 18
+	sqliteUpdate = 23
+)
+
+// sqliteHooks is the hook state of one connection. Its fields are used by
+// the goroutine that holds the connection (database/sql hands a connection
+// to one goroutine at a time, and the hooks run in it).
+type sqliteHooks struct {
+	c    *connState
+	mode hookMode
+	typ  reflect.Type // the base connection's type
+	base any          // the base connection, with the Register methods
+
+	updateOn   bool // the update hook is registered
+	preSeen    bool // the preupdate hook has reported a change on this connection
+	dropUpdate bool // the update hook is to be unregistered (between statements)
+
+	// Changes reported since the last drain, by folded table.
+	keys    map[string][]any
+	removes map[string][]any
+	tables  map[string]bool // tables changed where the key is unknown
+	all     bool            // something changed that cannot be located
+	n       int             // reports since the last drain
+
+	cat *sqliteCatalog // read between statements; nil until read
+
+	// The preupdate data of the report being handled, to read its values.
+	pre        preReader
+	cur        unsafe.Pointer // fast path: the driver's data (one of the two below), layout-checked
+	mattnCur   mattnPreData
+	moderncCur moderncPreData
+	curRV      reflect.Value // reflection path: the driver's data
+	scratch    []any         // reused buffer for the values of a row
+}
+
+// preReader reads the old or new values of the change being reported.
+type preReader struct {
+	old, new func(unsafe.Pointer, ...any) error // fast path (nil if not usable)
+	oldM     reflect.Method                     // reflection path
+	newM     reflect.Method
+}
+
+// sqliteCatalog is what a connection knows of its schemas, for the hooks
+// (between statements; never read inside a hook).
+type sqliteCatalog struct {
+	si  *schemaInfo // the database's catalogue when this was read: another means DDL happened
+	gen uint64      // the mapped models when this was read
+	ok  bool        // read completely; else every write widens to the whole database
+
+	virtual     bool            // a virtual table exists: no hook reports its rows
+	replacing   map[string]bool // folded tables whose definition can REPLACE (ON CONFLICT REPLACE)
+	extTriggers map[string]bool // folded tables with triggers outside the main schema (TEMP, ATTACHed)
+	// tables: schema → table name as SQLite reports it → key info.
+	tables map[string]map[string]*tableInfo
+}
+
+// tableInfo says how a hook report names a mapped row of one table.
+type tableInfo struct {
+	folded string
+	rowid  bool  // the mapped key is the table's rowid (INTEGER PRIMARY KEY)
+	cols   []int // else: the key columns' positions, in key order
+	ncols  int   // the table's column count (a mismatch means the table changed)
+}
+
+// attachHooks registers the engine's hooks on c's base connection, if it
+// is SQLite's and has them.
+func attachHooks(c *connState) {
+	if c.db.dialect != dialectSQLite || engineHooksOff.Load() {
+		return
+	}
+	base := hookBase(c.base)
+	if base == nil {
+		return
+	}
+	h := &sqliteHooks{c: c, base: base, typ: reflect.TypeOf(base)}
+	known, isKnown := preupdateWorks.Load(h.typ)
+	pre := !isKnown || known.(bool)
+	if pre && h.registerPre() {
+		h.mode = hookUpdate // until a report proves the preupdate hook
+		if isKnown {
+			h.mode = hookPre
+		}
+	}
+	if h.mode != hookPre {
+		if u, ok := base.(interface {
+			RegisterUpdateHook(func(int, string, string, int64))
+		}); ok {
+			u.RegisterUpdateHook(h.update)
+			h.updateOn = true
+			h.mode = hookUpdate
+		}
+	}
+	if h.mode == hookOff {
+		return
+	}
+	c.hooks = h
+}
+
+// hookBase returns the base driver's connection behind bc that has a hook
+// to register: through Unwrap methods, and through sqlmw's wrapper (a
+// common instrumentation layer that has none).
+func hookBase(bc driver.Conn) any {
+	for range 8 {
+		if bc == nil {
+			return nil
+		}
+		if _, ok := bc.(interface {
+			RegisterUpdateHook(func(int, string, string, int64))
+		}); ok {
+			return bc
+		}
+		if m := reflect.ValueOf(bc).MethodByName("RegisterPreUpdateHook"); m.IsValid() {
+			return bc
+		}
+		if u, ok := bc.(interface{ Unwrap() driver.Conn }); ok {
+			bc = u.Unwrap()
+			continue
+		}
+		rv := reflect.ValueOf(bc)
+		if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			rv = rv.Elem()
+		}
+		if rv.Kind() != reflect.Struct || rv.Type().PkgPath() != "github.com/ngrok/sqlmw" {
+			return nil
+		}
+		cp := reflect.New(rv.Type()).Elem() // addressable, to read the unexported field
+		cp.Set(rv)
+		f := cp.FieldByName("parent")
+		if !f.IsValid() || f.Type() != reflect.TypeFor[driver.Conn]() {
+			return nil
+		}
+		bc, _ = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Interface().(driver.Conn)
+	}
+	return nil
+}
+
+// The layouts of the drivers' preupdate data that the fast path knows. A
+// driver's type is used through one of them only when reflection shows the
+// same fields, types and offsets; otherwise the callback is made with
+// reflect.MakeFunc (slower, same result).
+type mattnPreData struct {
+	Conn         unsafe.Pointer
+	Op           int
+	DatabaseName string
+	TableName    string
+	OldRowID     int64
+	NewRowID     int64
+}
+
+type moderncPreData struct {
+	tls          unsafe.Pointer
+	pCsr         uintptr
+	Op           int32
+	DatabaseName string
+	TableName    string
+	OldRowID     int64
+	NewRowID     int64
+}
+
+// preupdateFastPath can be turned off to measure the reflection path.
+var preupdateFastPath = true
+
+// registerPre registers the preupdate hook; false if the base has none of a
+// shape idmap knows.
+func (h *sqliteHooks) registerPre() bool {
+	m := reflect.ValueOf(h.base).MethodByName("RegisterPreUpdateHook")
+	if !m.IsValid() || m.Type().NumIn() != 1 || m.Type().NumOut() != 0 {
+		return false
+	}
+	ft := m.Type().In(0)
+	if ft.Kind() != reflect.Func || ft.NumIn() != 1 || ft.NumOut() != 0 {
+		return false
+	}
+	dt := ft.In(0)
+	if dt.Kind() != reflect.Struct {
+		return false
+	}
+	var idx [5]int
+	for i, name := range []string{"Op", "DatabaseName", "TableName", "OldRowID", "NewRowID"} {
+		f, ok := dt.FieldByName(name)
+		if !ok || len(f.Index) != 1 {
+			return false
+		}
+		switch {
+		case i == 0 && f.Type.Kind() >= reflect.Int && f.Type.Kind() <= reflect.Int64:
+		case (i == 1 || i == 2) && f.Type.Kind() == reflect.String:
+		case i >= 3 && f.Type.Kind() == reflect.Int64:
+		default:
+			return false
+		}
+		idx[i] = f.Index[0]
+	}
+	pt := reflect.PointerTo(dt)
+	oldM, ok1 := pt.MethodByName("Old")
+	newM, ok2 := pt.MethodByName("New")
+	want := reflect.TypeOf(func(unsafe.Pointer, ...any) error { return nil })
+	if !ok1 || !ok2 || !sameShape(oldM.Type, want) || !sameShape(newM.Type, want) {
+		return false
+	}
+	h.pre.oldM, h.pre.newM = oldM, newM
+	var cb reflect.Value
+	switch {
+	case preupdateFastPath && sameLayout(dt, reflect.TypeFor[mattnPreData]()):
+		h.pre.old, h.pre.new = methodFunc(oldM), methodFunc(newM)
+		f := func(d mattnPreData) {
+			// A copy in h, not &d: d stays on the stack.
+			h.mattnCur = d
+			h.cur = unsafe.Pointer(&h.mattnCur)
+			h.report(d.Op, d.DatabaseName, d.TableName, d.OldRowID, d.NewRowID)
+			h.cur, h.mattnCur = nil, mattnPreData{}
+		}
+		cb = reflect.NewAt(ft, unsafe.Pointer(&f)).Elem()
+	case preupdateFastPath && sameLayout(dt, reflect.TypeFor[moderncPreData]()):
+		h.pre.old, h.pre.new = methodFunc(oldM), methodFunc(newM)
+		f := func(d moderncPreData) {
+			h.moderncCur = d
+			h.cur = unsafe.Pointer(&h.moderncCur)
+			h.report(int(d.Op), d.DatabaseName, d.TableName, d.OldRowID, d.NewRowID)
+			h.cur, h.moderncCur = nil, moderncPreData{}
+		}
+		cb = reflect.NewAt(ft, unsafe.Pointer(&f)).Elem()
+	default:
+		cb = reflect.MakeFunc(ft, func(args []reflect.Value) []reflect.Value {
+			d := args[0]
+			h.curRV = d
+			h.report(int(d.Field(idx[0]).Int()), d.Field(idx[1]).String(), d.Field(idx[2]).String(), d.Field(idx[3]).Int(), d.Field(idx[4]).Int())
+			h.curRV = reflect.Value{}
+			return nil
+		})
+	}
+	m.Call([]reflect.Value{cb})
+	return true
+}
+
+// sameShape reports whether method type mt (receiver first) takes a
+// pointer receiver and the rest of want's parameters and results.
+func sameShape(mt, want reflect.Type) bool {
+	if mt.NumIn() != want.NumIn() || mt.NumOut() != want.NumOut() || mt.IsVariadic() != want.IsVariadic() {
+		return false
+	}
+	if mt.In(0).Kind() != reflect.Pointer {
+		return false
+	}
+	for i := 1; i < mt.NumIn(); i++ {
+		if mt.In(i) != want.In(i) {
+			return false
+		}
+	}
+	for i := 0; i < mt.NumOut(); i++ {
+		if mt.Out(i) != want.Out(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameLayout reports whether struct types a and b have the same fields in
+// the same places, with types of the same representation (a pointer of any
+// type and unsafe.Pointer alike).
+func sameLayout(a, b reflect.Type) bool {
+	if a.NumField() != b.NumField() || a.Size() != b.Size() {
+		return false
+	}
+	for i := 0; i < a.NumField(); i++ {
+		fa, fb := a.Field(i), b.Field(i)
+		if fa.Name != fb.Name || fa.Offset != fb.Offset || fa.Type.Size() != fb.Type.Size() {
+			return false
+		}
+		ka, kb := fa.Type.Kind(), fb.Type.Kind()
+		if ka == reflect.Pointer {
+			ka = reflect.UnsafePointer
+		}
+		if ka != kb {
+			return false
+		}
+	}
+	return true
+}
+
+// methodFunc returns a method expression (receiver first) as a function of
+// an unsafe.Pointer receiver: the same calling convention.
+func methodFunc(m reflect.Method) func(unsafe.Pointer, ...any) error {
+	fv := m.Func.Interface()
+	words := (*[2]unsafe.Pointer)(unsafe.Pointer(&fv)) // type, data: a func is stored as itself
+	return *(*func(unsafe.Pointer, ...any) error)(unsafe.Pointer(&words[1]))
+}
+
+// readRow reads the old (or new) values of the change being reported into
+// dest.
+func (h *sqliteHooks) readRow(newRow bool, dest []any) error {
+	if h.cur != nil {
+		if newRow {
+			return h.pre.new(h.cur, dest...)
+		}
+		return h.pre.old(h.cur, dest...)
+	}
+	m := h.pre.oldM
+	if newRow {
+		m = h.pre.newM
+	}
+	p := reflect.New(h.curRV.Type())
+	p.Elem().Set(h.curRV)
+	out := m.Func.CallSlice([]reflect.Value{p, reflect.ValueOf(dest)})
+	if err, _ := out[0].Interface().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
+// report is the preupdate hook: a row of schema.table is about to change.
+func (h *sqliteHooks) report(op int, schema, table string, oldRowid, newRowid int64) {
+	if !h.preSeen {
+		h.preSeen = true
+		if h.mode != hookPre {
+			h.mode = hookPre
+			h.dropUpdate = h.updateOn
+			preupdateWorks.Store(h.typ, true)
+		}
+	}
+	h.n++
+	ti := h.info(schema, table)
+	if ti == nil {
+		h.widen(table)
+		return
+	}
+	if ti.rowid {
+		switch op {
+		case sqliteInsert:
+			h.addKey(ti.folded, newRowid, false)
+		case sqliteDelete:
+			h.addKey(ti.folded, oldRowid, true)
+		default:
+			h.addKey(ti.folded, oldRowid, oldRowid != newRowid)
+			if newRowid != oldRowid {
+				h.addKey(ti.folded, newRowid, false)
+			}
+		}
+		return
+	}
+	var oldKey, newKey any
+	var ok bool
+	if op != sqliteInsert {
+		if oldKey, ok = h.keyOf(ti, false); !ok {
+			h.widen(table)
+			return
+		}
+	}
+	if op != sqliteDelete {
+		if newKey, ok = h.keyOf(ti, true); !ok {
+			h.widen(table)
+			return
+		}
+	}
+	switch op {
+	case sqliteInsert:
+		h.addKey(ti.folded, newKey, false)
+	case sqliteDelete:
+		h.addKey(ti.folded, oldKey, true)
+	default:
+		moved := oldKey != newKey
+		h.addKey(ti.folded, oldKey, moved)
+		if moved {
+			h.addKey(ti.folded, newKey, false)
+		}
+	}
+}
+
+// keyOf reads the mapped key of the reported row, old or new.
+func (h *sqliteHooks) keyOf(ti *tableInfo, newRow bool) (any, bool) {
+	n := 0
+	for _, c := range ti.cols {
+		n = max(n, c+1)
+	}
+	if cap(h.scratch) < n {
+		h.scratch = make([]any, n)
+	}
+	dest := h.scratch[:n]
+	clear(dest)
+	if err := h.readRow(newRow, dest); err != nil {
+		return nil, false
+	}
+	var parts [maxKeyParts]any
+	for i, c := range ti.cols {
+		if dest[c] == nil {
+			return nil, false // a NULL key: no row of a mapped type has it, but widen
+		}
+		parts[i] = dest[c]
+	}
+	k := makeKey(parts[:len(ti.cols)])
+	clear(dest)
+	return k, true
+}
+
+// update is the update hook: a row of schema.table has changed. A report
+// with no preupdate report before it shows that the preupdate hook does not
+// fire.
+func (h *sqliteHooks) update(op int, schema, table string, rowid int64) {
+	if h.mode == hookPre {
+		return // the preupdate hook reported it
+	}
+	if !h.preSeen {
+		preupdateWorks.Store(h.typ, false)
+	}
+	h.n++
+	ti := h.info(schema, table)
+	if ti == nil || !ti.rowid || op == sqliteUpdate {
+		// The update hook does not give the old rowid of an UPDATE (it
+		// may have changed): the table.
+		h.widen(table)
+		return
+	}
+	h.addKey(ti.folded, rowid, op == sqliteDelete)
+}
+
+// info returns the key info of schema.table, or nil if it is not known (no
+// mapped type, or not read yet): the caller widens to the table.
+func (h *sqliteHooks) info(schema, table string) *tableInfo {
+	if h.cat == nil || !h.cat.ok {
+		return nil
+	}
+	return h.cat.tables[schema][table]
+}
+
+func (h *sqliteHooks) widen(table string) {
+	if h.tables == nil {
+		h.tables = map[string]bool{}
+	}
+	h.tables[strings.ToLower(table)] = true
+}
+
+func (h *sqliteHooks) addKey(table string, key any, remove bool) {
+	if h.tables[table] {
+		return
+	}
+	if h.keys == nil {
+		h.keys, h.removes = map[string][]any{}, map[string][]any{}
+	}
+	ks := h.keys[table]
+	if len(ks) >= maxKeys {
+		h.widen(table)
+		delete(h.keys, table)
+		delete(h.removes, table)
+		return
+	}
+	h.keys[table] = append(ks, key)
+	if remove {
+		h.removes[table] = append(h.removes[table], key)
+	}
+}
+
+// pending reports whether the hooks reported changes not yet drained.
+func (c *connState) hooksPending() bool { return c.hooks != nil && c.hooks.n > 0 }
+
+// drain adds the changes reported since the last drain to e.
+func (h *sqliteHooks) drain(e *effects) {
+	if h.n == 0 {
+		return
+	}
+	h.n = 0
+	for t := range h.tables {
+		e.widenTable(t)
+	}
+	for t, ks := range h.keys {
+		if h.tables[t] {
+			continue
+		}
+		e.keys = append(e.keys, tableKeys{t, ks})
+		if rs := h.removes[t]; len(rs) > 0 {
+			e.removes = append(e.removes, tableKeys{t, rs})
+		}
+	}
+	// The slices now belong to e (a transaction may keep it): new ones
+	// next time.
+	clear(h.keys)
+	clear(h.removes)
+	clear(h.tables)
+}
+
+// hooksBefore prepares the hooks for a statement about to run on c:
+// changes reported outside a statement of idmap's (on the base connection
+// reached through Unwrap) are applied, and the catalogue is read if it is
+// missing or out of date and the statement may write (a read sends nothing
+// more to the server).
+func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
+	h := c.hooks
+	if h == nil {
+		return
+	}
+	if h.dropUpdate {
+		h.dropUpdate = false
+		if u, ok := h.base.(interface {
+			RegisterUpdateHook(func(int, string, string, int64))
+		}); ok {
+			u.RegisterUpdateHook(nil)
+			h.updateOn = false
+		}
+	}
+	if h.n > 0 {
+		c.applyHooked(ctx)
+	}
+	if !mayChange(st) {
+		return
+	}
+	cat := h.cat
+	if cat == nil || !cat.ok || cat.si != c.db.schema.Load() || cat.gen != tableIndex.gen.Load() {
+		h.cat = readSQLiteCatalog(ctx, c)
+	}
+}
+
+// applyHooked expires, records and publishes what the hooks reported since
+// the last drain: a write whose rows the statement's own end did not take
+// (the query path's rows, or a statement sent on the base connection).
+func (c *connState) applyHooked(ctx context.Context) {
+	e := &effects{}
+	c.hooks.drain(e)
+	c.db.expire(e)
+	c.db.logEffects(e)
+	if c.tx != nil {
+		c.tx.record(e)
+		return
+	}
+	c.publishNow(ctx, []*effects{e}, false)
+}
+
+// effectsFor is what a statement that ran on c changed: what the engine
+// reported, and what the statement reader infers where the engine does not
+// report (see the top of this file).
+func (c *connState) effectsFor(st *classify.Statement, args []driver.NamedValue) *effects {
+	h := c.hooks
+	if h == nil {
+		return c.db.effectsOf(st, args)
+	}
+	var e *effects
+	cat := h.cat
+	switch {
+	case cat == nil || !cat.ok:
+		// What the connection's schemas hold is not known: no table can
+		// be ruled out.
+		e = c.db.effectsOf(st, args)
+		if len(st.Writes) > 0 {
+			e.all = true
+		}
+	case h.mode == hookPre && !cat.virtual:
+		// Every row change is reported: the reader keeps schema changes,
+		// whole-database statements and transaction control.
+		if len(st.Writes) > 0 {
+			plain := *st
+			plain.Writes = nil
+			st = &plain
+		}
+		e = c.db.effectsOf(st, args)
+	default:
+		e = c.db.effectsOf(st, args)
+		c.updateHookGaps(e, st)
+	}
+	h.drain(e)
+	return e
+}
+
+// updateHookGaps widens e for what the update hook does not report and the
+// reader does not read from the main schema's catalogue: the rows that a
+// table's own ON CONFLICT REPLACE deletes (and the foreign-key actions on
+// them), and the writes of triggers outside the main schema (TEMP,
+// ATTACHed), which may reach WITHOUT ROWID tables or REPLACE.
+func (c *connState) updateHookGaps(e *effects, st *classify.Statement) {
+	if e.all {
+		return
+	}
+	cat := c.hooks.cat
+	si := c.db.schema.Load()
+	for i := range st.Writes {
+		w := &st.Writes[i]
+		t := foldTable(w.Table)
+		if cat.extTriggers[t] {
+			e.all = true
+			return
+		}
+		if cat.replacing[t] && w.Op != classify.Delete {
+			e.widenTable(t)
+			if si == nil || !c.db.reachEffects(e, si, t, true) {
+				e.all = true
+				return
+			}
+		}
+	}
+}
+
+// readSQLiteCatalog reads, on c's base connection (between statements),
+// what the hooks need: each schema's tables and triggers, and the key
+// columns of the tables that mapped types use.
+func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
+	cat := &sqliteCatalog{si: c.db.schema.Load(), gen: tableIndex.gen.Load(),
+		replacing: map[string]bool{}, extTriggers: map[string]bool{}, tables: map[string]map[string]*tableInfo{}}
+	pks := currentTables().pk
+	dbs, err := baseQuery(ctx, c.base, "SELECT name FROM pragma_database_list")
+	if err != nil {
+		return cat
+	}
+	schemas := []string{"temp"}
+	for _, row := range dbs {
+		if s := asString(row[0]); s != "temp" {
+			schemas = append(schemas, s)
+		}
+	}
+	for _, s := range schemas {
+		q := `SELECT type, name, tbl_name, sql FROM "` + strings.ReplaceAll(s, `"`, `""`) + `".sqlite_master WHERE type IN ('table', 'trigger')`
+		rows, err := baseQuery(ctx, c.base, q)
+		if err != nil {
+			return cat
+		}
+		for _, row := range rows {
+			typ, name, tbl := asString(row[0]), asString(row[1]), asString(row[2])
+			text := strings.ToUpper(asString(row[3]))
+			folded := strings.ToLower(tbl)
+			if typ == "trigger" {
+				if s != "main" {
+					cat.extTriggers[folded] = true
+				}
+				continue
+			}
+			if strings.HasPrefix(strings.TrimSpace(text), "CREATE VIRTUAL") {
+				cat.virtual = true
+				continue
+			}
+			if strings.Contains(text, "REPLACE") {
+				cat.replacing[folded] = true
+			}
+			pk := pks[strings.ToLower(name)]
+			if pk == nil {
+				continue
+			}
+			ti, err := readTableInfo(ctx, c.base, s, name, pk, strings.Contains(text, "WITHOUT ROWID"))
+			if err != nil {
+				return cat
+			}
+			if ti != nil {
+				if cat.tables[s] == nil {
+					cat.tables[s] = map[string]*tableInfo{}
+				}
+				cat.tables[s][name] = ti
+			}
+		}
+	}
+	cat.ok = true
+	return cat
+}
+
+// readTableInfo reads where the mapped key columns pk of schema.table are,
+// or nil if some is not a column of it.
+func readTableInfo(ctx context.Context, bc driver.Conn, schema, table string, pk []string, withoutRowid bool) (*tableInfo, error) {
+	cols, err := baseQuery(ctx, bc, "SELECT cid, name, type, pk FROM pragma_table_xinfo(?, ?)", table, schema)
+	if err != nil {
+		return nil, err
+	}
+	ti := &tableInfo{folded: strings.ToLower(table), ncols: len(cols), cols: make([]int, len(pk))}
+	var declPK []string
+	intPK := false
+	for i, want := range pk {
+		ti.cols[i] = -1
+		for _, col := range cols {
+			if strings.EqualFold(asString(col[1]), want) {
+				ti.cols[i] = int(asInt(col[0]))
+			}
+		}
+		if ti.cols[i] < 0 {
+			return nil, nil
+		}
+	}
+	for _, col := range cols {
+		if asInt(col[3]) > 0 {
+			declPK = append(declPK, asString(col[1]))
+			intPK = strings.EqualFold(strings.TrimSpace(asString(col[2])), "INTEGER")
+		}
+	}
+	if !withoutRowid && len(pk) == 1 && len(declPK) == 1 && intPK && strings.EqualFold(declPK[0], pk[0]) {
+		// An INTEGER PRIMARY KEY is the rowid, unless declared DESC (an
+		// old quirk: then it has an index of its own).
+		idx, err := baseQuery(ctx, bc, "SELECT 1 FROM pragma_index_list(?, ?) WHERE origin = 'pk'", table, schema)
+		if err != nil {
+			return nil, err
+		}
+		ti.rowid = len(idx) == 0
+	}
+	return ti, nil
+}
+
+func asInt(v driver.Value) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int:
+		return int64(x)
+	}
+	return -1
+}

@@ -1,0 +1,429 @@
+package idmap_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/mattn/go-sqlite3"
+	_ "modernc.org/sqlite"
+
+	"github.com/go-idmap/idmap"
+)
+
+// Contract tests of SQLite's hooks as the source of truth for row changes:
+// one test per class of write that the engine makes and the statement text
+// does not name, on mattn/go-sqlite3 (with or without the build tag
+// sqlite_preupdate_hook: CI runs these tests both ways), on mattn behind an
+// instrumentation wrapper (sqlmw), and on modernc.org/sqlite.
+
+type hookDriver struct {
+	name string
+	mode string // the hook that reports row changes
+	open func(t *testing.T) *sql.DB
+}
+
+func hookDrivers() []hookDriver {
+	mattnMode := "update"
+	if mattnPreupdate {
+		mattnMode = "preupdate"
+	}
+	mattnDSN := func(t *testing.T) string {
+		return "file:" + filepath.Join(t.TempDir(), "t.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+	}
+	return []hookDriver{
+		{"mattn", mattnMode, func(t *testing.T) *sql.DB {
+			db, err := sql.Open("idmap+sqlite3", mattnDSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}},
+		{"mattnWrapped", mattnMode, func(t *testing.T) *sql.DB {
+			name := registerCounted("sqlite3", &sqlite3.SQLiteDriver{}, &counter{})
+			db, err := sql.Open("idmap+"+name, mattnDSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}},
+		{"modernc", "preupdate", func(t *testing.T) *sql.DB {
+			dsn := "file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+			db, err := sql.Open("idmap+sqlite", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}},
+	}
+}
+
+// forEachHookDriver runs f on a new database of each SQLite driver, kept to
+// one connection (TEMP objects and ATTACH belong to a connection).
+func forEachHookDriver(t *testing.T, f func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context)) {
+	for _, d := range hookDrivers() {
+		t.Run(d.name, func(t *testing.T) {
+			db := d.open(t)
+			t.Cleanup(func() { db.Close() })
+			db.SetMaxOpenConns(1)
+			f(t, d, db, idmap.NewContext(context.Background()))
+			if got := hookMode(t, db); got != d.mode {
+				t.Errorf("hook mode %q; want %q", got, d.mode)
+			}
+		})
+	}
+}
+
+func hookMode(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mode string
+	c.Raw(func(dc any) error { mode = idmap.HookMode(dc); return nil })
+	return mode
+}
+
+type hkUser struct {
+	ID   int64  `db:"id"`
+	Name string `db:"name"`
+}
+
+func (hkUser) TableName() string { return "hk_users" }
+
+type hkMember struct {
+	ID   int64  `db:"id"`
+	Name string `db:"name"`
+}
+
+func (hkMember) TableName() string { return "hk_members" }
+
+type hkAccount struct {
+	ID    int64  `db:"id"`
+	Email string `db:"email"`
+	Name  string `db:"name"`
+}
+
+func (hkAccount) TableName() string { return "hk_accounts" }
+
+type hkSession struct {
+	ID        int64 `db:"id"`
+	AccountID int64 `db:"account_id"`
+}
+
+func (hkSession) TableName() string { return "hk_sessions" }
+
+type hkNote struct {
+	ID        int64         `db:"id"`
+	AccountID sql.NullInt64 `db:"account_id"`
+}
+
+func (hkNote) TableName() string { return "hk_notes" }
+
+type hkCode struct {
+	Code  string `db:"code,pk"`
+	Label string `db:"label"`
+}
+
+func (hkCode) TableName() string { return "hk_codes" }
+
+// fresh checks that Get returns want (nil: no row) and that Cached serves
+// nothing else.
+func fresh[T comparable](t *testing.T, ctx context.Context, db *sql.DB, want *T, key ...any) {
+	t.Helper()
+	if c := idmap.Cached[T](ctx, db, key...); c != nil && (want == nil || *c != *want) {
+		t.Errorf("Cached %v serves %+v; the database has %+v", key, *c, want)
+	}
+	got, err := idmap.Get[T](ctx, db, key...)
+	switch {
+	case want == nil && !errors.Is(err, sql.ErrNoRows):
+		t.Errorf("Get %v = %+v, %v; want sql.ErrNoRows", key, got, err)
+	case want != nil && err != nil:
+		t.Errorf("Get %v: %v", key, err)
+	case want != nil && *got != *want:
+		t.Errorf("Get %v = %+v; want %+v", key, *got, *want)
+	}
+}
+
+// kept checks that a row the write did not change is still served without
+// a query (only where the preupdate hook reports every row: the statement
+// reader widens).
+func kept[T any](t *testing.T, d hookDriver, ctx context.Context, db *sql.DB, key ...any) {
+	t.Helper()
+	if d.mode != "preupdate" {
+		return
+	}
+	if idmap.Cached[T](ctx, db, key...) == nil {
+		t.Errorf("Cached %v: nil; the write did not change the row, and the preupdate hook says so", key)
+	}
+}
+
+func load[T any](t *testing.T, ctx context.Context, db *sql.DB, keys ...any) {
+	t.Helper()
+	for _, k := range keys {
+		if _, err := idmap.Get[T](ctx, db, k); err != nil {
+			t.Fatalf("Get %v: %v", k, err)
+		}
+	}
+}
+
+func TestSQLiteHooksTempTrigger(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "CREATE TABLE hk_orders (id INTEGER PRIMARY KEY, uid INTEGER NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
+		mustExec(t, db, `CREATE TEMP TRIGGER hk_ordered AFTER INSERT ON main.hk_orders
+			BEGIN UPDATE hk_users SET name = 'ordered' WHERE id = new.uid; END`)
+		load[hkUser](t, ctx, db, 1, 2)
+		mustExec(t, db, "INSERT INTO hk_orders (id, uid) VALUES (10, ?)", 1)
+		fresh(t, ctx, db, &hkUser{1, "ordered"}, 1)
+		kept[hkUser](t, d, ctx, db, 2)
+	})
+}
+
+func TestSQLiteHooksAttachedTrigger(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		aux := filepath.Join(t.TempDir(), "aux.db")
+		mustExec(t, db, "ATTACH DATABASE ? AS aux", aux)
+		mustExec(t, db, "CREATE TABLE aux.hk_members (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "CREATE TABLE aux.hk_events (id INTEGER PRIMARY KEY, mid INTEGER, what TEXT)")
+		mustExec(t, db, `CREATE TRIGGER aux.hk_event AFTER INSERT ON hk_events
+			BEGIN UPDATE hk_members SET name = new.what WHERE id = new.mid; END`)
+		mustExec(t, db, "INSERT INTO aux.hk_members VALUES (1, 'ann'), (2, 'bob')")
+		load[hkMember](t, ctx, db, 1, 2)
+		mustExec(t, db, "INSERT INTO aux.hk_events (mid, what) VALUES (?, ?)", 1, "renamed")
+		fresh(t, ctx, db, &hkMember{1, "renamed"}, 1)
+		kept[hkMember](t, d, ctx, db, 2)
+		// Unqualified, the name resolves to the attached table too.
+		mustExec(t, db, "INSERT INTO hk_events (mid, what) VALUES (?, ?)", 2, "again")
+		fresh(t, ctx, db, &hkMember{2, "again"}, 2)
+	})
+}
+
+// accountsDDL: a unique column that REPLACEs on conflict, by the table's
+// definition, and two children whose foreign-key actions follow the rows
+// it deletes.
+var accountsDDL = []string{
+	"CREATE TABLE hk_accounts (id INTEGER PRIMARY KEY, email TEXT UNIQUE ON CONFLICT REPLACE, name TEXT NOT NULL DEFAULT '')",
+	"CREATE TABLE hk_sessions (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES hk_accounts(id) ON DELETE CASCADE)",
+	"CREATE TABLE hk_notes (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES hk_accounts(id) ON DELETE SET NULL)",
+	"INSERT INTO hk_accounts VALUES (1, 'a@x', 'ann'), (2, 'b@x', 'bob'), (5, 'e@x', 'eve')",
+	"INSERT INTO hk_sessions VALUES (10, 1), (11, 2), (15, 5)",
+	"INSERT INTO hk_notes VALUES (20, 1), (21, 2), (25, 5)",
+}
+
+func TestSQLiteHooksConflictReplaceInDefinition(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		for _, q := range accountsDDL {
+			mustExec(t, db, q)
+		}
+		load[hkAccount](t, ctx, db, 1, 2, 5)
+		load[hkSession](t, ctx, db, 10, 11, 15)
+		load[hkNote](t, ctx, db, 20, 21, 25)
+
+		// A plain INSERT whose email is account 1's deletes account 1.
+		mustExec(t, db, "INSERT INTO hk_accounts (id, email, name) VALUES (?, ?, ?)", 3, "a@x", "new")
+		fresh[hkAccount](t, ctx, db, nil, 1)
+		fresh(t, ctx, db, &hkAccount{3, "a@x", "new"}, 3)
+		fresh[hkSession](t, ctx, db, nil, 10)
+		fresh(t, ctx, db, &hkNote{20, sql.NullInt64{}}, 20)
+
+		// A plain UPDATE by key to account 2's email deletes account 2.
+		mustExec(t, db, "UPDATE hk_accounts SET email = ? WHERE id = ?", "b@x", 3)
+		fresh[hkAccount](t, ctx, db, nil, 2)
+		fresh[hkSession](t, ctx, db, nil, 11)
+		fresh(t, ctx, db, &hkNote{21, sql.NullInt64{}}, 21)
+
+		kept[hkAccount](t, d, ctx, db, 5)
+		kept[hkSession](t, d, ctx, db, 15)
+		kept[hkNote](t, d, ctx, db, 25)
+	})
+}
+
+func TestSQLiteHooksInsertOrReplace(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob'), (3, 'cid')")
+		load[hkUser](t, ctx, db, 1, 2, 3)
+		mustExec(t, db, "INSERT OR REPLACE INTO hk_users (id, name) VALUES (?, ?)", 4, "ann")
+		fresh[hkUser](t, ctx, db, nil, 1)
+		fresh(t, ctx, db, &hkUser{4, "ann"}, 4)
+		kept[hkUser](t, d, ctx, db, 2)
+		mustExec(t, db, "REPLACE INTO hk_users (id, name) VALUES (?, ?)", 2, "cid")
+		fresh[hkUser](t, ctx, db, nil, 3)
+		fresh(t, ctx, db, &hkUser{2, "cid"}, 2)
+		mustExec(t, db, "UPDATE OR REPLACE hk_users SET name = ? WHERE id = ?", "cid", 4)
+		fresh[hkUser](t, ctx, db, nil, 2)
+		fresh(t, ctx, db, &hkUser{4, "cid"}, 4)
+	})
+}
+
+func TestSQLiteHooksUpsert(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_accounts (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_accounts VALUES (1, 'a@x', 'ann'), (2, 'b@x', 'bob')")
+		load[hkAccount](t, ctx, db, 1, 2)
+		// The conflict is on email: the row updated is not the one the
+		// values name.
+		mustExec(t, db, "INSERT INTO hk_accounts (id, email, name) VALUES (?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name", 9, "a@x", "upserted")
+		fresh(t, ctx, db, &hkAccount{1, "a@x", "upserted"}, 1)
+		fresh[hkAccount](t, ctx, db, nil, 9)
+		kept[hkAccount](t, d, ctx, db, 2)
+		// The update part changes the key.
+		mustExec(t, db, "INSERT INTO hk_accounts (id, email, name) VALUES (?, ?, ?) ON CONFLICT (email) DO UPDATE SET id = 7", 9, "b@x", "x")
+		fresh[hkAccount](t, ctx, db, nil, 2)
+		fresh(t, ctx, db, &hkAccount{7, "b@x", "bob"}, 7)
+	})
+}
+
+func TestSQLiteHooksDeleteWithoutWhere(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		for _, q := range accountsDDL {
+			mustExec(t, db, q)
+		}
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
+		load[hkUser](t, ctx, db, 1, 2)
+		load[hkAccount](t, ctx, db, 1, 2)
+		load[hkSession](t, ctx, db, 10)
+		load[hkNote](t, ctx, db, 20)
+		// No foreign key, no trigger: SQLite's truncation.
+		mustExec(t, db, "DELETE FROM hk_users")
+		fresh[hkUser](t, ctx, db, nil, 1)
+		fresh[hkUser](t, ctx, db, nil, 2)
+		kept[hkAccount](t, d, ctx, db, 1)
+		// With foreign-key actions.
+		mustExec(t, db, "DELETE FROM hk_accounts")
+		fresh[hkAccount](t, ctx, db, nil, 1)
+		fresh[hkSession](t, ctx, db, nil, 10)
+		fresh(t, ctx, db, &hkNote{20, sql.NullInt64{}}, 20)
+	})
+}
+
+func TestSQLiteHooksWithoutRowid(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_codes (code TEXT PRIMARY KEY, label TEXT NOT NULL) WITHOUT ROWID")
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_codes VALUES ('A', 'a'), ('B', 'b'), ('C', 'c')")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann')")
+		mustExec(t, db, `CREATE TEMP TRIGGER hk_label AFTER UPDATE ON main.hk_users
+			BEGIN UPDATE hk_codes SET label = new.name WHERE code = 'A'; END`)
+		load[hkCode](t, ctx, db, "A", "B", "C")
+		mustExec(t, db, "UPDATE hk_users SET name = ? WHERE id = ?", "zed", 1)
+		fresh(t, ctx, db, &hkCode{"A", "zed"}, "A")
+		kept[hkCode](t, d, ctx, db, "B")
+		// By a condition the reader cannot key: the rows' keys come from
+		// their old values.
+		mustExec(t, db, "UPDATE hk_codes SET label = 'bee' WHERE label = ?", "b")
+		fresh(t, ctx, db, &hkCode{"B", "bee"}, "B")
+		kept[hkCode](t, d, ctx, db, "C")
+		// The key changes.
+		mustExec(t, db, "UPDATE hk_codes SET code = 'D' WHERE label = ?", "c")
+		fresh[hkCode](t, ctx, db, nil, "C")
+		fresh(t, ctx, db, &hkCode{"D", "c"}, "D")
+	})
+}
+
+// TestSQLiteHooksBaseConnection: a write sent on the base driver's
+// connection (sql.Conn.Raw and Unwrap) bypasses the statement reader; the
+// hooks report its rows when the connection goes back to the pool.
+func TestSQLiteHooksBaseConnection(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
+		load[hkUser](t, ctx, db, 1, 2)
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Raw(func(dc any) error {
+			bc := dc.(interface{ Unwrap() driver.Conn }).Unwrap()
+			_, err := execBase(bc, "UPDATE hk_users SET name = 'raw' WHERE id = 1")
+			return err
+		})
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh(t, ctx, db, &hkUser{1, "raw"}, 1)
+		kept[hkUser](t, d, ctx, db, 2)
+	})
+}
+
+// TestSQLiteHooksTransaction: what the hooks report is recorded with the
+// transaction: seen by its own map at once, by the others at commit, and
+// expired again at rollback.
+func TestSQLiteHooksTransaction(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
+		load[hkUser](t, ctx, db, 1, 2)
+		for _, commit := range []bool{false, true} {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE hk_users SET name = name || '!' WHERE name LIKE 'a%'"); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := idmap.Get[hkUser](ctx, tx, 1); err != nil || u.Name != "ann!" {
+				t.Fatalf("in the transaction: Get 1 = %+v, %v; want ann!", u, err)
+			}
+			if commit {
+				err = tx.Commit()
+			} else {
+				err = tx.Rollback()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "ann"
+			if commit {
+				want = "ann!"
+			}
+			fresh(t, ctx, db, &hkUser{1, want}, 1)
+			kept[hkUser](t, d, ctx, db, 2)
+		}
+	})
+}
+
+// TestSQLiteHooksReturning: a write through the query path reports its rows
+// while they are read; they are expired when the rows close.
+func TestSQLiteHooksReturning(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob'), (3, 'cid')")
+		load[hkUser](t, ctx, db, 1, 2, 3)
+		rs, err := db.QueryContext(ctx, "UPDATE hk_users SET name = upper(name) WHERE name < 'c' RETURNING id, name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []*hkUser
+		if err := idmap.Bind(rs, &got); err != nil {
+			t.Fatal(err)
+		}
+		fresh(t, ctx, db, &hkUser{1, "ANN"}, 1)
+		fresh(t, ctx, db, &hkUser{2, "BOB"}, 2)
+		kept[hkUser](t, d, ctx, db, 3)
+	})
+}
+
+// TestSQLiteHooksOff: with the hooks turned off (the knob the model test
+// uses), connections report nothing and the statement reader does it all.
+func TestSQLiteHooksOff(t *testing.T) {
+	defer idmap.SetEngineHooks(false)()
+	for _, d := range hookDrivers() {
+		t.Run(d.name, func(t *testing.T) {
+			db := d.open(t)
+			defer db.Close()
+			if got := hookMode(t, db); got != "off" {
+				t.Errorf("hook mode %q; want off", got)
+			}
+		})
+	}
+}
