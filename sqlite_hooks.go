@@ -105,6 +105,11 @@ type sqliteHooks struct {
 	moderncCur moderncPreData
 	curRV      reflect.Value // reflection path: the driver's data
 	scratch    []any         // reused buffer for the values of a row
+	parts      [maxKeyParts]any
+
+	// updated: keys of UPDATEs the update hook reported (it does not say
+	// whether the key changed), by folded table.
+	updated map[string][]any
 }
 
 // preReader reads the old or new values of the change being reported.
@@ -131,9 +136,11 @@ type sqliteCatalog struct {
 // tableInfo says how a hook report names a mapped row of one table.
 type tableInfo struct {
 	folded string
-	rowid  bool  // the mapped key is the table's rowid (INTEGER PRIMARY KEY)
-	cols   []int // else: the key columns' positions, in key order
-	ncols  int   // the table's column count (a mismatch means the table changed)
+	models []*model // the mapped types on the table
+	intKey bool     // every one has a single int64 key field
+	rowid  bool     // the mapped key is the table's rowid (INTEGER PRIMARY KEY)
+	cols   []int    // else: the key columns' positions, in key order
+	ncols  int      // the table's column count (a mismatch means the table changed)
 }
 
 // attachHooks registers the engine's hooks on c's base connection, if it
@@ -397,30 +404,16 @@ func (h *sqliteHooks) report(op int, schema, table string, oldRowid, newRowid in
 		h.widen(table)
 		return
 	}
-	if ti.rowid {
-		switch op {
-		case sqliteInsert:
-			h.addKey(ti.folded, newRowid, false)
-		case sqliteDelete:
-			h.addKey(ti.folded, oldRowid, true)
-		default:
-			h.addKey(ti.folded, oldRowid, oldRowid != newRowid)
-			if newRowid != oldRowid {
-				h.addKey(ti.folded, newRowid, false)
-			}
-		}
-		return
-	}
 	var oldKey, newKey any
 	var ok bool
 	if op != sqliteInsert {
-		if oldKey, ok = h.keyOf(ti, false); !ok {
+		if oldKey, ok = h.rowKey(ti, oldRowid, false); !ok {
 			h.widen(table)
 			return
 		}
 	}
 	if op != sqliteDelete {
-		if newKey, ok = h.keyOf(ti, true); !ok {
+		if newKey, ok = h.rowKey(ti, newRowid, true); !ok {
 			h.widen(table)
 			return
 		}
@@ -439,8 +432,18 @@ func (h *sqliteHooks) report(op int, schema, table string, oldRowid, newRowid in
 	}
 }
 
-// keyOf reads the mapped key of the reported row, old or new.
-func (h *sqliteHooks) keyOf(ti *tableInfo, newRow bool) (any, bool) {
+// rowKey returns the normalised key, as the mapped types on the table hold
+// it, of the reported row, old or new: from its rowid where the key is the
+// rowid, else from its values. ok is false when some mapped type cannot
+// hold it as a key (the caller widens to the table).
+func (h *sqliteHooks) rowKey(ti *tableInfo, rowid int64, newRow bool) (any, bool) {
+	if ti.rowid {
+		if ti.intKey {
+			return rowid, true // the common case: no conversion, no allocation
+		}
+		h.parts[0] = rowid
+		return ti.typedKey(h.parts[:1])
+	}
 	n := 0
 	for _, c := range ti.cols {
 		n = max(n, c+1)
@@ -453,16 +456,35 @@ func (h *sqliteHooks) keyOf(ti *tableInfo, newRow bool) (any, bool) {
 	if err := h.readRow(newRow, dest); err != nil {
 		return nil, false
 	}
-	var parts [maxKeyParts]any
 	for i, c := range ti.cols {
 		if dest[c] == nil {
-			return nil, false // a NULL key: no row of a mapped type has it, but widen
+			return nil, false // a NULL key: no mapped row has it, but widen
 		}
-		parts[i] = dest[c]
+		h.parts[i] = dest[c]
 	}
-	k := makeKey(parts[:len(ti.cols)])
+	k, ok := ti.typedKey(h.parts[:len(ti.cols)])
 	clear(dest)
-	return k, true
+	clear(h.parts[:])
+	return k, ok
+}
+
+// typedKey converts raw key values to the key of each mapped type on the
+// table, normalised as expiry records keys. Types that disagree (a value
+// that one type holds and another cannot) widen.
+func (ti *tableInfo) typedKey(parts []any) (any, bool) {
+	var out any
+	for i, m := range ti.models {
+		k, err := m.keyOf("expire", parts)
+		if err != nil {
+			return nil, false
+		}
+		nk := normKey(k)
+		if i > 0 && nk != out {
+			return nil, false
+		}
+		out = nk
+	}
+	return out, out != nil
 }
 
 // update is the update hook: a row of schema.table has changed. A report
@@ -477,13 +499,26 @@ func (h *sqliteHooks) update(op int, schema, table string, rowid int64) {
 	}
 	h.n++
 	ti := h.info(schema, table)
-	if ti == nil || !ti.rowid || op == sqliteUpdate {
-		// The update hook does not give the old rowid of an UPDATE (it
-		// may have changed): the table.
+	if ti == nil || !ti.rowid {
 		h.widen(table)
 		return
 	}
-	h.addKey(ti.folded, rowid, op == sqliteDelete)
+	key, ok := h.rowKey(ti, rowid, true)
+	if !ok {
+		h.widen(table)
+		return
+	}
+	if op == sqliteUpdate {
+		// The update hook does not give the old rowid of an UPDATE, which
+		// may differ: the key stands for the table unless the statement
+		// reader keyed that row (it follows key changes itself).
+		if h.updated == nil {
+			h.updated = map[string][]any{}
+		}
+		h.updated[ti.folded] = append(h.updated[ti.folded], key)
+		return
+	}
+	h.addKey(ti.folded, key, op == sqliteDelete)
 }
 
 // info returns the key info of schema.table, or nil if it is not known (no
@@ -522,20 +557,47 @@ func (h *sqliteHooks) addKey(table string, key any, remove bool) {
 	}
 }
 
-// pending reports whether the hooks reported changes not yet drained.
+// hooksPending reports whether the hooks reported changes not yet drained.
 func (c *connState) hooksPending() bool { return c.hooks != nil && c.hooks.n > 0 }
 
-// drain adds the changes reported since the last drain to e.
-func (h *sqliteHooks) drain(e *effects) {
+// drain adds the changes reported since the last drain to e, which holds
+// what the statement reader inferred, if anything. With readerCovers (the
+// update hook only), a table that the reader's effects name already is
+// left to the reader: what the engine changed in it besides the rows the
+// statement names comes from triggers, foreign-key actions and REPLACE,
+// which the reader widens for; the update hook adds the tables the reader
+// did not see (a statement it misread).
+func (h *sqliteHooks) drain(e *effects, readerCovers bool) {
 	if h.n == 0 {
 		return
 	}
 	h.n = 0
+	var named map[string]bool
+	if readerCovers {
+		if e.all {
+			h.clear()
+			return
+		}
+		named = make(map[string]bool, len(e.tables)+len(e.keys))
+		for _, t := range e.tables {
+			named[t] = true
+		}
+		for _, tk := range e.keys {
+			named[tk.table] = true
+		}
+	}
+	for t := range h.updated {
+		if !named[t] {
+			h.widen(t)
+		}
+	}
 	for t := range h.tables {
-		e.widenTable(t)
+		if !named[t] {
+			e.widenTable(t)
+		}
 	}
 	for t, ks := range h.keys {
-		if h.tables[t] {
+		if h.tables[t] || named[t] {
 			continue
 		}
 		e.keys = append(e.keys, tableKeys{t, ks})
@@ -543,11 +605,16 @@ func (h *sqliteHooks) drain(e *effects) {
 			e.removes = append(e.removes, tableKeys{t, rs})
 		}
 	}
-	// The slices now belong to e (a transaction may keep it): new ones
-	// next time.
+	h.clear()
+}
+
+// clear forgets what was drained. The slices now belong to the effects (a
+// transaction may keep them): new ones are made next time.
+func (h *sqliteHooks) clear() {
 	clear(h.keys)
 	clear(h.removes)
 	clear(h.tables)
+	clear(h.updated)
 }
 
 // hooksBefore prepares the hooks for a statement about to run on c:
@@ -586,7 +653,7 @@ func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
 // (the query path's rows, or a statement sent on the base connection).
 func (c *connState) applyHooked(ctx context.Context) {
 	e := &effects{}
-	c.hooks.drain(e)
+	c.hooks.drain(e, false)
 	c.db.expire(e)
 	c.db.logEffects(e)
 	if c.tx != nil {
@@ -596,9 +663,10 @@ func (c *connState) applyHooked(ctx context.Context) {
 	c.publishNow(ctx, []*effects{e}, false)
 }
 
-// effectsFor is what a statement that ran on c changed: what the engine
-// reported, and what the statement reader infers where the engine does not
-// report (see the top of this file).
+// effectsFor is what a statement that ran on c changed: what the statement
+// reader infers (its keys, or wider), and every row the engine reported.
+// With ExactExpiry and the preupdate hook, the reader's inference about
+// rows is dropped: what the engine reported is exactly what changed.
 func (c *connState) effectsFor(st *classify.Statement, args []driver.NamedValue) *effects {
 	h := c.hooks
 	if h == nil {
@@ -614,20 +682,25 @@ func (c *connState) effectsFor(st *classify.Statement, args []driver.NamedValue)
 		if len(st.Writes) > 0 {
 			e.all = true
 		}
-	case h.mode == hookPre && !cat.virtual:
-		// Every row change is reported: the reader keeps schema changes,
-		// whole-database statements and transaction control.
+	case h.mode == hookPre && c.db.exact && !cat.virtual:
+		// Every row change is reported (a virtual table's are not): the
+		// reader keeps schema changes, whole-database statements and
+		// transaction control.
 		if len(st.Writes) > 0 {
 			plain := *st
 			plain.Writes = nil
 			st = &plain
 		}
 		e = c.db.effectsOf(st, args)
+	case h.mode == hookPre:
+		e = c.db.effectsOf(st, args)
 	default:
 		e = c.db.effectsOf(st, args)
 		c.updateHookGaps(e, st)
+		h.drain(e, true)
+		return e
 	}
-	h.drain(e)
+	h.drain(e, false)
 	return e
 }
 
@@ -665,7 +738,7 @@ func (c *connState) updateHookGaps(e *effects, st *classify.Statement) {
 func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
 	cat := &sqliteCatalog{si: c.db.schema.Load(), gen: tableIndex.gen.Load(),
 		replacing: map[string]bool{}, extTriggers: map[string]bool{}, tables: map[string]map[string]*tableInfo{}}
-	pks := currentTables().pk
+	tm := currentTables()
 	dbs, err := baseQuery(ctx, c.base, "SELECT name FROM pragma_database_list")
 	if err != nil {
 		return cat
@@ -699,11 +772,18 @@ func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
 			if strings.Contains(text, "REPLACE") {
 				cat.replacing[folded] = true
 			}
-			pk := pks[strings.ToLower(name)]
+			pk := tm.pk[strings.ToLower(name)]
 			if pk == nil {
 				continue
 			}
 			ti, err := readTableInfo(ctx, c.base, s, name, pk, strings.Contains(text, "WITHOUT ROWID"))
+			if ti != nil {
+				ti.models = tm.models[ti.folded]
+				ti.intKey = true
+				for _, m := range ti.models {
+					ti.intKey = ti.intKey && len(m.pk) == 1 && m.fields[m.pk[0]].typ == int64Type
+				}
+			}
 			if err != nil {
 				return cat
 			}

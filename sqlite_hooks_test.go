@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mattn/go-sqlite3"
@@ -21,9 +24,10 @@ import (
 // instrumentation wrapper (sqlmw), and on modernc.org/sqlite.
 
 type hookDriver struct {
-	name string
-	mode string // the hook that reports row changes
-	open func(t *testing.T) *sql.DB
+	name  string
+	mode  string // the hook that reports row changes
+	exact bool   // opened with ExactExpiry
+	open  func(t *testing.T, opts ...idmap.Option) *sql.DB
 }
 
 func hookDrivers() []hookDriver {
@@ -34,46 +38,50 @@ func hookDrivers() []hookDriver {
 	mattnDSN := func(t *testing.T) string {
 		return "file:" + filepath.Join(t.TempDir(), "t.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
 	}
+	open := func(t *testing.T, base, dsn string, opts []idmap.Option) *sql.DB {
+		db, err := idmap.Open(base, dsn, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
 	return []hookDriver{
-		{"mattn", mattnMode, func(t *testing.T) *sql.DB {
-			db, err := sql.Open("idmap+sqlite3", mattnDSN(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return db
+		{name: "mattn", mode: mattnMode, open: func(t *testing.T, opts ...idmap.Option) *sql.DB {
+			return open(t, "sqlite3", mattnDSN(t), opts)
 		}},
-		{"mattnWrapped", mattnMode, func(t *testing.T) *sql.DB {
-			name := registerCounted("sqlite3", &sqlite3.SQLiteDriver{}, &counter{})
-			db, err := sql.Open("idmap+"+name, mattnDSN(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return db
+		{name: "mattnWrapped", mode: mattnMode, open: func(t *testing.T, opts ...idmap.Option) *sql.DB {
+			return open(t, registerCounted("sqlite3", &sqlite3.SQLiteDriver{}, &counter{}), mattnDSN(t), opts)
 		}},
-		{"modernc", "preupdate", func(t *testing.T) *sql.DB {
+		{name: "modernc", mode: "preupdate", open: func(t *testing.T, opts ...idmap.Option) *sql.DB {
 			dsn := "file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
-			db, err := sql.Open("idmap+sqlite", dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return db
+			return open(t, "sqlite", dsn, opts)
 		}},
 	}
 }
 
 // forEachHookDriver runs f on a new database of each SQLite driver, kept to
-// one connection (TEMP objects and ATTACH belong to a connection).
+// one connection (TEMP objects and ATTACH belong to a connection), with and
+// without ExactExpiry.
 func forEachHookDriver(t *testing.T, f func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context)) {
 	for _, d := range hookDrivers() {
-		t.Run(d.name, func(t *testing.T) {
-			db := d.open(t)
-			t.Cleanup(func() { db.Close() })
-			db.SetMaxOpenConns(1)
-			f(t, d, db, idmap.NewContext(context.Background()))
-			if got := hookMode(t, db); got != d.mode {
-				t.Errorf("hook mode %q; want %q", got, d.mode)
+		for _, exact := range []bool{false, true} {
+			name := d.name
+			var opts []idmap.Option
+			if exact {
+				name += "/exact"
+				opts = append(opts, idmap.ExactExpiry())
 			}
-		})
+			d.exact = exact
+			t.Run(name, func(t *testing.T) {
+				db := d.open(t, opts...)
+				t.Cleanup(func() { db.Close() })
+				db.SetMaxOpenConns(1)
+				f(t, d, db, idmap.NewContext(context.Background()))
+				if got := hookMode(t, db); got != d.mode {
+					t.Errorf("hook mode %q; want %q", got, d.mode)
+				}
+			})
+		}
 	}
 }
 
@@ -151,11 +159,11 @@ func fresh[T comparable](t *testing.T, ctx context.Context, db *sql.DB, want *T,
 }
 
 // kept checks that a row the write did not change is still served without
-// a query (only where the preupdate hook reports every row: the statement
-// reader widens).
+// a query (with ExactExpiry, where the preupdate hook reports every row;
+// else the statement reader widens).
 func kept[T any](t *testing.T, d hookDriver, ctx context.Context, db *sql.DB, key ...any) {
 	t.Helper()
-	if d.mode != "preupdate" {
+	if d.mode != "preupdate" || !d.exact {
 		return
 	}
 	if idmap.Cached[T](ctx, db, key...) == nil {
@@ -424,6 +432,122 @@ func TestSQLiteHooksOff(t *testing.T) {
 			if got := hookMode(t, db); got != "off" {
 				t.Errorf("hook mode %q; want off", got)
 			}
+		})
+	}
+}
+
+// TestRandomizedModelEngineHooks runs the randomized model on a schema
+// where the engine writes rows that no statement names: a TEMP trigger
+// (on every connection) that spills an update onto another row, a unique
+// column that REPLACEs on conflict by the table's definition (a plain
+// UPDATE or INSERT deletes another row), foreign-key actions (ON UPDATE
+// CASCADE from the groups), and writes sent on the base connection. With
+// the hooks it must find no violation; with them turned off it must find
+// some (so that it can fail). The "hooks exact" run uses ExactExpiry: with
+// the preupdate hook (build tag sqlite_preupdate_hook), only the rows the
+// engine reports expire.
+func TestRandomizedModelEngineHooks(t *testing.T) {
+	workers, steps := 4, 200
+	if testing.Short() {
+		steps = 60
+	}
+	if *longModel {
+		steps = 5000
+	}
+	if *modelSteps > 0 {
+		steps = *modelSteps
+	}
+	base := fmt.Sprintf("sqlite3-model-hooks-%d", dbSeq.Add(1))
+	sql.Register(base, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		for _, q := range []string{
+			"CREATE TABLE IF NOT EXISTS grps (id INTEGER PRIMARY KEY)",
+			"INSERT OR IGNORE INTO grps VALUES (0), (1), (2), (3)",
+			`CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY,
+				grp INTEGER NOT NULL REFERENCES grps(id) ON UPDATE CASCADE,
+				val INTEGER NOT NULL, slot INTEGER UNIQUE ON CONFLICT REPLACE)`,
+			`CREATE TEMP TRIGGER IF NOT EXISTS items_spill AFTER UPDATE OF val ON main.items WHEN new.val % 5 = 0
+				BEGIN UPDATE main.items SET val = val + 1 WHERE id = new.id % 16 + 1 AND id <> new.id; END`,
+		} {
+			if _, err := c.Exec(q, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	for _, run := range []struct {
+		name      string
+		on, exact bool
+	}{{"hooks", true, false}, {"hooks exact", true, true}, {"hooks off", false, false}} {
+		on := run.on
+		t.Run(run.name, func(t *testing.T) {
+			defer idmap.SetEngineHooks(on)()
+			dir := t.TempDir()
+			dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate&_foreign_keys=1"
+			var opts []idmap.Option
+			if run.exact {
+				opts = append(opts, idmap.ExactExpiry())
+			}
+			db, err := idmap.Open(base, dsn, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			snap, err := idmap.Open(base, "file:"+filepath.Join(dir, "model.db")+"?_journal_mode=WAL&_busy_timeout=20000&_foreign_keys=1", append(opts, idmap.Name(idmap.NameOf(db)))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer snap.Close()
+			truth, err := sql.Open("sqlite3", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer truth.Close()
+			extra := func(r *rand.Rand, ctx context.Context) error {
+				id := 1 + r.IntN(18)
+				switch r.IntN(5) {
+				case 0: // a plain UPDATE that may REPLACE another row
+					_, err := db.ExecContext(ctx, "UPDATE items SET slot = ? WHERE id = ?", r.IntN(6), id)
+					return err
+				case 1: // a plain INSERT that may REPLACE another row
+					_, err := db.ExecContext(ctx, "INSERT INTO items (id, grp, val, slot) VALUES (?, ?, ?, ?)", id, r.IntN(4), r.IntN(1000), r.IntN(6))
+					if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+						return nil // the id exists: nothing written
+					}
+					return err
+				case 2: // groups renumbered: ON UPDATE CASCADE rewrites items.grp
+					a, b := r.IntN(4), r.IntN(4)
+					tx, err := db.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					for _, q := range [][2]int{{a, 100}, {b, a}, {100, b}} {
+						if a == b {
+							break
+						}
+						if _, err := tx.ExecContext(ctx, "UPDATE grps SET id = ? WHERE id = ?", q[1], q[0]); err != nil {
+							tx.Rollback()
+							return err
+						}
+					}
+					return tx.Commit()
+				case 3: // a value that fires the TEMP trigger
+					_, err := db.ExecContext(ctx, "UPDATE items SET val = ? WHERE id = ?", 5*r.IntN(200), id)
+					return err
+				default: // a write on the base connection
+					c, err := db.Conn(ctx)
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					return c.Raw(func(dc any) error {
+						_, err := execBase(dc.(interface{ Unwrap() driver.Conn }).Unwrap(), "UPDATE items SET val = ? WHERE id = ?", int64(r.IntN(1000)), int64(id))
+						return err
+					})
+				}
+			}
+			runModel(t, modelDBs{db: db, snap: snap, truth: truth, q: func(s string) string { return s },
+				insertIgnore: "INSERT OR IGNORE INTO items (id, grp, val) VALUES (?, ?, ?)",
+				schema:       []string{"SELECT 1"}, extra: extra, expectViolations: !on}, workers, steps)
 		})
 	}
 }
