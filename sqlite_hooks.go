@@ -561,29 +561,31 @@ func (h *sqliteHooks) addKey(table string, key any, remove bool) {
 func (c *connState) hooksPending() bool { return c.hooks != nil && c.hooks.n > 0 }
 
 // drain adds the changes reported since the last drain to e, which holds
-// what the statement reader inferred, if anything. With readerCovers (the
-// update hook only), a table that the reader's effects name already is
-// left to the reader: what the engine changed in it besides the rows the
-// statement names comes from triggers, foreign-key actions and REPLACE,
-// which the reader widens for; the update hook adds the tables the reader
-// did not see (a statement it misread).
+// what the statement reader inferred, if anything. A table that e expires
+// whole already needs no keys. With readerCovers (the update hook only), a
+// table that e names at all is left to the reader: what the engine changed
+// in it besides the rows the statement names comes from triggers,
+// foreign-key actions and REPLACE, which the reader widens for; the update
+// hook adds the tables the reader did not see (a statement it misread).
 func (h *sqliteHooks) drain(e *effects, readerCovers bool) {
 	if h.n == 0 {
 		return
 	}
 	h.n = 0
+	if e.all {
+		h.clear()
+		return
+	}
 	var named map[string]bool
-	if readerCovers {
-		if e.all {
-			h.clear()
-			return
-		}
+	if len(e.tables) > 0 || readerCovers && len(e.keys) > 0 {
 		named = make(map[string]bool, len(e.tables)+len(e.keys))
 		for _, t := range e.tables {
 			named[t] = true
 		}
-		for _, tk := range e.keys {
-			named[tk.table] = true
+		if readerCovers {
+			for _, tk := range e.keys {
+				named[tk.table] = true
+			}
 		}
 	}
 	for t := range h.updated {

@@ -551,3 +551,14 @@ func TestRandomizedModelEngineHooks(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLiteHooksReflectionPath runs the tests that read a row's values
+// (a key that is not the rowid) with the preupdate callback made by
+// reflect.MakeFunc, the path for a driver whose data type idmap does not
+// know the layout of.
+func TestSQLiteHooksReflectionPath(t *testing.T) {
+	defer idmap.SetPreupdateFastPath(false)()
+	t.Run("WithoutRowid", TestSQLiteHooksWithoutRowid)
+	t.Run("ConflictReplace", TestSQLiteHooksConflictReplaceInDefinition)
+	t.Run("Upsert", TestSQLiteHooksUpsert)
+}
