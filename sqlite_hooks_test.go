@@ -562,3 +562,28 @@ func TestSQLiteHooksReflectionPath(t *testing.T) {
 	t.Run("ConflictReplace", TestSQLiteHooksConflictReplaceInDefinition)
 	t.Run("Upsert", TestSQLiteHooksUpsert)
 }
+
+// TestSQLiteHooksVirtualTable: no hook reports a virtual table's rows, so
+// on a database that has one, ExactExpiry keeps the statement reader's
+// widening.
+func TestSQLiteHooksVirtualTable(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		var err error
+		for _, module := range []string{"fts4(body)", "fts5(body)", "rtree(id, x0, x1)"} {
+			if _, err = db.ExecContext(ctx, "CREATE VIRTUAL TABLE hk_docs USING "+module); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
+		load[hkUser](t, ctx, db, 1, 2)
+		mustExec(t, db, "UPDATE hk_users SET name = 'ann!' WHERE name = ?", "ann")
+		fresh(t, ctx, db, &hkUser{1, "ann!"}, 1)
+		if idmap.Cached[hkUser](ctx, db, 2) != nil {
+			t.Errorf("Cached 2 is served: with a virtual table in the database, an UPDATE by a condition expires its table")
+		}
+	})
+}
