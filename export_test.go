@@ -41,9 +41,9 @@ func SetEngineHooks(on bool) (restore func()) {
 // SetPreupdateFastPath chooses between the layout-checked callback and the
 // reflect.MakeFunc one for connections opened after it (tests only).
 func SetPreupdateFastPath(on bool) (restore func()) {
-	old := preupdateFastPath
-	preupdateFastPath = on
-	return func() { preupdateFastPath = old }
+	old := preupdateSlowPath.Load()
+	preupdateSlowPath.Store(!on)
+	return func() { preupdateSlowPath.Store(old) }
 }
 
 func (c *conn) state() *connState { return c.st }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +130,10 @@ type sqliteCatalog struct {
 	virtual     bool            // a virtual table exists: no hook reports its rows
 	replacing   map[string]bool // folded tables whose definition can REPLACE (ON CONFLICT REPLACE)
 	extTriggers map[string]bool // folded tables with triggers outside the main schema (TEMP, ATTACHed)
+	// extTables: folded tables of the schemas outside main, when one of
+	// them has a WITHOUT ROWID table: the reader does not read their
+	// foreign keys, and the update hook does not report such a table.
+	extTables map[string]bool
 	// tables: schema → table name as SQLite reports it → key info.
 	tables map[string]map[string]*tableInfo
 }
@@ -140,7 +145,6 @@ type tableInfo struct {
 	intKey bool     // every one has a single int64 key field
 	rowid  bool     // the mapped key is the table's rowid (INTEGER PRIMARY KEY)
 	cols   []int    // else: the key columns' positions, in key order
-	ncols  int      // the table's column count (a mismatch means the table changed)
 }
 
 // attachHooks registers the engine's hooks on c's base connection, if it
@@ -238,8 +242,9 @@ type moderncPreData struct {
 	NewRowID     int64
 }
 
-// preupdateFastPath can be turned off to measure the reflection path.
-var preupdateFastPath = true
+// preupdateSlowPath turns the layout-checked callback off, for
+// connections opened after it is set (tests: the reflection path).
+var preupdateSlowPath atomic.Bool
 
 // registerPre registers the preupdate hook; false if the base has none of a
 // shape idmap knows.
@@ -281,7 +286,7 @@ func (h *sqliteHooks) registerPre() bool {
 	h.pre.oldM, h.pre.newM = oldM, newM
 	var cb reflect.Value
 	switch {
-	case preupdateFastPath && sameLayout(dt, reflect.TypeFor[mattnPreData]()):
+	case !preupdateSlowPath.Load() && sameLayout(dt, reflect.TypeFor[mattnPreData]()):
 		h.pre.old, h.pre.new = methodFunc(oldM), methodFunc(newM)
 		f := func(d mattnPreData) {
 			// A copy in h, not &d: d stays on the stack.
@@ -291,7 +296,7 @@ func (h *sqliteHooks) registerPre() bool {
 			h.cur, h.mattnCur = nil, mattnPreData{}
 		}
 		cb = reflect.NewAt(ft, unsafe.Pointer(&f)).Elem()
-	case preupdateFastPath && sameLayout(dt, reflect.TypeFor[moderncPreData]()):
+	case !preupdateSlowPath.Load() && sameLayout(dt, reflect.TypeFor[moderncPreData]()):
 		h.pre.old, h.pre.new = methodFunc(oldM), methodFunc(newM)
 		f := func(d moderncPreData) {
 			h.moderncCur = d
@@ -599,7 +604,7 @@ func (h *sqliteHooks) drain(e *effects, readerCovers bool) {
 		}
 	}
 	for t, ks := range h.keys {
-		if h.tables[t] || named[t] {
+		if h.tables[t] || named[t] || len(h.removes[t]) == 0 && keyedBy(e, t, ks) {
 			continue
 		}
 		e.keys = append(e.keys, tableKeys{t, ks})
@@ -608,6 +613,27 @@ func (h *sqliteHooks) drain(e *effects, readerCovers bool) {
 		}
 	}
 	h.clear()
+}
+
+// keyedBy reports whether e expires the few keys ks of table t already
+// (the reader keyed the statement's rows: the common write by key).
+func keyedBy(e *effects, t string, ks []any) bool {
+	if len(ks) > 4 {
+		return false
+	}
+	for _, k := range ks {
+		found := false
+		for _, tk := range e.keys {
+			if tk.table == t && slices.Contains(tk.keys, k) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // clear forgets what was drained. The slices now belong to the effects (a
@@ -709,8 +735,9 @@ func (c *connState) effectsFor(st *classify.Statement, args []driver.NamedValue)
 // updateHookGaps widens e for what the update hook does not report and the
 // reader does not read from the main schema's catalogue: the rows that a
 // table's own ON CONFLICT REPLACE deletes (and the foreign-key actions on
-// them), and the writes of triggers outside the main schema (TEMP,
-// ATTACHed), which may reach WITHOUT ROWID tables or REPLACE.
+// them), the writes of triggers outside the main schema (TEMP, ATTACHed),
+// which may reach WITHOUT ROWID tables or REPLACE, and the foreign-key
+// actions of schemas outside main that have WITHOUT ROWID tables.
 func (c *connState) updateHookGaps(e *effects, st *classify.Statement) {
 	if e.all {
 		return
@@ -720,7 +747,7 @@ func (c *connState) updateHookGaps(e *effects, st *classify.Statement) {
 	for i := range st.Writes {
 		w := &st.Writes[i]
 		t := foldTable(w.Table)
-		if cat.extTriggers[t] {
+		if cat.extTriggers[t] || cat.extTables[t] {
 			e.all = true
 			return
 		}
@@ -751,6 +778,8 @@ func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
 			schemas = append(schemas, s)
 		}
 	}
+	extTables := map[string]bool{}
+	extWithoutRowid := false
 	for _, s := range schemas {
 		q := `SELECT type, name, tbl_name, sql FROM "` + strings.ReplaceAll(s, `"`, `""`) + `".sqlite_master WHERE type IN ('table', 'trigger')`
 		rows, err := baseQuery(ctx, c.base, q)
@@ -773,6 +802,10 @@ func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
 			}
 			if strings.Contains(text, "REPLACE") {
 				cat.replacing[folded] = true
+			}
+			if s != "main" {
+				extTables[folded] = true
+				extWithoutRowid = extWithoutRowid || strings.Contains(text, "WITHOUT ROWID")
 			}
 			pk := tm.pk[strings.ToLower(name)]
 			if pk == nil {
@@ -797,6 +830,9 @@ func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
 			}
 		}
 	}
+	if extWithoutRowid {
+		cat.extTables = extTables
+	}
 	cat.ok = true
 	return cat
 }
@@ -808,7 +844,7 @@ func readTableInfo(ctx context.Context, bc driver.Conn, schema, table string, pk
 	if err != nil {
 		return nil, err
 	}
-	ti := &tableInfo{folded: strings.ToLower(table), ncols: len(cols), cols: make([]int, len(pk))}
+	ti := &tableInfo{folded: strings.ToLower(table), cols: make([]int, len(pk))}
 	var declPK []string
 	intPK := false
 	for i, want := range pk {
