@@ -587,3 +587,32 @@ func TestSQLiteHooksVirtualTable(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLiteHooksFailedStatement: a statement that fails may have changed
+// rows that SQLite keeps (an earlier statement of a multi-statement string,
+// the rows before the failing one under OR FAIL). The statement reader sees
+// only the error; the hooks' reports are applied all the same.
+func TestSQLiteHooksFailedStatement(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob'), (3, 'cid')")
+		load[hkUser](t, ctx, db, 1, 2, 3)
+		if _, err := db.ExecContext(ctx, "UPDATE hk_users SET name = 'ann!' WHERE id = 1; INSERT INTO hk_users VALUES (2, 'dup')"); err == nil {
+			t.Fatal("the second statement did not fail")
+		}
+		fresh(t, ctx, db, &hkUser{1, "ann!"}, 1)
+		// OR FAIL keeps the rows changed before the one that fails.
+		if _, err := db.ExecContext(ctx, "UPDATE OR FAIL hk_users SET name = 'same' WHERE id IN (2, 3)"); err == nil {
+			t.Fatal("UPDATE OR FAIL did not fail")
+		}
+		var name2, name3 string
+		if err := db.QueryRowContext(context.Background(), "SELECT (SELECT name FROM hk_users WHERE id = 2), (SELECT name FROM hk_users WHERE id = 3)").Scan(&name2, &name3); err != nil {
+			t.Fatal(err)
+		}
+		if name2 != "same" && name3 != "same" {
+			t.Fatalf("UPDATE OR FAIL kept no row (%q, %q)", name2, name3)
+		}
+		fresh(t, ctx, db, &hkUser{2, name2}, 2)
+		fresh(t, ctx, db, &hkUser{3, name3}, 3)
+	})
+}
