@@ -616,3 +616,24 @@ func TestSQLiteHooksFailedStatement(t *testing.T) {
 		fresh(t, ctx, db, &hkUser{3, name3}, 3)
 	})
 }
+
+// TestSQLiteHooksMainTrigger: a trigger in the main schema, which the
+// statement reader knows (the write widens to the whole database); with
+// ExactExpiry and the preupdate hook, only the rows it wrote expire.
+func TestSQLiteHooksMainTrigger(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "CREATE TABLE hk_orders (id INTEGER PRIMARY KEY, uid INTEGER NOT NULL)")
+		mustExec(t, db, "CREATE TABLE hk_codes (code TEXT PRIMARY KEY, label TEXT NOT NULL) WITHOUT ROWID")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
+		mustExec(t, db, "INSERT INTO hk_codes VALUES ('A', 'a')")
+		mustExec(t, db, `CREATE TRIGGER hk_ordered AFTER INSERT ON hk_orders
+			BEGIN UPDATE hk_users SET name = 'ordered' WHERE id = new.uid; END`)
+		load[hkUser](t, ctx, db, 1, 2)
+		load[hkCode](t, ctx, db, "A")
+		mustExec(t, db, "INSERT INTO hk_orders (id, uid) VALUES (10, ?)", 1)
+		fresh(t, ctx, db, &hkUser{1, "ordered"}, 1)
+		kept[hkUser](t, d, ctx, db, 2)
+		kept[hkCode](t, d, ctx, db, "A")
+	})
+}
