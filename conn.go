@@ -174,13 +174,8 @@ var (
 //		…
 //	})
 //
-// Statements sent on it directly bypass idmap's statement reader. On
-// SQLite with the preupdate hook (modernc.org/sqlite, or mattn/go-sqlite3
-// built with the tag sqlite_preupdate_hook) the rows they change are
-// expired when the connection goes back to the pool (or at its next
-// statement through idmap); with mattn's update hook only, the rows it
-// reports (not REPLACE deletions, DELETE without WHERE, WITHOUT ROWID
-// tables). Elsewhere idmap cannot expire what they write.
+// Statements sent on it directly bypass idmap: it cannot expire what they
+// write (SQLite's hooks, which idmap registers on it, ignore them).
 func (c *conn) Unwrap() driver.Conn { return c.st.base }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
@@ -206,13 +201,10 @@ func (c *conn) ResetSession(ctx context.Context) error {
 }
 
 // IsValid is called by database/sql as the connection goes back to the
-// pool: what SQLite's hooks reported of statements sent on the base
-// connection (through Unwrap) is applied now, not at the connection's next
-// statement.
+// pool: what SQLite's hooks reported of a statement that failed (rows that
+// SQLite kept) is applied now, not at the connection's next statement.
 func (c *conn) IsValid() bool {
-	if c.st.hooksPending() {
-		c.st.applyHooked(context.Background())
-	}
+	c.st.hooksIdle(context.Background())
 	return c.valid.IsValid()
 }
 

@@ -3,10 +3,10 @@ package idmap_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -499,23 +499,22 @@ func TestWriteExpires(t *testing.T) {
 
 func TestWithRefreshAndLockingRead(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())
-	dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_journal_mode=WAL&_busy_timeout=10000"
-	db, err := sql.Open("idmap+sqlite3", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	seedUsers(t, db, 1)
 	u, _ := idmap.Get[User](ctx, db, 1)
-	// Change the row behind idmap's back: another program (here a handle
-	// without idmap; a write on this database's base connection, through
-	// Unwrap, would be reported by SQLite's hooks).
-	behind, err := sql.Open("sqlite3", dsn)
+	// Change the row behind idmap's back (a raw connection).
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer behind.Close()
-	if _, err := behind.Exec("UPDATE users SET name = 'behind' WHERE id = 1"); err != nil {
+	err = conn.Raw(func(dc any) error {
+		bc := dc.(interface{ Unwrap() driver.Conn }).Unwrap()
+		ex := bc.(driver.ExecerContext)
+		_, err := ex.ExecContext(ctx, "UPDATE users SET name = 'behind' WHERE id = 1", nil)
+		return err
+	})
+	conn.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := idmap.Get[User](ctx, db, 1); got.Name != "user1" {

@@ -441,6 +441,13 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 					} else if !errors.Is(err, sql.ErrNoRows) {
 						errs.Add(1)
 					}
+				case m.extra != nil && op < 55: // the run's own writes (and 92–95 below)
+					mu.Lock()
+					err := m.extra(r, ctx)
+					mu.Unlock()
+					if err != nil {
+						errs.Add(1)
+					}
 				case op < 60: // write by key
 					mu.Lock()
 					_, err := db.ExecContext(ctx, m.q("UPDATE items SET val = ? WHERE id = ?"), r.IntN(1000), id)

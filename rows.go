@@ -154,10 +154,10 @@ func (r *rows) Close() error {
 			r.conn.publishNow(context.Background(), []*effects{r.eff}, false)
 		}
 	}
-	if r.conn != nil && r.conn.hooksPending() {
+	if r.conn != nil {
 		// What SQLite reported while the rows were read (a write with
 		// RETURNING runs at the first Next), now that it has finished.
-		r.conn.applyHooked(context.Background())
+		r.conn.hooksIdle(context.Background())
 	}
 	return err
 }

@@ -86,6 +86,7 @@ type sqliteHooks struct {
 	typ  reflect.Type // the base connection's type
 	base any          // the base connection, with the Register methods
 
+	active     bool // a statement sent through idmap runs (or ran and failed): reports count
 	updateOn   bool // the update hook is registered
 	preSeen    bool // the preupdate hook has reported a change on this connection
 	dropUpdate bool // the update hook is to be unregistered (between statements)
@@ -403,6 +404,9 @@ func (h *sqliteHooks) report(op int, schema, table string, oldRowid, newRowid in
 			preupdateWorks.Store(h.typ, true)
 		}
 	}
+	if !h.active {
+		return // a statement sent on the base connection: it bypasses idmap
+	}
 	h.n++
 	ti := h.info(schema, table)
 	if ti == nil {
@@ -501,6 +505,9 @@ func (h *sqliteHooks) update(op int, schema, table string, rowid int64) {
 	}
 	if !h.preSeen {
 		preupdateWorks.Store(h.typ, false)
+	}
+	if !h.active {
+		return
 	}
 	h.n++
 	ti := h.info(schema, table)
@@ -645,9 +652,9 @@ func (h *sqliteHooks) clear() {
 	clear(h.updated)
 }
 
-// hooksBefore prepares the hooks for a statement about to run on c:
-// changes reported outside a statement of idmap's (on the base connection
-// reached through Unwrap) are applied, and the catalogue is read if it is
+// hooksBefore prepares the hooks for a statement about to run on c: what
+// an earlier statement that failed changed is applied (SQLite may have
+// kept it), reports count from now on, and the catalogue is read if it is
 // missing or out of date and the statement may write (a read sends nothing
 // more to the server).
 func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
@@ -667,6 +674,7 @@ func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
 	if h.n > 0 {
 		c.applyHooked(ctx)
 	}
+	h.active = true
 	if !mayChange(st) {
 		return
 	}
@@ -676,9 +684,25 @@ func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
 	}
 }
 
+// hooksIdle is called between statements (the rows closed, the
+// connection back to the pool): what the last statement's end did not take
+// is applied, and reports no longer count until the next statement through
+// idmap (a statement sent on the base connection through Unwrap bypasses
+// idmap, as documented).
+func (c *connState) hooksIdle(ctx context.Context) {
+	if c.hooks == nil {
+		return
+	}
+	if c.hooks.n > 0 {
+		c.applyHooked(ctx)
+	}
+	c.hooks.active = false
+}
+
 // applyHooked expires, records and publishes what the hooks reported since
 // the last drain: a write whose rows the statement's own end did not take
-// (the query path's rows, or a statement sent on the base connection).
+// (the query path's rows, or a statement that failed after changing rows
+// that SQLite kept).
 func (c *connState) applyHooked(ctx context.Context) {
 	e := &effects{}
 	c.hooks.drain(e, false)

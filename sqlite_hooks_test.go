@@ -3,7 +3,6 @@ package idmap_test
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -337,32 +336,6 @@ func TestSQLiteHooksWithoutRowid(t *testing.T) {
 	})
 }
 
-// TestSQLiteHooksBaseConnection: a write sent on the base driver's
-// connection (sql.Conn.Raw and Unwrap) bypasses the statement reader; the
-// hooks report its rows when the connection goes back to the pool.
-func TestSQLiteHooksBaseConnection(t *testing.T) {
-	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
-		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
-		load[hkUser](t, ctx, db, 1, 2)
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = c.Raw(func(dc any) error {
-			bc := dc.(interface{ Unwrap() driver.Conn }).Unwrap()
-			_, err := execBase(bc, "UPDATE hk_users SET name = 'raw' WHERE id = 1")
-			return err
-		})
-		c.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		fresh(t, ctx, db, &hkUser{1, "raw"}, 1)
-		kept[hkUser](t, d, ctx, db, 2)
-	})
-}
-
 // TestSQLiteHooksTransaction: what the hooks report is recorded with the
 // transaction: seen by its own map at once, by the others at commit, and
 // expired again at rollback.
@@ -441,11 +414,11 @@ func TestSQLiteHooksOff(t *testing.T) {
 // (on every connection) that spills an update onto another row, a unique
 // column that REPLACEs on conflict by the table's definition (a plain
 // UPDATE or INSERT deletes another row), foreign-key actions (ON UPDATE
-// CASCADE from the groups), and writes sent on the base connection. With
-// the hooks it must find no violation; with them turned off it must find
-// some (so that it can fail). The "hooks exact" run uses ExactExpiry: with
-// the preupdate hook (build tag sqlite_preupdate_hook), only the rows the
-// engine reports expire.
+// CASCADE from the groups), and a string of statements whose second one
+// fails after the first committed. With the hooks it must find no
+// violation; with them turned off it must find some (so that it can fail).
+// The "hooks exact" run uses ExactExpiry: with the preupdate hook (build tag
+// sqlite_preupdate_hook), only the rows the engine reports expire.
 func TestRandomizedModelEngineHooks(t *testing.T) {
 	workers, steps := 4, 200
 	if testing.Short() {
@@ -502,8 +475,19 @@ func TestRandomizedModelEngineHooks(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer truth.Close()
+			var keep []*Item // what the last extra write loaded (guarded by the model's writer lock)
 			extra := func(r *rand.Rand, ctx context.Context) error {
 				id := 1 + r.IntN(18)
+				// Read every row first, as an application that reads
+				// before it writes: whatever the engine changes besides
+				// the rows the statement names is in the map.
+				rs, err := db.QueryContext(ctx, "SELECT id, grp, val FROM items")
+				if err != nil {
+					return err
+				}
+				if err := idmap.Bind(rs, &keep); err != nil {
+					return err
+				}
 				switch r.IntN(5) {
 				case 0: // a plain UPDATE that may REPLACE another row
 					_, err := db.ExecContext(ctx, "UPDATE items SET slot = ? WHERE id = ?", r.IntN(6), id)
@@ -533,16 +517,12 @@ func TestRandomizedModelEngineHooks(t *testing.T) {
 				case 3: // a value that fires the TEMP trigger
 					_, err := db.ExecContext(ctx, "UPDATE items SET val = ? WHERE id = ?", 5*r.IntN(200), id)
 					return err
-				default: // a write on the base connection
-					c, err := db.Conn(ctx)
-					if err != nil {
-						return err
+				default: // a failing string of statements: the first one commits
+					_, err := db.ExecContext(ctx, "UPDATE items SET val = ? WHERE id = ?; INSERT INTO items (id, grp, val) VALUES (?, 0, 0)", r.IntN(1000), id, 1+r.IntN(16))
+					if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+						return nil // expected: the row exists
 					}
-					defer c.Close()
-					return c.Raw(func(dc any) error {
-						_, err := execBase(dc.(interface{ Unwrap() driver.Conn }).Unwrap(), "UPDATE items SET val = ? WHERE id = ?", int64(r.IntN(1000)), int64(id))
-						return err
-					})
+					return err
 				}
 			}
 			runModel(t, modelDBs{db: db, snap: snap, truth: truth, q: func(s string) string { return s },
