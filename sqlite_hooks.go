@@ -23,8 +23,10 @@ import (
 //     statement changes: its own rows, what triggers write (TEMP and
 //     ATTACHed ones included), foreign-key actions, the rows that REPLACE
 //     and ON CONFLICT REPLACE delete, DELETE without WHERE, WITHOUT ROWID
-//     tables. With it, a write expires exactly the keys it changed, and the
-//     statement reader no longer widens for triggers and foreign keys.
+//     tables. Every reported row expires its key, in addition to what the
+//     statement reader infers; with ExactExpiry, instead of it (the reader
+//     keeps schema changes, transaction control and whole-database
+//     statements; a database with virtual tables keeps the reader).
 //   - the update hook (mattn always) misses REPLACE deletions, the
 //     truncation of DELETE without WHERE and WITHOUT ROWID tables. With
 //     only it, the statement reader keeps its whole role and widens for
@@ -40,9 +42,13 @@ import (
 // The hooks run synchronously in the goroutine running the statement, while
 // it runs. They only collect keys; the statement's end (after, or the rows'
 // Close for the query path) turns them into effects, expired and recorded
-// with the transaction like any tracked write. Nothing runs SQL inside a
-// hook: what a hook needs to know of the tables (which column is the key)
-// is read between statements, in the connection's catalogue.
+// with the transaction like any tracked write; what a statement that failed
+// had changed (SQLite may keep it) is applied when the connection goes back
+// to the pool. Reports count only while a statement sent through idmap
+// runs: one sent on the base connection (Unwrap) bypasses idmap. Nothing
+// runs SQL inside a hook: what a hook needs to know of the tables (which
+// column is the key) is read between statements, in the connection's
+// catalogue.
 
 type hookMode uint8
 
