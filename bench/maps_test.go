@@ -213,7 +213,6 @@ func BenchmarkMapGet(b *testing.B) {
 				batch("getStrong", func(k int64) bool { u, err := idmap.Get[MapRowStrong](bg, idm, k); return err == nil && u.ID == k }),
 				batch("getWeak", func(k int64) bool { u, err := idmap.Get[MapRow](bg, idm, k); return err == nil && u.ID == k }),
 				batch("getScope", func(k int64) bool { u, err := idmap.Get[MapRow](sctx, idm, k); return err == nil && u.ID == k }),
-
 			}
 			pairedCPU(b, sides, getBatchMap)
 			runtime.KeepAlive(weakObjs)
