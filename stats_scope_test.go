@@ -29,10 +29,10 @@ func TestScopeEntriesDroppedScopes(t *testing.T) {
 	if got := mid.Scopes.Entries - before.Scopes.Entries; got < 0 || got > 1000 {
 		t.Fatalf("scope entries while the scopes may live: %d; want 0…1000", got)
 	}
-	// Cleanups run after a collection, on their own goroutine: a few
-	// rounds give them time.
+	// Cleanups run after a collection, on their own goroutine: rounds of
+	// GC and yielding give them time.
 	var got int64
-	for range 100 {
+	for range 500 {
 		runtime.GC()
 		runtime.Gosched()
 		st, _ := idmap.StatsOf(db)
