@@ -29,11 +29,12 @@ type Scope struct {
 	led   *ledger     // written once under mu, with the first map
 }
 
-const scopeStripes = 16
+const scopeStripes = 8
 
+// scopeLock is one stripe, two cache lines of its own (see shard).
 type scopeLock struct {
 	sync.RWMutex
-	_ [64 - 24]byte
+	_ [128 - 24]byte
 }
 
 // rlock read-locks the calling goroutine's stripe and returns it, or nil if

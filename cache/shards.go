@@ -19,14 +19,16 @@ const (
 	nShards   = 1 << shardBits
 )
 
-// shard is one part of a shared map, a cache line of its own.
+// shard is one part of a shared map, two cache lines of its own: CPUs
+// that fetch lines in pairs (the adjacent-line prefetcher) would otherwise
+// make readers of neighbouring shards fight over one pair.
 type shard[K comparable] struct {
 	mu sync.RWMutex
 	m  map[K]slot // protected by mu; nil until the first store
 	// peak is the most slots m held since it was made: a Go map keeps its
 	// room after deletes, so a sweep that leaves far fewer makes it anew.
 	peak int // protected by mu
-	_    [64 - 24 - 8 - 8]byte
+	_    [128 - 24 - 8 - 8]byte
 }
 
 // shards are the shards of one key type.
@@ -34,7 +36,18 @@ type shards[K comparable] [nShards]shard[K]
 
 var hashSeed = maphash.MakeSeed()
 
-func intShard(k int64) int { return int((uint64(k) * 0x9E3779B97F4A7C15) >> (64 - shardBits)) }
+// intShard mixes the key's bits before taking the shard: a multiplication
+// alone maps keys a fixed distance apart (two goroutines walking ids) to
+// shards a fixed distance apart.
+func intShard(k int64) int {
+	x := uint64(k)
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return int(x >> (64 - shardBits))
+}
 
 func strShard(k string) int { return int(maphash.String(hashSeed, k) >> (64 - shardBits)) }
 
