@@ -148,27 +148,6 @@ func openAuthorized(t testing.TB) *sql.DB {
 	return db
 }
 
-// foldEq compares names as SQLite does: ASCII letters without regard to
-// case.
-func foldEq(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // checkRefused fails unless err is idmap's refusal of a model.
 func checkRefused(t *testing.T, err error) {
 	t.Helper()
@@ -277,15 +256,15 @@ func FuzzGeneratedSQL(f *testing.F) {
 				case sqlite3.SQLITE_SELECT:
 					selects++
 				case sqlite3.SQLITE_READ:
-					if !foldEq(c.a1, m.tableName[len(m.tableName)-1]) {
+					if !equalFoldASCII(c.a1, m.tableName[len(m.tableName)-1]) {
 						t.Errorf("%s reads table %q (database %q); want only %q", q, c.a1, c.a3, m.tableName[len(m.tableName)-1])
 					}
-					if len(m.tableName) == 2 && !foldEq(c.a3, m.tableName[0]) {
+					if len(m.tableName) == 2 && !equalFoldASCII(c.a3, m.tableName[0]) {
 						t.Errorf("%s reads table %q of database %q; want %q", q, c.a1, c.a3, m.tableName[0])
 					}
 					// A column that does not exist reads no column (""):
 					// SQLite takes a "…" that names no column for a string.
-					if c.a2 != "" && !foldEq(c.a2, cols[0]) && !foldEq(c.a2, cols[1]) && !foldEq(c.a2, cols[2]) {
+					if c.a2 != "" && !equalFoldASCII(c.a2, cols[0]) && !equalFoldASCII(c.a2, cols[1]) && !equalFoldASCII(c.a2, cols[2]) {
 						t.Errorf("%s reads column %q of %q; want one of %q", q, c.a2, c.a1, cols)
 					}
 				default:
