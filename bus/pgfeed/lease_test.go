@@ -111,6 +111,22 @@ func TestFeedProbe(t *testing.T) {
 	default:
 	}
 
+	// The round trip of a probe, on an otherwise idle feed.
+	var rtts []time.Duration
+	for i := uint64(100); i < 150; i++ {
+		start := time.Now()
+		if err := f.Probe(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(); ev.probe != i {
+			t.Fatalf("delivery %+v; want probe %d", ev, i)
+		}
+		rtts = append(rtts, time.Since(start))
+	}
+	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+	t.Logf("probe round trip (Probe called → Handler.Probe), %d probes: p50 %v, p90 %v, max %v",
+		len(rtts), rtts[len(rtts)/2].Round(time.Microsecond), rtts[len(rtts)*9/10].Round(time.Microsecond), rtts[len(rtts)-1].Round(time.Microsecond))
+
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
