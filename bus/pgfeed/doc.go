@@ -58,7 +58,9 @@
 // on PostgreSQL 14–16 it waits for the WAL writer to be streamed (200–400
 // ms measured here, with the default wal_writer_delay), too long for the
 // default lease. A probe does not count as a read-your-writes mark, nor a
-// mark as a probe.
+// mark as a probe. A probe writes WAL: the feed must connect to a server
+// that accepts writes (on a standby, which PostgreSQL 16 can decode on,
+// every probe fails, and the database serves nothing from its maps).
 //
 // # Read-your-writes
 //

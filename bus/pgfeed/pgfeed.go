@@ -87,8 +87,9 @@ func Tables(names ...string) Option {
 	}
 }
 
-// ApplicationName sets the application_name of the feed's replication
-// connection (default "idmap-pgfeed"), shown in pg_stat_replication.
+// ApplicationName sets the application_name of the feed's connections
+// (default "idmap-pgfeed"): the replication connection, shown in
+// pg_stat_replication, and the one that sends the probes (see Probe).
 func ApplicationName(name string) Option { return func(o *options) { o.appName = name } }
 
 // Backoff bounds the wait between two attempts to reconnect: it starts at
