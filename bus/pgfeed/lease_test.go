@@ -355,3 +355,65 @@ func leaseRun(t *testing.T, prover bool) leaseResult {
 	}
 	return r
 }
+
+// TestFeedProbeReconnects: the probes' connection, once lost, is opened
+// again by the next probe.
+func TestFeedProbeReconnects(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)`)
+	app := unique("probe_app")
+	f := e.feed("feed_probe_reconnect", []string{"items"}, pgfeed.ApplicationName(app))
+	probes := make(chan uint64, 16)
+	resumed := make(chan struct{}, 4)
+	if err := f.Subscribe(bus.Handler{
+		Message: func(bus.Message) {},
+		Gap: func(g bus.Gap) {
+			if g.Resumed {
+				resumed <- struct{}{}
+			}
+		},
+		Probe: func(token uint64) { probes <- token },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-resumed:
+	case <-time.After(waitFor):
+		t.Fatal("the feed does not stream")
+	}
+	ctx := context.Background()
+	want := func(tok uint64) {
+		t.Helper()
+		select {
+		case got := <-probes:
+			if got != tok {
+				t.Fatalf("probe %d came back; want %d", got, tok)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("probe %d never came back", tok)
+		}
+	}
+	if err := f.Probe(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	want(1)
+	// Terminate the probes' connection (not the walsender).
+	var n int
+	if err := e.plain.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend'`, app).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminating the probes' connection: %d, %v", n, err)
+	}
+	// The next probe may find the connection dead (and fail); the one
+	// after it connects again.
+	var err error
+	tok := uint64(2)
+	for ; tok < 4; tok++ {
+		if err = f.Probe(ctx, tok); err == nil {
+			break
+		}
+		t.Logf("probe %d after the kill: %v", tok, err)
+	}
+	if err != nil {
+		t.Fatalf("no probe succeeds after the probes' connection was lost: %v", err)
+	}
+	want(tok)
+}
