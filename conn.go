@@ -39,6 +39,8 @@ type connState struct {
 	// sessionPending: a statement whose effect on autocommit is unknown
 	// came through the query path; its rows ask the server when they close.
 	sessionPending bool
+	// hooks: SQLite's hooks on base (sqlite_hooks.go), or nil.
+	hooks *sqliteHooks
 }
 
 // txState is an open transaction: begun with BeginTx, or with BEGIN sent as
@@ -181,7 +183,7 @@ var (
 //	})
 //
 // Statements sent on it directly bypass idmap: it cannot expire what they
-// write.
+// write (SQLite's hooks, which idmap registers on it, ignore them).
 func (c *conn) Unwrap() driver.Conn { return c.st.base }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
@@ -206,7 +208,13 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	return c.resetter.ResetSession(ctx)
 }
 
-func (c *conn) IsValid() bool { return c.valid.IsValid() }
+// IsValid is called by database/sql as the connection goes back to the
+// pool: what SQLite's hooks reported of a statement that failed (rows that
+// SQLite kept) is applied now, not at the connection's next statement.
+func (c *conn) IsValid() bool {
+	c.st.hooksIdle(context.Background())
+	return c.valid.IsValid()
+}
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	return c.checker.CheckNamedValue(nv)

@@ -84,6 +84,7 @@ type config struct {
 	logger     *slog.Logger        // Logger
 	noShared   bool                // NoSharedMap
 	lease      time.Duration       // Lease
+	exact      bool                // ExactExpiry
 	err        error
 }
 
@@ -138,6 +139,17 @@ func NoAutoFlush(reasons ...signals.Reason) Option {
 // another, and a scope belongs to one unit of work.
 func NoSharedMap() Option { return func(c *config) { c.noShared = true } }
 
+// ExactExpiry makes a write on SQLite expire exactly the rows that the
+// engine's preupdate hook reports it changed (modernc.org/sqlite, or
+// mattn/go-sqlite3 built with the tag sqlite_preupdate_hook): an UPDATE or
+// DELETE by any condition, the rows that triggers and foreign-key actions
+// write, no more. Without it (the default), a write expires what the
+// statement reader infers (its keys, else the table; a table with triggers,
+// the database) and, in addition, every row the engine reports. It has no
+// effect on other engines, with mattn's update hook only, or on a database
+// with virtual tables (no hook reports their rows).
+func ExactExpiry() Option { return func(c *config) { c.exact = true } }
+
 // database is one database opened through idmap: its name, dialect and
 // maps. Several may share a cache.DB (same name).
 type database struct {
@@ -149,6 +161,7 @@ type database struct {
 	bus      bus.Bus             // WithBus, or nil
 	sources  []bus.Bus           // WithSource
 	syncers  []bus.Syncer        // the sources that are Syncers
+	exact    bool                // ExactExpiry
 
 	schema atomic.Pointer[schemaInfo] // foreign keys and triggers; nil until read, and after DDL
 	// schemaTried: a read that needs the catalogue (it calls functions or
@@ -177,7 +190,7 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 	if !cfg.hasDialect {
 		cfg.dialect = guess
 	}
-	db := &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name), noFlush: cfg.noFlush, triggers: cfg.triggers, bus: cfg.bus}
+	db := &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name), noFlush: cfg.noFlush, triggers: cfg.triggers, bus: cfg.bus, exact: cfg.exact}
 	if cfg.logger != nil {
 		loggers.Store(db.cdb, cfg.logger)
 	}
@@ -464,6 +477,7 @@ func (d *boundDriver) Open(dsn string) (driver.Conn, error) {
 // which lets users reach the base connection.
 func (db *database) wrap(bc driver.Conn) driver.Conn {
 	st := &connState{db: db, base: bc}
+	attachHooks(st)
 	_, st.hasBeginTx = bc.(driver.ConnBeginTx)
 	_, execCtx := bc.(driver.ExecerContext)
 	_, exec := bc.(driver.Execer)

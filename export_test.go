@@ -29,3 +29,32 @@ func SetSchemaTTL(d time.Duration) (restore func()) {
 	schemaTTL = d
 	return func() { schemaTTL = old }
 }
+
+// SetEngineHooks turns SQLite's hooks on or off for connections opened
+// after it, and returns a function that restores the setting (tests only).
+func SetEngineHooks(on bool) (restore func()) {
+	old := engineHooksOff.Load()
+	engineHooksOff.Store(!on)
+	return func() { engineHooksOff.Store(old) }
+}
+
+// SetPreupdateFastPath chooses between the layout-checked callback and the
+// reflect.MakeFunc one for connections opened after it (tests only).
+func SetPreupdateFastPath(on bool) (restore func()) {
+	old := preupdateSlowPath.Load()
+	preupdateSlowPath.Store(!on)
+	return func() { preupdateSlowPath.Store(old) }
+}
+
+func (c *conn) state() *connState { return c.st }
+
+// HookMode returns which SQLite hook reports the row changes of the idmap
+// connection dc (from sql.Conn.Raw): "preupdate", "update" or "off"
+// (tests only).
+func HookMode(dc any) string {
+	s, ok := dc.(interface{ state() *connState })
+	if !ok || s.state().hooks == nil {
+		return "off"
+	}
+	return s.state().hooks.mode.String()
+}

@@ -166,6 +166,11 @@ func (r *rows) Close() error {
 			r.conn.publishNow(context.Background(), []*effects{r.eff}, false)
 		}
 	}
+	if r.conn != nil {
+		// What SQLite reported while the rows were read (a write with
+		// RETURNING runs at the first Next), now that it has finished.
+		r.conn.hooksIdle(context.Background())
+	}
 	return err
 }
 

@@ -127,6 +127,9 @@ func (c *connState) before(ctx context.Context, query string) *classify.Statemen
 	if c.db.dialect == dialectMySQL && !c.curKnown && len(st.Writes) > 0 {
 		c.learnCurrentDB(ctx)
 	}
+	if c.hooks != nil {
+		c.hooksBefore(ctx, st)
+	}
 	return st
 }
 
@@ -162,11 +165,11 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 	if st.Use {
 		c.curKnown = false
 	}
-	if !mayChange(st) && !c.db.mentionsUnbounded(st, cur) {
+	if !mayChange(st) && !c.db.mentionsUnbounded(st, cur) && !c.hooksPending() {
 		return nil
 	}
 	autocommit := c.tx == nil
-	e := c.db.effectsOf(st, args, cur)
+	e := c.effectsFor(st, args, cur) // sqlite_hooks.go: what the engine reported, and the reader
 	c.db.expire(e)
 	c.db.logEffects(e)
 	if c.tx != nil {

@@ -105,6 +105,7 @@ func BenchmarkPaired(b *testing.B) {
 }
 
 // BenchmarkPairedParallel runs BenchmarkGetParallel's shared-map Get hits
+// (get), Get hits in one scope shared by the goroutines (scope)
 // and BenchmarkMachineParallel's two ceilings side by side, with one
 // goroutine and with two. Every side does the same work per op (2×getBatch
 // units, split between its goroutines), so get1-ns/op / get2-ns/op is the
@@ -122,6 +123,8 @@ func BenchmarkPairedParallel(b *testing.B) {
 	for _, u := range all {
 		m[u.ID] = u
 	}
+	sctx := idmap.NewContext(bg)
+	scoped := loadAll(b, sctx, be)
 	var sink atomic.Uint64
 	var failed atomic.Bool
 	units := map[string]func(g, n int){
@@ -135,11 +138,22 @@ func BenchmarkPairedParallel(b *testing.B) {
 				}
 			}
 		},
+		// Get hits in ONE scope that both goroutines share.
+		"scope": func(g, n int) {
+			id := int64(g * nRows / 2)
+			for range 2 * getBatch / n {
+				u, err := idmap.Get[User](sctx, be.idm, nextID(&id))
+				if err != nil || u != scoped[id-1] {
+					failed.Store(true)
+					return
+				}
+			}
+		},
 		"cpu": func(g, n int) { sink.Add(cpuWork(g, 2*getBatch*40/n)) },
 		"map": func(g, n int) { sink.Add(mapWork(m, g, 2*getBatch*6/n)) },
 	}
 	var sides []side
-	for _, kind := range []string{"get", "cpu", "map"} {
+	for _, kind := range []string{"get", "scope", "cpu", "map"} {
 		for _, n := range []int{1, 2} {
 			sides = append(sides, side{fmt.Sprintf("%s%d", kind, n), func() error {
 				var wg sync.WaitGroup
@@ -156,4 +170,5 @@ func BenchmarkPairedParallel(b *testing.B) {
 	}
 	paired(b, sides)
 	runtime.KeepAlive(all)
+	runtime.KeepAlive(scoped)
 }

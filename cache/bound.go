@@ -3,6 +3,7 @@ package cache
 import (
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // SetMaxAge makes entries of d's shared maps expire once older than age
@@ -96,13 +97,13 @@ type strongBound struct {
 type boundNode struct {
 	m   *sharedMap
 	key any
-	e   *entry
+	ref unsafe.Pointer // the slot's object when it was stored
 }
 
 // add records a strong entry just stored, and drops entries past the limit.
-func (b *strongBound) add(m *sharedMap, key any, e *entry) {
+func (b *strongBound) add(m *sharedMap, key any, ref unsafe.Pointer) {
 	b.mu.Lock()
-	b.q = append(b.q, boundNode{m, key, e})
+	b.q = append(b.q, boundNode{m, key, ref})
 	b.trim()
 	b.mu.Unlock()
 }
@@ -116,17 +117,21 @@ func (b *strongBound) trim() {
 		n := b.q[b.head]
 		b.q[b.head] = boundNode{}
 		b.head++
-		cur, ok := n.m.m.Load(n.key)
-		if !ok || cur.(*entry) != n.e {
-			continue // replaced or removed: not in the map under this node
-		}
-		if n.e.meta.Load()&metaRef != 0 {
-			n.e.meta.And(^uint64(metaRef))
-			b.q = append(b.q, n)
-			continue
-		}
-		if n.m.m.CompareAndDelete(n.key, n.e) {
+		requeue := false
+		n.m.compute(n.key, func(cur slot, ok bool) (slot, op) {
+			switch {
+			case !ok || cur.ref != n.ref:
+				return cur, opKeep // replaced or removed: not in the map under this node
+			case cur.meta&metaRef != 0:
+				cur.meta &^= metaRef
+				requeue = true
+				return cur, opStore
+			}
 			b.d.stats.evicted.Add(1)
+			return cur, opDelete
+		})
+		if requeue {
+			b.q = append(b.q, n)
 		}
 	}
 	if b.head > 64 && b.head > len(b.q)/2 {

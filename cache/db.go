@@ -158,25 +158,39 @@ func (d *DB) expireKeys(table string, keys []any) {
 	t := d.Table(table)
 	w := d.clock.Add(1)
 	t.mu.Lock()
-	if t.keys == nil {
-		t.keys = make(map[any]uint64)
-	}
+	defer t.mu.Unlock()
 	for _, k := range keys {
 		if !isComparable(k) {
 			// A key that cannot be recorded widens to the table.
 			storeMax(&t.epoch, w)
 			continue
 		}
-		t.keys[k] = w
+		sh := &t.keys[keyShardOf(k)]
+		sh.mu.Lock()
+		if sh.m == nil {
+			sh.m = make(map[any]uint64)
+		}
+		if _, ok := sh.m[k]; !ok {
+			t.nkeys++
+		}
+		sh.m[k] = w
+		sh.mu.Unlock()
 	}
 	storeMax(&t.keyMax, w)
-	if len(t.keys) > d.keyLimit {
-		// Collapse: the table-wide epoch covers every recorded key.
+	if t.nkeys > d.keyLimit {
+		// Collapse: the table-wide epoch covers every recorded key. It is
+		// raised before the keys are cleared, and fresh reads it after
+		// the key: a reader that finds a key gone finds the epoch raised.
 		storeMax(&t.epoch, t.keyMax.Load())
-		clear(t.keys)
+		for i := range t.keys {
+			sh := &t.keys[i]
+			sh.mu.Lock()
+			sh.m = nil
+			sh.mu.Unlock()
+		}
+		t.nkeys = 0
 		t.collapses++
 	}
-	t.mu.Unlock()
 }
 
 // Pause expires every entry of d and makes nothing fresh until Resume: a
@@ -254,10 +268,11 @@ func (d *DB) fresh(t *Table, typ *Type, key any, epoch uint64) bool {
 		return true
 	}
 	nk := typ.norm(key)
-	t.mu.Lock()
-	w := t.keys[nk]
-	te := t.epoch.Load() // re-read: a collapse raises it before clearing keys
-	t.mu.Unlock()
+	sh := &t.keys[keyShardOf(nk)]
+	sh.mu.RLock()
+	w := sh.m[nk]
+	sh.mu.RUnlock()
+	te := t.epoch.Load() // read after the key: a collapse raises it before clearing keys
 	return epoch >= w && epoch >= te
 }
 
@@ -267,9 +282,31 @@ type Table struct {
 	epoch  atomic.Uint64 // newest table-wide expiry
 	keyMax atomic.Uint64 // newest epoch in keys
 
-	mu        sync.Mutex
-	keys      map[any]uint64 // protected by mu: normalised key → epoch of its newest expiry
-	collapses int            // protected by mu: times keys collapsed into epoch
+	mu        sync.Mutex // serialises writers of keys
+	nkeys     int        // protected by mu: keys remembered, in all shards
+	collapses int        // protected by mu: times keys collapsed into epoch
+	// keys map normalised keys to the epoch of their newest expiry, in
+	// shards by key: a reader takes the read lock of one shard, and a
+	// writer makes wait only the readers of the shards it writes.
+	keys [keyShards]keyShard
+}
+
+const keyShards = 16
+
+type keyShard struct {
+	mu sync.RWMutex
+	m  map[any]uint64 // protected by mu
+	_  [64 - 24 - 8]byte
+}
+
+func keyShardOf(k any) int {
+	switch x := k.(type) {
+	case int64:
+		return intShard(x) % keyShards
+	case string:
+		return strShard(x) % keyShards
+	}
+	return anyShard(k) % keyShards
 }
 
 // Name returns the table's name, folded to lower case.
@@ -280,7 +317,7 @@ func (t *Table) Name() string { return t.name }
 func (t *Table) KeyStats() (keys, collapses int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.keys), t.collapses
+	return t.nkeys, t.collapses
 }
 
 func storeMax(a *atomic.Uint64, v uint64) {

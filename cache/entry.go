@@ -1,21 +1,24 @@
 package cache
 
 import (
-	"sync/atomic"
 	"unsafe"
 	"weak"
 )
 
-// entry is one canonical object of a shared map, immutable once stored: a
-// refresh stores a new entry with a new object. 24 bytes.
-type entry struct {
-	obj  unsafe.Pointer     // strong reference; nil when the entry is weak
-	weak weak.Pointer[byte] // weak reference to the object when obj is nil
+// slot is one canonical object of a shared map, held in the map by value:
+// a stored object costs no allocation of its own beyond the map's room
+// (and, when weak, the runtime's weak handle). 16 bytes. A refresh stores a
+// new slot with a new object.
+type slot struct {
+	// ref is the object (a strong map) or the bits of a weak.Pointer to
+	// it (a weak map): which one is fixed per map, by Type.Strong. Both
+	// are one pointer word the garbage collector traces.
+	ref unsafe.Pointer
 	// meta is epoch<<2 | referenced<<1 | partial: the clock when the query
 	// that loaded the data began; whether a lookup found the entry since
 	// the strong-entry bound last looked (MaxStrong); whether its row
-	// lacked some mapped columns. Only the referenced bit changes.
-	meta atomic.Uint64
+	// lacked some mapped columns.
+	meta uint64
 }
 
 const (
@@ -24,38 +27,33 @@ const (
 	metaShift   = 2
 )
 
-func (e *entry) epoch() uint64 { return e.meta.Load() >> metaShift }
-func (e *entry) partial() bool { return e.meta.Load()&metaPartial != 0 }
+// A weak.Pointer is one pointer word, so that slot.ref can hold one.
+var _ [unsafe.Sizeof(weak.Pointer[byte]{}) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
+var _ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(weak.Pointer[byte]{})]struct{}
 
-// touch marks a strong entry as referenced, for the strong-entry bound.
-// It writes only when the bit is clear, so hits do not fight over the line.
-func (e *entry) touch() {
-	if e.meta.Load()&metaRef == 0 {
-		e.meta.Or(metaRef)
-	}
-}
+func (e slot) epoch() uint64 { return e.meta >> metaShift }
+func (e slot) partial() bool { return e.meta&metaPartial != 0 }
 
-// object returns the entry's object, or nil if it was weak and collected.
-func (e *entry) object() unsafe.Pointer {
-	if e.obj != nil {
-		return e.obj
-	}
-	return unsafe.Pointer(e.weak.Value())
-}
-
-func newEntry(obj unsafe.Pointer, strong bool, epoch uint64, partial bool) *entry {
-	e := &entry{}
-	meta := epoch << metaShift
-	if partial {
-		meta |= metaPartial
-	}
-	e.meta.Store(meta)
+// object returns the slot's object, or nil if it was weak and collected.
+func (e slot) object(strong bool) unsafe.Pointer {
 	if strong {
-		e.obj = obj
+		return e.ref
+	}
+	return unsafe.Pointer((*weak.Pointer[byte])(unsafe.Pointer(&e.ref)).Value())
+}
+
+func newSlot(obj unsafe.Pointer, strong bool, epoch uint64, partial bool) slot {
+	e := slot{meta: epoch << metaShift}
+	if partial {
+		e.meta |= metaPartial
+	}
+	if strong {
+		e.ref = obj
 	} else {
 		// A weak pointer to the first byte of the object: weak.Make tracks
 		// the object that holds it, whatever the pointer's static type.
-		e.weak = weak.Make((*byte)(obj))
+		w := weak.Make((*byte)(obj))
+		e.ref = *(*unsafe.Pointer)(unsafe.Pointer(&w))
 	}
 	return e
 }

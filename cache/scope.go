@@ -1,8 +1,10 @@
 package cache
 
 import (
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -10,15 +12,82 @@ import (
 // transaction). It holds its objects strongly until it ends, never reads
 // from or writes to the shared maps, and is safe for concurrent use: a
 // handler may fan out.
+//
+// Readers and writers. A lookup takes the read lock of one stripe, picked
+// by the reading goroutine's stack, so that goroutines reading one scope at
+// once do not fight over one cache line; a write (a load, a flush, an
+// expiry) takes every stripe's write lock, after mu. Loads write once per
+// Bind; lookups are the common case.
 type Scope struct {
-	mu    sync.Mutex
-	maps  []*scopeMap // protected by mu; one per (database, type), few: searched in order
-	ended bool        // protected by mu; an ended scope stores nothing
+	mu      sync.Mutex                              // serialises writers; held while they hold the stripes
+	stripes atomic.Pointer[[scopeStripes]scopeLock] // nil until the scope first holds a map; never replaced
+	// maps are the scope's maps, one per (database, type), few: searched
+	// in order. The slice is replaced, never changed, by a writer holding
+	// every stripe, so that a reader needs no lock to find a map.
+	maps  atomic.Pointer[[]*scopeMap]
+	ended atomic.Bool // an ended scope stores nothing
+	led   *ledger     // written once under mu, with the first map
 }
 
-// find returns the scope's map of typ in d, or nil. s.mu is held.
+const scopeStripes = 8
+
+// scopeLock is one stripe, two cache lines of its own (see shard).
+type scopeLock struct {
+	sync.RWMutex
+	_ [128 - 24]byte
+}
+
+// rlock read-locks the calling goroutine's stripe and returns it, or nil if
+// the scope never held a map.
+func (s *Scope) rlock() *scopeLock {
+	st := s.stripes.Load()
+	if st == nil {
+		return nil
+	}
+	l := &st[stripe()%scopeStripes]
+	l.RLock()
+	return l
+}
+
+// lock takes the scope for writing: mu, then every stripe (made if make_
+// is set and the scope has none yet). It returns false, holding only mu,
+// when the scope has no stripes (it never held a map).
+func (s *Scope) lock(make_ bool) bool {
+	s.mu.Lock()
+	st := s.stripes.Load()
+	if st == nil {
+		if !make_ {
+			return false
+		}
+		st = new([scopeStripes]scopeLock)
+		s.stripes.Store(st)
+	}
+	for i := range st {
+		st[i].Lock()
+	}
+	return true
+}
+
+func (s *Scope) unlock(locked bool) {
+	if locked {
+		st := s.stripes.Load()
+		for i := range st {
+			st[i].Unlock()
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *Scope) mapList() []*scopeMap {
+	if p := s.maps.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// find returns the scope's map of typ in d, or nil.
 func (s *Scope) find(d *DB, typ *Type) *scopeMap {
-	for _, m := range s.maps {
+	for _, m := range s.mapList() {
 		if m.typ == typ && m.db == d {
 			return m
 		}
@@ -26,57 +95,121 @@ func (s *Scope) find(d *DB, typ *Type) *scopeMap {
 	return nil
 }
 
+// ledger counts the entries each map of a scope holds, apart from the
+// scope: when the scope is collected without having ended (its context
+// was dropped), a cleanup takes what its maps held off the databases'
+// gauges of scope entries.
+type ledger struct {
+	mu    sync.Mutex
+	items []*ledgerItem // protected by mu
+}
+
+type ledgerItem struct {
+	db *DB
+	n  atomic.Int64 // entries of the map now
+}
+
+// add counts n entries more (or fewer) in the map of item.
+func (it *ledgerItem) add(n int64) {
+	if n != 0 {
+		it.n.Add(n)
+		it.db.stats.scopeEntries.Add(n)
+	}
+}
+
+func (l *ledger) item(d *DB) *ledgerItem {
+	it := &ledgerItem{db: d}
+	l.mu.Lock()
+	l.items = append(l.items, it)
+	l.mu.Unlock()
+	return it
+}
+
+// release takes what the scope still held off the gauges.
+func (l *ledger) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, it := range l.items {
+		it.add(-it.n.Load())
+	}
+	l.items = nil
+}
+
 // scopeMap is a scope's map of one Go type in one database. Entries are
-// held by value: a load into a scope allocates no entry. Keys of type int64,
-// the common case, live in a map of their own, which hashes them without
-// going through an interface.
+// held by value: a load into a scope allocates no entry. int64 (and int)
+// keys and string keys, the common cases, live in maps of their own, which
+// hash them without going through an interface. The maps are protected by
+// the scope's stripes: read under one, written under all.
 type scopeMap struct {
 	db    *DB
 	typ   *Type
 	table *Table
-	ints  map[int64]scopeEntry // int64 keys; nil until the first
-	other map[any]scopeEntry   // every other key; nil until the first
-	hint  int                  // room to make the first map with
-	dead  bool                 // flushed: no longer the scope's map of its type (protected by the scope's mu)
+	count *ledgerItem
+	ints  map[int64]scopeEntry  // int64 and int keys; nil until the first
+	strs  map[string]scopeEntry // string keys; nil until the first
+	other map[any]scopeEntry    // every other key; nil until the first
+	hint  int                   // room to make the first map with
+	dead  bool                  // flushed: no longer the scope's map of its type
 }
 
 func (m *scopeMap) get(key any) (scopeEntry, bool) {
-	if k, ok := key.(int64); ok {
-		e, ok := m.ints[k]
-		return e, ok
+	var e scopeEntry
+	var ok bool
+	switch k := key.(type) {
+	case int64:
+		e, ok = m.ints[k]
+	case int:
+		e, ok = m.ints[int64(k)]
+	case string:
+		e, ok = m.strs[k]
+	default:
+		e, ok = m.other[key]
 	}
-	e, ok := m.other[key]
 	return e, ok
 }
 
 func (m *scopeMap) set(key any, e scopeEntry) {
-	if k, ok := key.(int64); ok {
-		if m.ints == nil {
-			m.ints = make(map[int64]scopeEntry, m.hint)
-		}
-		m.ints[k] = e
-		return
+	switch k := key.(type) {
+	case int64:
+		setIn(&m.ints, k, e, m.hint)
+	case int:
+		setIn(&m.ints, int64(k), e, m.hint)
+	case string:
+		setIn(&m.strs, k, e, m.hint)
+	default:
+		setIn(&m.other, key, e, m.hint)
 	}
-	if m.other == nil {
-		m.other = make(map[any]scopeEntry, m.hint)
+}
+
+func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
+	if *p == nil {
+		*p = make(map[K]scopeEntry, hint)
 	}
-	m.other[key] = e
+	(*p)[k] = e
 }
 
 func (m *scopeMap) del(key any) {
-	if k, ok := key.(int64); ok {
+	switch k := key.(type) {
+	case int64:
 		delete(m.ints, k)
-		return
+	case int:
+		delete(m.ints, int64(k))
+	case string:
+		delete(m.strs, k)
+	default:
+		delete(m.other, key)
 	}
-	delete(m.other, key)
 }
 
-func (m *scopeMap) len() int { return len(m.ints) + len(m.other) }
+func (m *scopeMap) len() int { return len(m.ints) + len(m.strs) + len(m.other) }
 
 // update calls f for every entry and stores what it returns.
 func (m *scopeMap) update(f func(key any, e scopeEntry) scopeEntry) {
 	for k, e := range m.ints {
 		m.ints[k] = f(k, e)
+	}
+	for k, e := range m.strs {
+		m.strs[k] = f(k, e)
 	}
 	for k, e := range m.other {
 		m.other[k] = f(k, e)
@@ -115,29 +248,31 @@ func (s *Scope) In(d *DB) Map { return scopeView{s, d} }
 // Flush forgets every object of the scope, or those of database d (when d is
 // not nil), or those of typ in d (when typ is not nil too).
 func (s *Scope) Flush(d *DB, typ *Type) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maps = slices.DeleteFunc(s.maps, func(m *scopeMap) bool {
+	locked := s.lock(false)
+	defer s.unlock(locked)
+	if !locked {
+		return
+	}
+	maps := slices.DeleteFunc(slices.Clone(s.mapList()), func(m *scopeMap) bool {
 		if (d == nil || m.db == d) && (typ == nil || m.typ == typ) {
 			m.kill()
 			return true
 		}
 		return false
 	})
+	s.maps.Store(&maps)
 }
 
-// kill marks m as no longer its scope's map. The scope's mu is held.
+// kill marks m as no longer its scope's map. The scope is write-locked.
 func (m *scopeMap) kill() {
 	m.dead = true
-	m.db.stats.scopeEntries.Add(-int64(m.len()))
+	m.count.add(-int64(m.len()))
 }
 
 // DBs returns the databases the scope holds objects of.
 func (s *Scope) DBs() []*DB {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var dbs []*DB
-	for _, m := range s.maps {
+	for _, m := range s.mapList() {
 		if !slices.Contains(dbs, m.db) {
 			dbs = append(dbs, m.db)
 		}
@@ -148,13 +283,20 @@ func (s *Scope) DBs() []*DB {
 // End flushes the scope; from then on it stores nothing, so a goroutine that
 // outlives its request cannot make it grow again.
 func (s *Scope) End() {
-	s.mu.Lock()
-	for _, m := range s.maps {
+	locked := s.lock(false)
+	s.ended.Store(true)
+	if locked {
+		s.endLocked()
+	}
+	s.unlock(locked)
+}
+
+// endLocked kills every map. The scope is write-locked.
+func (s *Scope) endLocked() {
+	for _, m := range s.mapList() {
 		m.kill()
 	}
-	s.maps = nil
-	s.ended = true
-	s.mu.Unlock()
+	s.maps.Store(nil)
 }
 
 // Item is one object of a scope, as Drain hands it out.
@@ -168,10 +310,14 @@ type Item struct {
 
 // Drain ends the scope and returns the objects it held in database d.
 func (s *Scope) Drain(d *DB) []Item {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	locked := s.lock(false)
+	defer s.unlock(locked)
+	s.ended.Store(true)
+	if !locked {
+		return nil
+	}
 	var items []Item
-	for _, m := range s.maps {
+	for _, m := range s.mapList() {
 		if m.db != d {
 			continue
 		}
@@ -180,27 +326,22 @@ func (s *Scope) Drain(d *DB) []Item {
 			return e
 		})
 	}
-	for _, m := range s.maps {
-		m.kill()
-	}
-	s.maps = nil
-	s.ended = true
+	s.endLocked()
 	return items
 }
 
 // Ended reports whether End was called.
-func (s *Scope) Ended() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ended
-}
+func (s *Scope) Ended() bool { return s.ended.Load() }
 
 // Len returns how many objects the scope holds.
 func (s *Scope) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	l := s.rlock()
+	if l == nil {
+		return 0
+	}
+	defer l.RUnlock()
 	n := 0
-	for _, m := range s.maps {
+	for _, m := range s.mapList() {
 		n += m.len()
 	}
 	return n
@@ -210,9 +351,12 @@ func (s *Scope) Len() int {
 // loaded by a query that began at or after epoch. A transaction that rolls
 // back uses it for what it loaded.
 func (s *Scope) ExpireLoadedSince(d *DB, epoch uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, m := range s.maps {
+	locked := s.lock(false)
+	defer s.unlock(locked)
+	if !locked {
+		return
+	}
+	for _, m := range s.mapList() {
 		if m.db != d {
 			continue
 		}
@@ -249,19 +393,21 @@ func (v scopeView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
 
 // Lookup is s.In(d).Lookup, without making the view.
 func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
-	v := scopeView{s, d}
-	v.s.mu.Lock()
-	m := v.s.find(v.d, typ)
+	l := s.rlock()
+	if l == nil {
+		return nil, Absent
+	}
+	m := s.find(d, typ)
 	var e scopeEntry
 	ok := false
 	if m != nil {
 		e, ok = m.get(key)
 	}
-	v.s.mu.Unlock()
+	l.RUnlock()
 	if !ok {
 		return nil, Absent
 	}
-	st := v.state(m.table, typ, &e, key)
+	st := scopeView{s, d}.state(m.table, typ, &e, key)
 	if st == Fresh {
 		d.stats.scoped.hits.add(1)
 	}
@@ -269,15 +415,16 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
 }
 
 func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
-	if v.s.ended {
+	locked := v.s.lock(true)
+	defer v.s.unlock(locked)
+	if v.s.ended.Load() {
 		return l.Obj
 	}
 	var o outcome
-	p := v.put(v.mapOf(typ, 1), typ, l, apply, &o)
+	m := v.mapOf(typ, 1)
+	p := v.put(m, typ, l, apply, &o)
 	o.count(&v.d.stats.scoped)
-	v.d.stats.scopeEntries.Add(int64(o.misses))
+	m.count.add(int64(o.misses))
 	return p
 }
 
@@ -286,9 +433,7 @@ func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
 // empty map need not look its rows up one by one (Put still resolves a race
 // with another load).
 func (v scopeView) Cursor(typ *Type) Cursor {
-	v.s.mu.Lock()
 	m := v.s.find(v.d, typ)
-	v.s.mu.Unlock()
 	if m == nil {
 		return nil
 	}
@@ -298,22 +443,26 @@ func (v scopeView) Cursor(typ *Type) Cursor {
 type scopeCursor struct {
 	v   scopeView
 	typ *Type
-	m   *scopeMap // the type's map once found; protected by the scope's mu
+	m   *scopeMap // the type's map once found
 }
 
 func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 	s := c.v.s
-	s.mu.Lock()
-	if c.m == nil || c.m.dead {
-		c.m = s.find(c.v.d, c.typ)
+	l := s.rlock()
+	if l == nil {
+		return nil, Absent
 	}
 	m := c.m
+	if m == nil || m.dead {
+		m = s.find(c.v.d, c.typ)
+	}
 	var e scopeEntry
 	ok := false
 	if m != nil {
 		e, ok = m.get(key)
 	}
-	s.mu.Unlock()
+	l.RUnlock()
+	c.m = m
 	if !ok {
 		return nil, Absent
 	}
@@ -323,9 +472,9 @@ func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 // PutAll is Put for every load not marked Canonical, under one lock; it
 // sets each load's Obj to the canonical object.
 func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
-	if v.s.ended {
+	locked := v.s.lock(true)
+	defer v.s.unlock(locked)
+	if v.s.ended.Load() {
 		return
 	}
 	m := v.mapOf(typ, len(loads))
@@ -338,26 +487,34 @@ func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
 		}
 	}
 	o.count(&v.d.stats.scoped)
-	v.d.stats.scopeEntries.Add(int64(o.misses))
+	m.count.add(int64(o.misses))
 }
 
-// mapOf returns the scope's map of typ, made with room for n entries.
-// v.s.mu is held.
+// mapOf returns the scope's map of typ, made with room for n entries. The
+// scope is write-locked.
 func (v scopeView) mapOf(typ *Type, n int) *scopeMap {
-	m := v.s.find(v.d, typ)
-	if m == nil {
-		m = &scopeMap{db: v.d, typ: typ, table: v.d.Table(typ.Table), hint: n}
-		v.s.maps = append(v.s.maps, m)
+	s := v.s
+	if m := s.find(v.d, typ); m != nil {
+		return m
 	}
+	if s.led == nil {
+		s.led = new(ledger)
+		// The cleanup takes the scope's entries off the gauges if the
+		// scope is dropped before it ends.
+		runtime.AddCleanup(s, (*ledger).release, s.led)
+	}
+	m := &scopeMap{db: v.d, typ: typ, table: v.d.Table(typ.Table), hint: n, count: s.led.item(v.d)}
+	maps := append(slices.Clone(s.mapList()), m)
+	s.maps.Store(&maps)
 	return m
 }
 
-// put offers l to m. v.s.mu is held.
+// put offers l to m. The scope is write-locked.
 func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome) unsafe.Pointer {
 	e, ok := m.get(l.Key)
 	if !ok {
 		m.set(l.Key, newScopeEntry(l.Obj, l.Epoch, l.Partial))
-		o.misses++ // a new entry: counted in scopeEntries by the caller
+		o.misses++ // a new entry: counted by the caller
 		return l.Obj
 	}
 	st := v.state(m.table, typ, &e, l.Key)
@@ -378,8 +535,11 @@ func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome)
 }
 
 func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
-	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
+	locked := v.s.lock(false)
+	defer v.s.unlock(locked)
+	if !locked {
+		return false
+	}
 	m := v.s.find(v.d, typ)
 	if m == nil {
 		return false
@@ -389,6 +549,6 @@ func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 		return false
 	}
 	m.del(key)
-	v.d.stats.scopeEntries.Add(-1)
+	m.count.add(-1)
 	return true
 }

@@ -2,15 +2,23 @@ package cache
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
-// sharedMap is the process-wide map of one Go type in one database.
+// sharedMap is the process-wide map of one Go type in one database. Its
+// slots are held by value in sharded Go maps, one set of shards per kind
+// of key, made on first use.
 type sharedMap struct {
-	db    *DB
-	typ   *Type
-	table *Table
-	m     sync.Map // key → *entry
+	db     *DB
+	typ    *Type
+	table  *Table
+	strong bool // typ.Strong: slots hold their objects, not weak pointers
+
+	ints atomic.Pointer[shards[int64]]  // int64 and int keys
+	strs atomic.Pointer[shards[string]] // string keys
+	anys atomic.Pointer[shards[any]]    // every other key
+	mu   sync.Mutex                     // makes the shards
 }
 
 func (d *DB) sharedMap(typ *Type) *sharedMap {
@@ -20,7 +28,7 @@ func (d *DB) sharedMap(typ *Type) *sharedMap {
 			return m
 		}
 	}
-	x, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table)})
+	x, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table), strong: typ.Strong})
 	m := x.(*sharedMap)
 	if !loaded && !typ.Strong {
 		registerWeak(m)
@@ -45,8 +53,73 @@ func (t *Type) setSlot(id int, m *sharedMap) {
 
 var slotsMu sync.Mutex // serialises setSlot
 
+// get returns the slot of key.
+func (m *sharedMap) get(key any) (slot, bool) {
+	switch k := key.(type) {
+	case int64:
+		if s := m.ints.Load(); s != nil {
+			return s.get(intShard(k), k)
+		}
+	case int:
+		if s := m.ints.Load(); s != nil {
+			return s.get(intShard(int64(k)), int64(k))
+		}
+	case string:
+		if s := m.strs.Load(); s != nil {
+			return s.get(strShard(k), k)
+		}
+	default:
+		if s := m.anys.Load(); s != nil {
+			return s.get(anyShard(k), k)
+		}
+	}
+	return slot{}, false
+}
+
+// compute runs f on the slot of key under its shard's write lock (see
+// shards.compute), making the shards if need be.
+func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
+	switch k := key.(type) {
+	case int64:
+		makeShards(m, &m.ints).compute(intShard(k), k, f)
+	case int:
+		makeShards(m, &m.ints).compute(intShard(int64(k)), int64(k), f)
+	case string:
+		makeShards(m, &m.strs).compute(strShard(k), k, f)
+	default:
+		makeShards(m, &m.anys).compute(anyShard(k), k, f)
+	}
+}
+
+func makeShards[K comparable](m *sharedMap, p *atomic.Pointer[shards[K]]) *shards[K] {
+	if s := p.Load(); s != nil {
+		return s
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := p.Load()
+	if s == nil {
+		s = new(shards[K])
+		p.Store(s)
+	}
+	return s
+}
+
+// len returns how many slots m holds, dead weak ones not yet swept
+// included.
+func (m *sharedMap) len() int {
+	return m.ints.Load().len() + m.strs.Load().len() + m.anys.Load().len()
+}
+
+// clear forgets every slot of m.
+func (m *sharedMap) clear() {
+	m.ints.Load().clear()
+	m.strs.Load().clear()
+	m.anys.Load().clear()
+}
+
 // Shared returns d's shared map. It is safe for concurrent use; a lookup
-// takes no lock.
+// takes the read lock of one shard.
 func (d *DB) Shared() Map { return sharedView{d} }
 
 type sharedView struct{ d *DB }
@@ -73,22 +146,34 @@ func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
 
 // Lookup returns the canonical object of key and its state.
 func (m *sharedMap) Lookup(key any) (unsafe.Pointer, State) {
-	x, ok := m.m.Load(key)
+	e, ok := m.get(key)
 	if !ok {
 		return nil, Absent
 	}
-	e := x.(*entry)
-	p := e.object()
+	p := e.object(m.strong)
 	if p == nil {
 		return nil, Absent
 	}
-	if e.obj != nil && m.db.bound.Load() != nil {
-		e.touch()
+	if m.strong && e.meta&metaRef == 0 && m.db.bound.Load() != nil {
+		m.touch(key, e.ref)
 	}
 	return p, m.state(e, key)
 }
 
-func (m *sharedMap) state(e *entry, key any) State {
+// touch marks the strong slot of key as referenced, for the strong-entry
+// bound, if it still holds ref. It writes only when the bit is clear: once
+// per entry per round of the bound.
+func (m *sharedMap) touch(key any, ref unsafe.Pointer) {
+	m.compute(key, func(cur slot, ok bool) (slot, op) {
+		if !ok || cur.ref != ref || cur.meta&metaRef != 0 {
+			return cur, opKeep
+		}
+		cur.meta |= metaRef
+		return cur, opStore
+	})
+}
+
+func (m *sharedMap) state(e slot, key any) State {
 	epoch := e.epoch()
 	switch {
 	case !m.db.fresh(m.table, m.typ, key, epoch):
@@ -127,55 +212,52 @@ func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.P
 		o.misses++
 		return l.Obj
 	}
-	var ne *entry
-	for {
-		x, ok := m.m.Load(l.Key)
+	// The load's own slot is made before the shard is locked: a weak
+	// pointer takes long to make, and most loads that get here are stored.
+	mine := newSlot(l.Obj, m.strong, l.Epoch, l.Partial)
+	var out unsafe.Pointer
+	var stored slot
+	m.compute(l.Key, func(cur slot, ok bool) (slot, op) {
+		var p unsafe.Pointer
 		if ok {
-			e := x.(*entry)
-			p := e.object()
-			if p != nil && keep(m.state(e, l.Key), l) {
-				o.hits++
-				return p
-			}
-			// Objects already handed out are never written to: a new
-			// object becomes the entry. It keeps the old object's
-			// temporary fields when the type says how to copy it.
-			obj := l.Obj
-			if p := e.object(); p != nil && apply != nil && m.typ.New != nil && m.typ.Copy != nil {
-				obj = m.typ.New()
-				m.typ.Copy(obj, p)
-				apply(obj, l.Obj)
-			}
-			e2 := newEntry(obj, m.typ.Strong, l.Epoch, l.Partial)
-			if m.m.CompareAndSwap(l.Key, x, e2) {
-				if p != nil {
-					o.refreshes++
-				} else {
-					o.misses++
-				}
-				v.stored(m, l.Key, e2)
-				return obj
-			}
-			continue
+			p = cur.object(m.strong)
 		}
-		if ne == nil {
-			ne = newEntry(l.Obj, m.typ.Strong, l.Epoch, l.Partial)
+		if p != nil && keep(m.state(cur, l.Key), l) {
+			o.hits++
+			out = p
+			return cur, opKeep
 		}
-		if _, loaded := m.m.LoadOrStore(l.Key, ne); !loaded {
+		if p != nil {
+			o.refreshes++
+		} else {
 			o.misses++
-			v.stored(m, l.Key, ne)
-			return l.Obj
 		}
+		// Objects already handed out are never written to: a new object
+		// becomes the entry. It keeps the old object's temporary fields
+		// when the type says how to copy it.
+		if p != nil && apply != nil && m.typ.New != nil && m.typ.Copy != nil {
+			obj := m.typ.New()
+			m.typ.Copy(obj, p)
+			apply(obj, l.Obj)
+			out, stored = obj, newSlot(obj, m.strong, l.Epoch, l.Partial)
+			return stored, opStore
+		}
+		out, stored = l.Obj, mine
+		return stored, opStore
+	})
+	if stored.ref != nil {
+		v.stored(m, l.Key, stored)
 	}
+	return out
 }
 
-// stored tells the strong-entry bound, if any, of a strong entry stored.
-func (v sharedView) stored(m *sharedMap, key any, e *entry) {
-	if e.obj == nil {
+// stored tells the strong-entry bound, if any, of a strong slot stored.
+func (v sharedView) stored(m *sharedMap, key any, e slot) {
+	if !m.strong {
 		return
 	}
 	if b := v.d.bound.Load(); b != nil {
-		b.add(m, key, e)
+		b.add(m, key, e.ref)
 	}
 }
 
@@ -194,18 +276,18 @@ func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
 
 func (v sharedView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 	m := v.d.sharedMap(typ)
-	for {
-		x, ok := m.m.Load(key)
-		if !ok {
-			return false
-		}
-		if obj != nil && x.(*entry).object() != obj {
-			return false
-		}
-		if m.m.CompareAndDelete(key, x) {
-			return true
-		}
+	if _, ok := m.get(key); !ok {
+		return false
 	}
+	removed := false
+	m.compute(key, func(cur slot, ok bool) (slot, op) {
+		if !ok || (obj != nil && cur.object(m.strong) != obj) {
+			return cur, opKeep
+		}
+		removed = true
+		return cur, opDelete
+	})
+	return removed
 }
 
 // FlushShared forgets every entry of d's shared maps, or those of typ only
@@ -213,7 +295,7 @@ func (v sharedView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
 func (d *DB) FlushShared(typ *Type) {
 	d.shared.Range(func(k, v any) bool {
 		if typ == nil || k.(*Type) == typ {
-			v.(*sharedMap).m.Clear()
+			v.(*sharedMap).clear()
 		}
 		return true
 	})
@@ -225,7 +307,7 @@ func (d *DB) FlushSharedTable(table string) {
 	table = foldName(table)
 	d.shared.Range(func(k, v any) bool {
 		if foldName(k.(*Type).Table) == table {
-			v.(*sharedMap).m.Clear()
+			v.(*sharedMap).clear()
 		}
 		return true
 	})
@@ -233,8 +315,4 @@ func (d *DB) FlushSharedTable(table string) {
 
 // SharedLen returns how many entries d's shared map of typ holds, dead weak
 // entries not yet swept included.
-func (d *DB) SharedLen(typ *Type) int {
-	n := 0
-	d.sharedMap(typ).m.Range(func(_, _ any) bool { n++; return true })
-	return n
-}
+func (d *DB) SharedLen(typ *Type) int { return d.sharedMap(typ).len() }

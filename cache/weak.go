@@ -61,13 +61,10 @@ func sweepAll() {
 }
 
 func (m *sharedMap) sweep() {
-	m.m.Range(func(k, v any) bool {
-		if v.(*entry).object() == nil && m.m.CompareAndDelete(k, v) {
-			sweeper.freed.Add(1)
-			m.db.stats.weakReleased.Add(1)
-		}
-		return true
-	})
+	dead := func(e slot) bool { return e.object(false) == nil }
+	n := m.ints.Load().sweep(dead) + m.strs.Load().sweep(dead) + m.anys.Load().sweep(dead)
+	sweeper.freed.Add(uint64(n))
+	m.db.stats.weakReleased.Add(uint64(n))
 }
 
 // Sweep removes, now, the weak entries whose objects have been collected, in

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/internal/pgsecret"
 )
 
 // ErrClosed is returned by a closed feed, and reported as the last gap.
@@ -496,81 +495,20 @@ func validIdent(s string) bool {
 	return true
 }
 
-// An opError's text starts with "pgfeed:" and never holds the password.
-type opError struct {
-	msg   string
-	cause error // a server error or a context error, which carry no settings
-}
-
-func (e *opError) Error() string { return e.msg }
-func (e *opError) Unwrap() error { return e.cause }
-
+// newError returns "pgfeed: what: err" with the password and anything that
+// looks like one removed; it unwraps only to causes that carry no
+// connection settings (context errors, the server's *pgconn.PgError,
+// bus.ErrClosed).
 func newError(what string, err error, secrets ...string) error {
-	text := strings.TrimPrefix(err.Error(), "pgfeed: ")
-	e := &opError{msg: "pgfeed: " + redact(what+": "+text, secrets)}
-	switch {
-	case errors.Is(err, context.Canceled):
-		e.cause = context.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		e.cause = context.DeadlineExceeded
-	case errors.Is(err, bus.ErrClosed):
-		e.cause = bus.ErrClosed
-	}
-	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		c := *pgErr
-		c.Message, c.Detail, c.Hint = redact(c.Message, secrets), redact(c.Detail, secrets), redact(c.Hint, secrets)
-		e.cause = &c
-	}
-	return e
+	return pgsecret.NewError("pgfeed", what, err, secrets, bus.ErrClosed)
 }
 
-func redact(s string, secrets []string) string {
-	for _, p := range secrets {
-		if p == "" {
-			continue
-		}
-		for _, form := range []string{p, url.QueryEscape(p), url.PathEscape(p)} {
-			s = strings.ReplaceAll(s, form, "xxxxx")
-		}
-	}
-	return s
-}
+// secretsOf returns the passwords of c.
+func secretsOf(c *pgconn.Config) []string { return pgsecret.Of(c) }
 
-func secretsOf(cfg *pgconn.Config) []string {
-	var out []string
-	if cfg.Password != "" {
-		out = append(out, cfg.Password)
-	}
-	for k, v := range cfg.RuntimeParams {
-		if strings.Contains(strings.ToLower(k), "pass") && v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// secretsOfString returns what may be the password of a connection string
+// secretsOfString returns what may be passwords in a connection string
 // that could not be parsed.
-func secretsOfString(connString string) []string {
-	var out []string
-	if i := strings.Index(connString, "://"); i >= 0 {
-		rest := connString[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if _, pw, ok := strings.Cut(rest[:at], ":"); ok && pw != "" {
-				out = append(out, pw)
-				if u, err := url.PathUnescape(pw); err == nil && u != pw {
-					out = append(out, u)
-				}
-			}
-		}
-	}
-	for _, f := range strings.Fields(connString) {
-		if k, v, ok := strings.Cut(f, "="); ok && strings.Contains(strings.ToLower(k), "password") && v != "" {
-			out = append(out, strings.Trim(v, "'"))
-		}
-	}
-	return out
-}
+func secretsOfString(connString string) []string { return pgsecret.OfString(connString) }
 
 type discard struct{}
 
