@@ -53,7 +53,7 @@
 // and idmap serves from the maps only while such a proof was sent less than
 // a lease ago. Each probe costs the server a transaction id and a WAL
 // flush; its round trip was 0.3–1.2 ms at the median, under 4 ms, measured
-// here. Every feed of the database decodes every feed's probes and ignores
+// here on a server with fsync off (with fsync on, add the disk's flush). Every feed of the database decodes every feed's probes and ignores
 // the others' by prefix. A non-transactional message would take no
 // transaction id, but on PostgreSQL 14–16 it waits for the WAL writer to be
 // streamed (200–400 ms measured here, with the default wal_writer_delay),
