@@ -17,7 +17,8 @@ import (
 )
 
 // Leases bound how long a database serves from its maps without news from
-// its bus. A bus that can prove delivery (bus.Prover: both adapters can)
+// its bus. A bus that can prove delivery (bus.Prover: both adapters can,
+// and so can the change feed of package bus/pgfeed, given to WithSource)
 // is probed every quarter of the lease: a probe comes back through the
 // subscription behind every message the server accepted before it. The
 // maps serve only while the newest proof's probe was sent less than a

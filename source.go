@@ -24,7 +24,9 @@ import (
 // flight across a change is not kept; until src reports that it listens,
 // and from a lost subscription until it listens again, nothing of the
 // database is served from its maps. WithSource may be given several
-// times, and with WithBus.
+// times, and with WithBus. A source that proves delivery (bus.Prover, as
+// a feed does) holds the database's lease as a bus does (see Lease): the
+// maps serve only while its newest proof is younger than the lease.
 //
 // When src is a bus.Syncer (a feed is), a commit whose effects idmap's
 // statement reader cannot bound (a write to a table with triggers, rules

@@ -38,6 +38,31 @@
 // starts at the server's current position, and flushes once more then.
 // Nothing committed in between can be served stale.
 //
+// # The lease
+//
+// A Feed is a bus.Prover, like the buses: a stream that stalls without
+// failing (a network that stops forwarding, a walsender or a reader that
+// hangs) makes the database stop serving from its maps within its lease
+// (idmap.Lease, 500 ms by default), and not later than the lease after
+// another writer's commit. Each probe (4 per lease, so 8 a second by
+// default) is a logical decoding message of a prefix of the feed's own
+// (pg_logical_emit_message), committed as a transaction of its own with
+// synchronous_commit on, on one ordinary connection that the feed opens at
+// the first probe and keeps (one more connection per feed); the feed
+// decodes it at its commit, behind every transaction committed before it,
+// and idmap serves from the maps only while such a proof was sent less than
+// a lease ago. Each probe costs the server a transaction id and a WAL
+// flush; its round trip was 0.3–1.2 ms at the median, under 4 ms, measured
+// here on a server with fsync off (with fsync on, add the disk's flush). Every feed of the database decodes every feed's probes and ignores
+// the others' by prefix. A non-transactional message would take no
+// transaction id, but on PostgreSQL 14–16 it waits for the WAL writer to be
+// streamed (200–400 ms measured here, with the default wal_writer_delay),
+// too long for the default lease. A probe does not count as a
+// read-your-writes mark, nor a mark as a probe. A probe writes WAL: the
+// feed must connect to a server that accepts writes (on a standby, which
+// PostgreSQL 16 can decode on, every probe fails, and the database serves
+// nothing from its maps).
+//
 // # Read-your-writes
 //
 // A Feed is a bus.Syncer. After a commit through idmap whose effects the

@@ -146,7 +146,8 @@ func listening(db *sql.DB) bool {
 }
 
 // tap wraps a feed and calls seen after each message it delivered, once
-// the subscriber has applied it.
+// the subscriber has applied it. It passes probes through (the feed is a
+// bus.Prover).
 type tap struct {
 	*pgfeed.Feed
 	mu   sync.Mutex
@@ -186,6 +187,7 @@ func (tp *tap) Subscribe(h bus.Handler) error {
 				fn(g)
 			}
 		},
+		Probe: h.Probe,
 	})
 }
 

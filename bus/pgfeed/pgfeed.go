@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,8 +86,9 @@ func Tables(names ...string) Option {
 	}
 }
 
-// ApplicationName sets the application_name of the feed's replication
-// connection (default "idmap-pgfeed"), shown in pg_stat_replication.
+// ApplicationName sets the application_name of the feed's connections
+// (default "idmap-pgfeed"): the replication connection, shown in
+// pg_stat_replication, and the one that sends the probes (see Probe).
 func ApplicationName(name string) Option { return func(o *options) { o.appName = name } }
 
 // Backoff bounds the wait between two attempts to reconnect: it starts at
@@ -131,11 +133,29 @@ type Feed struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	log       *slog.Logger
+
+	// Probes (bus.Prover): messages of a prefix of this feed's own, sent
+	// on one ordinary connection, which probeSem guards.
+	probePrefix string
+	probeCfg    *pgconn.Config
+	probeSem    chan struct{}  // capacity 1: held by the Probe that uses probeConn
+	probeConn   *pgconn.PgConn // protected by probeSem; nil: not connected
+	life        context.Context
+	endLife     context.CancelFunc
+
+	stall atomic.Pointer[stallHook] // tests: the stream reader stops reading
+}
+
+// stallHook stalls the stream reader (tests only, see export_test.go).
+type stallHook struct {
+	entered, release chan struct{}
+	once             sync.Once
 }
 
 var (
 	_ bus.Bus    = (*Feed)(nil)
 	_ bus.Syncer = (*Feed)(nil)
+	_ bus.Prover = (*Feed)(nil)
 )
 
 // New returns a feed of the PostgreSQL database at connString whose
@@ -182,6 +202,15 @@ func NewFromConfig(ctx context.Context, cfg *pgconn.Config, db string, opts ...O
 	c.RuntimeParams["replication"] = "database"
 	c.RuntimeParams["application_name"] = o.appName
 	f := &Feed{o: o, db: db, cfg: c, secrets: secretsOf(c), origin: "pgfeed:" + randomHex(8), waiters: map[string]chan struct{}{}}
+	f.probePrefix = probePrefixBase + randomHex(8)
+	f.probeCfg = cfg.Copy()
+	if f.probeCfg.RuntimeParams == nil {
+		f.probeCfg.RuntimeParams = map[string]string{}
+	}
+	delete(f.probeCfg.RuntimeParams, "replication")
+	f.probeCfg.RuntimeParams["application_name"] = o.appName
+	f.probeSem = make(chan struct{}, 1)
+	f.life, f.endLife = context.WithCancel(context.Background())
 	f.log = o.logger
 	if f.log == nil {
 		f.log = slog.New(discard{})
@@ -253,6 +282,14 @@ func (f *Feed) Close() error {
 		<-done
 	}
 	f.releaseWaiters()
+	// A probe in flight ends at once; then its connection is closed.
+	f.endLife()
+	f.probeSem <- struct{}{}
+	if f.probeConn != nil {
+		closeQuietly(f.probeConn)
+		f.probeConn = nil
+	}
+	<-f.probeSem
 	return nil
 }
 
@@ -312,6 +349,88 @@ func (f *Feed) SyncStatement() (string, []any, func(context.Context) error) {
 	// logical stream only as far as the WAL is flushed, which with
 	// synchronous_commit off waits for the WAL writer (wal_writer_delay).
 	return "SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, '" + markPrefix + "', $1::text)", []any{mark}, wait
+}
+
+// probePrefixBase begins the prefix of a feed's probes; the rest is an id
+// of the feed's own, so that the feeds of other instances, which decode the
+// same messages, ignore them.
+const probePrefixBase = "idmap.pgfeed.probe."
+
+// Probe proves delivery (bus.Prover): it runs, on an ordinary connection
+// of the feed's own (opened at the first probe, kept for the next ones),
+// a logical decoding message of a prefix of this feed's own that carries
+// token, in a transaction of its own with synchronous_commit on. The feed
+// decodes it at its commit, behind every transaction that committed
+// before it, and hands token to each subscriber's Handler.Probe. idmap
+// probes every quarter of its lease (idmap.Lease): a database attached to
+// the feed serves from its maps only while the feed has proven delivery
+// within the lease. Probe returns once the message has committed, or ctx
+// is done; it fails at once while the feed does not stream (a gap).
+// Concurrent calls wait for each other.
+func (f *Feed) Probe(ctx context.Context, token uint64) error {
+	f.mu.Lock()
+	closed, listening := f.closed, f.listening
+	f.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if !listening {
+		return errors.New("pgfeed: probe: the feed is not streaming")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(f.life, cancel)
+	defer stop()
+	select {
+	case f.probeSem <- struct{}{}:
+	case <-ctx.Done():
+		return f.probeError(ctx.Err())
+	}
+	defer func() { <-f.probeSem }()
+	if f.life.Err() != nil {
+		return ErrClosed
+	}
+	if f.probeConn == nil || f.probeConn.IsClosed() {
+		if f.probeConn != nil {
+			closeQuietly(f.probeConn)
+			f.probeConn = nil
+		}
+		conn, err := pgconn.ConnectConfig(ctx, f.probeCfg)
+		if err != nil {
+			return newError("probe: connecting", f.probeError(err), f.secrets...)
+		}
+		f.probeConn = conn
+	}
+	// synchronous_commit on: the server streams a commit only once its
+	// WAL is flushed. (A non-transactional message, which takes no
+	// transaction id, would wait for the WAL writer on PostgreSQL 14–16:
+	// up to wal_writer_delay, and more.)
+	q := "SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, '" +
+		f.probePrefix + "', '" + strconv.FormatUint(token, 10) + "')"
+	_, err := f.probeConn.Exec(ctx, q).ReadAll()
+	if err != nil {
+		if _, server := errors.AsType[*pgconn.PgError](err); !server {
+			// The connection may be in any state: start over next time.
+			closeQuietly(f.probeConn)
+			f.probeConn = nil
+		}
+		return newError("probe", f.probeError(err), f.secrets...)
+	}
+	return nil
+}
+
+// probeError is ErrClosed for a probe that Close ended.
+func (f *Feed) probeError(err error) error {
+	if f.life.Err() != nil {
+		return ErrClosed
+	}
+	return err
+}
+
+func closeQuietly(c *pgconn.PgConn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = c.Close(ctx)
 }
 
 // delivered wakes the waiter of mark, if any.

@@ -77,9 +77,12 @@ type txn struct {
 	tables map[string]*change
 	whole  bool     // the whole database
 	marks  []string // read-your-writes marks, delivered after the tables
+	probes []uint64 // probes (Feed.Probe), delivered after the marks
 }
 
-func (t *txn) reset() { t.tables, t.whole, t.marks = nil, false, t.marks[:0] }
+func (t *txn) reset() {
+	t.tables, t.whole, t.marks, t.probes = nil, false, t.marks[:0], t.probes[:0]
+}
 
 func (t *txn) table(name string) *change {
 	if t.tables == nil {
@@ -157,6 +160,14 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 		// A subscriber that came while streaming is told at the next
 		// message, or within admitEvery.
 		h.admit(true)
+		if st := f.stall.Load(); st != nil {
+			st.once.Do(func() { close(st.entered) })
+			select {
+			case <-st.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		deadline := time.Now().Add(admitEvery)
 		if nextStatus.Before(deadline) {
 			deadline = nextStatus
@@ -245,13 +256,25 @@ func (d *decoder) decode(data []byte) (pglogrepl.LSN, error) {
 			d.wholeTable(id)
 		}
 	case *pglogrepl.LogicalDecodingMessage:
-		if m.Prefix != markPrefix {
-			break
-		}
-		if m.Transactional && d.inTx {
-			d.tx.marks = append(d.tx.marks, string(m.Content))
-		} else {
-			d.f.delivered(string(m.Content))
+		// A message of any other prefix (another feed's probes, other
+		// programs' messages) is not this feed's business.
+		switch m.Prefix {
+		case markPrefix:
+			if m.Transactional && d.inTx {
+				d.tx.marks = append(d.tx.marks, string(m.Content))
+			} else {
+				d.f.delivered(string(m.Content))
+			}
+		case d.f.probePrefix:
+			token, err := strconv.ParseUint(string(m.Content), 10, 64)
+			if err != nil {
+				break
+			}
+			if m.Transactional && d.inTx {
+				d.tx.probes = append(d.tx.probes, token)
+			} else {
+				d.h.probe(token)
+			}
 		}
 	case *pglogrepl.CommitMessage:
 		d.commit()
@@ -379,7 +402,8 @@ func value(typ uint32, c *pglogrepl.TupleDataColumn) (any, bool) {
 	return nil, false
 }
 
-// commit delivers the transaction's messages, then its marks.
+// commit delivers the transaction's messages, then its marks, then its
+// probes.
 func (d *decoder) commit() {
 	t := &d.tx
 	if t.whole || len(t.tables) > maxTables {
@@ -401,6 +425,9 @@ func (d *decoder) commit() {
 	}
 	for _, mark := range t.marks {
 		d.f.delivered(mark)
+	}
+	for _, token := range t.probes {
+		d.h.probe(token)
 	}
 	t.reset()
 }
@@ -440,6 +467,16 @@ func (s *subscribers) gap(g bus.Gap) {
 	for _, h := range s.subs {
 		if h.Gap != nil {
 			h.Gap(g)
+		}
+	}
+}
+
+// probe hands a probe's token to every subscriber: everything committed
+// before the probe has been delivered.
+func (s *subscribers) probe(token uint64) {
+	for _, h := range s.subs {
+		if h.Probe != nil {
+			h.Probe(token)
 		}
 	}
 }
