@@ -214,9 +214,9 @@ type Doc struct {
 	Title    string
 	Body     []byte
 	Score    sql.NullFloat64
-	Parent   *int64 `db:"parent_id"`
-	Meta     upper  `db:"meta"`
-	internal int
+	Parent   *int64   `db:"parent_id"`
+	Meta     upper    `db:"meta"`
+	internal int      //lint:ignore U1000 an unexported field, which Bind must leave alone
 	Temp     string   `db:"-"`
 	Children []*Doc   // not a column: not scannable
 	Next     *Doc     // not a column
@@ -434,21 +434,23 @@ func TestConcurrentFirstLoads(t *testing.T) {
 	}
 }
 
+// nilCtx is a nil context, which callers pass by mistake.
+var nilCtx context.Context
+
 // Nil contexts and odd destinations give errors or work; nothing panics.
 func TestNoPanicOnOddInput(t *testing.T) {
 	db := openSQLite(t)
 	seedUsers(t, db, 1)
-	//nolint:staticcheck // nil contexts on purpose
 	for name, f := range map[string]func(){
-		"NewContext(nil)":    func() { _ = idmap.NewContext(nil) },
-		"WithRefresh(nil)":   func() { _ = idmap.WithRefresh(nil) },
-		"Get nil ctx":        func() { _, _ = idmap.Get[User](nil, db, 1) },
-		"GetMany nil ctx":    func() { _, _ = idmap.GetMany[User](nil, db, 1) },
-		"Cached nil ctx":     func() { _ = idmap.Cached[User](nil, db, 1) },
+		"NewContext(nil)":    func() { _ = idmap.NewContext(nilCtx) },
+		"WithRefresh(nil)":   func() { _ = idmap.WithRefresh(nilCtx) },
+		"Get nil ctx":        func() { _, _ = idmap.Get[User](nilCtx, db, 1) },
+		"GetMany nil ctx":    func() { _, _ = idmap.GetMany[User](nilCtx, db, 1) },
+		"Cached nil ctx":     func() { _ = idmap.Cached[User](nilCtx, db, 1) },
 		"Cached nil db":      func() { _ = idmap.Cached[User](context.Background(), nil, 1) },
-		"Intern nil ctx":     func() { _ = idmap.Intern(nil, db, []*User{{ID: 5}}) },
-		"Flush nil ctx":      func() { idmap.Flush(nil) },
-		"FlushType nil ctx":  func() { idmap.FlushType[User](nil) },
+		"Intern nil ctx":     func() { _ = idmap.Intern(nilCtx, db, []*User{{ID: 5}}) },
+		"Flush nil ctx":      func() { idmap.Flush(nilCtx) },
+		"FlushType nil ctx":  func() { idmap.FlushType[User](nilCtx) },
 		"FlushInstance nil":  func() { idmap.FlushInstance(context.Background(), nil) },
 		"FlushInstance int":  func() { idmap.FlushInstance(context.Background(), 3) },
 		"FlushInstance *int": func() { idmap.FlushInstance(context.Background(), new(int)) },

@@ -621,7 +621,8 @@ func (c *connState) execBase(ctx context.Context, query string, args []any) erro
 	for i, a := range args {
 		vals[i] = a
 	}
-	_, err = st.Exec(vals) //nolint:staticcheck // the base has no StmtExecContext
+	//lint:ignore SA1019 the base has no StmtExecContext: its Exec is all there is
+	_, err = st.Exec(vals)
 	return err
 }
 

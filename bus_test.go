@@ -214,6 +214,7 @@ func TestBusGapServesNothing(t *testing.T) {
 	u1, err = idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
 	require.NotNil(t, idmap.Cached[User](ctx, db, 1), "serving again once listening")
+	runtime.KeepAlive(u1) // the shared map holds it weakly
 	st, _ = idmap.StatsOf(db)
 	require.Equal(t, uint64(2), st.Flushes["bus gap"]-st0.Flushes["bus gap"], "the resumption flushes it again")
 }
@@ -245,11 +246,11 @@ func TestBusStartsPaused(t *testing.T) {
 	b := &slowBus{}
 	db, _, _ := openBus(t, b, 1)
 	ctx := context.Background()
-	u, err := idmap.Get[User](ctx, db, 1)
+	_, err := idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
 	require.Nil(t, idmap.Cached[User](ctx, db, 1), "nothing is served before the bus listens")
 	b.listen()
-	u, err = idmap.Get[User](ctx, db, 1)
+	u, err := idmap.Get[User](ctx, db, 1)
 	require.NoError(t, err)
 	require.NotNil(t, idmap.Cached[User](ctx, db, 1))
 	runtime.KeepAlive(u) // the shared map holds its objects weakly
@@ -366,6 +367,7 @@ func TestBusReopenedWithAnotherBus(t *testing.T) {
 	u, err := idmap.Get[User](ctx, db1b, 1)
 	require.NoError(t, err)
 	require.NotNil(t, idmap.Cached[User](ctx, db1b, 1), "the other *sql.DB still follows the bus")
+	runtime.KeepAlive(u) // the shared map holds it weakly
 	require.NoError(t, db1b.Close())
 	require.NoError(t, b1.Close()) // its last gap reaches no database now
 

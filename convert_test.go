@@ -87,7 +87,7 @@ func TestConvertMatchesScan(t *testing.T) {
 	for _, u := range []uint64{0, 1, 255, 256, math.MaxUint32, math.MaxInt64, math.MaxInt64 + 1, math.MaxUint64} {
 		srcs = append(srcs, u)
 	}
-	for _, f := range []float32{1.5, 0.1, -2.25, 3, 1e38, 16777217, -0.0} {
+	for _, f := range []float32{1.5, 0.1, -2.25, 3, 1e38, 16777217, float32(math.Copysign(0, -1))} {
 		srcs = append(srcs, f)
 	}
 	srcs = append(srcs, fakeDecimal{}, nil, []byte(nil), []byte{}, true, false, now, time.Time{},

@@ -480,8 +480,10 @@ func (db *database) wrap(bc driver.Conn) driver.Conn {
 	attachHooks(st)
 	_, st.hasBeginTx = bc.(driver.ConnBeginTx)
 	_, execCtx := bc.(driver.ExecerContext)
+	//lint:ignore SA1019 a base driver may have only the old interfaces: idmap must pass them on as they are
 	_, exec := bc.(driver.Execer)
 	_, queryCtx := bc.(driver.QueryerContext)
+	//lint:ignore SA1019 as above
 	_, query := bc.(driver.Queryer)
 	wc, _ := sqlmw.Driver(oneConn{bc}, &interceptor{c: st}).Open("")
 	c := newConn(wc, st)

@@ -180,7 +180,6 @@ func TestDriverBehavesAsBase(t *testing.T) {
 		}
 		return driver.ErrSkip
 	}
-	type conv struct{ driver.ValueConverter }
 	converter := func(int) driver.ValueConverter { return upperConverter{} }
 	for _, caps := range fakedb.Variants() {
 		t.Run(caps.String(), func(t *testing.T) {

@@ -26,7 +26,6 @@ const maxKeyParts = 8
 var (
 	int64Type  = reflect.TypeFor[int64]()
 	stringType = reflect.TypeFor[string]()
-	valuerType = reflect.TypeFor[driver.Valuer]()
 )
 
 // convertKey converts v to a key for a field of type t.

@@ -438,7 +438,8 @@ func baseQuery(ctx context.Context, bc driver.Conn, query string, args ...any) (
 			for i, a := range args {
 				vals[i] = a
 			}
-			rows, err = st.Query(vals) //nolint:staticcheck
+			//lint:ignore SA1019 the base has no StmtQueryContext: its Query is all there is
+			rows, err = st.Query(vals)
 		}
 	}
 	if err != nil {

@@ -101,7 +101,6 @@ type sqliteHooks struct {
 	keys    map[string][]any
 	removes map[string][]any
 	tables  map[string]bool // tables changed where the key is unknown
-	all     bool            // something changed that cannot be located
 	n       int             // reports since the last drain
 
 	cat *sqliteCatalog // read between statements; nil until read

@@ -1,5 +1,7 @@
 package idmap
 
+//lint:file-ignore SA1019 idmap wraps base drivers that may implement only the interfaces deprecated since Go 1.8/1.9 (Stmt.Exec, Stmt.Query, ColumnConverter, Conn.Begin): it must pass them on as they are
+
 import (
 	"context"
 	"database/sql/driver"

@@ -33,8 +33,6 @@ type span struct {
 	body   bool
 }
 
-func (p *parser) tok(i int) *token { return &p.toks[i] }
-
 // kw returns the keyword at i, or kwNone past hi or for other tokens.
 func (p *parser) kw(i, hi int) kw {
 	if i < hi && p.toks[i].kind == tWord {
@@ -340,7 +338,7 @@ func (p *parser) number(s string, neg bool) (Value, bool) {
 			return Value{}, false
 		}
 	}
-	if strings.IndexAny(u, ".eE") < 0 {
+	if !strings.ContainsAny(u, ".eE") {
 		return Value{}, false // an integer too large for int64
 	}
 	f, err := strconv.ParseFloat(s, 64)

@@ -43,7 +43,7 @@ func (p point) key() string {
 	var kv []string
 	for _, a := range p.attrs.ToSlice() {
 		if a.Key != idmapotel.DBNameKey {
-			kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+			kv = append(kv, string(a.Key)+"="+a.Value.String())
 		}
 	}
 	return p.metric + "{" + strings.Join(kv, ",") + "}"

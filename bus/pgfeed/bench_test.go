@@ -128,12 +128,10 @@ func BenchmarkWalsenderCPU(b *testing.B) {
 			e := newEnv(b)
 			e.exec(`CREATE TABLE bench (id bigint PRIMARY KEY, v bigint)`, `INSERT INTO bench VALUES (1, 0)`)
 			var slots []string
-			var feeds []*tap
 			var seen atomic.Int64
 			for i := range consumers {
 				tp := &tap{Feed: e.feed("feed_cpu_"+strconv.Itoa(i), []string{"bench"})}
 				tp.onMessage(func(m bus.Message) { seen.Add(1) })
-				feeds = append(feeds, tp)
 				db := e.open("feed_cpu_"+strconv.Itoa(i), idmap.WithSource(tp))
 				waitUntil(b, "the feed listens", func() bool { return listening(db) })
 				slots = append(slots, tp.Slot())

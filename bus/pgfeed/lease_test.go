@@ -160,7 +160,7 @@ func TestFeedProbeAndMarkApart(t *testing.T) {
 		t.Fatal("the feed does not stream")
 	}
 	ctx := context.Background()
-	q, args, wait := f.SyncStatement()
+	_, args, wait := f.SyncStatement()
 	mark := args[0].(string)
 	// A probe-prefixed message that carries the mark, then a mark-prefixed
 	// message that carries a token, each both ways (in a transaction and
@@ -189,7 +189,7 @@ func TestFeedProbeAndMarkApart(t *testing.T) {
 		t.Fatalf("wait for a mark never emitted = %v; want the deadline (a probe was taken for the mark)", err)
 	}
 	// The real mark (a new one: the wait above gave up its own).
-	q, args, wait = f.SyncStatement()
+	q, args, wait := f.SyncStatement()
 	if _, err := e.plain.ExecContext(ctx, q, args...); err != nil {
 		t.Fatal(err)
 	}

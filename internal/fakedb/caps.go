@@ -1,5 +1,7 @@
 package fakedb
 
+//lint:file-ignore SA1019 the fake driver implements the interfaces deprecated since Go 1.8/1.9 on purpose: idmap must work over drivers that have only those
+
 //go:generate go run ./gen -o pick_gen.go
 
 import (
