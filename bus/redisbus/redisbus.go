@@ -65,8 +65,8 @@ type Bus struct {
 	logp      atomic.Pointer[slog.Logger] // where to log; replaced by Attach when no Logger was given
 	ownLog    bool                        // Logger was given: Attach keeps it
 	passwords []string                    // only to keep them out of errors and logs
-	maxSize   int    // bound on a received payload
-	key       []byte // nil: messages are not authenticated
+	maxSize   int                         // bound on a received payload
+	key       []byte                      // nil: messages are not authenticated
 	drops     bus.DropCounter
 
 	out *outbox
