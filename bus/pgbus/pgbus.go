@@ -62,8 +62,8 @@ type options struct {
 	maxBackoff  time.Duration
 	queueSize   int
 	logger      *slog.Logger
-	maxSize     int    // 0: bus.DefaultMaxMessageSize
-	key         []byte // nil: messages are not authenticated
+	maxSize     int             // 0: bus.DefaultMaxMessageSize
+	key         []byte          // nil: messages are not authenticated
 	listenCfg   *pgx.ConnConfig // ListenerConfig; nil: the bus's configuration
 }
 

@@ -199,6 +199,9 @@ func runLeaseFaults(t *testing.T, a, b *child, faults []struct {
 			r.gaps, gaps = r.gaps-gaps, r.gaps
 			r.probes, probes = r.probes-probes, r.probes
 			r.log(t, f.name, round)
+			if r.gaps == 0 {
+				t.Errorf("round %d, %s: B's bus reported no gap: the fault did not reach it", round, f.name)
+			}
 		}
 	}
 }
@@ -260,6 +263,9 @@ func TestMultiProcessFailover(t *testing.T) {
 		r.gaps, gaps = r.gaps-gaps, r.gaps
 		r.probes, probes = r.probes-probes, r.probes
 		r.log(t, "failover", round)
+		if r.gaps == 0 {
+			t.Errorf("round %d, %s: B's bus reported no gap: the fault did not reach it", round, "failover")
+		}
 		// The old primary comes back as the new one's replica.
 		old := servers[1-primary]
 		old.args = []string{"--replicaof", "127.0.0.1", strconv.Itoa(servers[primary].port)}
