@@ -175,6 +175,7 @@ func TestMultiProcessRestart(t *testing.T) {
 		{"kill+start", func() { srv.restart(0) }},
 		{"kill, 1s, start", func() { srv.restart(time.Second) }},
 		{"shutdown+start", func() { srv.shutdown(); srv.start() }},
+		{"kill, 3s, start", func() { srv.restart(3 * time.Second) }},
 	}
 	runLeaseFaults(t, a, b, faults, true)
 }
@@ -195,7 +196,8 @@ func runLeaseFaults(t *testing.T, a, b *child, faults []struct {
 	var expiries, gaps, probes int64
 	for round := 1; round <= rounds; round++ {
 		for _, f := range faults {
-			r := leaseRound(t, a, b, &next, f.f)
+			// A writes until 3 s after the fault, whatever it lasts.
+			r := leaseRoundFor(t, a, b, &next, f.f, 3500*time.Millisecond+faultLength(f.name))
 			r.expiries, expiries = r.expiries-expiries, r.expiries
 			r.gaps, gaps = r.gaps-gaps, r.gaps
 			r.probes, probes = r.probes-probes, r.probes
@@ -205,6 +207,17 @@ func runLeaseFaults(t *testing.T, a, b *child, faults []struct {
 			}
 		}
 	}
+}
+
+// faultLength is how long the server stays down in fault name ("kill, 3s,
+// start": 3 s).
+func faultLength(name string) time.Duration {
+	if f := strings.Fields(name); len(f) == 3 {
+		if d, err := time.ParseDuration(strings.TrimSuffix(f[1], ",")); err == nil {
+			return d
+		}
+	}
+	return 0
 }
 
 // TestMultiProcessFailover: a failover as Sentinel (or an operator) makes
