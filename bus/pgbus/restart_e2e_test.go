@@ -3,6 +3,7 @@
 package pgbus_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -18,8 +19,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// pgBin is where Debian's PostgreSQL 15 (the CI's) keeps initdb and pg_ctl.
-const pgBin = "/usr/lib/postgresql/15/bin"
+// pgBin is where PostgreSQL's initdb and pg_ctl are: IDMAP_PGBIN, as for
+// scripts/start-servers.sh, else Debian's PostgreSQL 15 (the CI's).
+var pgBin = cmp.Or(os.Getenv("IDMAP_PGBIN"), "/usr/lib/postgresql/15/bin")
 
 // A privateCluster is a PostgreSQL cluster of one test's own, on a free
 // loopback port, run as the postgres user with trust authentication: a
@@ -33,8 +35,8 @@ type privateCluster struct {
 // startPrivateCluster creates and starts a private cluster, stopped and
 // removed at the end of the test. It skips the test when not root (initdb
 // refuses root, so the cluster runs as the postgres user, which needs
-// runuser) or when PostgreSQL 15's binaries or the postgres user are
-// missing.
+// runuser) or when initdb and pg_ctl (under pgBin) or the postgres user
+// are missing.
 func startPrivateCluster(t *testing.T) *privateCluster {
 	t.Helper()
 	if os.Geteuid() != 0 {
