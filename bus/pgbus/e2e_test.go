@@ -36,6 +36,10 @@ const (
 	envApp     = "PGBUS_E2E_APP"     // the listener's application_name
 	envBusDSN  = "PGBUS_E2E_BUS_DSN" // the bus's DSN (maybe through a proxy)
 	envLease   = "PGBUS_E2E_LEASE"   // the database's idmap.Lease, when set
+	// envRetry, "1" in a child whose server restarts: a write that fails is
+	// made again (until it succeeds, within waitFor) and a read that fails
+	// is left out of readloop's reads, instead of ending the child.
+	envRetry = "PGBUS_E2E_RETRY"
 )
 
 // e2eItem is the mapped type of the end-to-end test.
@@ -114,9 +118,16 @@ func TestHelperProcess(t *testing.T) {
 		}
 		return value(p)
 	}
+	retry := os.Getenv(envRetry) == "1"
 	set := func(id int64, n int) {
-		if _, err := db.ExecContext(ctx, "UPDATE "+pgx.Identifier{e2eTable}.Sanitize()+" SET name = $1 WHERE id = $2", "v"+strconv.Itoa(n), id); err != nil {
-			fail(err)
+		for deadline := time.Now().Add(waitFor); ; time.Sleep(time.Millisecond) {
+			_, err := db.ExecContext(ctx, "UPDATE "+pgx.Identifier{e2eTable}.Sanitize()+" SET name = $1 WHERE id = $2", "v"+strconv.Itoa(n), id)
+			if err == nil {
+				return
+			}
+			if !retry || time.Now().After(deadline) {
+				fail(err)
+			}
 		}
 	}
 	waitUntil(func() bool { return stats().Listening })
@@ -194,6 +205,10 @@ func TestHelperProcess(t *testing.T) {
 					}
 					start := time.Now().UnixNano()
 					p, err := idmap.Get[e2eItem](ctx, db, id)
+					if err != nil && retry {
+						time.Sleep(time.Millisecond) // the server restarts: no read
+						continue
+					}
 					if err != nil {
 						fail(err)
 					}

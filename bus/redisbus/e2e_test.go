@@ -53,6 +53,9 @@ const (
 	e2eEnvClientName = "IDMAP_REDISBUS_E2E_CLIENT"
 	// e2eEnvRedis is the child's Redis address, when not IDMAP_REDIS_ADDR.
 	e2eEnvRedis = "IDMAP_REDISBUS_E2E_REDIS"
+	// e2eEnvSubRedis, with e2eEnvDefaults, is where the child subscribes
+	// (SubscribeOptions), when not where it publishes.
+	e2eEnvSubRedis = "IDMAP_REDISBUS_E2E_SUB_REDIS"
 )
 
 func e2eDSN(path string) string {
@@ -760,7 +763,11 @@ func runChild(path, channel string) error {
 	if name := os.Getenv(e2eEnvDefaults); name != "" {
 		// The default options: only the channel, and a client name the
 		// test kills by.
-		rb, err = New(&redis.Options{Addr: addr}, Channel(channel), ClientName(name))
+		opts := []Option{Channel(channel), ClientName(name)}
+		if sub := os.Getenv(e2eEnvSubRedis); sub != "" {
+			opts = append(opts, SubscribeOptions(&redis.Options{Addr: sub}))
+		}
+		rb, err = New(&redis.Options{Addr: addr}, opts...)
 	} else {
 		opts := []Option{Channel(channel), Heartbeat(200 * time.Millisecond), Logger(log)}
 		if name := os.Getenv(e2eEnvClientName); name != "" {

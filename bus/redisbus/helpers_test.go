@@ -210,12 +210,12 @@ func killPubSub(t testing.TB, addr string, b *Bus) {
 // A proxy forwards TCP connections to a target, and can hold what it
 // forwards (pause): a network that silently stops delivering.
 type proxy struct {
-	ln     net.Listener
-	target string
-	done   chan struct{}
-	wg     sync.WaitGroup
+	ln   net.Listener
+	done chan struct{}
+	wg   sync.WaitGroup
 
 	mu      sync.Mutex
+	target  string                // protected by mu: where new connections go
 	paused  chan struct{}         // protected by mu: closed when resumed; nil when running
 	conns   map[net.Conn]struct{} // protected by mu
 	clients []net.Conn            // protected by mu: the client side of each connection
@@ -237,6 +237,14 @@ func newProxy(t testing.TB, target string) *proxy {
 
 func (p *proxy) addr() string { return p.ln.Addr().String() }
 
+// retarget sends the connections accepted from now on to target (the
+// open ones stay where they are).
+func (p *proxy) retarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+}
+
 func (p *proxy) accept() {
 	defer p.wg.Done()
 	for {
@@ -244,7 +252,10 @@ func (p *proxy) accept() {
 		if err != nil {
 			return
 		}
-		s, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		s, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
 			continue

@@ -111,13 +111,19 @@ func (c *child) line() string {
 	}
 }
 
-// leaseRound runs one fault while A writes and B reads.
+// leaseRound runs one fault while A writes (for 3.5 s) and B reads.
 func leaseRound(t *testing.T, a, b *child, next *int64, fault func()) leaseResult {
+	t.Helper()
+	return leaseRoundFor(t, a, b, next, fault, 3500*time.Millisecond)
+}
+
+// leaseRoundFor is leaseRound with A writing for writeFor; the fault
+// begins 500 ms after the writes.
+func leaseRoundFor(t *testing.T, a, b *child, next *int64, fault func(), writeFor time.Duration) leaseResult {
 	t.Helper()
 	began := time.Now()
 	b.send("readloop 1")
 	b.expect("reading")
-	const writeFor = 3500 * time.Millisecond
 	a.send("wfor k %d %d", *next, writeFor.Milliseconds())
 	time.Sleep(500 * time.Millisecond)
 	fault()

@@ -56,8 +56,8 @@ var ErrClosed = fmt.Errorf("redisbus: %w", bus.ErrClosed)
 // A Bus is a bus.Bus on Redis pub/sub. It is safe for concurrent use. It
 // publishes after commit (it is not a bus.ConnPublisher).
 type Bus struct {
-	client    *redis.Client // publishes
-	subClient *redis.Client // subscribes, and sends the probes
+	client    *redis.Client // publishes, and sends the probes
+	subClient *redis.Client // subscribes
 	channel   string
 	probeChan string // bus.ProbeChannelPrefix + an id of this bus's own
 	hb        time.Duration
@@ -184,12 +184,13 @@ func ClientName(name string) Option {
 	}
 }
 
-// SubscribeOptions sets the options of the subscription connections (and
-// of the connection that sends the bus's probes) apart from those of
-// publishing, which are New's (opts is copied, not kept). By default both
-// use New's options: the same server, with its own timeouts, pool, TLS or
-// credentials for each direction. Both must reach the same Redis server
-// (or cluster-wide pub/sub).
+// SubscribeOptions sets the options of the subscription connections apart
+// from those of publishing (and of the probes), which are New's (opts is
+// copied, not kept). By default both use New's options: the same server,
+// with its own timeouts, pool, TLS or credentials for each direction. What
+// is published on the publishing side's server must reach the subscribing
+// side's: the same server, or a replica of it (messages and probes come
+// over replication), or cluster-wide pub/sub.
 func SubscribeOptions(opts *redis.Options) Option {
 	return func(c *config) {
 		if opts == nil {
@@ -336,12 +337,13 @@ func randomID() string {
 }
 
 // Probe publishes token on the bus's probe channel, which only this bus's
-// subscriptions listen to, from the subscribing side's options: each
+// subscriptions listen to, from the publishing side, the way messages go
+// (a subscription on a replica receives both over replication): each
 // subscription hands it to its handler's Probe behind every message Redis
 // had published before (bus.Prover). idmap probes every quarter of its
 // lease.
 func (b *Bus) Probe(ctx context.Context, token uint64) error {
-	if err := b.subClient.Publish(ctx, b.probeChan, strconv.FormatUint(token, 10)).Err(); err != nil {
+	if err := b.client.Publish(ctx, b.probeChan, strconv.FormatUint(token, 10)).Err(); err != nil {
 		return b.errorf(err, "probe")
 	}
 	return nil
