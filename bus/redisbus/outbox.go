@@ -1,6 +1,8 @@
 package redisbus
 
 import (
+	"time"
+
 	"log/slog"
 	"sync"
 
@@ -164,6 +166,7 @@ func (b *Bus) send() {
 			continue
 		}
 		failures++
+		b.sendFailures.Add(1)
 		if widened := b.out.putBack(batch); widened > 0 {
 			b.log().Warn("redisbus: outbox full; queued messages widened to whole databases",
 				slog.Int("replaced", widened))
@@ -176,9 +179,30 @@ func (b *Bus) send() {
 				slog.Any("error", b.errorf(err, "publishing on channel %q", b.channel)),
 				slog.Int("failures", failures), slog.Int("queued", b.out.len()))
 		}
-		if !b.sleep(backoff(failures)) {
+		if !b.retryWait(retryBackoff(failures)) {
 			return
 		}
+	}
+}
+
+// retryBackoff is the wait after the n-th failure in a row (a variable for
+// the tests).
+var retryBackoff = backoff
+
+// retryWait waits d before the next attempt to publish, or less: a message
+// queued meanwhile is retried minBackoff after it came, so that what is
+// committed once the server is back is not held by the backoff that the
+// earlier failures grew. It reports whether the bus is still running.
+func (b *Bus) retryWait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.out.wake:
+		return b.sleep(min(d, minBackoff))
+	case <-b.ctx.Done():
+		return false
 	}
 }
 

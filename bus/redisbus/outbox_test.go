@@ -1,10 +1,12 @@
 package redisbus
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -155,6 +157,40 @@ func TestPasswordOf(t *testing.T) {
 	} {
 		if got := passwordOf(u); got != want {
 			t.Errorf("passwordOf(%q) = %q; want %q", u, got, want)
+		}
+	}
+}
+
+// TestRetryOnNewMessage: a message queued while the sender waits out the
+// backoff of earlier failures is published soon after the server is back,
+// not when that backoff ends (an hour here): a commit made once the server
+// answers again reaches the other instances at once.
+func TestRetryOnNewMessage(t *testing.T) {
+	addr := redisAddr(t)
+	ch := testChannel(t)
+	saved := retryBackoff
+	retryBackoff = func(int) time.Duration { return time.Hour }
+	t.Cleanup(func() { retryBackoff = saved })
+
+	p := newProxy(t, addr)
+	pub := newBus(t, p.addr(), Channel(ch))
+	sub := newBus(t, addr, Channel(ch))
+	r := subscribe(t, sub)
+
+	p.pause()
+	if err := pub.Publish(context.Background(), []bus.Message{msg(1, "db", "t", int64(1))}); err != nil {
+		t.Fatal(err)
+	}
+	// The publish times out behind the paused proxy (ReadTimeout) and the
+	// sender starts its hour of backoff.
+	waitFor(t, "a failed publish", func() bool { return pub.sendFailures.Load() > 0 })
+	p.resume()
+	if err := pub.Publish(context.Background(), []bus.Message{msg(2, "db", "t", int64(2))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []uint64{1, 2} {
+		if m := r.nextMessage(t, 30*time.Second); m.Seq != want {
+			t.Fatalf("got message %d; want %d", m.Seq, want)
 		}
 	}
 }

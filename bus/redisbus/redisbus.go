@@ -69,7 +69,8 @@ type Bus struct {
 	key       []byte                      // nil: messages are not authenticated
 	drops     bus.DropCounter
 
-	out *outbox
+	out          *outbox
+	sendFailures atomic.Uint64 // attempts to publish what is queued that failed
 
 	ctx    context.Context // canceled when Close stops everything
 	cancel context.CancelFunc
