@@ -448,6 +448,29 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The hit path of a *sql.DB and one integer or string key: the key is
+	// read out of pk by value and looked up typed, so that pk does not
+	// escape and the caller's interface boxes stay on its stack.
+	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
+		if db := databaseOf(sdb); db != nil {
+			if cs := stateFrom(ctx); !cs.refresh {
+				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
+					return (*T)(p), nil
+				}
+			}
+		}
+	}
+	return getSlow[T](ctx, q, m, hideArgs(pk))
+}
+
+// getSlow is Get past its typed hit path. pk is hidden from escape analysis
+// (hideArgs): its values may live on the caller's stack, so that they are
+// copied to the heap (detachArgs) before anything else reads them.
+func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, error) {
+	pk, err := detachArgs("Get", m, pk)
+	if err != nil {
+		return nil, err
+	}
 	key, err := m.keyOf("Get", pk)
 	if err != nil {
 		return nil, err

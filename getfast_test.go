@@ -1,0 +1,124 @@
+package idmap_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-idmap/idmap"
+)
+
+// NamedTag is keyed by a string column.
+type NamedTag struct {
+	Name  string `db:"name,pk"`
+	Count int64  `db:"count"`
+}
+
+func (NamedTag) TableName() string { return "named_tags" }
+
+// TestGetHitAllocs: a Get hit allocates nothing for integer and string
+// keys of any value, in the shared map (weak and StrongRefs) and in a scope
+// (issue 16). Before the typed hit path, an int64 key ≥ 256 cost 8 bytes.
+func TestGetHitAllocs(t *testing.T) {
+	bg := context.Background()
+	db := openSQLite(t)
+	seedUsers(t, db, 2)
+	mustExec(t, db, "UPDATE users SET id = 1234567 WHERE id = 1")
+	mustExec(t, db, "CREATE TABLE named_tags (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
+	mustExec(t, db, "INSERT INTO named_tags VALUES ('a-tag-name-longer-than-a-word', 3)")
+	sctx := idmap.NewContext(bg)
+	id := int64(1234567)
+	name := strconv.Itoa(1234)[:0] + "a-tag-name-longer-than-a-word" // made at run time
+	ids, names := []int64{id}, []string{name}
+	for _, ctx := range []context.Context{bg, sctx} {
+		u, err := idmap.Get[User](ctx, db, id)
+		if err != nil || u.ID != id {
+			t.Fatalf("Get[User]: %v, %v", u, err)
+		}
+		s, err := idmap.Get[StrongUser](ctx, db, id)
+		if err != nil || s.ID != id {
+			t.Fatalf("Get[StrongUser]: %v, %v", s, err)
+		}
+		g, err := idmap.Get[NamedTag](ctx, db, name)
+		if err != nil || g.Count != 3 {
+			t.Fatalf("Get[NamedTag]: %v, %v", g, err)
+		}
+		for _, c := range []struct {
+			name string
+			get  func() bool
+		}{
+			{"weak int64", func() bool { v, err := idmap.Get[User](ctx, db, ids[0]+zero); return err == nil && v == u }},
+			{"weak int", func() bool { v, err := idmap.Get[User](ctx, db, int(ids[0]+zero)); return err == nil && v == u }},
+			{"strong int64", func() bool { v, err := idmap.Get[StrongUser](ctx, db, ids[0]+zero); return err == nil && v == s }},
+			{"string", func() bool { v, err := idmap.Get[NamedTag](ctx, db, names[0]); return err == nil && v == g }},
+		} {
+			if a := testing.AllocsPerRun(200, func() {
+				if !c.get() {
+					t.Fatal(c.name, ": not the same object")
+				}
+			}); a != 0 {
+				t.Errorf("%s key, scope %v: %v allocations per Get hit; want 0", c.name, ctx != bg, a)
+			}
+		}
+	}
+}
+
+// TestGetKeysFromTheStack: keys the caller makes on its stack (a string
+// converted from a local buffer, a pointer to a local, a struct holding
+// them) are copied by Get before it keeps them: a miss stores them in the
+// map, and later hits with equal keys find the same object.
+func TestGetKeysFromTheStack(t *testing.T) {
+	bg := context.Background()
+	db := openSQLite(t)
+	mustExec(t, db, "CREATE TABLE named_tags (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
+	for i := range 50 {
+		mustExec(t, db, "INSERT INTO named_tags VALUES (?, ?)", "tag"+strconv.Itoa(i), i)
+	}
+	get := func(i int) *NamedTag {
+		var buf [16]byte
+		b := strconv.AppendInt(append(buf[:0], "tag"...), int64(i), 10)
+		g, err := idmap.Get[NamedTag](bg, db, string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	getPtr := func(i int) *NamedTag {
+		s := "tag" + strconv.Itoa(i)
+		g, err := idmap.Get[NamedTag](bg, db, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	first := make([]*NamedTag, 50)
+	for i := range first {
+		first[i] = get(i)
+	}
+	deep(64) // grow and move the stack
+	time.Sleep(0)
+	for i := range first {
+		if g := get(i); g != first[i] || g.Name != "tag"+strconv.Itoa(i) || g.Count != int64(i) {
+			t.Fatalf("tag%d: %+v, want the first object %+v", i, g, first[i])
+		}
+		if g := getPtr(i); g != first[i] {
+			t.Fatalf("tag%d by pointer: %+v, want the first object %+v", i, g, first[i])
+		}
+	}
+	if _, err := idmap.Get[NamedTag](bg, db, map[string]int{}); err == nil {
+		t.Fatal("Get with a map key: no error")
+	}
+}
+
+// zero is 0, but not a constant: a key computed from it is boxed at run time.
+var zero int64
+
+//go:noinline
+func deep(n int) int {
+	var pad [512]byte
+	if n == 0 {
+		return int(pad[0])
+	}
+	return deep(n-1) + int(pad[n%512])
+}
