@@ -34,13 +34,10 @@ var (
 // hit. It says false, for the general path to decide, for every other
 // kind of key or value.
 func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (unsafe.Pointer, bool) {
-	if len(m.pk) != 1 {
-		return nil, false
-	}
 	var p unsafe.Pointer
 	var st cache.State
-	switch ft := m.fields[m.pk[0]].typ; ft {
-	case int64Type, intType: // the maps keep int keys as int64
+	switch m.typedKey {
+	case keyInt, keyIntInt: // the maps keep int keys as int64
 		var k int64
 		switch x := v.(type) {
 		case int64:
@@ -52,7 +49,7 @@ func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (unsafe.Poi
 		default:
 			return nil, false
 		}
-		if ft == intType && int64(int(k)) != k {
+		if m.typedKey == keyIntInt && int64(int(k)) != k {
 			return nil, false // overflows int: the general path says so
 		}
 		if scope != nil {
@@ -60,7 +57,7 @@ func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (unsafe.Poi
 		} else {
 			p, st = db.cdb.LookupSharedInt(m.ctype, k)
 		}
-	case stringType:
+	case keyString:
 		k, ok := v.(string)
 		if !ok {
 			return nil, false
@@ -74,6 +71,26 @@ func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (unsafe.Poi
 		return nil, false
 	}
 	return p, st == cache.Fresh
+}
+
+// Kinds of model.typedKey.
+const (
+	keyOther  = iota // composite, or of another type: the general path
+	keyInt           // one int64 field
+	keyIntInt        // one int field
+	keyString        // one string field
+)
+
+func typedKeyOf(t reflect.Type) uint8 {
+	switch t {
+	case int64Type:
+		return keyInt
+	case intType:
+		return keyIntInt
+	case stringType:
+		return keyString
+	}
+	return keyOther
 }
 
 // hideArgs returns pk through a uintptr, so that escape analysis does not

@@ -122,3 +122,28 @@ func deep(n int) int {
 	}
 	return deep(n-1) + int(pad[n%512])
 }
+
+// BenchmarkGetHit: a Get hit of an int64 key in a scope of 1,000 rows and
+// in the shared map, for profiling the hit path (bench/ has the measured
+// comparisons).
+func BenchmarkGetHit(b *testing.B) {
+	bg := context.Background()
+	db := openSQLite(b)
+	seedUsers(b, db, 1000)
+	sctx := idmap.NewContext(bg)
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{{"shared", bg}, {"scope", sctx}} {
+		queryUsers(b, c.ctx, db, "SELECT id, name, email FROM users")
+		b.Run(c.name, func(b *testing.B) {
+			i := int64(0)
+			for b.Loop() {
+				i = i%1000 + 1
+				if _, err := idmap.Get[User](c.ctx, db, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
