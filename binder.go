@@ -467,7 +467,8 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 // (hideArgs): its values may live on the caller's stack, so that they are
 // copied to the heap (detachArgs) before anything else reads them.
 func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, error) {
-	pk, err := detachArgs("Get", m, pk)
+	var buf [maxKeyParts]any
+	pk, err := detachArgs("Get", m, pk, &buf)
 	if err != nil {
 		return nil, err
 	}

@@ -108,9 +108,15 @@ func hideArgs(pk []any) []any {
 	return unsafe.Slice(*(**any)(unsafe.Pointer(&x)), len(pk))
 }
 
-// detachArgs returns heap copies of the values in pk (see hideArgs).
-func detachArgs(op string, m *model, pk []any) ([]any, error) {
-	out := make([]any, len(pk))
+// detachArgs returns heap copies of the values in pk (see hideArgs), in
+// buf if they fit.
+func detachArgs(op string, m *model, pk []any, buf *[maxKeyParts]any) ([]any, error) {
+	var out []any
+	if len(pk) <= len(buf) {
+		out = buf[:len(pk)]
+	} else {
+		out = make([]any, len(pk))
+	}
 	for i, v := range pk {
 		d, err := detachKey(v)
 		if err != nil {
