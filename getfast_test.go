@@ -2,6 +2,8 @@ package idmap_test
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -106,10 +108,26 @@ func TestGetKeysFromTheStack(t *testing.T) {
 			t.Fatalf("tag%d by pointer: %+v, want the first object %+v", i, g, first[i])
 		}
 	}
-	if _, err := idmap.Get[NamedTag](bg, db, map[string]int{}); err == nil {
-		t.Fatal("Get with a map key: no error")
+	if _, err := idmap.Get[NamedTag](bg, db, map[string]int{}); !errors.Is(err, idmap.ErrKey) {
+		t.Fatalf("Get with a map key: %v, want ErrKey", err)
+	}
+	if _, err := idmap.Get[NamedTag](bg, db, funcKey{func() string { return "tag1" }}); !errors.Is(err, idmap.ErrKey) {
+		t.Fatalf("Get with a Valuer holding a func: %v, want ErrKey", err)
+	}
+	if g, err := idmap.Get[NamedTag](bg, db, strValuer{"tag1"}); err != nil || g != first[1] {
+		t.Fatalf("Get with a Valuer: %v, %v; want the first object", g, err)
 	}
 }
+
+// funcKey is a driver.Valuer that holds a func: Get cannot copy it.
+type funcKey struct{ f func() string }
+
+func (k funcKey) Value() (driver.Value, error) { return k.f(), nil }
+
+// strValuer is a driver.Valuer of a string.
+type strValuer struct{ s string }
+
+func (k strValuer) Value() (driver.Value, error) { return k.s, nil }
 
 // zero is 0, but not a constant: a key computed from it is boxed at run time.
 var zero int64
