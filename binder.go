@@ -638,6 +638,24 @@ func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
 	if err != nil {
 		return nil
 	}
+	// Get's typed hit path (see Get): pk does not escape.
+	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
+		if db := databaseOf(sdb); db != nil {
+			if p, hit := db.lookupTyped(scopeFrom(ctx), m, pk[0]); hit {
+				return (*T)(p)
+			}
+		}
+	}
+	return cachedSlow[T](ctx, q, m, hideArgs(pk))
+}
+
+// cachedSlow is Cached past its typed hit path; pk is hidden (see getSlow).
+func cachedSlow[T any](ctx context.Context, q Querier, m *model, pk []any) *T {
+	var buf [maxKeyParts]any
+	pk, err := detachArgs("Cached", m, pk, &buf)
+	if err != nil {
+		return nil
+	}
 	key, err := m.keyOf("Cached", pk)
 	if err != nil {
 		return nil

@@ -19,9 +19,9 @@ type NamedTag struct {
 
 func (NamedTag) TableName() string { return "named_tags" }
 
-// TestGetHitAllocs: a Get hit allocates nothing for integer and string
-// keys of any value, in the shared map (weak and StrongRefs) and in a scope
-// (issue 16). Before the typed hit path, an int64 key ≥ 256 cost 8 bytes.
+// TestGetHitAllocs: a Get (or Cached) hit allocates nothing for integer
+// and string keys of any value, in the shared map (weak and StrongRefs) and
+// in a scope (issue 16). Before the typed hit path, an int64 key ≥ 256 cost 8 bytes.
 func TestGetHitAllocs(t *testing.T) {
 	bg := context.Background()
 	db := openSQLite(t)
@@ -54,6 +54,8 @@ func TestGetHitAllocs(t *testing.T) {
 			{"weak int", func() bool { v, err := idmap.Get[User](ctx, db, int(ids[0]+zero)); return err == nil && v == u }},
 			{"strong int64", func() bool { v, err := idmap.Get[StrongUser](ctx, db, ids[0]+zero); return err == nil && v == s }},
 			{"string", func() bool { v, err := idmap.Get[NamedTag](ctx, db, names[0]); return err == nil && v == g }},
+			{"Cached int64", func() bool { return idmap.Cached[User](ctx, db, ids[0]+zero) == u }},
+			{"Cached string", func() bool { return idmap.Cached[NamedTag](ctx, db, names[0]) == g }},
 		} {
 			if a := testing.AllocsPerRun(200, func() {
 				if !c.get() {
