@@ -448,6 +448,30 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The hit path of a *sql.DB and one integer or string key: the key is
+	// read out of pk by value and looked up typed, so that pk does not
+	// escape and the caller's interface boxes stay on its stack.
+	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
+		if db := databaseOf(sdb); db != nil {
+			if cs := stateFrom(ctx); !cs.refresh {
+				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
+					return (*T)(p), nil
+				}
+			}
+		}
+	}
+	return getSlow[T](ctx, q, m, hideArgs(pk))
+}
+
+// getSlow is Get past its typed hit path. pk is hidden from escape analysis
+// (hideArgs): its values may live on the caller's stack, so that they are
+// copied to the heap (detachArgs) before anything else reads them.
+func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, error) {
+	var buf [maxKeyParts]any
+	pk, err := detachArgs("Get", m, pk, &buf)
+	if err != nil {
+		return nil, err
+	}
 	key, err := m.keyOf("Get", pk)
 	if err != nil {
 		return nil, err
@@ -611,6 +635,24 @@ func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
 		ctx = context.Background()
 	}
 	m, err := mappedModel(typeFor[T](), "Cached")
+	if err != nil {
+		return nil
+	}
+	// Get's typed hit path (see Get): pk does not escape.
+	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
+		if db := databaseOf(sdb); db != nil {
+			if p, hit := db.lookupTyped(scopeFrom(ctx), m, pk[0]); hit {
+				return (*T)(p)
+			}
+		}
+	}
+	return cachedSlow[T](ctx, q, m, hideArgs(pk))
+}
+
+// cachedSlow is Cached past its typed hit path; pk is hidden (see getSlow).
+func cachedSlow[T any](ctx context.Context, q Querier, m *model, pk []any) *T {
+	var buf [maxKeyParts]any
+	pk, err := detachArgs("Cached", m, pk, &buf)
 	if err != nil {
 		return nil
 	}

@@ -97,7 +97,10 @@ type model struct {
 	byCol  map[string]int // column → index in fields
 	byFold map[string]int // lower-case column → index in fields, for drivers that change case
 	pk     []int          // indexes in fields of the key's columns, in order
-	err    error          // why the type cannot be used as a mapped type
+	// typedKey says whether the key is one int64 or int field (keyInt)
+	// or one string field (keyString), which Get looks up typed.
+	typedKey uint8
+	err      error // why the type cannot be used as a mapped type
 
 	ctype *cache.Type // the maps' descriptor of this type
 
@@ -202,6 +205,9 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			m.fields[i].pk = true
 			m.pk = []int{i}
 		}
+	}
+	if len(m.pk) == 1 {
+		m.typedKey = typedKeyOf(m.fields[m.pk[0]].typ)
 	}
 	if m.mapped {
 		switch {

@@ -255,6 +255,14 @@ func (d *DB) Table(name string) *Table {
 // fresh reports whether data loaded at epoch for key of typ is still current
 // as far as writes recorded in d go.
 func (d *DB) fresh(t *Table, typ *Type, key any, epoch uint64) bool {
+	return freshOf(d, t, typ, key, epoch)
+}
+
+// freshOf is fresh for a key of any comparable type: the key goes into an
+// interface only when the table's written keys must be read, so that a
+// typed lookup (LookupSharedInt, Scope.LookupString, …) allocates nothing
+// on its common path.
+func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool {
 	// The lease first: a renewal expires everything (d.whole) before it
 	// stores the new deadline, so a lookup that sees the new deadline sees
 	// that expiry too.
@@ -267,6 +275,12 @@ func (d *DB) fresh(t *Table, typ *Type, key any, epoch uint64) bool {
 	if epoch >= t.keyMax.Load() {
 		return true
 	}
+	return d.freshKey(t, typ, any(key), epoch)
+}
+
+// freshKey is the end of fresh: whether the table's written keys hold a
+// newer expiry of key.
+func (d *DB) freshKey(t *Table, typ *Type, key any, epoch uint64) bool {
 	nk := typ.norm(key)
 	sh := &t.keys[keyShardOf(nk)]
 	sh.mu.RLock()

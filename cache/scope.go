@@ -378,8 +378,12 @@ func (v scopeView) DB() *DB      { return v.d }
 func (v scopeView) Scoped() bool { return true }
 
 func (v scopeView) state(t *Table, typ *Type, e *scopeEntry, key any) State {
+	return scopeState(v.d, t, typ, e, key)
+}
+
+func scopeState[K comparable](d *DB, t *Table, typ *Type, e *scopeEntry, key K) State {
 	switch {
-	case e.expired() || !v.d.fresh(t, typ, key, e.epoch()):
+	case e.expired() || !freshOf(d, t, typ, key, e.epoch()):
 		return Expired
 	case e.partial():
 		return Partial
@@ -404,10 +408,49 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
 		e, ok = m.get(key)
 	}
 	l.RUnlock()
+	return scopeHit(d, m, typ, e, ok, key)
+}
+
+// LookupInt is Lookup of an int64 (or int) key, without putting the key in
+// an interface: a hit allocates nothing.
+func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (unsafe.Pointer, State) {
+	l := s.rlock()
+	if l == nil {
+		return nil, Absent
+	}
+	m := s.find(d, typ)
+	var e scopeEntry
+	ok := false
+	if m != nil {
+		e, ok = m.ints[k]
+	}
+	l.RUnlock()
+	return scopeHit(d, m, typ, e, ok, k)
+}
+
+// LookupString is Lookup of a string key, without putting the key in an
+// interface: a hit allocates nothing.
+func (s *Scope) LookupString(d *DB, typ *Type, k string) (unsafe.Pointer, State) {
+	l := s.rlock()
+	if l == nil {
+		return nil, Absent
+	}
+	m := s.find(d, typ)
+	var e scopeEntry
+	ok := false
+	if m != nil {
+		e, ok = m.strs[k]
+	}
+	l.RUnlock()
+	return scopeHit(d, m, typ, e, ok, k)
+}
+
+// scopeHit is the end of a scope lookup that found e (if ok) in m.
+func scopeHit[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (unsafe.Pointer, State) {
 	if !ok {
 		return nil, Absent
 	}
-	st := scopeView{s, d}.state(m.table, typ, &e, key)
+	st := scopeState(d, m.table, typ, &e, k)
 	if st == Fresh {
 		d.stats.scoped.hits.add(1)
 	}

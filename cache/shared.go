@@ -144,6 +144,50 @@ func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
 	return p, st
 }
 
+// LookupSharedInt is LookupShared of an int64 (or int) key, without
+// putting the key in an interface: a hit allocates nothing.
+func (d *DB) LookupSharedInt(typ *Type, k int64) (unsafe.Pointer, State) {
+	m := d.sharedMap(typ)
+	s := m.ints.Load()
+	if s == nil {
+		return nil, Absent
+	}
+	e, ok := s.get(intShard(k), k)
+	return sharedHit(m, e, ok, k)
+}
+
+// LookupSharedString is LookupShared of a string key, without putting the
+// key in an interface: a hit allocates nothing.
+func (d *DB) LookupSharedString(typ *Type, k string) (unsafe.Pointer, State) {
+	m := d.sharedMap(typ)
+	s := m.strs.Load()
+	if s == nil {
+		return nil, Absent
+	}
+	e, ok := s.get(strShard(k), k)
+	return sharedHit(m, e, ok, k)
+}
+
+// sharedHit is the end of a lookup that found slot e (if ok) for key k of
+// m: its object and state, a fresh one counted as a hit.
+func sharedHit[K comparable](m *sharedMap, e slot, ok bool, k K) (unsafe.Pointer, State) {
+	if !ok {
+		return nil, Absent
+	}
+	p := e.object(m.strong)
+	if p == nil {
+		return nil, Absent
+	}
+	if m.strong && e.meta&metaRef == 0 && m.db.bound.Load() != nil {
+		m.touch(any(k), e.ref)
+	}
+	st := slotState(m, e, k)
+	if st == Fresh {
+		m.db.stats.shared.hits.add(1)
+	}
+	return p, st
+}
+
 // Lookup returns the canonical object of key and its state.
 func (m *sharedMap) Lookup(key any) (unsafe.Pointer, State) {
 	e, ok := m.get(key)
@@ -173,10 +217,12 @@ func (m *sharedMap) touch(key any, ref unsafe.Pointer) {
 	})
 }
 
-func (m *sharedMap) state(e slot, key any) State {
+func (m *sharedMap) state(e slot, key any) State { return slotState(m, e, key) }
+
+func slotState[K comparable](m *sharedMap, e slot, key K) State {
 	epoch := e.epoch()
 	switch {
-	case !m.db.fresh(m.table, m.typ, key, epoch):
+	case !freshOf(m.db, m.table, m.typ, key, epoch):
 		return Expired
 	case epoch < m.db.ageFloor.Load():
 		m.db.stats.expiredAge.Add(1)
