@@ -252,16 +252,11 @@ func (d *DB) Table(name string) *Table {
 	return t.(*Table)
 }
 
-// fresh reports whether data loaded at epoch for key of typ is still current
-// as far as writes recorded in d go.
-func (d *DB) fresh(t *Table, typ *Type, key any, epoch uint64) bool {
-	return freshOf(d, t, typ, key, epoch)
-}
-
-// freshOf is fresh for a key of any comparable type: the key goes into an
-// interface only when the table's written keys must be read, so that a
-// typed lookup (LookupSharedInt, Scope.LookupString, …) allocates nothing
-// on its common path.
+// freshOf reports whether data loaded at epoch for key of typ is still
+// current as far as writes recorded in d go, for a key of any comparable
+// type: the key goes into an interface only when the table's written keys
+// must be read, so that a typed lookup (LookupSharedInt,
+// Scope.LookupString, …) allocates nothing on its common path.
 func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool {
 	// The lease first: a renewal expires everything (d.whole) before it
 	// stores the new deadline, so a lookup that sees the new deadline sees
