@@ -266,18 +266,110 @@ func installTriggers(ctx context.Context, conn *sql.Conn, d dialect, logDB, tabl
 	h := fnv.New64a()
 	h.Write([]byte(strings.ToLower(strings.Join(parts, "\x00"))))
 	base := changeLogTrigger + hex.EncodeToString(h.Sum(nil))
-	for _, ev := range []struct{ suffix, event, k, k2 string }{
-		{"_i", "INSERT", key("NEW"), "NULL"},
-		{"_u", "UPDATE", key("OLD"), key("NEW")},
-		{"_d", "DELETE", key("OLD"), "NULL"},
+	// MySQL runs no trigger for the rows a foreign key's action changes
+	// (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT): the parent's
+	// UPDATE and DELETE also log every table those actions reach, whole.
+	var reachU, reachD []string
+	if d == dialectMySQL {
+		var err error
+		if reachU, reachD, err = mysqlCascades(ctx, conn, schema, name, logDB); err != nil {
+			return fmt.Errorf("idmap: InstallChangeLog: table %.80q: reading its foreign keys: %w", table, err)
+		}
+	}
+	whole := func(ts []string) string {
+		var b strings.Builder
+		for _, t := range ts {
+			b.WriteString(", (" + clLiteral(t) + ", '[]', NULL, NULL)")
+		}
+		return b.String()
+	}
+	for _, ev := range []struct{ suffix, event, k, k2, more string }{
+		{"_i", "INSERT", key("NEW"), "NULL", ""},
+		{"_u", "UPDATE", key("OLD"), key("NEW"), whole(reachU)},
+		{"_d", "DELETE", key("OLD"), "NULL", whole(reachD)},
 	} {
 		trig := base + ev.suffix
-		body := "INSERT INTO " + logq.String() + " (tbl, cols, k, k2) VALUES (" + clLiteral(msgTable) + ", " + clLiteral(colsJSON) + ", " + ev.k + ", " + ev.k2 + ")"
+		body := "INSERT INTO " + logq.String() + " (tbl, cols, k, k2) VALUES (" + clLiteral(msgTable) + ", " + clLiteral(colsJSON) + ", " + ev.k + ", " + ev.k2 + ")" + ev.more
 		if err := installTrigger(ctx, conn, d, schema, trig, ev.event, tq.String(), body); err != nil {
 			return fmt.Errorf("idmap: InstallChangeLog: table %.80q: %w", table, err)
 		}
 	}
 	return nil
+}
+
+// mysqlCascades returns the tables that the foreign-key actions of
+// schema.name's UPDATEs and DELETEs change, transitively (a cascade's
+// rows run no trigger, and cascade further), as messages name them: bare
+// in the log's database, qualified elsewhere.
+func mysqlCascades(ctx context.Context, conn *sql.Conn, schema, name, logDB string) (upd, del []string, err error) {
+	rows, err := conn.QueryContext(ctx, `SELECT CONSTRAINT_SCHEMA, TABLE_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE
+		FROM information_schema.REFERENTIAL_CONSTRAINTS`)
+	if err != nil {
+		return nil, nil, err
+	}
+	type edge struct {
+		child    [2]string
+		upd, del bool
+	}
+	kids := map[[2]string][]edge{}
+	for rows.Next() {
+		var cs, ct, ps, pt, ur, dr string
+		if err := rows.Scan(&cs, &ct, &ps, &pt, &ur, &dr); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		acts := func(r string) bool { r = strings.ToUpper(r); return r != "RESTRICT" && r != "NO ACTION" }
+		p := [2]string{strings.ToLower(ps), strings.ToLower(pt)}
+		kids[p] = append(kids[p], edge{[2]string{strings.ToLower(cs), strings.ToLower(ct)}, acts(ur), acts(dr)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	label := func(t [2]string) string {
+		if t[0] == strings.ToLower(logDB) {
+			return t[1]
+		}
+		return t[0] + "." + t[1]
+	}
+	// reach: a first step by the parent's own action, then every action
+	// of the rows reached (an update SET NULL of a child is an update of
+	// it; a cascaded delete deletes).
+	bad := ""
+	reach := func(first func(edge) bool) []string {
+		seen := map[[2]string]bool{}
+		var out []string
+		start := [2]string{strings.ToLower(schema), strings.ToLower(name)}
+		queue := [][2]string{}
+		for _, e := range kids[start] {
+			if first(e) && !seen[e.child] {
+				seen[e.child] = true
+				queue = append(queue, e.child)
+			}
+		}
+		for len(queue) > 0 {
+			t := queue[0]
+			queue = queue[1:]
+			if !clSafe(t[0]) || !clSafe(t[1]) {
+				bad = label(t)
+				continue
+			}
+			out = append(out, label(t))
+			for _, e := range kids[t] {
+				if (e.upd || e.del) && !seen[e.child] {
+					seen[e.child] = true
+					queue = append(queue, e.child)
+				}
+			}
+		}
+		return out
+	}
+	upd = reach(func(e edge) bool { return e.upd })
+	del = reach(func(e edge) bool { return e.del })
+	if bad != "" {
+		return nil, nil, fmt.Errorf("a foreign key's action reaches %.80q, whose name holds a quote or a backslash", bad)
+	}
+	return upd, del, nil
 }
 
 func lowerAll(s []string) []string {

@@ -56,7 +56,7 @@ func clEnvs(t testing.TB) []*clEnv {
 }
 
 func clSQLite(t testing.TB) *clEnv {
-	dsn := "file:" + filepath.Join(t.TempDir(), "cl.db") + "?_journal_mode=WAL&_busy_timeout=10000"
+	dsn := "file:" + filepath.Join(t.TempDir(), "cl.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
 	plain, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +252,67 @@ func TestChangeLogOwnTriggersBounded(t *testing.T) {
 				t.Fatalf("a write through idmap to a table with the change log's triggers expired another row (v = %d): it was widened", v)
 			}
 		})
+	}
+}
+
+type clChild struct {
+	ID  int64 `db:"id,pk"`
+	PID int64 `db:"pid"`
+}
+
+func (clChild) TableName() string { return "cl_child" }
+
+// TestChangeLogCascade: rows that a foreign key's action deletes are
+// expired: on MySQL, where such rows run no trigger, the parent's DELETE
+// logs the child table whole; on SQLite the child's own triggers run.
+func TestChangeLogCascade(t *testing.T) {
+	for _, e := range clEnvs(t) {
+		t.Run(e.name, func(t *testing.T) {
+			e.setup(t, 2)
+			mustExec(t, e.plain, `CREATE TABLE cl_child (id BIGINT PRIMARY KEY, pid BIGINT NOT NULL, FOREIGN KEY (pid) REFERENCES cl_items (id) ON DELETE CASCADE)`)
+			mustExec(t, e.plain, `INSERT INTO cl_child (id, pid) VALUES (1, 1), (2, 2)`)
+			if err := idmap.InstallChangeLog(context.Background(), e.plain, "cl_items", "cl_child"); err != nil {
+				t.Fatal(err)
+			}
+			cl := e.changeLog(t)
+			db := e.open(t, idmap.WithSource(cl))
+			waitFor(t, "the change log listens", func() bool { return clListening(db) })
+			if _, err := idmap.Get[clChild](context.Background(), db, int64(1)); err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, e.plain, `DELETE FROM cl_items WHERE id = 1`)
+			clSync(t, cl, e.plain)
+			if _, err := idmap.Get[clChild](context.Background(), db, int64(1)); !errors.Is(err, sql.ErrNoRows) {
+				t.Fatalf("the child row deleted by the cascade is still served (err %v)", err)
+			}
+		})
+	}
+}
+
+// TestChangeLogProbe: a probe comes back after the next complete read.
+func TestChangeLogProbe(t *testing.T) {
+	e := clSQLite(t)
+	e.setup(t, 1)
+	cl := e.changeLog(t, idmap.PollInterval(time.Hour))
+	got := make(chan uint64, 4)
+	listening := make(chan struct{}, 1)
+	if err := cl.Subscribe(bus.Handler{Message: func(bus.Message) {}, Gap: func(g bus.Gap) {
+		if g.Resumed {
+			listening <- struct{}{}
+		}
+	}, Probe: func(tok uint64) { got <- tok }}); err != nil {
+		t.Fatal(err)
+	}
+	<-listening
+	if err := cl.Probe(context.Background(), 42); err != nil {
+		t.Fatal(err)
+	}
+	if tok := <-got; tok != 42 {
+		t.Fatalf("token %d", tok)
+	}
+	cl.Close()
+	if err := cl.Probe(context.Background(), 1); !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("Probe after Close: %v", err)
 	}
 }
 
