@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -748,3 +749,43 @@ func BenchmarkChangeLogDelivery(b *testing.B) {
 }
 
 var _ = strconv.Itoa
+
+// TestChangeLogChildProcess: another process (this test binary run again)
+// writes to the SQLite file with the plain driver; the write is expired
+// here through the change log.
+func TestChangeLogChildProcess(t *testing.T) {
+	e := clSQLite(t)
+	e.setup(t, 1)
+	cl := e.changeLog(t, idmap.PollInterval(20*time.Millisecond))
+	db := e.open(t, idmap.WithSource(cl))
+	waitFor(t, "the change log listens", func() bool { return clListening(db) })
+	if v := clGet(t, db, 1); v != 0 {
+		t.Fatalf("v = %d", v)
+	}
+	var file string
+	if err := e.plain.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChangeLogChildHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "IDMAP_CL_CHILD_FILE="+file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	start := time.Now()
+	waitFor(t, "the child's write expires", func() bool { return clGet(t, db, 1) == 77 })
+	t.Logf("the child's write seen %v after it exited", time.Since(start))
+}
+
+// TestChangeLogChildHelper is the child of TestChangeLogChildProcess.
+func TestChangeLogChildHelper(t *testing.T) {
+	file := os.Getenv("IDMAP_CL_CHILD_FILE")
+	if file == "" {
+		t.Skip("run by TestChangeLogChildProcess")
+	}
+	db, err := sql.Open("sqlite3", "file:"+file+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, `UPDATE cl_items SET v = 77 WHERE id = 1`)
+}
