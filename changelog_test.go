@@ -720,15 +720,20 @@ func BenchmarkChangeLogDelivery(b *testing.B) {
 			e.setup(b, 1)
 			cl := e.changeLog(b)
 			got := make(chan struct{}, 1)
+			listening := make(chan struct{}, 1)
 			if err := cl.Subscribe(bus.Handler{Message: func(bus.Message) {
 				select {
 				case got <- struct{}{}:
 				default:
 				}
-			}, Gap: func(bus.Gap) {}}); err != nil {
+			}, Gap: func(g bus.Gap) {
+				if g.Resumed {
+					listening <- struct{}{}
+				}
+			}}); err != nil {
 				b.Fatal(err)
 			}
-			clSync(b, cl, e.plain)
+			<-listening
 			var ds []time.Duration
 			for n := 0; b.Loop(); n++ {
 				start := time.Now()
@@ -737,7 +742,7 @@ func BenchmarkChangeLogDelivery(b *testing.B) {
 				}
 				<-got
 				ds = append(ds, time.Since(start))
-				time.Sleep(time.Duration(n%7) * time.Millisecond) // commits at every phase of the poll
+				time.Sleep(time.Duration(rand.IntN(50_000)) * time.Microsecond) // commits at every phase of the poll
 			}
 			sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 			p := func(q float64) time.Duration { return ds[int(q*float64(len(ds)-1))] }
