@@ -691,7 +691,6 @@ type clState struct {
 	holeAt    map[int64]time.Time
 	settle    time.Time // MySQL: listen once every transaction open at this server time has ended
 	settled   bool
-	trxOK     bool // INNODB_TRX can be read
 	version   int64
 	fresh     bool // data_version not read yet
 	lastPrune time.Time
@@ -839,27 +838,6 @@ func (c *ChangeLog) finish(st *clState) {
 	}
 }
 
-// clTime reads a server time value, whether the driver parses times or
-// not; NULL is the zero time.
-func clTime(v any) time.Time {
-	switch x := v.(type) {
-	case time.Time:
-		return time.Date(x.Year(), x.Month(), x.Day(), x.Hour(), x.Minute(), x.Second(), x.Nanosecond(), time.UTC)
-	case []byte:
-		t, _ := time.Parse("2006-01-02 15:04:05.999999999", string(x))
-		return t
-	case string:
-		t, _ := time.Parse("2006-01-02 15:04:05.999999999", x)
-		return t
-	}
-	return time.Time{}
-}
-
-// trxCacheAge bounds how old the rows of information_schema.INNODB_TRX
-// may be: InnoDB refreshes them at most every 100ms. A transaction that
-// began less than that before a read of it may be missing from it.
-const trxCacheAge = 250 * time.Millisecond
-
 // read is one poll: it reads what is new (and the holes), delivers it, and
 // settles the cursor. reset starts the cursor again at the log's end.
 func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
@@ -875,10 +853,11 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		}
 		st.conn, st.d, st.fresh = conn, d, true
 		if d == dialectMySQL {
-			var x any
-			st.trxOK = conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.INNODB_TRX`).Scan(&x) == nil
-			if !st.trxOK && c.logger != nil {
-				c.logger.Warn("idmap: change log: information_schema.INNODB_TRX cannot be read (PROCESS privilege): missing sequence numbers are given up after the hole timeout")
+			// No gap locks for the locking reads below.
+			if _, err := conn.ExecContext(ctx, `SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED`); err != nil {
+				conn.Close()
+				st.conn = nil
+				return err
 			}
 		}
 	}
@@ -894,20 +873,6 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		}
 		st.version, st.fresh = v, false
 	}
-	// MySQL: the server's time, and the start of its oldest open
-	// transaction, read before the log.
-	var now, oldest time.Time
-	if st.d == dialectMySQL && (reset || len(st.holes) > 0 || !st.settled) {
-		var nowV, oldV any
-		q := `SELECT NOW(6), NULL`
-		if st.trxOK {
-			q = `SELECT NOW(6), (SELECT MIN(trx_started) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0)`
-		}
-		if err := conn.QueryRowContext(ctx, q).Scan(&nowV, &oldV); err != nil {
-			return err
-		}
-		now, oldest = clTime(nowV), clTime(oldV)
-	}
 	if reset {
 		var hw sql.NullInt64
 		if err := conn.QueryRowContext(ctx, `SELECT MAX(seq) FROM `+changeLogTable).Scan(&hw); err != nil {
@@ -918,26 +883,16 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		clear(st.holes)
 		clear(st.holeAt)
 		st.settled = st.d != dialectMySQL
-		st.settle = now
-		if !st.trxOK && st.d == dialectMySQL {
-			st.settled = true
-		}
+		st.settle = time.Now()
 		if !st.settled {
 			return nil
 		}
 	}
-	// Holes known missing before every open transaction began, and still
-	// missing after this read, are empty for good; settling likewise.
-	ended := func(seen time.Time) bool {
-		return st.trxOK && !seen.IsZero() && !now.IsZero() && now.Sub(seen) > trxCacheAge &&
-			(oldest.IsZero() || oldest.After(seen))
-	}
-	if !st.settled && ended(st.settle) {
-		st.settled = true
-	}
-	for s, seen := range st.holes {
-		if seen.IsZero() && !now.IsZero() {
-			st.holes[s] = now
+	// MySQL: settled once no row at or below the start's end is still
+	// being written (locked by an open transaction).
+	if !st.settled && time.Since(st.settle) > insertMargin {
+		if clUnlocked(ctx, conn, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq <= ? FOR UPDATE NOWAIT`, st.hw) {
+			st.settled = true
 		}
 	}
 	// Read what is new, and the holes, in batches.
@@ -1048,23 +1003,56 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 			break
 		}
 	}
-	for s, seen := range st.holes {
-		if ended(seen) {
-			delete(st.holes, s)
-			delete(st.holeAt, s)
-			continue
+	// Holes missing for longer than the insert margin, and whose rows no
+	// open transaction holds (a locking read that does not wait finds no
+	// row and no lock), are empty for good: their transaction rolled back.
+	var old []int64
+	for s, at := range st.holeAt {
+		if time.Since(at) > insertMargin {
+			old = append(old, s)
 		}
-		if time.Since(st.holeAt[s]) > c.holeTimeout {
-			if !st.trxOK {
-				// Without INNODB_TRX: given up after the timeout.
-				delete(st.holes, s)
-				delete(st.holeAt, s)
-				continue
+	}
+	if len(old) > 0 {
+		var b strings.Builder
+		for i, s := range old {
+			if i > 0 {
+				b.WriteByte(',')
 			}
+			b.WriteString(strconv.FormatInt(s, 10))
+		}
+		if clUnlocked(ctx, conn, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+b.String()+`) FOR UPDATE NOWAIT`) {
+			// None locked; a row found committed since the read is read at
+			// the next poll (its hole stays).
+			var found int
+			_ = conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+b.String()+`)`).Scan(&found)
+			if found == 0 {
+				for _, s := range old {
+					delete(st.holes, s)
+					delete(st.holeAt, s)
+				}
+			}
+		}
+	}
+	for s, at := range st.holeAt {
+		if time.Since(at) > c.holeTimeout {
+			_ = s
 			return errHoleTimeout
 		}
 	}
 	return nil
+}
+
+// insertMargin bounds the time between the moment InnoDB hands out a
+// sequence number and the moment the row that holds it is inserted (and
+// locked): the same row operation of the trigger's INSERT.
+const insertMargin = 250 * time.Millisecond
+
+// clUnlocked runs a locking read that does not wait (FOR UPDATE NOWAIT,
+// MySQL 8.0 / MariaDB 10.3 and later) and reports whether it succeeded:
+// no row it reaches is held by an open transaction.
+func clUnlocked(ctx context.Context, conn *sql.Conn, q string, args ...any) bool {
+	var n int64
+	return conn.QueryRowContext(ctx, q, args...).Scan(&n) == nil
 }
 
 // clKey decodes a key the triggers wrote: a JSON array of the key's

@@ -392,6 +392,9 @@ func TestChangeLogOutOfOrder(t *testing.T) {
 			if v := clGet(t, db, 1); v != 0 { // loaded again, still 0: tx1 is open
 				t.Fatalf("row 1: v = %d", v)
 			}
+			// Hold tx1 open past the reader's margin (250ms), so that it
+			// tries to retire tx1's number (and tx3's) while tx1 holds it.
+			time.Sleep(600 * time.Millisecond)
 			clSync(t, cl, e.plain) // the reader reads past row 2 again
 			if err := tx1.Commit(); err != nil {
 				t.Fatal(err)
@@ -793,4 +796,45 @@ func TestChangeLogChildHelper(t *testing.T) {
 	}
 	defer db.Close()
 	mustExec(t, db, `UPDATE cl_items SET v = 77 WHERE id = 1`)
+}
+
+// TestChangeLogHoleTimeout: a sequence number held by a transaction that
+// stays open longer than HoleTimeout is a gap (the database is flushed and
+// serves nothing until the reader has settled again, once that
+// transaction ended); its write is then seen.
+func TestChangeLogHoleTimeout(t *testing.T) {
+	for _, e := range clEnvs(t) {
+		if e.dialect != "mysql" {
+			continue
+		}
+		t.Run(e.name, func(t *testing.T) {
+			e.setup(t, 2)
+			ctx := context.Background()
+			cl := e.changeLog(t, idmap.PollInterval(10*time.Millisecond), idmap.HoleTimeout(300*time.Millisecond))
+			db := e.open(t, idmap.WithSource(cl))
+			waitFor(t, "the change log listens", func() bool { return clListening(db) })
+			clGet(t, db, 1)
+			tx1, err := e.plain.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx1.Rollback()
+			if _, err := tx1.Exec(`UPDATE cl_items SET v = 1 WHERE id = 1`); err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, e.plain, `UPDATE cl_items SET v = 2 WHERE id = 2`)
+			waitFor(t, "the gap", func() bool { s, _ := idmap.StatsOf(db); return s.Bus.Gaps >= 1 })
+			if clListening(db) {
+				// Settling waits for tx1: not listening while it is open.
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := tx1.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the change log listens again", func() bool { return clListening(db) })
+			if v := clGet(t, db, 1); v != 1 {
+				t.Fatalf("v = %d after the gap, want 1", v)
+			}
+		})
+	}
 }
