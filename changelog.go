@@ -31,20 +31,21 @@ import (
 // one has been read, and a plain "seq > cursor" read would skip it. The
 // reader keeps, below its high-water mark, the set of numbers it has not
 // seen (holes) and reads them again at every poll, until they fill (the
-// writer committed) or are proven empty: a hole is retired once every
-// transaction the server has open (information_schema.INNODB_TRX) began
-// after the hole was seen, so that the transaction that held the number
-// has ended, and its row, if it committed, would have been read. A hole
-// that stays open longer than HoleTimeout (a very long transaction, or no
-// PROCESS privilege to read INNODB_TRX with) is a gap: the database is
-// flushed and serves nothing until the reader has settled again. On
-// SQLite, writers are serialised and a number is taken under the write
-// lock: numbers commit in order and no hole can fill later.
+// writer committed) or are proven empty: the row that holds a number is
+// locked by its transaction until it ends, so a hole older than
+// insertMargin that a locking read which does not wait (FOR UPDATE
+// NOWAIT) finds neither locked nor present was rolled back. A hole that
+// stays open longer than HoleTimeout (a very long transaction), or more
+// than maxHoles of them, is a gap: the database is flushed and serves
+// nothing until the reader has settled again. On SQLite, writers are
+// serialised and a number is taken under the write lock: numbers commit
+// in order and no hole can fill later.
 //
 // A start (and a restart after a gap) takes the log's current end as its
-// cursor; on MySQL the reader reports that it listens only once every
-// transaction open at that moment has ended, so that the flush at the
-// resumption covers whatever they committed below the cursor.
+// cursor; on MySQL the reader reports that it listens only once no row
+// up to that end is locked (every transaction writing one has ended), so
+// that the flush at the resumption covers whatever they committed below
+// the cursor.
 
 // changeLogTable and changeLogMeta are the log's tables; changeLogTrigger
 // begins the names of the triggers idmap installs (a reserved prefix: the
@@ -458,8 +459,8 @@ func Retention(d time.Duration) ChangeLogOption { return func(c *ChangeLog) { c.
 
 // HoleTimeout bounds how long a sequence number may stay missing below
 // rows already read (its transaction has not committed yet, or rolled
-// back) when the reader cannot prove that its transaction ended: past it,
-// the reader reports a gap and settles again. Default 30s.
+// back) while its transaction is still open: past it, the reader
+// reports a gap and settles again. Default 30s.
 func HoleTimeout(d time.Duration) ChangeLogOption {
 	return func(c *ChangeLog) {
 		if d > 0 {
