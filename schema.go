@@ -218,12 +218,13 @@ var catalogue = map[dialect]catalogueQueries{
 	dialectSQLite: {
 		fks: `SELECT m.name, p."table", p.on_update, p.on_delete
 			FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`,
-		triggers: `SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'`,
+		triggers: `SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name NOT LIKE 'idmap|_cl|_%' ESCAPE '|'`,
 	},
 	dialectMySQL: {
 		fks: `SELECT CONCAT(CONSTRAINT_SCHEMA, '.', TABLE_NAME), CONCAT(UNIQUE_CONSTRAINT_SCHEMA, '.', REFERENCED_TABLE_NAME), UPDATE_RULE, DELETE_RULE
 			FROM information_schema.REFERENTIAL_CONSTRAINTS`,
 		triggers: `SELECT CONCAT(EVENT_OBJECT_SCHEMA, '.', EVENT_OBJECT_TABLE) FROM information_schema.TRIGGERS
+			WHERE TRIGGER_NAME NOT LIKE 'idmap|_cl|_%' ESCAPE '|'
 			UNION SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ` + mysqlSystem,
 		writers: `SELECT CONCAT(ROUTINE_SCHEMA, '.', ROUTINE_NAME) FROM information_schema.ROUTINES
 			WHERE ROUTINE_TYPE = 'FUNCTION' AND ROUTINE_SCHEMA NOT IN ` + mysqlSystem,
