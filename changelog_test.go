@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -755,8 +754,6 @@ func BenchmarkChangeLogDelivery(b *testing.B) {
 		})
 	}
 }
-
-var _ = strconv.Itoa
 
 // TestChangeLogChildProcess: another process (this test binary run again)
 // writes to the SQLite file with the plain driver; the write is expired
