@@ -50,22 +50,25 @@ const clmpBound = idmap.DefaultLease
 // increments a row's version; afterwards the parent checks every read of
 // C against the writes of A and B: a read that returns a version older
 // than one committed more than clmpBound before the read began is a late
-// read, and there must be none. The mode "without" runs C without the
+// read, and there must be none. The modes: "with" (the driver's
+// server-side prepared statements), "with-interpolate" (interpolateParams:
+// every statement is text), and "without", which runs C without the
 // change log and must find late reads (the test can fail).
 func TestChangeLogMultiProcess(t *testing.T) {
 	dsn := os.Getenv("IDMAP_MYSQL_DSN")
 	if dsn == "" {
 		t.Skip("IDMAP_MYSQL_DSN is not set: the multi-process change log test needs MariaDB/MySQL")
 	}
-	for _, mode := range []string{"with", "without"} {
+	for _, mode := range []string{"with", "with-interpolate", "without"} {
 		t.Run(mode, func(t *testing.T) {
-			res := runCLMultiProcess(t, dsn, mode == "with", 2*time.Second)
-			t.Logf("%s the change log: %d late reads of %d reads; %d writes (A idmap %d, B plain %d); %d kills of the reader's connection (%d gaps); the most a read was behind: %v",
+			withLog := mode != "without"
+			res := runCLMultiProcess(t, dsn, withLog, mode == "with-interpolate", 2*time.Second)
+			t.Logf("%s: %d late reads of %d reads; %d writes (A idmap %d, B plain %d); %d kills of the reader's connection (%d gaps); the most a read was behind: %v",
 				mode, res.late, res.reads, res.writesA+res.writesB, res.writesA, res.writesB, res.kills, res.gaps, res.worst.Round(time.Millisecond))
 			if res.reads == 0 || res.writesA == 0 || res.writesB == 0 {
 				t.Fatalf("nothing to check: %+v", res)
 			}
-			if mode == "with" {
+			if withLog {
 				if res.late != 0 {
 					t.Fatalf("%d late reads (a version older than one committed more than %v earlier) of %d; first: %s", res.late, clmpBound, res.reads, res.first)
 				}
@@ -90,7 +93,7 @@ type clmpCommit struct {
 	v  int64
 }
 
-func runCLMultiProcess(t *testing.T, dsn string, withLog bool, d time.Duration) clmpResult {
+func runCLMultiProcess(t *testing.T, dsn string, withLog, interp bool, d time.Duration) clmpResult {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -124,9 +127,12 @@ func runCLMultiProcess(t *testing.T, dsn string, withLog bool, d time.Duration) 
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
-	log := "0"
+	log, ip := "0", "0"
 	if withLog {
 		log = "1"
+	}
+	if interp {
+		ip = "1"
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
@@ -134,7 +140,7 @@ func runCLMultiProcess(t *testing.T, dsn string, withLog bool, d time.Duration) 
 	for i, role := range []string{"A", "B", "C"} {
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestChangeLogMultiProcessChild$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), "IDMAP_CLMP_ROLE="+role, "IDMAP_CLMP_DB="+dbName,
-			"IDMAP_CLMP_OUT="+filepath.Join(dir, role), "IDMAP_CLMP_DUR="+d.String(), "IDMAP_CLMP_LOG="+log)
+			"IDMAP_CLMP_OUT="+filepath.Join(dir, role), "IDMAP_CLMP_DUR="+d.String(), "IDMAP_CLMP_LOG="+log, "IDMAP_CLMP_INTERP="+ip)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -243,6 +249,7 @@ func TestChangeLogMultiProcessChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.DBName = os.Getenv("IDMAP_CLMP_DB")
+	cfg.InterpolateParams = os.Getenv("IDMAP_CLMP_INTERP") == "1"
 	out, err := os.Create(os.Getenv("IDMAP_CLMP_OUT"))
 	if err != nil {
 		t.Fatal(err)
