@@ -238,7 +238,7 @@ func clmpScan(t *testing.T, file string, f func([]int64)) {
 func TestChangeLogMultiProcessChild(t *testing.T) {
 	role := os.Getenv("IDMAP_CLMP_ROLE")
 	if role == "" {
-		t.Skip("run by TestChangeLogMultiProcess")
+		t.Skip("child-process entry point: runs only in the processes TestChangeLogMultiProcess starts (IDMAP_CLMP_ROLE set)")
 	}
 	d, err := time.ParseDuration(os.Getenv("IDMAP_CLMP_DUR"))
 	if err != nil {

@@ -785,7 +785,7 @@ func TestChangeLogChildProcess(t *testing.T) {
 func TestChangeLogChildHelper(t *testing.T) {
 	file := os.Getenv("IDMAP_CL_CHILD_FILE")
 	if file == "" {
-		t.Skip("run by TestChangeLogChildProcess")
+		t.Skip("child-process entry point: runs only in the process TestChangeLogChildProcess starts")
 	}
 	db, err := sql.Open("sqlite3", "file:"+file+"?_busy_timeout=10000")
 	if err != nil {

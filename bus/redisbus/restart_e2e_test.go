@@ -158,7 +158,7 @@ func (r *privateRedis) restart(down time.Duration) {
 // of a newer one.
 func TestMultiProcessRestart(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts processes")
+		t.Skip("-short: skipping a multi-process test (it starts its own redis-server and child processes)")
 	}
 	srv := startPrivateRedis(t)
 	path := newSharedDB(t)
@@ -237,7 +237,7 @@ func faultLength(name string) time.Duration {
 // replication, which the probe does not cross (see the package README).
 func TestMultiProcessFailover(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts processes")
+		t.Skip("-short: skipping a multi-process test (it starts its own redis-server and child processes)")
 	}
 	servers := []*privateRedis{startPrivateRedis(t), nil}
 	servers[1] = startPrivateRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(servers[0].port))
@@ -315,7 +315,7 @@ func waitReplica(t *testing.T, r *privateRedis) {
 // alone and serves old rows for the whole stall.
 func TestMultiProcessReplicaSubscriber(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts processes")
+		t.Skip("-short: skipping a multi-process test (it starts its own redis-server and child processes)")
 	}
 	primary := startPrivateRedis(t)
 	link := newProxy(t, primary.addr())
