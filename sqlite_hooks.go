@@ -151,6 +151,7 @@ type tableInfo struct {
 	intKey bool     // every one has a single int64 key field
 	rowid  bool     // the mapped key is the table's rowid (INTEGER PRIMARY KEY)
 	cols   []int    // else: the key columns' positions, in key order
+	width  int      // else: the values to read of a row (the last key column's position + 1)
 }
 
 // attachHooks registers the engine's hooks on c's base connection, if it
@@ -458,10 +459,7 @@ func (h *sqliteHooks) rowKey(ti *tableInfo, rowid int64, newRow bool) (any, bool
 		h.parts[0] = rowid
 		return ti.typedKey(h.parts[:1])
 	}
-	n := 0
-	for _, c := range ti.cols {
-		n = max(n, c+1)
-	}
+	n := ti.width
 	if cap(h.scratch) < n {
 		h.scratch = make([]any, n)
 	}
@@ -886,6 +884,7 @@ func readTableInfo(ctx context.Context, bc driver.Conn, schema, table string, pk
 		if ti.cols[i] < 0 {
 			return nil, nil
 		}
+		ti.width = max(ti.width, ti.cols[i]+1)
 	}
 	for _, col := range cols {
 		if asInt(col[3]) > 0 {
