@@ -507,7 +507,11 @@ func (h *sqliteHooks) update(op int, schema, table string, rowid int64) {
 		return // the preupdate hook reported it
 	}
 	if !h.preSeen {
-		preupdateWorks.Store(h.typ, false)
+		// Once, not per row: a Store on the shared map is a write every
+		// connection of the type contends on.
+		if works, known := preupdateWorks.Load(h.typ); !known || works.(bool) {
+			preupdateWorks.Store(h.typ, false)
+		}
 	}
 	if !h.active {
 		return
