@@ -154,6 +154,11 @@ type tableInfo struct {
 	width  int      // else: the values to read of a row (the last key column's position + 1)
 }
 
+// updateHooker is a base connection with SQLite's update hook.
+type updateHooker interface {
+	RegisterUpdateHook(func(int, string, string, int64))
+}
+
 // attachHooks registers the engine's hooks on c's base connection, if it
 // is SQLite's and has them.
 func attachHooks(c *connState) {
@@ -174,9 +179,7 @@ func attachHooks(c *connState) {
 		}
 	}
 	if h.mode != hookPre {
-		if u, ok := base.(interface {
-			RegisterUpdateHook(func(int, string, string, int64))
-		}); ok {
+		if u, ok := base.(updateHooker); ok {
 			u.RegisterUpdateHook(h.update)
 			h.updateOn = true
 			h.mode = hookUpdate
@@ -196,9 +199,7 @@ func hookBase(bc driver.Conn) any {
 		if bc == nil {
 			return nil
 		}
-		if _, ok := bc.(interface {
-			RegisterUpdateHook(func(int, string, string, int64))
-		}); ok {
+		if _, ok := bc.(updateHooker); ok {
 			return bc
 		}
 		if m := reflect.ValueOf(bc).MethodByName("RegisterPreUpdateHook"); m.IsValid() {
@@ -671,9 +672,7 @@ func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
 	}
 	if h.dropUpdate {
 		h.dropUpdate = false
-		if u, ok := h.base.(interface {
-			RegisterUpdateHook(func(int, string, string, int64))
-		}); ok {
+		if u, ok := h.base.(updateHooker); ok {
 			u.RegisterUpdateHook(nil)
 			h.updateOn = false
 		}
@@ -843,17 +842,15 @@ func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
 				continue
 			}
 			ti, err := readTableInfo(ctx, c.base, s, name, pk, strings.Contains(text, "WITHOUT ROWID"))
+			if err != nil {
+				return cat
+			}
 			if ti != nil {
 				ti.models = tm.models[ti.folded]
 				ti.intKey = true
 				for _, m := range ti.models {
 					ti.intKey = ti.intKey && len(m.pk) == 1 && m.fields[m.pk[0]].typ == int64Type
 				}
-			}
-			if err != nil {
-				return cat
-			}
-			if ti != nil {
 				if cat.tables[s] == nil {
 					cat.tables[s] = map[string]*tableInfo{}
 				}
