@@ -555,7 +555,7 @@ func currentTables() *tableModels {
 				tm.keyKinds[t][lc] |= k
 			}
 		}
-		if old, ok := tm.pk[t]; ok && !sameColumns(old, cols) {
+		if old, ok := tm.pk[t]; ok && !(resolver{cols: colsFold}).sameColumns(old, cols) {
 			tm.pk[t] = nil // types disagree on the key: expire by table
 		} else if !ok {
 			tm.pk[t] = cols

@@ -151,6 +151,12 @@ type tableInfo struct {
 	intKey bool     // every one has a single int64 key field
 	rowid  bool     // the mapped key is the table's rowid (INTEGER PRIMARY KEY)
 	cols   []int    // else: the key columns' positions, in key order
+	width  int      // else: the values to read of a row (the last key column's position + 1)
+}
+
+// updateHooker is a base connection with SQLite's update hook.
+type updateHooker interface {
+	RegisterUpdateHook(func(int, string, string, int64))
 }
 
 // attachHooks registers the engine's hooks on c's base connection, if it
@@ -173,9 +179,7 @@ func attachHooks(c *connState) {
 		}
 	}
 	if h.mode != hookPre {
-		if u, ok := base.(interface {
-			RegisterUpdateHook(func(int, string, string, int64))
-		}); ok {
+		if u, ok := base.(updateHooker); ok {
 			u.RegisterUpdateHook(h.update)
 			h.updateOn = true
 			h.mode = hookUpdate
@@ -195,9 +199,7 @@ func hookBase(bc driver.Conn) any {
 		if bc == nil {
 			return nil
 		}
-		if _, ok := bc.(interface {
-			RegisterUpdateHook(func(int, string, string, int64))
-		}); ok {
+		if _, ok := bc.(updateHooker); ok {
 			return bc
 		}
 		if m := reflect.ValueOf(bc).MethodByName("RegisterPreUpdateHook"); m.IsValid() {
@@ -458,10 +460,7 @@ func (h *sqliteHooks) rowKey(ti *tableInfo, rowid int64, newRow bool) (any, bool
 		h.parts[0] = rowid
 		return ti.typedKey(h.parts[:1])
 	}
-	n := 0
-	for _, c := range ti.cols {
-		n = max(n, c+1)
-	}
+	n := ti.width
 	if cap(h.scratch) < n {
 		h.scratch = make([]any, n)
 	}
@@ -509,7 +508,11 @@ func (h *sqliteHooks) update(op int, schema, table string, rowid int64) {
 		return // the preupdate hook reported it
 	}
 	if !h.preSeen {
-		preupdateWorks.Store(h.typ, false)
+		// Once, not per row: a Store on the shared map is a write every
+		// connection of the type contends on.
+		if works, known := preupdateWorks.Load(h.typ); !known || works.(bool) {
+			preupdateWorks.Store(h.typ, false)
+		}
 	}
 	if !h.active {
 		return
@@ -669,9 +672,7 @@ func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
 	}
 	if h.dropUpdate {
 		h.dropUpdate = false
-		if u, ok := h.base.(interface {
-			RegisterUpdateHook(func(int, string, string, int64))
-		}); ok {
+		if u, ok := h.base.(updateHooker); ok {
 			u.RegisterUpdateHook(nil)
 			h.updateOn = false
 		}
@@ -841,17 +842,15 @@ func readSQLiteCatalog(ctx context.Context, c *connState) *sqliteCatalog {
 				continue
 			}
 			ti, err := readTableInfo(ctx, c.base, s, name, pk, strings.Contains(text, "WITHOUT ROWID"))
+			if err != nil {
+				return cat
+			}
 			if ti != nil {
 				ti.models = tm.models[ti.folded]
 				ti.intKey = true
 				for _, m := range ti.models {
 					ti.intKey = ti.intKey && len(m.pk) == 1 && m.fields[m.pk[0]].typ == int64Type
 				}
-			}
-			if err != nil {
-				return cat
-			}
-			if ti != nil {
 				if cat.tables[s] == nil {
 					cat.tables[s] = map[string]*tableInfo{}
 				}
@@ -886,6 +885,7 @@ func readTableInfo(ctx context.Context, bc driver.Conn, schema, table string, pk
 		if ti.cols[i] < 0 {
 			return nil, nil
 		}
+		ti.width = max(ti.width, ti.cols[i]+1)
 	}
 	for _, col := range cols {
 		if asInt(col[3]) > 0 {

@@ -992,27 +992,6 @@ func makeKey(parts []any) any {
 	return ck
 }
 
-func indexFold(cols []string, col string) int {
-	for i, c := range cols {
-		if strings.EqualFold(c, col) {
-			return i
-		}
-	}
-	return -1
-}
-
-func sameColumns(a, b []string) bool {
-	if len(a) != len(b) || a == nil {
-		return false
-	}
-	for _, c := range a {
-		if indexFold(b, c) < 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // foldTable returns the name under which a table's expiry is recorded: its
 // last part, in lower case. Tables of one name in several schemas share it
 // (wider, never narrower).
