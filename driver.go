@@ -367,7 +367,7 @@ func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
 		}
 		base = rd.base
 		if drv, err = baseDriver(base, dsn); err != nil {
-			return nil, err
+			return nil, scrubError(err, secrets)
 		}
 		guess = inferDialect(base)
 	}

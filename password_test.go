@@ -3,6 +3,8 @@ package idmap_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -227,3 +229,31 @@ func postgresPasswordCases(t *testing.T, r *rand.Rand, dsn string) []pwCase {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// leakyDriver is a base driver whose connector errors quote the DSN, as
+// some drivers' parse errors do.
+type leakyDriver struct{}
+
+func (leakyDriver) Open(dsn string) (driver.Conn, error) {
+	return nil, fmt.Errorf("leaky: cannot open %s", dsn)
+}
+func (leakyDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	return nil, fmt.Errorf("leaky: bad DSN %q", dsn)
+}
+
+// TestStackedOpenErrorRedacted: opening idmap on idmap ("idmap+idmap+x")
+// unwraps to the base driver x; the base driver's error on the way is
+// scrubbed of the password like every other error of Open.
+func TestStackedOpenErrorRedacted(t *testing.T) {
+	sql.Register("leaky-stacked", leakyDriver{})
+	const pw = "Pw-4f9c1e2b7a"
+	for _, base := range []string{"leaky-stacked", idmap.Register("leaky-stacked")} {
+		_, err := idmap.Open(base, "user:"+pw+"@tcp(127.0.0.1:1)/db")
+		if err == nil {
+			t.Fatalf("%s: no error", base)
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("%s: the error holds the password: %q", base, strings.ReplaceAll(err.Error(), pw, "***"))
+		}
+	}
+}
