@@ -688,9 +688,8 @@ type clState struct {
 	d         dialect
 	conn      *sql.Conn
 	hw        int64               // every number up to hw is read or a hole
-	holes     map[int64]time.Time // missing numbers → server time they were known missing (zero until the next status read)
-	holeAt    map[int64]time.Time
-	settle    time.Time // MySQL: listen once every transaction open at this server time has ended
+	holeAt    map[int64]time.Time // missing numbers (holes) → when they were found missing
+	settle    time.Time           // MySQL: listen once every transaction open at this server time has ended
 	settled   bool
 	version   int64
 	fresh     bool // data_version not read yet
@@ -699,7 +698,7 @@ type clState struct {
 
 func (c *ChangeLog) run() {
 	defer close(c.ended)
-	st := &clState{holes: map[int64]time.Time{}, holeAt: map[int64]time.Time{}}
+	st := &clState{holeAt: map[int64]time.Time{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		select {
@@ -881,7 +880,6 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		}
 		st.hw = hw.Int64
 		st.fresh = true
-		clear(st.holes)
 		clear(st.holeAt)
 		st.settled = st.d != dialectMySQL
 		st.settle = time.Now()
@@ -900,11 +898,11 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 	for {
 		q := `SELECT seq, tbl, cols, k, k2 FROM ` + changeLogTable + ` WHERE seq > ?`
 		args := []any{st.hw}
-		if len(st.holes) > 0 {
+		if len(st.holeAt) > 0 {
 			var b strings.Builder
 			b.WriteString(" OR seq IN (")
 			i := 0
-			for s := range st.holes {
+			for s := range st.holeAt {
 				if i > 0 {
 					b.WriteByte(',')
 				}
@@ -933,19 +931,17 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 			}
 			n++
 			if seq <= st.hw {
-				if _, ok := st.holes[seq]; !ok {
+				if _, ok := st.holeAt[seq]; !ok {
 					continue
 				}
-				delete(st.holes, seq)
 				delete(st.holeAt, seq)
 			} else {
 				if st.d == dialectMySQL {
 					for s := st.hw + 1; s < seq; s++ {
-						if len(st.holes) >= maxHoles {
+						if len(st.holeAt) >= maxHoles {
 							rows.Close()
 							return errHoleTimeout
 						}
-						st.holes[s] = time.Time{}
 						st.holeAt[s] = time.Now()
 					}
 				}
@@ -991,7 +987,7 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 			return err
 		}
 		lost := pruned > before
-		for s := range st.holes {
+		for s := range st.holeAt {
 			if s <= pruned {
 				lost = true
 			}
@@ -1028,7 +1024,6 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 			_ = conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+b.String()+`)`).Scan(&found)
 			if found == 0 {
 				for _, s := range old {
-					delete(st.holes, s)
 					delete(st.holeAt, s)
 				}
 			}
