@@ -1,7 +1,6 @@
 package idmap
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -1029,9 +1028,8 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 			}
 		}
 	}
-	for s, at := range st.holeAt {
+	for _, at := range st.holeAt {
 		if time.Since(at) > c.holeTimeout {
-			_ = s
 			return errHoleTimeout
 		}
 	}
@@ -1054,7 +1052,7 @@ func clUnlocked(ctx context.Context, conn *sql.Conn, q string, args ...any) bool
 // clKey decodes a key the triggers wrote: a JSON array of the key's
 // column values.
 func clKey(s string, n int) (any, bool) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var parts []any
 	if err := dec.Decode(&parts); err != nil || len(parts) != n || n == 0 {
