@@ -229,8 +229,9 @@ func installTriggers(ctx context.Context, conn *sql.Conn, d dialect, logDB, tabl
 			return "NULL"
 		}
 		var b strings.Builder
-		if d == dialectMySQL {
-			b.WriteString("JSON_ARRAY(")
+		// array writes fn(row.c1, row.c2, …).
+		array := func(fn string) {
+			b.WriteString(fn + "(")
 			for i, c := range cols {
 				if i > 0 {
 					b.WriteString(", ")
@@ -239,6 +240,9 @@ func installTriggers(ctx context.Context, conn *sql.Conn, d dialect, logDB, tabl
 				d.quoteName(&b, c)
 			}
 			b.WriteString(")")
+		}
+		if d == dialectMySQL {
+			array("JSON_ARRAY")
 			return b.String()
 		}
 		// SQLite: a BLOB in a key column would make json_array fail the
@@ -252,15 +256,9 @@ func installTriggers(ctx context.Context, conn *sql.Conn, d dialect, logDB, tabl
 			d.quoteName(&b, c)
 			b.WriteString(") IN ('integer', 'text', 'real')")
 		}
-		b.WriteString(" THEN json_array(")
-		for i, c := range cols {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(row + ".")
-			d.quoteName(&b, c)
-		}
-		b.WriteString(") END")
+		b.WriteString(" THEN ")
+		array("json_array")
+		b.WriteString(" END")
 		return b.String()
 	}
 	h := fnv.New64a()
