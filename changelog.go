@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -896,18 +899,7 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		q := `SELECT seq, tbl, cols, k, k2 FROM ` + changeLogTable + ` WHERE seq > ?`
 		args := []any{st.hw}
 		if len(st.holeAt) > 0 {
-			var b strings.Builder
-			b.WriteString(" OR seq IN (")
-			i := 0
-			for s := range st.holeAt {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(strconv.FormatInt(s, 10))
-				i++
-			}
-			b.WriteString(")")
-			q += b.String()
+			q += " OR seq IN (" + seqList(maps.Keys(st.holeAt)) + ")"
 		}
 		q += ` ORDER BY seq LIMIT 1000`
 		rows, err := conn.QueryContext(ctx, q, args...)
@@ -1007,18 +999,12 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		}
 	}
 	if len(old) > 0 {
-		var b strings.Builder
-		for i, s := range old {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(s, 10))
-		}
-		if clUnlocked(ctx, conn, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+b.String()+`) FOR UPDATE NOWAIT`) {
+		in := seqList(slices.Values(old))
+		if clUnlocked(ctx, conn, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+in+`) FOR UPDATE NOWAIT`) {
 			// None locked; a row found committed since the read is read at
 			// the next poll (its hole stays).
 			var found int
-			_ = conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+b.String()+`)`).Scan(&found)
+			_ = conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+in+`)`).Scan(&found)
 			if found == 0 {
 				for _, s := range old {
 					delete(st.holeAt, s)
@@ -1032,6 +1018,18 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		}
 	}
 	return nil
+}
+
+// seqList writes sequence numbers as a comma-separated list.
+func seqList(seqs iter.Seq[int64]) string {
+	var b strings.Builder
+	for s := range seqs {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(s, 10))
+	}
+	return b.String()
 }
 
 // insertMargin bounds the time between the moment InnoDB hands out a
