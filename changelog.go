@@ -507,7 +507,6 @@ type ChangeLog struct {
 	listening bool
 	probes    []uint64      // sent, not yet proven
 	polled    chan struct{} // closed when the next complete read ends
-	pollSeq   uint64        // complete reads so far
 	kick      chan struct{}
 	done      chan struct{}
 	ended     chan struct{}
@@ -761,7 +760,6 @@ func (c *ChangeLog) run() {
 		}
 		backoff = c.interval
 		c.mu.Lock()
-		c.pollSeq++
 		listening := st.settled
 		if listening {
 			c.listening = true
