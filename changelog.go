@@ -1,7 +1,6 @@
 package idmap
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -10,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,8 +232,9 @@ func installTriggers(ctx context.Context, conn *sql.Conn, d dialect, logDB, tabl
 			return "NULL"
 		}
 		var b strings.Builder
-		if d == dialectMySQL {
-			b.WriteString("JSON_ARRAY(")
+		// array writes fn(row.c1, row.c2, …).
+		array := func(fn string) {
+			b.WriteString(fn + "(")
 			for i, c := range cols {
 				if i > 0 {
 					b.WriteString(", ")
@@ -240,6 +243,9 @@ func installTriggers(ctx context.Context, conn *sql.Conn, d dialect, logDB, tabl
 				d.quoteName(&b, c)
 			}
 			b.WriteString(")")
+		}
+		if d == dialectMySQL {
+			array("JSON_ARRAY")
 			return b.String()
 		}
 		// SQLite: a BLOB in a key column would make json_array fail the
@@ -253,15 +259,9 @@ func installTriggers(ctx context.Context, conn *sql.Conn, d dialect, logDB, tabl
 			d.quoteName(&b, c)
 			b.WriteString(") IN ('integer', 'text', 'real')")
 		}
-		b.WriteString(" THEN json_array(")
-		for i, c := range cols {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(row + ".")
-			d.quoteName(&b, c)
-		}
-		b.WriteString(") END")
+		b.WriteString(" THEN ")
+		array("json_array")
+		b.WriteString(" END")
 		return b.String()
 	}
 	h := fnv.New64a()
@@ -507,7 +507,6 @@ type ChangeLog struct {
 	listening bool
 	probes    []uint64      // sent, not yet proven
 	polled    chan struct{} // closed when the next complete read ends
-	pollSeq   uint64        // complete reads so far
 	kick      chan struct{}
 	done      chan struct{}
 	ended     chan struct{}
@@ -688,9 +687,8 @@ type clState struct {
 	d         dialect
 	conn      *sql.Conn
 	hw        int64               // every number up to hw is read or a hole
-	holes     map[int64]time.Time // missing numbers → server time they were known missing (zero until the next status read)
-	holeAt    map[int64]time.Time
-	settle    time.Time // MySQL: listen once every transaction open at this server time has ended
+	holeAt    map[int64]time.Time // missing numbers (holes) → when they were found missing
+	settle    time.Time           // MySQL: listen once every transaction open at this server time has ended
 	settled   bool
 	version   int64
 	fresh     bool // data_version not read yet
@@ -699,7 +697,7 @@ type clState struct {
 
 func (c *ChangeLog) run() {
 	defer close(c.ended)
-	st := &clState{holes: map[int64]time.Time{}, holeAt: map[int64]time.Time{}}
+	st := &clState{holeAt: map[int64]time.Time{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		select {
@@ -762,7 +760,6 @@ func (c *ChangeLog) run() {
 		}
 		backoff = c.interval
 		c.mu.Lock()
-		c.pollSeq++
 		listening := st.settled
 		if listening {
 			c.listening = true
@@ -881,7 +878,6 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		}
 		st.hw = hw.Int64
 		st.fresh = true
-		clear(st.holes)
 		clear(st.holeAt)
 		st.settled = st.d != dialectMySQL
 		st.settle = time.Now()
@@ -900,19 +896,8 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 	for {
 		q := `SELECT seq, tbl, cols, k, k2 FROM ` + changeLogTable + ` WHERE seq > ?`
 		args := []any{st.hw}
-		if len(st.holes) > 0 {
-			var b strings.Builder
-			b.WriteString(" OR seq IN (")
-			i := 0
-			for s := range st.holes {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(strconv.FormatInt(s, 10))
-				i++
-			}
-			b.WriteString(")")
-			q += b.String()
+		if len(st.holeAt) > 0 {
+			q += " OR seq IN (" + seqList(maps.Keys(st.holeAt)) + ")"
 		}
 		q += ` ORDER BY seq LIMIT 1000`
 		rows, err := conn.QueryContext(ctx, q, args...)
@@ -933,19 +918,17 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 			}
 			n++
 			if seq <= st.hw {
-				if _, ok := st.holes[seq]; !ok {
+				if _, ok := st.holeAt[seq]; !ok {
 					continue
 				}
-				delete(st.holes, seq)
 				delete(st.holeAt, seq)
 			} else {
 				if st.d == dialectMySQL {
 					for s := st.hw + 1; s < seq; s++ {
-						if len(st.holes) >= maxHoles {
+						if len(st.holeAt) >= maxHoles {
 							rows.Close()
 							return errHoleTimeout
 						}
-						st.holes[s] = time.Time{}
 						st.holeAt[s] = time.Now()
 					}
 				}
@@ -991,7 +974,7 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 			return err
 		}
 		lost := pruned > before
-		for s := range st.holes {
+		for s := range st.holeAt {
 			if s <= pruned {
 				lost = true
 			}
@@ -1014,33 +997,37 @@ func (c *ChangeLog) read(ctx context.Context, st *clState, reset bool) error {
 		}
 	}
 	if len(old) > 0 {
-		var b strings.Builder
-		for i, s := range old {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(s, 10))
-		}
-		if clUnlocked(ctx, conn, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+b.String()+`) FOR UPDATE NOWAIT`) {
+		in := seqList(slices.Values(old))
+		if clUnlocked(ctx, conn, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+in+`) FOR UPDATE NOWAIT`) {
 			// None locked; a row found committed since the read is read at
 			// the next poll (its hole stays).
 			var found int
-			_ = conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+b.String()+`)`).Scan(&found)
+			_ = conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+changeLogTable+` WHERE seq IN (`+in+`)`).Scan(&found)
 			if found == 0 {
 				for _, s := range old {
-					delete(st.holes, s)
 					delete(st.holeAt, s)
 				}
 			}
 		}
 	}
-	for s, at := range st.holeAt {
+	for _, at := range st.holeAt {
 		if time.Since(at) > c.holeTimeout {
-			_ = s
 			return errHoleTimeout
 		}
 	}
 	return nil
+}
+
+// seqList writes sequence numbers as a comma-separated list.
+func seqList(seqs iter.Seq[int64]) string {
+	var b strings.Builder
+	for s := range seqs {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(s, 10))
+	}
+	return b.String()
 }
 
 // insertMargin bounds the time between the moment InnoDB hands out a
@@ -1059,7 +1046,7 @@ func clUnlocked(ctx context.Context, conn *sql.Conn, q string, args ...any) bool
 // clKey decodes a key the triggers wrote: a JSON array of the key's
 // column values.
 func clKey(s string, n int) (any, bool) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var parts []any
 	if err := dec.Decode(&parts); err != nil || len(parts) != n || n == 0 {

@@ -88,11 +88,10 @@ func (si *schemaInfo) mentionsUnbounded(st *classify.Statement, cur string) bool
 		return true
 	}
 	if len(si.unbounded) > 0 {
-		for _, l := range [2][]string{st.Calls, st.Names} {
-			for _, n := range l {
-				if si.isUnbounded(n, cur) {
-					return true
-				}
+		// Names holds every name of Calls too.
+		for _, n := range st.Names {
+			if si.isUnbounded(n, cur) {
+				return true
 			}
 		}
 	}
