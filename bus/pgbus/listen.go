@@ -261,12 +261,8 @@ func (b *Bus) deliver(n *pgconn.Notification, h bus.Handler) {
 	}
 	m, err := bus.Open(n.Payload, b.o.key, b.o.maxSize)
 	if err != nil {
-		if b.drops.Add(err) {
-			d := b.drops.Load()
-			b.log().Warn("pgbus: dropped a payload that is not an idmap message (only some drops are logged)",
-				"from_pid", n.PID, "bytes", len(n.Payload), "err", "pgbus: "+err.Error(),
-				"too_large", d.TooLarge, "unauthenticated", d.Unauthenticated, "malformed", d.Malformed)
-		}
+		b.drops.Log(b.log(), err, "pgbus: dropped a payload that is not an idmap message (only some drops are logged)",
+			"from_pid", n.PID, "bytes", len(n.Payload), "err", "pgbus: "+err.Error())
 		return
 	}
 	if h.Message != nil {
