@@ -397,7 +397,7 @@ func (b *Bus) publisher() {
 				break
 			}
 			b.log().Warn("pgbus: publishing failed; retrying", "attempt", attempt, "err", err.Error())
-			if !sleep(ctx, backoff) {
+			if !busadapter.Sleep(ctx, backoff) {
 				b.log().Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
 				break
 			}
@@ -484,16 +484,4 @@ func closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = conn.Close(ctx)
-}
-
-// sleep waits for d, or until ctx is done (then it returns false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

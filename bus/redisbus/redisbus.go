@@ -486,13 +486,4 @@ func backoff(n int) time.Duration {
 
 // sleep waits d, or until Close stops everything; it reports whether the
 // bus is still running.
-func (b *Bus) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-b.ctx.Done():
-		return false
-	}
-}
+func (b *Bus) sleep(d time.Duration) bool { return busadapter.Sleep(b.ctx, d) }

@@ -1,13 +1,16 @@
-// Package busadapter holds what the bus adapters (bus/pgbus, bus/redisbus)
-// share: where they log, and the name of their probe channel.
+// Package busadapter holds what the bus adapters (bus/pgbus, bus/redisbus,
+// bus/pgfeed) share: where they log, the name of their probe channel, and
+// the wait between two attempts.
 package busadapter
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-idmap/idmap/bus"
 )
@@ -54,4 +57,16 @@ func RandomID() string {
 	var r [8]byte
 	_, _ = rand.Read(r[:])
 	return hex.EncodeToString(r[:])
+}
+
+// Sleep waits for d, or until ctx is done (then it returns false).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
