@@ -151,7 +151,7 @@ func (st *busState) notify() {
 	st.mu.Unlock()
 }
 
-// leaseOf returns the database's lease. st.mu is held.
+// leaseLocked returns the database's lease. st.mu is held.
 func (st *busState) leaseLocked() time.Duration {
 	if st.lease == 0 {
 		return DefaultLease

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 )
@@ -130,6 +131,18 @@ func (c *DropCounter) Add(err error) (logIt bool) {
 		n = c.malformed.Add(1)
 	}
 	return n&(n-1) == 0
+}
+
+// Log counts a payload that Open refused with err (Add) and, when the drop
+// deserves a log record, logs msg on l at Warn with attrs and the counts
+// so far (too_large, unauthenticated, malformed).
+func (c *DropCounter) Log(l *slog.Logger, err error, msg string, attrs ...any) {
+	if !c.Add(err) {
+		return
+	}
+	d := c.Load()
+	l.Warn(msg, append(attrs, slog.Uint64("too_large", d.TooLarge),
+		slog.Uint64("unauthenticated", d.Unauthenticated), slog.Uint64("malformed", d.Malformed))...)
 }
 
 // Load returns the counts.

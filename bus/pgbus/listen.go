@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/internal/busadapter"
 )
 
 // Subscribe starts a goroutine that listens on the bus's channel, on a
@@ -130,7 +131,7 @@ func (b *Bus) listen(h bus.Handler, l *listener) {
 				level = slog.LevelDebug // the first failure of a series was logged
 			}
 			b.log().Log(ctx, level, "pgbus: cannot listen; retrying", "in", backoff, "failures", failures, "err", err.Error())
-			if !sleep(ctx, backoff) {
+			if !busadapter.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, b.o.maxBackoff)
@@ -164,7 +165,7 @@ func (b *Bus) listen(h bus.Handler, l *listener) {
 		if time.Since(up) >= b.o.maxBackoff+b.o.heartbeat {
 			backoff = b.o.minBackoff
 		}
-		if !sleep(ctx, backoff) {
+		if !busadapter.Sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, b.o.maxBackoff)
@@ -261,12 +262,8 @@ func (b *Bus) deliver(n *pgconn.Notification, h bus.Handler) {
 	}
 	m, err := bus.Open(n.Payload, b.o.key, b.o.maxSize)
 	if err != nil {
-		if b.drops.Add(err) {
-			d := b.drops.Load()
-			b.log().Warn("pgbus: dropped a payload that is not an idmap message (only some drops are logged)",
-				"from_pid", n.PID, "bytes", len(n.Payload), "err", "pgbus: "+err.Error(),
-				"too_large", d.TooLarge, "unauthenticated", d.Unauthenticated, "malformed", d.Malformed)
-		}
+		b.drops.Log(b.log(), err, "pgbus: dropped a payload that is not an idmap message (only some drops are logged)",
+			"from_pid", n.PID, "bytes", len(n.Payload), "err", "pgbus: "+err.Error())
 		return
 	}
 	if h.Message != nil {

@@ -2,15 +2,12 @@ package pgbus
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/internal/busadapter"
 )
 
 // Defaults of the options.
@@ -153,8 +151,7 @@ type Bus struct {
 	cfg       *pgx.ConnConfig // base configuration, never modified
 	listenCfg *pgx.ConnConfig // the listeners' configuration, never modified
 	o         options
-	logp      atomic.Pointer[slog.Logger] // where to log; Attach sets it when no Logger was given
-	logOnce   sync.Once
+	logger    busadapter.Logger // where to log; Attach sets it when no Logger was given
 	secrets   []string
 	probeChan string // bus.ProbeChannelPrefix + an id of this bus's own
 
@@ -220,16 +217,12 @@ func NewFromConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...Option) (*B
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg.Copy(), o: o, probeChan: bus.ProbeChannelPrefix + randomID(), subs: map[*listener]struct{}{}}
+	b := &Bus{cfg: cfg.Copy(), o: o, probeChan: busadapter.ProbeChannel(), subs: map[*listener]struct{}{}}
 	b.listenCfg = b.cfg
 	if o.listenCfg != nil {
 		b.listenCfg = o.listenCfg
 	}
-	l := o.logger
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
-	}
-	b.logp.Store(l.With("channel", o.channel))
+	b.logger.Init(o.logger, o.channel)
 	b.secrets = append(secretsOf(b.cfg), secretsOf(b.listenCfg)...)
 
 	conn, err := b.connect(ctx, false)
@@ -404,7 +397,7 @@ func (b *Bus) publisher() {
 				break
 			}
 			b.log().Warn("pgbus: publishing failed; retrying", "attempt", attempt, "err", err.Error())
-			if !sleep(ctx, backoff) {
+			if !busadapter.Sleep(ctx, backoff) {
 				b.log().Error("pgbus: messages dropped", "messages", len(batch), "attempts", attempt, "err", err.Error())
 				break
 			}
@@ -474,24 +467,12 @@ func (b *Bus) connect(ctx context.Context, listener bool) (*pgx.Conn, error) {
 }
 
 // log returns the bus's logger.
-func (b *Bus) log() *slog.Logger { return b.logp.Load() }
+func (b *Bus) log() *slog.Logger { return b.logger.Load() }
 
 // Attach is called by idmap for each database opened with the bus: unless
 // Logger was given, the bus logs where the first database with a logger
 // logs.
-func (b *Bus) Attach(a bus.Attachment) {
-	if b.o.logger != nil || a.Logger == nil {
-		return
-	}
-	b.logOnce.Do(func() { b.logp.Store(a.Logger.With("channel", b.o.channel)) })
-}
-
-// randomID returns 16 hex digits.
-func randomID() string {
-	var r [8]byte
-	_, _ = rand.Read(r[:])
-	return hex.EncodeToString(r[:])
-}
+func (b *Bus) Attach(a bus.Attachment) { b.logger.Attach(a) }
 
 // where describes the server for errors and logs, without the password.
 func (b *Bus) where() string {
@@ -503,16 +484,4 @@ func closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = conn.Close(ctx)
-}
-
-// sleep waits for d, or until ctx is done (then it returns false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

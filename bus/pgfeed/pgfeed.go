@@ -213,7 +213,7 @@ func NewFromConfig(ctx context.Context, cfg *pgconn.Config, db string, opts ...O
 	f.life, f.endLife = context.WithCancel(context.Background())
 	f.log = o.logger
 	if f.log == nil {
-		f.log = slog.New(discard{})
+		f.log = slog.New(slog.DiscardHandler)
 	}
 	conn, err := f.connect(ctx)
 	if err != nil {
@@ -509,10 +509,3 @@ func secretsOf(c *pgconn.Config) []string { return pgsecret.Of(c) }
 // secretsOfString returns what may be passwords in a connection string
 // that could not be parsed.
 func secretsOfString(connString string) []string { return pgsecret.OfString(connString) }
-
-type discard struct{}
-
-func (discard) Enabled(context.Context, slog.Level) bool  { return false }
-func (discard) Handle(context.Context, slog.Record) error { return nil }
-func (d discard) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discard) WithGroup(string) slog.Handler           { return d }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/internal/busadapter"
 )
 
 // run is the subscription's goroutine: stream, and on failure report the
@@ -53,12 +54,8 @@ func (f *Feed) run(ctx context.Context) {
 		} else {
 			f.log.Debug("pgfeed: change feed still down; reconnecting", "in", backoff, "failures", failures, "err", err.Error())
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !busadapter.Sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, f.o.maxBackoff)
 	}

@@ -18,7 +18,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/internal/busadapter"
 )
+
+// randomID returns 16 random hex digits.
+var randomID = busadapter.RandomID
 
 // redisAddr returns the address of the test server, scripts/start-redis.sh's
 // IDMAP_REDIS_ADDR, or skips the test.

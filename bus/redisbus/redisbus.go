@@ -2,8 +2,6 @@ package redisbus
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/internal/busadapter"
 )
 
 var (
@@ -62,11 +61,10 @@ type Bus struct {
 	probeChan string // bus.ProbeChannelPrefix + an id of this bus's own
 	hb        time.Duration
 	drain     time.Duration
-	logp      atomic.Pointer[slog.Logger] // where to log; replaced by Attach when no Logger was given
-	ownLog    bool                        // Logger was given: Attach keeps it
-	passwords []string                    // only to keep them out of errors and logs
-	maxSize   int                         // bound on a received payload
-	key       []byte                      // nil: messages are not authenticated
+	logger    busadapter.Logger // where to log; replaced by Attach when no Logger was given
+	passwords []string          // only to keep them out of errors and logs
+	maxSize   int               // bound on a received payload
+	key       []byte            // nil: messages are not authenticated
 	drops     bus.DropCounter
 
 	out          *outbox
@@ -76,8 +74,6 @@ type Bus struct {
 	cancel context.CancelFunc
 
 	senderDone chan struct{} // closed when the sender has returned
-
-	logOnce sync.Once // Attach sets the logger once
 
 	mu     sync.Mutex
 	closed bool          // protected by mu
@@ -96,7 +92,6 @@ type config struct {
 	logger     *slog.Logger
 	maxSize    int
 	key        []byte
-	hasLogger  bool
 	clientName string
 	subOpts    *redis.Options
 	err        error
@@ -166,7 +161,7 @@ func Logger(l *slog.Logger) Option {
 		if l == nil {
 			l = slog.New(slog.DiscardHandler)
 		}
-		c.logger, c.hasLogger = l, true
+		c.logger = l
 	}
 }
 
@@ -263,9 +258,6 @@ func New(opts *redis.Options, options ...Option) (*Bus, error) {
 			return nil, c.err
 		}
 	}
-	if c.logger == nil {
-		c.logger = slog.New(slog.DiscardHandler)
-	}
 	o := *opts
 	so := o
 	if c.subOpts != nil {
@@ -281,19 +273,18 @@ func New(opts *redis.Options, options ...Option) (*Bus, error) {
 		client:     redis.NewClient(&o),
 		subClient:  redis.NewClient(&so),
 		channel:    c.channel,
-		probeChan:  bus.ProbeChannelPrefix + randomID(),
+		probeChan:  busadapter.ProbeChannel(),
 		hb:         c.heartbeat,
 		drain:      c.drain,
 		maxSize:    c.maxSize,
 		key:        c.key,
-		ownLog:     c.hasLogger,
 		passwords:  []string{opts.Password, so.Password},
 		out:        newOutbox(c.outboxSize),
 		ctx:        ctx,
 		cancel:     cancel,
 		senderDone: make(chan struct{}),
 	}
-	b.logp.Store(c.logger.With(slog.String("channel", c.channel)))
+	b.logger.Init(c.logger, c.channel)
 	go b.send()
 	return b, nil
 }
@@ -318,24 +309,12 @@ func NewContext(ctx context.Context, opts *redis.Options, options ...Option) (*B
 }
 
 // log returns the bus's logger.
-func (b *Bus) log() *slog.Logger { return b.logp.Load() }
+func (b *Bus) log() *slog.Logger { return b.logger.Load() }
 
 // Attach is called by idmap for each database opened with the bus: unless
 // Logger was given, the bus logs where the first database with a logger
 // logs.
-func (b *Bus) Attach(a bus.Attachment) {
-	if b.ownLog || a.Logger == nil {
-		return
-	}
-	b.logOnce.Do(func() { b.logp.Store(a.Logger.With(slog.String("channel", b.channel))) })
-}
-
-// randomID returns 16 hex digits.
-func randomID() string {
-	var r [8]byte
-	_, _ = crand.Read(r[:])
-	return hex.EncodeToString(r[:])
-}
+func (b *Bus) Attach(a bus.Attachment) { b.logger.Attach(a) }
 
 // Probe publishes token on the bus's probe channel, which only this bus's
 // subscriptions listen to, from the publishing side, the way messages go
@@ -507,13 +486,4 @@ func backoff(n int) time.Duration {
 
 // sleep waits d, or until Close stops everything; it reports whether the
 // bus is still running.
-func (b *Bus) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-b.ctx.Done():
-		return false
-	}
-}
+func (b *Bus) sleep(d time.Duration) bool { return busadapter.Sleep(b.ctx, d) }

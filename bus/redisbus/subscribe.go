@@ -112,13 +112,8 @@ func (s *subscriber) receive(ps *redis.PubSub, hb *heartbeat, listening *bool, f
 			// no decoding.
 			msg, err := bus.Open(m.Payload, b.key, b.maxSize)
 			if err != nil {
-				if b.drops.Add(err) {
-					d := b.drops.Load()
-					b.log().Warn("redisbus: dropped a payload that is not an idmap message (only some drops are logged)",
-						slog.String("error", "redisbus: "+err.Error()), slog.Int("bytes", len(m.Payload)),
-						slog.Uint64("too_large", d.TooLarge), slog.Uint64("unauthenticated", d.Unauthenticated),
-						slog.Uint64("malformed", d.Malformed))
-				}
+				b.drops.Log(b.log(), err, "redisbus: dropped a payload that is not an idmap message (only some drops are logged)",
+					slog.String("error", "redisbus: "+err.Error()), slog.Int("bytes", len(m.Payload)))
 				continue
 			}
 			if s.h.Message != nil {

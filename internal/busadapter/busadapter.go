@@ -1,0 +1,72 @@
+// Package busadapter holds what the bus adapters (bus/pgbus, bus/redisbus,
+// bus/pgfeed) share: where they log, the name of their probe channel, and
+// the wait between two attempts.
+package busadapter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-idmap/idmap/bus"
+)
+
+// A Logger is where an adapter logs: the logger of its Logger option, or,
+// without one, where the first database attached to it with a logger logs
+// (bus.Attacher). Records carry the bus's channel. Init it before use.
+type Logger struct {
+	p       atomic.Pointer[slog.Logger]
+	own     bool // the Logger option was given: Attach keeps it
+	channel string
+	once    sync.Once
+}
+
+// Init sets the logger: l, the logger of the adapter's Logger option,
+// which Attach then keeps, or nil (none given: log nothing until Attach).
+// Records carry channel.
+func (lg *Logger) Init(l *slog.Logger, channel string) {
+	lg.own, lg.channel = l != nil, channel
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	lg.p.Store(l.With(slog.String("channel", channel)))
+}
+
+// Load returns the logger.
+func (lg *Logger) Load() *slog.Logger { return lg.p.Load() }
+
+// Attach logs where a's database logs, unless the adapter has a logger of
+// its own or one was attached before.
+func (lg *Logger) Attach(a bus.Attachment) {
+	if lg.own || a.Logger == nil {
+		return
+	}
+	lg.once.Do(func() { lg.p.Store(a.Logger.With(slog.String("channel", lg.channel))) })
+}
+
+// ProbeChannel returns a name for a bus's probe channel:
+// bus.ProbeChannelPrefix, then an id of the bus's own (RandomID).
+func ProbeChannel() string { return bus.ProbeChannelPrefix + RandomID() }
+
+// RandomID returns 16 random hex digits.
+func RandomID() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return hex.EncodeToString(r[:])
+}
+
+// Sleep waits for d, or until ctx is done (then it returns false).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
