@@ -62,6 +62,7 @@ type options struct {
 	logger      *slog.Logger
 	maxSize     int             // 0: bus.DefaultMaxMessageSize
 	key         []byte          // nil: messages are not authenticated
+	keySet      bool            // Key was given (an empty key is an error, not no key)
 	listenCfg   *pgx.ConnConfig // ListenerConfig; nil: the bus's configuration
 }
 
@@ -137,7 +138,7 @@ func MaxMessageSize(n int) Option { return func(o *options) { o.maxSize = n } }
 // an instance without it publishes what the others drop. See the README's
 // "Security" section for the trust model.
 func Key(key []byte) Option {
-	return func(o *options) { o.key = append([]byte(nil), key...) }
+	return func(o *options) { o.key, o.keySet = append([]byte(nil), key...), true }
 }
 
 // Bus is a bus.ConnPublisher on PostgreSQL's LISTEN/NOTIFY. idmap publishes
@@ -257,7 +258,7 @@ func (o *options) validate() error {
 		return errors.New("pgbus: application name contains a NUL byte")
 	case o.maxSize < 0:
 		return fmt.Errorf("pgbus: MaxMessageSize %d is negative", o.maxSize)
-	case o.key != nil && len(o.key) < 16:
+	case o.keySet && len(o.key) < 16:
 		return fmt.Errorf("pgbus: Key: %d bytes is too short a key (at least 16)", len(o.key))
 	}
 	if o.pingTimeout == 0 {

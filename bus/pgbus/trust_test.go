@@ -185,7 +185,7 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestOptionsSizeAndKey(t *testing.T) {
-	for _, o := range []pgbus.Option{pgbus.MaxMessageSize(-1), pgbus.Key([]byte("short"))} {
+	for _, o := range []pgbus.Option{pgbus.MaxMessageSize(-1), pgbus.Key([]byte("short")), pgbus.Key(nil), pgbus.Key([]byte{})} {
 		if _, err := pgbus.NewFromConfig(context.Background(), pgConfig(t), o); err == nil || !strings.HasPrefix(err.Error(), "pgbus: ") {
 			t.Errorf("NewFromConfig: %v; want a pgbus: error", err)
 		}
