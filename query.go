@@ -21,18 +21,8 @@ import (
 //
 //	users, err := idmap.Query[User](ctx, db, "SELECT id, name FROM users WHERE name LIKE ?", "a%")
 func Query[T any](ctx context.Context, q Querier, query string, args ...any) ([]*T, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if q == nil || isNilPointer(q) {
-		return nil, errorf(ErrNotIdmap, "Query[%s]: nil Querier", typeFor[T]())
-	}
-	rs, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
 	out := []*T{}
-	if err := Bind(rs, &out); err != nil {
+	if err := queryBind(ctx, "Query", typeFor[T](), q, query, args, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -48,21 +38,27 @@ func Query[T any](ctx context.Context, q Querier, query string, args ...any) ([]
 //
 //	u, err := idmap.QueryOne[User](ctx, tx, "SELECT id, name FROM users WHERE id = ? FOR UPDATE", 42)
 func QueryOne[T any](ctx context.Context, q Querier, query string, args ...any) (*T, error) {
+	var out *T
+	if err := queryBind(ctx, "QueryOne", typeFor[T](), q, query, args, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queryBind is Query and QueryOne (op) of type t: it runs query with args
+// on q and binds the rows into dst.
+func queryBind(ctx context.Context, op string, t reflect.Type, q Querier, query string, args []any, dst any) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if q == nil || isNilPointer(q) {
-		return nil, errorf(ErrNotIdmap, "QueryOne[%s]: nil Querier", typeFor[T]())
+		return errorf(ErrNotIdmap, "%s[%s]: nil Querier", op, t)
 	}
 	rs, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out *T
-	if err := Bind(rs, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return Bind(rs, dst)
 }
 
 // GetByKeys is GetMany with its keys in a slice of any type K: what the

@@ -148,29 +148,24 @@ func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
 // putting the key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedInt(typ *Type, k int64) (unsafe.Pointer, State) {
 	m := d.sharedMap(typ)
-	s := m.ints.Load()
-	if s == nil {
-		return nil, Absent
-	}
-	e, ok := s.get(intShard(k), k)
-	return sharedHit(m, e, ok, k)
+	return sharedHit(m, m.ints.Load(), intShard(k), k)
 }
 
 // LookupSharedString is LookupShared of a string key, without putting the
 // key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedString(typ *Type, k string) (unsafe.Pointer, State) {
 	m := d.sharedMap(typ)
-	s := m.strs.Load()
+	return sharedHit(m, m.strs.Load(), strShard(k), k)
+}
+
+// sharedHit looks key k up in shard i of s, the shards of m for keys of
+// type K (nil before the first): its object and state, a fresh one counted
+// as a hit.
+func sharedHit[K comparable](m *sharedMap, s *shards[K], i int, k K) (unsafe.Pointer, State) {
 	if s == nil {
 		return nil, Absent
 	}
-	e, ok := s.get(strShard(k), k)
-	return sharedHit(m, e, ok, k)
-}
-
-// sharedHit is the end of a lookup that found slot e (if ok) for key k of
-// m: its object and state, a fresh one counted as a hit.
-func sharedHit[K comparable](m *sharedMap, e slot, ok bool, k K) (unsafe.Pointer, State) {
+	e, ok := s.get(i, k)
 	if !ok {
 		return nil, Absent
 	}
