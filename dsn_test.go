@@ -241,7 +241,10 @@ func TestRedactDSNProperty(t *testing.T) {
 				}
 				for _, piece := range strings.FieldsFunc(pw, func(c rune) bool { return strings.ContainsRune("/?#@", c) }) {
 					err := scrubError(fmt.Errorf("cannot connect: database %s@host does not exist", piece), secrets)
-					if msg := err.Error(); len(piece) >= 3 && strings.Contains(msg, piece) {
+					// The mask's own letters may join the text around them
+					// into the piece ("databas[e x]xxxx" for "e x#…"): look
+					// for the piece with the mask taken out.
+					if msg := strings.ReplaceAll(err.Error(), secretMask, "\x00"); len(piece) >= 3 && strings.Contains(msg, piece) {
 						t.Fatalf("scrubError for %q: %q holds %q, a part of the password %q", dsn, msg, piece, pw)
 					}
 				}
