@@ -617,3 +617,42 @@ func TestSQLiteHooksMainTrigger(t *testing.T) {
 		kept[hkCode](t, d, ctx, db, "A")
 	})
 }
+
+// TestSQLiteHooksReturningBehindOtherRows: in a transaction, an UPDATE …
+// RETURNING whose rows are opened but not yet read (SQLite runs it at the
+// first Next) while another query's rows open and close: the rows it then
+// changes are reported and expire, also with ExactExpiry, where nothing
+// but the hooks expires them.
+func TestSQLiteHooksReturningBehindOtherRows(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, ctx context.Context) {
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob'), (3, 'cid')")
+		load[hkUser](t, ctx, db, 1, 2, 3)
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ret, err := tx.QueryContext(ctx, "UPDATE hk_users SET name = upper(name) WHERE name < 'c' RETURNING id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := tx.QueryContext(ctx, "SELECT id FROM hk_users WHERE id = 3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for ret.Next() {
+		}
+		if err := ret.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		fresh(t, ctx, db, &hkUser{1, "ANN"}, 1)
+		fresh(t, ctx, db, &hkUser{2, "BOB"}, 2)
+		kept[hkUser](t, d, ctx, db, 3)
+	})
+}
