@@ -3,7 +3,14 @@
 //	go run ./examples/quickstart
 //
 // It makes an SQLite database in a temporary directory (nothing to install)
-// and shows, step by step, what an identity map does for database/sql.
+// and shows, step by step, what an identity map does for database/sql:
+// identity, temporary fields, Get without a query, flushes and their
+// signals, scopes, changing a row (in a scope, in a transaction, through a
+// Copy: step 6) and statistics.
+//
+// The first build compiles SQLite (github.com/mattn/go-sqlite3) through cgo:
+// it takes a minute or two and prints nothing meanwhile; later builds reuse
+// Go's build cache.
 package main
 
 import (
