@@ -15,45 +15,6 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
-// Query and QueryOne bind what Bind binds, on every driver and Querier.
-func TestContractQueryHelpers(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
-		d.seed(t, db, 3)
-		queriers(t, db, func(t *testing.T, ctx context.Context, q idmap.Querier) {
-			us, err := idmap.Query[User](ctx, q, d.q("SELECT id, name, email FROM users WHERE id >= ? ORDER BY id"), 2)
-			require.NoError(t, err)
-			require.Len(t, us, 2)
-			require.Equal(t, "user2", us[0].Name)
-			u2, err := idmap.Get[User](ctx, q, 2)
-			require.NoError(t, err)
-			require.Same(t, us[0], u2, "Query gives the canonical objects")
-
-			one, err := idmap.QueryOne[User](ctx, q, d.q("SELECT id, name, email FROM users WHERE name = ?"), "user3")
-			require.NoError(t, err)
-			require.Same(t, us[1], one)
-
-			none, err := idmap.QueryOne[User](ctx, q, d.q("SELECT id, name, email FROM users WHERE id = ?"), 99)
-			require.ErrorIs(t, err, sql.ErrNoRows)
-			require.Nil(t, none)
-
-			empty, err := idmap.Query[User](ctx, q, d.q("SELECT id, name, email FROM users WHERE id = ?"), 99)
-			require.NoError(t, err)
-			require.NotNil(t, empty, "no rows: an empty slice")
-			require.Empty(t, empty)
-
-			// A type that is not mapped, and a single column.
-			type nameOnly struct{ Name string }
-			ns, err := idmap.Query[nameOnly](ctx, q, "SELECT name FROM users ORDER BY id")
-			require.NoError(t, err)
-			require.Len(t, ns, 3)
-			require.Equal(t, "user1", ns[0].Name)
-			n, err := idmap.QueryOne[int64](ctx, q, "SELECT COUNT(*) FROM users")
-			require.NoError(t, err)
-			require.Equal(t, int64(3), *n)
-		})
-	})
-}
-
 // The query's own error comes back as the driver gave it; Bind's errors
 // start with "idmap:"; bad input is an error, not a panic.
 func TestQueryHelperErrors(t *testing.T) {
