@@ -435,3 +435,77 @@ func TestTxEndKeepsEarlierLoads(t *testing.T) {
 		require.Same(t, u2, idmap.Cached[User](ctx, db, 2), "commit=%v: a load from before the transaction was expired", commit)
 	}
 }
+
+// Writes through the driver expire what they touch (for now the whole
+// database): the map never serves data that this process changed.
+func TestWriteExpires(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	seedUsers(t, db, 2)
+	u, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "UPDATE users SET name = ? WHERE id = ?", "changed", 1)
+	if idmap.Cached[User](ctx, db, 1) != nil {
+		t.Error("Cached served an expired object")
+	}
+	got, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "changed" {
+		t.Errorf("Get after UPDATE: got %q; want changed", got.Name)
+	}
+	if u.Name != "user1" {
+		t.Error("the shared map wrote to an object already handed out")
+	}
+
+	// A statement that fails expires nothing.
+	v, _ := idmap.Get[User](ctx, db, 2)
+	if _, err := db.ExecContext(ctx, "UPDATE nosuchtable SET x = 1"); err == nil {
+		t.Fatal("want an error")
+	}
+	if idmap.Cached[User](ctx, db, 2) != v {
+		t.Error("a failed statement expired an entry")
+	}
+}
+
+// Closing a database expires what the maps hold of it: what happens to it
+// while it is closed is not seen.
+func TestCloseExpires(t *testing.T) {
+	ctx := context.Background()
+	dsn := "file:" + t.TempDir() + "/close.db"
+	db, err := sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedUsers(t, db, 1)
+	u, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	plain, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, plain, "UPDATE users SET name = 'while closed' WHERE id = 1")
+	plain.Close()
+	db, err = sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if c := idmap.Cached[User](ctx, db, 1); c != nil {
+		t.Fatalf("after Close and reopen, Cached serves %q", c.Name)
+	}
+	got, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "while closed" {
+		t.Errorf("got %q; want the row as it is now", got.Name)
+	}
+	_ = u
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/signals"
 )
 
 // In a scope, a transaction that deletes a row, misses it and rolls back
@@ -45,4 +46,50 @@ func TestIdentityAfterRollbackOfDelete(t *testing.T) {
 		require.True(t, errors.Is(err, sql.ErrNoRows))
 		require.Nil(t, idmap.Cached[User](s, db, 1))
 	})
+}
+
+// A transaction with no scope is its own scope: the shared map never sees
+// what it loads, and it is flushed when it ends.
+func TestTransactionIsItsOwnScope(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	seedUsers(t, db, 1)
+	shared, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends []signals.Flush
+	defer signals.PostFlush.Connect(func(f signals.Flush) {
+		if f.Reason == signals.TxEnd && f.DB == idmap.NameOf(db) {
+			ends = append(ends, f)
+		}
+	})()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, tx, "UPDATE users SET name = 'uncommitted' WHERE id = 1")
+	in, err := idmap.Get[User](ctx, tx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in == shared || in.Name != "uncommitted" {
+		t.Errorf("in tx: got %p %q; want a new object with the uncommitted name", in, in.Name)
+	}
+	if c := idmap.Cached[User](ctx, db, 1); c != nil && c.Name == "uncommitted" {
+		t.Error("the shared map holds uncommitted data")
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ends) != 1 || !ends[0].Scoped {
+		t.Errorf("TxEnd flushes: got %+v; want one, scoped", ends)
+	}
+	after, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Name != "user1" {
+		t.Errorf("after rollback: got %q; want user1", after.Name)
+	}
 }
