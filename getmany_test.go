@@ -15,15 +15,6 @@ import (
 	"github.com/go-idmap/idmap/internal/fakedb"
 )
 
-// Membership has a composite key.
-type Membership struct {
-	UserID int64  `db:"user_id,pk"`
-	Group  string `db:"grp,pk"`
-	Role   string
-}
-
-func (Membership) TableName() string { return "memberships" }
-
 // GetMany keeps each statement under the dialect's placeholder limit.
 func TestGetManyChunks(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())

@@ -23,22 +23,6 @@ type UserName struct {
 
 func (UserName) TableName() string { return "users" }
 
-// fresh reports which of the given users Cached would serve.
-func cachedIDs(ctx context.Context, db *sql.DB, ids ...int64) []int64 {
-	var out []int64
-	for _, id := range ids {
-		if idmap.Cached[User](ctx, db, id) != nil {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func loadAll(t *testing.T, ctx context.Context, db *sql.DB) []*User {
-	t.Helper()
-	return queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
-}
-
 // Writes through the driver expire exactly what they touch: keys when the
 // statement names them, else the table, else the database.
 func TestExpiryByKeyTableDatabase(t *testing.T) {
@@ -133,16 +117,6 @@ func TestDeleteAndKeyChange(t *testing.T) {
 		_ = all
 	}
 }
-
-// Foreign-key actions widen to the child tables; a table with triggers
-// widens to the database unless its triggers are declared.
-type Post struct {
-	ID     int64 `db:"id"`
-	UserID int64 `db:"user_id"`
-	Title  string
-}
-
-func (Post) TableName() string { return "posts" }
 
 func TestCascadesAndTriggers(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())
