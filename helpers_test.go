@@ -149,7 +149,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// fresh reports which of the given users Cached would serve.
+// cachedIDs reports which of the given users Cached would serve.
 func cachedIDs(ctx context.Context, db *sql.DB, ids ...int64) []int64 {
 	var out []int64
 	for _, id := range ids {
@@ -160,13 +160,13 @@ func cachedIDs(ctx context.Context, db *sql.DB, ids ...int64) []int64 {
 	return out
 }
 
+// loadAll loads every user into ctx's map, in key order.
 func loadAll(t *testing.T, ctx context.Context, db *sql.DB) []*User {
 	t.Helper()
 	return queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
 }
 
-// Foreign-key actions widen to the child tables; a table with triggers
-// widens to the database unless its triggers are declared.
+// Post is a row of posts, whose user_id names a user.
 type Post struct {
 	ID     int64 `db:"id"`
 	UserID int64 `db:"user_id"`

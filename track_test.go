@@ -118,6 +118,8 @@ func TestDeleteAndKeyChange(t *testing.T) {
 	}
 }
 
+// Foreign-key actions widen to the child tables; a table with triggers
+// widens to the database unless its triggers are declared.
 func TestCascadesAndTriggers(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())
 	db := openSQLite(t)
