@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/go-idmap/idmap"
 )
 
@@ -72,4 +74,60 @@ func TestGetHitNoRoundTrip(t *testing.T) {
 	if _, err := idmap.Get[User](ctx, db, 99); !errors.Is(err, sql.ErrNoRows) {
 		t.Errorf("Get of an absent row: got %v; want sql.ErrNoRows", err)
 	}
+}
+
+// Cached and Intern take any Querier: a *sql.Tx or *sql.Conn uses its own
+// map as Get does.
+func TestCachedAndInternTakeAQuerier(t *testing.T) {
+	db, count := openCounted(t)
+	seedUsers(t, db, 3)
+	ctx := context.Background()
+	queriers(t, db, func(t *testing.T, ctx context.Context, q idmap.Querier) {
+		idmap.Flush(ctx)
+		require.Nil(t, idmap.Cached[User](ctx, q, 1))
+		u1, err := idmap.Get[User](ctx, q, 1)
+		require.NoError(t, err)
+		before := count.Queries()
+		require.Same(t, u1, idmap.Cached[User](ctx, q, 1))
+		require.Same(t, u1, idmap.Cached[User](ctx, q, "1"))
+		require.Zero(t, count.Queries()-before, "Cached sends nothing to the server")
+		require.Nil(t, idmap.Cached[User](ctx, q, 2))
+		require.Nil(t, idmap.Cached[User](ctx, q, 1, 2), "a bad key is nil")
+
+		decoded := []*User{{ID: 1, Name: "stale"}, {ID: 2, Name: "user2", Email: "u2@example.com"}}
+		require.NoError(t, idmap.Intern(ctx, q, decoded))
+		require.Same(t, u1, decoded[0], "the canonical object replaces the decoded one")
+		require.Same(t, decoded[1], idmap.Cached[User](ctx, q, 2), "a new object becomes canonical")
+		before = count.Queries()
+		u2, err := idmap.Get[User](ctx, q, 2)
+		require.NoError(t, err)
+		require.Same(t, decoded[1], u2)
+		require.Zero(t, count.Queries()-before)
+	})
+
+	// What a transaction interns stays in its own map.
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	objs := []*User{{ID: 3, Name: "user3"}}
+	require.NoError(t, idmap.Intern(ctx, tx, objs))
+	require.Same(t, objs[0], idmap.Cached[User](ctx, tx, 3))
+	require.NotSame(t, objs[0], idmap.Cached[User](ctx, db, 3))
+	require.NoError(t, tx.Rollback())
+	require.Nil(t, idmap.Cached[User](ctx, tx, 3), "a finished transaction: nil")
+	require.ErrorIs(t, idmap.Intern(ctx, tx, objs), sql.ErrTxDone)
+
+	var nilTx *sql.Tx
+	require.Nil(t, idmap.Cached[User](ctx, nilTx, 1))
+	require.Nil(t, idmap.Cached[User](ctx, nil, 1))
+	require.ErrorIs(t, idmap.Intern(ctx, nilTx, objs), idmap.ErrNotIdmap)
+	plain, err := sql.Open("sqlite3", ":memory:")
+	require.NoError(t, err)
+	defer plain.Close()
+	require.Nil(t, idmap.Cached[User](ctx, plain, 1))
+	require.ErrorIs(t, idmap.Intern(ctx, plain, objs), idmap.ErrNotIdmap)
+	ptx, err := plain.Begin()
+	require.NoError(t, err)
+	defer ptx.Rollback()
+	require.Nil(t, idmap.Cached[User](ctx, ptx, 1))
+	require.ErrorIs(t, idmap.Intern(ctx, ptx, objs), idmap.ErrNotIdmap)
 }

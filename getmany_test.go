@@ -110,3 +110,59 @@ func lastQueries(c *counter, from int64) []string {
 	}
 	return append([]string(nil), c.log[from:]...)
 }
+
+// GetByKeys takes a typed slice of keys; GetMany given such a slice as one
+// key says what to call instead.
+func TestGetByKeys(t *testing.T) {
+	db, count := openCounted(t)
+	seedUsers(t, db, 5)
+	mustExec(t, db, "CREATE TABLE memberships (user_id INTEGER, grp VARCHAR(20), role VARCHAR(20), PRIMARY KEY (user_id, grp))")
+	mustExec(t, db, "INSERT INTO memberships VALUES (1, 'a', 'admin'), (1, 'b', 'member'), (2, 'a', 'member')")
+	queriers(t, db, func(t *testing.T, ctx context.Context, q idmap.Querier) {
+		ids := []int64{3, 1, 99, 3}
+		before := count.Queries()
+		us, err := idmap.GetByKeys[User](ctx, q, ids)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), count.Queries()-before, "misses in one query")
+		require.Len(t, us, 4)
+		require.Equal(t, "user3", us[0].Name)
+		require.Equal(t, "user1", us[1].Name)
+		require.Nil(t, us[2])
+		require.Same(t, us[0], us[3])
+		u1, err := idmap.Get[User](ctx, q, 1)
+		require.NoError(t, err)
+		require.Same(t, us[1], u1)
+
+		byName, err := idmap.GetByKeys[User](ctx, q, []string{"1", "2"}) // converted like Get's keys
+		require.NoError(t, err)
+		require.Same(t, u1, byName[0])
+
+		none, err := idmap.GetByKeys[User](ctx, q, []int64{})
+		require.NoError(t, err)
+		require.Empty(t, none)
+
+		ms, err := idmap.GetByKeys[Membership](ctx, q, [][]any{{1, "b"}, {2, "a"}, {3, "a"}})
+		require.NoError(t, err)
+		require.Equal(t, "member", ms[0].Role)
+		require.Equal(t, int64(2), ms[1].UserID)
+		require.Nil(t, ms[2])
+		type pair [2]any
+		ms2, err := idmap.GetByKeys[Membership](ctx, q, []pair{{1, "b"}})
+		require.NoError(t, err)
+		require.Same(t, ms[0], ms2[0])
+
+		_, err = idmap.GetMany[User](ctx, q, ids)
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "idmap: GetMany: key 0 of idmap_test.User is a []int64")
+		require.Contains(t, err.Error(), "call idmap.GetByKeys[idmap_test.User](ctx, q, keys)")
+		_, err = idmap.GetMany[Membership](ctx, q, [][]any{{1, "b"}})
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "GetByKeys")
+		_, err = idmap.GetByKeys[User](ctx, q, [][]int64{ids})
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "idmap: GetByKeys: key 0 of idmap_test.User is a []int64; each element of keys is one key")
+		_, err = idmap.GetByKeys[Membership](ctx, q, []int64{1})
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "idmap: GetByKeys: key 0 of idmap_test.Membership")
+	})
+}

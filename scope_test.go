@@ -1,11 +1,15 @@
 package idmap_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
 	"github.com/go-idmap/idmap/signals"
@@ -52,4 +56,31 @@ func TestMiddlewareScopePerRequest(t *testing.T) {
 	if c := idmap.Cached[User](context.Background(), db, 1); c != nil {
 		t.Errorf("a request scope wrote to the shared map")
 	}
+}
+
+// A database whose queries have run in scopes logs, at level Debug, rows
+// bound outside one.
+func TestUnscopedBindLogged(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	db, _ := openCounted(t, idmap.Name("unscoped-"+t.Name()), idmap.Logger(logger))
+	seedUsers(t, db, 2)
+	read := func() string { mu.Lock(); defer mu.Unlock(); return buf.String() }
+	const msg = `msg="idmap: rows bound outside a scope"`
+
+	queryUsers(t, context.Background(), db, "SELECT id, name, email FROM users")
+	require.NotContains(t, read(), msg, "no scope seen yet: nothing logged")
+
+	ctx := idmap.NewContext(context.Background())
+	queryUsers(t, ctx, db, "SELECT id, name, email FROM users")
+	require.NotContains(t, read(), msg, "a scoped query is not logged")
+	tx, err := db.BeginTx(context.Background(), nil)
+	require.NoError(t, err)
+	queryUsers(t, context.Background(), tx, "SELECT id, name, email FROM users")
+	require.NoError(t, tx.Rollback())
+	require.NotContains(t, read(), msg, "a transaction's own scope is a scope")
+
+	queryUsers(t, context.Background(), db, "SELECT id, name, email FROM users")
+	require.Contains(t, read(), msg+" db=unscoped-TestUnscopedBindLogged type=idmap_test.User table=users")
 }
