@@ -463,7 +463,8 @@ func TestNoPanicOnOddInput(t *testing.T) {
 	}
 }
 
-// Row "temporary attributes survive a second load".
+// SPEC's django-idmap table, row "temporary attributes survive a second
+// load".
 func TestTemporaryFieldSurvivesReload(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
 		ctx := context.Background()

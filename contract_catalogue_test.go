@@ -12,6 +12,10 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
+// Writes the database makes on a statement's behalf (SPEC.md, Expiry):
+// triggers, foreign-key actions, functions and views, as each database's
+// catalogue shows them.
+//
 // The statement reader is conservative by construction: what it cannot
 // bound widens (keys → table → database). These tests hold it to that for
 // each class of statement whose effects the text alone does not show.

@@ -12,6 +12,12 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
+// Expiry (SPEC.md, Semantics): what a write through the driver expires, on
+// every driver. More detailed tests of expiry are in track_test.go.
+
+// A write expires the keys it names, else its table; a DELETE by key removes
+// the entry (and the rows its cascade deletes); a changed primary key leaves
+// nothing under the old key; a schema change flushes the table.
 func TestContractExpiry(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
 		d.seed(t, db, 4)

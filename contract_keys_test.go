@@ -13,6 +13,10 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
+// Key values as the server reads them: a write that names a key in a
+// spelling the server reads as another value (numbers as text, times, UUIDs,
+// collations) expires that key, or its table. Never under-invalidate.
+
 // Code is keyed by a string column.
 type Code struct {
 	Code string `db:"code,pk"`

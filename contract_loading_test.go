@@ -14,9 +14,20 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
-// The contract, once per base driver (see servers_test.go), and within each
-// driver over *sql.DB, *sql.Conn and *sql.Tx.
+// The contract (SPEC.md), once per base driver (see servers_test.go), one
+// file per area: contract_loading_test.go (identity, Get, Query, GetMany,
+// column types, locking reads), contract_transactions_test.go (isolation,
+// snapshots, autocommit), contract_expiry_test.go (what a write expires),
+// contract_keys_test.go (key values as the server reads them) and
+// contract_catalogue_test.go (writes the database makes on a statement's
+// behalf). The other tests of an area sit in the file named for it:
+// mapper_test.go, binder_test.go, get_test.go, getmany_test.go,
+// intern_test.go, copy_test.go, scope_test.go, transaction_test.go,
+// track_test.go (expiry), flush_test.go, refs_test.go, stats_test.go.
 
+// Objects are canonical on every driver and over *sql.DB, *sql.Conn and
+// *sql.Tx: two queries of a row give one pointer, temporary fields survive,
+// a Get hit sends no query and a miss one.
 func TestContractIdentity(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
 		d.seed(t, db, 3)

@@ -9,7 +9,8 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-// Row "flush(), flush_instance_cache(), flush_cached_instance(obj)".
+// SPEC's django-idmap table, row "flush(), flush_instance_cache(),
+// flush_cached_instance(obj)".
 func TestFlushFlushTypeFlushInstance(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())
 	db := openSQLite(t)
@@ -50,7 +51,8 @@ func TestFlushFlushTypeFlushInstance(t *testing.T) {
 	}
 }
 
-// Rows "flush(db), multi_db" and "pre_flush / post_flush signals with db".
+// SPEC's django-idmap table, rows "flush(db), multi_db" and "pre_flush /
+// post_flush signals with db".
 func TestMapsPerDatabaseAndSignals(t *testing.T) {
 	ctx := context.Background()
 	db1, db2 := openSQLite(t), openSQLite(t)
@@ -112,8 +114,9 @@ func TestMapsPerDatabaseAndSignals(t *testing.T) {
 	}
 }
 
-// Row "automatic flush on request_finished, post_migrate": the request end
-// is tested above; a schema change through the driver flushes too.
+// SPEC's django-idmap table, row "automatic flush on request_finished,
+// post_migrate": the request end is tested by TestMiddlewareScopePerRequest;
+// a schema change through the driver flushes too.
 func TestSchemaChangeFlushes(t *testing.T) {
 	ctx := context.Background()
 	db := openSQLite(t)

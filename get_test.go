@@ -11,8 +11,8 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
-// Row "Model.objects.get(pk=1) served from the cache, no query": with a
-// *sql.DB, a *sql.Tx and a *sql.Conn.
+// SPEC's django-idmap table, row "Model.objects.get(pk=1) served from the
+// cache, no query": with a *sql.DB, a *sql.Tx and a *sql.Conn.
 func TestGetHitNoRoundTrip(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())
 	db, count := openCounted(t)

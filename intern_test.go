@@ -7,7 +7,7 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
-// Row "deserialized objects bypass the map": Intern.
+// SPEC's django-idmap table, row "deserialized objects bypass the map": Intern.
 func TestIntern(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
 		ctx := context.Background()

@@ -8,7 +8,7 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
-// Row "model opts in": a TableName method, or Model.
+// Tag is mapped by Model, not by a TableName method.
 type Tag struct {
 	Code  string `db:"code,pk"`
 	Label string
@@ -16,6 +16,8 @@ type Tag struct {
 
 func init() { idmap.Model[Tag](idmap.Table("tags")) }
 
+// SPEC's django-idmap table, row "model opts in": a TableName method, or
+// Model.
 func TestOptInByTableNameAndModel(t *testing.T) {
 	ctx := context.Background()
 	db := openSQLite(t)

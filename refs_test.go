@@ -9,7 +9,7 @@ import (
 	"github.com/go-idmap/idmap"
 )
 
-// Row "weak references (default) / use_strong_refs".
+// Pinned is User's table with strong references.
 type Pinned struct {
 	ID   int64 `db:"id"`
 	Name string
@@ -17,6 +17,8 @@ type Pinned struct {
 
 func init() { idmap.Model[Pinned](idmap.Table("users"), idmap.StrongRefs()) }
 
+// SPEC's django-idmap table, row "weak references (default) /
+// use_strong_refs".
 func TestWeakAndStrongRefs(t *testing.T) {
 	ctx := context.Background()
 	db, count := openCounted(t)

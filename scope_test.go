@@ -15,8 +15,8 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-// Row "loaded once and shared until the request ends": canonical pointers,
-// and a scope per request with Middleware.
+// SPEC's django-idmap table, row "loaded once and shared until the request
+// ends": canonical pointers, and a scope per request with Middleware.
 func TestMiddlewareScopePerRequest(t *testing.T) {
 	db := openSQLite(t)
 	seedUsers(t, db, 1)
