@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/internal/fakedb"
 	"github.com/go-idmap/idmap/signals"
 )
 
@@ -526,4 +529,26 @@ func TestWithRefreshAndLockingRead(t *testing.T) {
 	if got != u || u.Name != "behind" {
 		t.Errorf("WithRefresh: got %p %q; want %p refreshed to behind", got, got.Name, u)
 	}
+}
+
+// Locking reads are never answered from the map and refresh what they load.
+func TestLockingReadRefreshes(t *testing.T) {
+	ctx := idmap.NewContext(context.Background())
+	fd := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
+		if q.Kind == fakedb.KindQuery {
+			name := "plain"
+			if q.SQL != "SELECT id, name, email FROM users" {
+				name = "locked"
+			}
+			return &fakedb.Result{Columns: []string{"id", "name", "email"}, Rows: [][]driver.Value{{int64(1), name, ""}}}, nil
+		}
+		return nil, nil
+	})
+	db := sql.OpenDB(idmap.NewConnector(fd.Connector(), idmap.Dialect("postgres")))
+	defer db.Close()
+	u := queryUsers(t, ctx, db, "SELECT id, name, email FROM users")[0]
+	require.Equal(t, "plain", u.Name)
+	l := queryUsers(t, ctx, db, "SELECT id, name, email FROM users FOR UPDATE")[0]
+	require.Same(t, u, l)
+	require.Equal(t, "locked", u.Name, "a locking read did not refresh")
 }

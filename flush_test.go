@@ -2,8 +2,11 @@ package idmap_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
 	"github.com/go-idmap/idmap/signals"
@@ -188,4 +191,29 @@ func TestNoAutoFlush(t *testing.T) {
 	if _, err := idmap.Open("sqlite3", ":memory:", idmap.NoAutoFlush(signals.Manual)); err == nil {
 		t.Error("NoAutoFlush(Manual): no error")
 	}
+}
+
+// A schema change flushes the table it changed, with reason SchemaChange.
+func TestSchemaChangeFlushesTable(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	seedUsers(t, db, 1)
+	mustExec(t, db, `CREATE TABLE tags (code TEXT PRIMARY KEY, label TEXT)`)
+	mustExec(t, db, `INSERT INTO tags VALUES ('go', 'Go')`)
+	u, err := idmap.Get[User](ctx, db, 1)
+	require.NoError(t, err)
+	tag, err := idmap.Get[Tag](ctx, db, "go")
+	require.NoError(t, err)
+	var got []signals.Flush
+	defer signals.PostFlush.Connect(func(f signals.Flush) {
+		if f.DB == idmap.NameOf(db) {
+			got = append(got, f)
+		}
+	})()
+	mustExec(t, db, "ALTER TABLE tags ADD COLUMN extra TEXT")
+	require.Equal(t, []signals.Flush{{DB: idmap.NameOf(db), Table: "tags", Reason: signals.SchemaChange}}, got)
+	require.Nil(t, idmap.Cached[Tag](ctx, db, "go"))
+	require.Same(t, u, idmap.Cached[User](ctx, db, 1), "a schema change to tags flushed users")
+	_ = tag
+	_ = errors.New
 }

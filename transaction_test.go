@@ -93,3 +93,96 @@ func TestTransactionIsItsOwnScope(t *testing.T) {
 		t.Errorf("after rollback: got %q; want user1", after.Name)
 	}
 }
+
+// Transactions: the writer's map expires at once; other maps at commit;
+// rollback expires what the transaction loaded; the shared map never holds
+// uncommitted data.
+func TestTransactionVisibility(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	seedUsers(t, db, 2)
+	other := idmap.NewContext(ctx)
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	before, err := idmap.Get[User](ctx, tx, 1)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, "UPDATE users SET name = 'tx' WHERE id = 1")
+	require.NoError(t, err)
+	in, err := idmap.Get[User](ctx, tx, 1)
+	require.NoError(t, err)
+	require.Same(t, before, in, "the transaction's own map refreshes in place")
+	require.Equal(t, "tx", in.Name, "the writer does not read its own write")
+
+	// Another unit of work (WAL: reads the committed row) loads the old row
+	// while the transaction is open.
+	o, err := idmap.Get[User](other, db, 1)
+	require.NoError(t, err)
+	require.Equal(t, "user1", o.Name)
+	require.NoError(t, tx.Commit())
+	require.Nil(t, idmap.Cached[User](other, db, 1), "a map kept a row loaded before the commit of a write to it")
+	o2, err := idmap.Get[User](other, db, 1)
+	require.NoError(t, err)
+	require.Equal(t, "tx", o2.Name)
+
+	// Rollback in a scope: what the transaction loaded expires there.
+	scope := idmap.NewContext(ctx)
+	tx, err = db.BeginTx(scope, nil)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(scope, "UPDATE users SET name = 'doomed' WHERE id = 2")
+	require.NoError(t, err)
+	d, err := idmap.Get[User](scope, tx, 2)
+	require.NoError(t, err)
+	require.Equal(t, "doomed", d.Name)
+	require.NoError(t, tx.Rollback())
+	require.Nil(t, idmap.Cached[User](scope, db, 2), "rolled-back data is served")
+	d2, err := idmap.Get[User](scope, db, 2)
+	require.NoError(t, err)
+	require.Same(t, d, d2)
+	require.Equal(t, "user2", d2.Name)
+}
+
+// Transaction control sent as SQL: loads in between go to a private map,
+// never the shared map.
+func TestRawTransactionSQL(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
+	seedUsers(t, db, 1)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	mustExec(t, conn, "BEGIN")
+	mustExec(t, conn, "UPDATE users SET name = 'raw' WHERE id = 1")
+	u, err := idmap.Get[User](ctx, conn, 1)
+	require.NoError(t, err)
+	require.Equal(t, "raw", u.Name)
+	if c := idmap.Cached[User](ctx, db, 1); c != nil {
+		require.NotEqual(t, "raw", c.Name, "the shared map holds uncommitted data")
+	}
+	mustExec(t, conn, "ROLLBACK")
+	got, err := idmap.Get[User](ctx, db, 1)
+	require.NoError(t, err)
+	require.Equal(t, "user1", got.Name)
+}
+
+// A transaction in a scope expires, at its end, what it loaded there, and
+// nothing the scope loaded before it began.
+func TestTxEndKeepsEarlierLoads(t *testing.T) {
+	ctx := idmap.NewContext(context.Background())
+	db := openSQLite(t)
+	seedUsers(t, db, 2)
+	u2, err := idmap.Get[User](ctx, db, 2)
+	require.NoError(t, err)
+	for _, commit := range []bool{true, false} {
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, "UPDATE users SET name = 'x' WHERE id = 1")
+		require.NoError(t, err)
+		if commit {
+			require.NoError(t, tx.Commit())
+		} else {
+			require.NoError(t, tx.Rollback())
+		}
+		require.Same(t, u2, idmap.Cached[User](ctx, db, 2), "commit=%v: a load from before the transaction was expired", commit)
+	}
+}
