@@ -13,7 +13,7 @@ import (
 )
 
 // Expiry (SPEC.md, Semantics): what a write through the driver expires, on
-// every driver. More detailed tests of expiry are in track_test.go.
+// every driver. More detailed tests of expiry are in expiry_test.go.
 
 // A write expires the keys it names, else its table; a DELETE by key removes
 // the entry (and the rows its cascade deletes); a changed primary key leaves

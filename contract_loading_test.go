@@ -23,7 +23,7 @@ import (
 // behalf). The other tests of an area sit in the file named for it:
 // mapper_test.go, binder_test.go, get_test.go, getmany_test.go,
 // intern_test.go, copy_test.go, scope_test.go, transaction_test.go,
-// track_test.go (expiry), flush_test.go, refs_test.go, stats_test.go.
+// expiry_test.go, flush_test.go, refs_test.go, stats_test.go.
 
 // Objects are canonical on every driver and over *sql.DB, *sql.Conn and
 // *sql.Tx: two queries of a row give one pointer, temporary fields survive,

@@ -14,7 +14,7 @@ import (
 
 // Transactions (SPEC.md, Maps and Expiry): what a transaction writes is seen
 // by its own map at once and by the others at commit; its snapshot is not
-// served after it ends. More in transaction_test.go and track_test.go.
+// served after it ends. More in transaction_test.go.
 
 // Isolation on every driver: a transaction's writes are seen by its own
 // map at once, by other units of work and the shared map only after commit,
