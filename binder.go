@@ -543,14 +543,7 @@ func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, err
 	return (*T)(p), err
 }
 
-// Concurrent misses of one key load once. Goroutines that miss the same
-// key of the same map through the same Querier (*sql.DB with the same
-// scope, or the same *sql.Tx or *sql.Conn) wait for the first one's query
-// instead of sending their own; then each looks the key up again, and takes
-// the object only if it is fresh for it (a write that finished after the
-// first query began makes the others load again), so that waiting never
-// serves what a query of one's own would not.
-
+// flightKey names a load in flight: one key of one map through one Querier.
 type flightKey struct {
 	q     Querier      // *sql.DB, *sql.Tx or *sql.Conn (comparable pointers)
 	scope *cache.Scope // with a *sql.DB: the scope's map; nil: the shared map
@@ -568,6 +561,8 @@ func flightQuerier(q Querier) bool {
 	return false
 }
 
+// flight is a load in flight; the goroutines that miss the same key wait
+// for done.
 type flight struct {
 	done chan struct{} // closed when the load is over
 }
@@ -578,6 +573,14 @@ var flights sync.Map // flightKey → *flight
 // for another's load.
 var flightWaitHook func()
 
+// loadOnce runs load for the miss fk, unless another goroutine is loading
+// it: concurrent misses of one key load once. Goroutines that miss the same
+// key of the same map through the same Querier (*sql.DB with the same
+// scope, or the same *sql.Tx or *sql.Conn) wait for the first one's query
+// instead of sending their own; then each looks the key up again, and takes
+// the object only if it is fresh for it (a write that finished after the
+// first query began makes the others load again), so that waiting never
+// serves what a query of one's own would not.
 func loadOnce(ctx context.Context, fk flightKey, cm cache.Map, typ *cache.Type, load func() (unsafe.Pointer, error)) (unsafe.Pointer, error) {
 	f := &flight{done: make(chan struct{})}
 	if prev, loaded := flights.LoadOrStore(fk, f); loaded {

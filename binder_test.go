@@ -3,12 +3,16 @@ package idmap_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/internal/fakedb"
 	"github.com/go-idmap/idmap/signals"
 )
 
@@ -182,25 +186,6 @@ type Small struct {
 }
 
 func (Small) TableName() string { return "users" }
-
-// Model panics, with an idmap: message, on an invalid type.
-func TestModelPanicsOnInvalidType(t *testing.T) {
-	for name, f := range map[string]func(){
-		"not a struct": func() { idmap.Model[int]() },
-		"no key":       func() { idmap.Model[struct{ Name string }](idmap.Table("x")) },
-	} {
-		func() {
-			defer func() {
-				r := recover()
-				s, _ := r.(string)
-				if !strings.HasPrefix(s, "idmap:") {
-					t.Errorf("%s: got panic %v; want a message starting with idmap:", name, r)
-				}
-			}()
-			f()
-		}()
-	}
-}
 
 // Field types: Scanner, sql.Null*, pointers, time.Time, []byte (copied),
 // embedded structs, snake_case names, db:"-" and unexported fields.
@@ -479,4 +464,91 @@ func TestNoPanicOnOddInput(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// SPEC's django-idmap table, row "temporary attributes survive a second
+// load".
+func TestTemporaryFieldSurvivesReload(t *testing.T) {
+	for _, scoped := range []bool{false, true} {
+		ctx := context.Background()
+		if scoped {
+			ctx = idmap.NewContext(ctx)
+		}
+		db := openSQLite(t)
+		seedUsers(t, db, 3)
+		u := queryUsers(t, ctx, db, "SELECT id, name, email FROM users WHERE id = ?", 2)[0]
+		u.Visits = 41
+		again := queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+		if again[1] != u || again[1].Visits != 41 {
+			t.Errorf("scoped=%v: got %p visits=%d; want %p visits=41", scoped, again[1], again[1].Visits, u)
+		}
+		mustExec(t, db, "UPDATE users SET name = 'renamed' WHERE id = 2")
+		r := queryUsers(t, ctx, db, "SELECT id, name, email FROM users WHERE id = 2")[0]
+		if scoped {
+			// A refresh in a scope keeps the pointer and the temporary field.
+			if r != u || r.Name != "renamed" || r.Visits != 41 {
+				t.Errorf("refresh in scope: got %p %+v; want %p renamed, visits 41", r, r, u)
+			}
+		} else {
+			// The shared map never writes to an object handed out: a new
+			// object, which keeps the temporary field.
+			if r == u || r.Name != "renamed" || r.Visits != 41 || u.Name != "user2" {
+				t.Errorf("refresh in shared map: got %p %+v (old %+v); want a new object, renamed, visits 41", r, r, u)
+			}
+		}
+	}
+}
+
+func TestWithRefreshAndLockingRead(t *testing.T) {
+	ctx := idmap.NewContext(context.Background())
+	db := openSQLite(t)
+	seedUsers(t, db, 1)
+	u, _ := idmap.Get[User](ctx, db, 1)
+	// Change the row behind idmap's back (a raw connection).
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Raw(func(dc any) error {
+		bc := dc.(interface{ Unwrap() driver.Conn }).Unwrap()
+		ex := bc.(driver.ExecerContext)
+		_, err := ex.ExecContext(ctx, "UPDATE users SET name = 'behind' WHERE id = 1", nil)
+		return err
+	})
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := idmap.Get[User](ctx, db, 1); got.Name != "user1" {
+		t.Fatalf("a write behind idmap's back was seen: %q", got.Name)
+	}
+	got, err := idmap.Get[User](idmap.WithRefresh(ctx), db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != u || u.Name != "behind" {
+		t.Errorf("WithRefresh: got %p %q; want %p refreshed to behind", got, got.Name, u)
+	}
+}
+
+// Locking reads are never answered from the map and refresh what they load.
+func TestLockingReadRefreshes(t *testing.T) {
+	ctx := idmap.NewContext(context.Background())
+	fd := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
+		if q.Kind == fakedb.KindQuery {
+			name := "plain"
+			if q.SQL != "SELECT id, name, email FROM users" {
+				name = "locked"
+			}
+			return &fakedb.Result{Columns: []string{"id", "name", "email"}, Rows: [][]driver.Value{{int64(1), name, ""}}}, nil
+		}
+		return nil, nil
+	})
+	db := sql.OpenDB(idmap.NewConnector(fd.Connector(), idmap.Dialect("postgres")))
+	defer db.Close()
+	u := queryUsers(t, ctx, db, "SELECT id, name, email FROM users")[0]
+	require.Equal(t, "plain", u.Name)
+	l := queryUsers(t, ctx, db, "SELECT id, name, email FROM users FOR UPDATE")[0]
+	require.Same(t, u, l)
+	require.Equal(t, "locked", u.Name, "a locking read did not refresh")
 }

@@ -19,11 +19,6 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-// Several instances of a service stay coherent through a bus (package bus):
-// each committed write is published as one message per table, and each
-// message received from another instance expires what it names, through
-// the same epochs as a local write.
-
 // WithBus makes the database publish its writes on b and expire what other
 // instances' messages name. Instances sharing a database must open it under
 // the same Name. Until b reports that it listens, and from the moment it

@@ -21,34 +21,6 @@ import (
 	"github.com/go-idmap/idmap/bus"
 )
 
-// The change log: for engines without a change feed (MySQL, MariaDB, and
-// SQLite files shared by several processes), triggers that idmap installs
-// on the mapped tables append the keys each write changed to a small
-// table, idmap_changelog, in the writer's own transaction; a ChangeLog
-// reads that table incrementally and delivers what it finds as a source
-// (WithSource), so that writes by other programs expire too.
-//
-// The cursor. Sequence numbers (AUTO_INCREMENT, rowid) are taken before
-// commit: on MySQL a row with a smaller number can commit after a larger
-// one has been read, and a plain "seq > cursor" read would skip it. The
-// reader keeps, below its high-water mark, the set of numbers it has not
-// seen (holes) and reads them again at every poll, until they fill (the
-// writer committed) or are proven empty: the row that holds a number is
-// locked by its transaction until it ends, so a hole older than
-// insertMargin that a locking read which does not wait (FOR UPDATE
-// NOWAIT) finds neither locked nor present was rolled back. A hole that
-// stays open longer than HoleTimeout (a very long transaction), or more
-// than maxHoles of them, is a gap: the database is flushed and serves
-// nothing until the reader has settled again. On SQLite, writers are
-// serialised and a number is taken under the write lock: numbers commit
-// in order and no hole can fill later.
-//
-// A start (and a restart after a gap) takes the log's current end as its
-// cursor; on MySQL the reader reports that it listens only once no row
-// up to that end is locked (every transaction writing one has ended), so
-// that the flush at the resumption covers whatever they committed below
-// the cursor.
-
 // changeLogTable and changeLogMeta are the log's tables; changeLogTrigger
 // begins the names of the triggers idmap installs (a reserved prefix: the
 // statement reader does not count these triggers as unbounded effects).
@@ -490,6 +462,13 @@ func ChangeLogLogger(l *slog.Logger) ChangeLogOption { return func(c *ChangeLog)
 // read up to its end) and a bus.Prover (a probe comes back after the next
 // complete read, so that a reader that stalls stops the maps from serving
 // after the lease).
+//
+// The change log is for engines without a change feed (MySQL, MariaDB, and
+// SQLite files shared by several processes): triggers that idmap installs
+// on the mapped tables append the keys each write changed to a small
+// table, idmap_changelog, in the writer's own transaction; a ChangeLog
+// reads that table incrementally and delivers what it finds as a source
+// (WithSource), so that writes by other programs expire too.
 type ChangeLog struct {
 	db          *sql.DB
 	name        string
@@ -683,6 +662,27 @@ func (c *ChangeLog) Prune(ctx context.Context, olderThan time.Duration) (int64, 
 }
 
 // clState is the reader's cursor; the poller goroutine's only.
+//
+// Sequence numbers (AUTO_INCREMENT, rowid) are taken before
+// commit: on MySQL a row with a smaller number can commit after a larger
+// one has been read, and a plain "seq > cursor" read would skip it. The
+// reader keeps, below its high-water mark, the set of numbers it has not
+// seen (holes) and reads them again at every poll, until they fill (the
+// writer committed) or are proven empty: the row that holds a number is
+// locked by its transaction until it ends, so a hole older than
+// insertMargin that a locking read which does not wait (FOR UPDATE
+// NOWAIT) finds neither locked nor present was rolled back. A hole that
+// stays open longer than HoleTimeout (a very long transaction), or more
+// than maxHoles of them, is a gap: the database is flushed and serves
+// nothing until the reader has settled again. On SQLite, writers are
+// serialised and a number is taken under the write lock: numbers commit
+// in order and no hole can fill later.
+//
+// A start (and a restart after a gap) takes the log's current end as its
+// cursor; on MySQL the reader reports that it listens only once no row
+// up to that end is locked (every transaction writing one has ended), so
+// that the flush at the resumption covers whatever they committed below
+// the cursor.
 type clState struct {
 	d         dialect
 	conn      *sql.Conn

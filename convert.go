@@ -8,7 +8,8 @@ import (
 	"unsafe"
 )
 
-// Bind's own conversion of a row's values into an object's fields.
+// conv says how Bind stores a value into a field of one type: Bind's own
+// conversion of a row's values into an object's fields.
 //
 // database/sql's Rows.Scan converts each value with reflection unless the
 // value's type is exactly the destination's (an int64 column scanned into an
@@ -20,8 +21,6 @@ import (
 // the whole row through Rows.Scan with the fields as destinations, so that
 // every other case, and every error, is database/sql's own.
 // TestConvertMatchesScan compares the two over every pair.
-
-// conv says how Bind stores a value into a field of one type.
 type conv uint8
 
 const (

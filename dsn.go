@@ -7,6 +7,10 @@ import (
 	"strings"
 )
 
+// redactDSN returns the name of a database opened with dsn on a driver of
+// dialect d, and the secrets removed (with the pieces that drivers might
+// show apart), for scrubbing errors.
+//
 // A database's default name is its DSN with every password removed. The
 // removal does not trust any parse of the DSN: drivers read DSNs in ways
 // that Go's URL parser does not (go-sql-driver/mysql splits user
@@ -42,10 +46,6 @@ import (
 //
 // Two DSNs that differ only in what is removed get the same name (and so
 // share maps): give such databases a Name.
-
-// redactDSN returns the name of a database opened with dsn on a driver of
-// dialect d, and the secrets removed (with the pieces that drivers might
-// show apart), for scrubbing errors.
 func redactDSN(dsn string, d dialect) (name string, secrets []string) {
 	r := redaction{s: dsn}
 	urlStart := schemeEnd(dsn)

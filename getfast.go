@@ -11,6 +11,16 @@ import (
 	"github.com/go-idmap/idmap/cache"
 )
 
+var (
+	intType      = reflect.TypeFor[int]()
+	locationType = reflect.TypeFor[*time.Location]()
+)
+
+// lookupTyped looks up the single integer or string key v of m in scope's
+// map of db (or db's shared map when scope is nil), and reports a fresh
+// hit. It says false, for the general path to decide, for every other
+// kind of key or value.
+//
 // Get's hit path allocates nothing, for integer and string keys of any
 // value. A caller's pk ...any is boxed on the caller's stack when Get does
 // not let it escape; the rules below make that hold.
@@ -23,16 +33,6 @@ import (
 //     (detachArgs): the values, and what they point to, may be on the
 //     caller's stack, which may move and is gone once Get returns, so
 //     nothing of pk may be kept, not even for a moment in the heap.
-
-var (
-	intType      = reflect.TypeFor[int]()
-	locationType = reflect.TypeFor[*time.Location]()
-)
-
-// lookupTyped looks up the single integer or string key v of m in scope's
-// map of db (or db's shared map when scope is nil), and reports a fresh
-// hit. It says false, for the general path to decide, for every other
-// kind of key or value.
 func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (unsafe.Pointer, bool) {
 	var p unsafe.Pointer
 	var st cache.State

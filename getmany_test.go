@@ -15,58 +15,6 @@ import (
 	"github.com/go-idmap/idmap/internal/fakedb"
 )
 
-// Membership has a composite key.
-type Membership struct {
-	UserID int64  `db:"user_id,pk"`
-	Group  string `db:"grp,pk"`
-	Role   string
-}
-
-func (Membership) TableName() string { return "memberships" }
-
-func TestContractGetMany(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
-		d.seed(t, db, 5)
-		mustExec(t, db, "CREATE TABLE memberships (user_id INTEGER, grp VARCHAR(20), role VARCHAR(20), PRIMARY KEY (user_id, grp))")
-		mustExec(t, db, "INSERT INTO memberships VALUES (1, 'a', 'admin'), (1, 'b', 'member'), (2, 'a', 'member')")
-		queriers(t, db, func(t *testing.T, ctx context.Context, q idmap.Querier) {
-			u2, err := idmap.Get[User](ctx, q, 2)
-			require.NoError(t, err)
-			before := count.Queries()
-			got, err := idmap.GetMany[User](ctx, q, 3, 2, 99, "1", 3)
-			require.NoError(t, err)
-			require.Equal(t, int64(1), count.Queries()-before, "misses load in one query")
-			require.Len(t, got, 5)
-			require.Same(t, u2, got[1], "a hit is the canonical object")
-			require.Nil(t, got[2], "an absent row is nil")
-			require.Equal(t, "user3", got[0].Name)
-			require.Equal(t, "user1", got[3].Name)
-			require.Same(t, got[0], got[4], "one key twice, one object")
-
-			before = count.Queries()
-			again, err := idmap.GetMany[User](ctx, q, 1, 2, 3)
-			require.NoError(t, err)
-			require.Zero(t, count.Queries()-before, "all hits: no query")
-			require.Same(t, got[3], again[0])
-
-			ms, err := idmap.GetMany[Membership](ctx, q, []any{1, "b"}, []any{2, "a"}, []any{3, "a"})
-			require.NoError(t, err)
-			require.Equal(t, "member", ms[0].Role)
-			require.Equal(t, int64(2), ms[1].UserID)
-			require.Nil(t, ms[2])
-			m1, err := idmap.Get[Membership](ctx, q, 1, "b")
-			require.NoError(t, err)
-			require.Same(t, ms[0], m1)
-
-			_, err = idmap.GetMany[Membership](ctx, q, 1)
-			require.ErrorIs(t, err, idmap.ErrKey)
-			empty, err := idmap.GetMany[User](ctx, q)
-			require.NoError(t, err)
-			require.Empty(t, empty)
-		})
-	})
-}
-
 // GetMany keeps each statement under the dialect's placeholder limit.
 func TestGetManyChunks(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())
@@ -134,4 +82,87 @@ func TestConcurrentMissesLoadOnce(t *testing.T) {
 		idmap.SetFlightWaitHook(nil)
 		db.Close()
 	}
+}
+
+// A read of mapped tables does not read the catalogue: the first GetMany
+// with misses is one query (IN ( is not a call to a function).
+func TestGetManyReadsNoCatalogue(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d *testDriver, db *sql.DB, count *counter) {
+		d.seed(t, db, 3)
+		mustExec(t, db, "CREATE TABLE rdr_scratch (id INTEGER PRIMARY KEY)") // DDL: the catalogue is forgotten
+		before := count.n.Load()
+		us, err := idmap.GetMany[User](context.Background(), db, 1, 2, 3)
+		require.NoError(t, err)
+		require.Len(t, us, 3)
+		require.EqualValues(t, 1, count.n.Load()-before, "GetMany with misses: %q", lastQueries(count, before))
+		before = count.n.Load()
+		_, err = idmap.Get[User](idmap.NewContext(context.Background()), db, 1)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, count.n.Load()-before, "Get with a miss: %q", lastQueries(count, before))
+	})
+}
+
+func lastQueries(c *counter, from int64) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if int(from) > len(c.log) {
+		return nil
+	}
+	return append([]string(nil), c.log[from:]...)
+}
+
+// GetByKeys takes a typed slice of keys; GetMany given such a slice as one
+// key says what to call instead.
+func TestGetByKeys(t *testing.T) {
+	db, count := openCounted(t)
+	seedUsers(t, db, 5)
+	mustExec(t, db, "CREATE TABLE memberships (user_id INTEGER, grp VARCHAR(20), role VARCHAR(20), PRIMARY KEY (user_id, grp))")
+	mustExec(t, db, "INSERT INTO memberships VALUES (1, 'a', 'admin'), (1, 'b', 'member'), (2, 'a', 'member')")
+	queriers(t, db, func(t *testing.T, ctx context.Context, q idmap.Querier) {
+		ids := []int64{3, 1, 99, 3}
+		before := count.Queries()
+		us, err := idmap.GetByKeys[User](ctx, q, ids)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), count.Queries()-before, "misses in one query")
+		require.Len(t, us, 4)
+		require.Equal(t, "user3", us[0].Name)
+		require.Equal(t, "user1", us[1].Name)
+		require.Nil(t, us[2])
+		require.Same(t, us[0], us[3])
+		u1, err := idmap.Get[User](ctx, q, 1)
+		require.NoError(t, err)
+		require.Same(t, us[1], u1)
+
+		byName, err := idmap.GetByKeys[User](ctx, q, []string{"1", "2"}) // converted like Get's keys
+		require.NoError(t, err)
+		require.Same(t, u1, byName[0])
+
+		none, err := idmap.GetByKeys[User](ctx, q, []int64{})
+		require.NoError(t, err)
+		require.Empty(t, none)
+
+		ms, err := idmap.GetByKeys[Membership](ctx, q, [][]any{{1, "b"}, {2, "a"}, {3, "a"}})
+		require.NoError(t, err)
+		require.Equal(t, "member", ms[0].Role)
+		require.Equal(t, int64(2), ms[1].UserID)
+		require.Nil(t, ms[2])
+		type pair [2]any
+		ms2, err := idmap.GetByKeys[Membership](ctx, q, []pair{{1, "b"}})
+		require.NoError(t, err)
+		require.Same(t, ms[0], ms2[0])
+
+		_, err = idmap.GetMany[User](ctx, q, ids)
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "idmap: GetMany: key 0 of idmap_test.User is a []int64")
+		require.Contains(t, err.Error(), "call idmap.GetByKeys[idmap_test.User](ctx, q, keys)")
+		_, err = idmap.GetMany[Membership](ctx, q, [][]any{{1, "b"}})
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "GetByKeys")
+		_, err = idmap.GetByKeys[User](ctx, q, [][]int64{ids})
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "idmap: GetByKeys: key 0 of idmap_test.User is a []int64; each element of keys is one key")
+		_, err = idmap.GetByKeys[Membership](ctx, q, []int64{1})
+		require.ErrorIs(t, err, idmap.ErrKey)
+		require.Contains(t, err.Error(), "idmap: GetByKeys: key 0 of idmap_test.Membership")
+	})
 }

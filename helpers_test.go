@@ -13,6 +13,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/ngrok/sqlmw"
+	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
 )
@@ -146,4 +147,59 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// cachedIDs reports which of the given users Cached would serve.
+func cachedIDs(ctx context.Context, db *sql.DB, ids ...int64) []int64 {
+	var out []int64
+	for _, id := range ids {
+		if idmap.Cached[User](ctx, db, id) != nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// loadAll loads every user into ctx's map, in key order.
+func loadAll(t *testing.T, ctx context.Context, db *sql.DB) []*User {
+	t.Helper()
+	return queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
+}
+
+// Post is a row of posts, whose user_id names a user.
+type Post struct {
+	ID     int64 `db:"id"`
+	UserID int64 `db:"user_id"`
+	Title  string
+}
+
+func (Post) TableName() string { return "posts" }
+
+// Membership has a composite key.
+type Membership struct {
+	UserID int64  `db:"user_id,pk"`
+	Group  string `db:"grp,pk"`
+	Role   string
+}
+
+func (Membership) TableName() string { return "memberships" }
+
+// queriers runs f against a *sql.DB, a *sql.Conn and a *sql.Tx of db, in
+// the manner of pgx's testWithAllQueryExecModes.
+func queriers(t *testing.T, db *sql.DB, f func(t *testing.T, ctx context.Context, q idmap.Querier)) {
+	t.Run("DB", func(t *testing.T) { f(t, idmap.NewContext(context.Background()), db) })
+	t.Run("Conn", func(t *testing.T) {
+		ctx := idmap.NewContext(context.Background())
+		c, err := db.Conn(ctx)
+		require.NoError(t, err)
+		defer c.Close()
+		f(t, ctx, c)
+	})
+	t.Run("Tx", func(t *testing.T) {
+		ctx := context.Background()
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer tx.Rollback()
+		f(t, ctx, tx)
+	})
 }

@@ -6,6 +6,14 @@ import (
 	"unicode/utf8"
 )
 
+// maxNameParts is how many dot-separated parts a table name may have:
+// catalog.schema.table.
+const maxNameParts = 3
+
+// parseName reads a name of at most maxParts parts and returns its parts,
+// unquoted. The error says what is wrong with it, for the caller's
+// message.
+//
 // Names that idmap writes into SQL: a model's table (Table, TableName) and
 // its columns (db tags). Each is read here once, when the type is
 // registered or first used, and written into SQL only as quoted by
@@ -24,14 +32,6 @@ import (
 // the part, text after it) is refused. Each part is then quoted for the
 // dialect (double quotes, backticks for MySQL), whichever quoting it was
 // written with.
-
-// maxNameParts is how many dot-separated parts a table name may have:
-// catalog.schema.table.
-const maxNameParts = 3
-
-// parseName reads a name of at most maxParts parts and returns its parts,
-// unquoted. The error says what is wrong with it, for the caller's
-// message.
 func parseName(s string, maxParts int) ([]string, string) {
 	if s == "" {
 		return nil, "empty name"

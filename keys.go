@@ -12,12 +12,6 @@ import (
 	"unsafe"
 )
 
-// Keys. A map key is the primary-key value converted to the key field's Go
-// type, so Get[User](ctx, db, 1), Get[User](ctx, db, "1") and a loaded
-// int64(1) are one key. A []byte field's key is a string (slices are not
-// comparable); a pointer field's key is what it points to. A composite key is
-// a compositeKey of its parts.
-
 // compositeKey is the key of a model with several primary-key columns.
 type compositeKey [maxKeyParts]any
 
@@ -29,6 +23,12 @@ var (
 )
 
 // convertKey converts v to a key for a field of type t.
+//
+// A map key is the primary-key value converted to the key field's Go
+// type, so Get[User](ctx, db, 1), Get[User](ctx, db, "1") and a loaded
+// int64(1) are one key. A []byte field's key is a string (slices are not
+// comparable); a pointer field's key is what it points to. A composite key is
+// a compositeKey of its parts.
 func convertKey(v any, t reflect.Type) (any, error) {
 	// Fast paths for what drivers return and users pass most.
 	switch x := v.(type) {

@@ -2,33 +2,12 @@ package idmap_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
 )
-
-// queriers runs f against a *sql.DB, a *sql.Conn and a *sql.Tx of db, in
-// the manner of pgx's testWithAllQueryExecModes.
-func queriers(t *testing.T, db *sql.DB, f func(t *testing.T, ctx context.Context, q idmap.Querier)) {
-	t.Run("DB", func(t *testing.T) { f(t, idmap.NewContext(context.Background()), db) })
-	t.Run("Conn", func(t *testing.T) {
-		ctx := idmap.NewContext(context.Background())
-		c, err := db.Conn(ctx)
-		require.NoError(t, err)
-		defer c.Close()
-		f(t, ctx, c)
-	})
-	t.Run("Tx", func(t *testing.T) {
-		ctx := context.Background()
-		tx, err := db.BeginTx(ctx, nil)
-		require.NoError(t, err)
-		defer tx.Rollback()
-		f(t, ctx, tx)
-	})
-}
 
 func TestIdentityAcrossQueriers(t *testing.T) {
 	db, count := openCounted(t)

@@ -200,8 +200,10 @@ func postgresPasswordCases(t *testing.T, r *rand.Rand, dsn string) []pwCase {
 	cases := []pwCase{
 		{name: "PostgresURL", base: "pgx", pw: pw, write: write,
 			dsn: "postgres://" + url.UserPassword(role, pw).String() + "@" + hostPort + "/" + db + "?sslmode=disable"},
+		// pgx, like libpq, reads a "+" in a URL's query as itself, not as a
+		// space: a space is escaped as %20.
 		{name: "PostgresURLQuery", base: "pgx", pw: pw, write: write,
-			dsn: "postgres://" + role + "@" + hostPort + "/" + db + "?sslmode=disable&password=" + url.QueryEscape(pw)},
+			dsn: "postgres://" + role + "@" + hostPort + "/" + db + "?sslmode=disable&password=" + strings.ReplaceAll(url.QueryEscape(pw), "+", "%20")},
 		{name: "PostgresKeyValue", base: "pgx", pw: pw, write: write,
 			dsn: fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, role, kvQuote(pw), db)},
 	}

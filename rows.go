@@ -13,7 +13,8 @@ import (
 	"github.com/go-idmap/idmap/classify"
 )
 
-// How Bind finds the database and the map of a *sql.Rows.
+// rowsTag is the tag's byte: only its address matters. It is how Bind finds
+// the database and the map of a *sql.Rows.
 //
 // database/sql hides the driver's rows behind *sql.Rows, but its Columns
 // method returns the slice that the driver's Columns returned, as it is. The
@@ -27,8 +28,6 @@ import (
 // slice read before that names rows that report the close themselves.
 // TestColumnsSliceIdentity fails loudly if a Go release ever copies the
 // slice.
-
-// rowsTag is the tag's byte: only its address matters.
 var rowsTag [1]byte
 
 // tagColumns sets the two hidden elements of cols (whose capacity is at

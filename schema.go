@@ -15,11 +15,10 @@ import (
 	"github.com/go-idmap/idmap/classify"
 )
 
-// What the effects of a write depend on besides the statement: the primary
-// keys of the tables (from the mapped types), and the foreign keys and
-// triggers of the database (read from its catalogue).
-
-// schemaInfo is what idmap read of a database's catalogue.
+// schemaInfo is what idmap read of a database's catalogue. What the effects
+// of a write depend on besides the statement: the primary keys of the
+// tables (from the mapped types), and the foreign keys and triggers of the
+// database (read from its catalogue).
 //
 // Relations are keyed by their lower-cased name. Where names are qualified
 // by database (MySQL, qualified), each relation is also keyed

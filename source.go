@@ -10,12 +10,6 @@ import (
 	"github.com/go-idmap/idmap/bus"
 )
 
-// Every source of invalidations follows one set of rules: a bus
-// (WithBus) and a change feed (WithSource) are both subscriptions of
-// bus.go. Their messages expire through the same epochs as local writes,
-// and a gap in any of them pauses and flushes the database until it is
-// back.
-
 // WithSource makes the database expire what src delivers, without
 // publishing on it: a change feed that reports every committed change,
 // whoever made it (package github.com/go-idmap/idmap/bus/pgfeed for
@@ -46,6 +40,12 @@ func WithSource(src bus.Bus) Option {
 }
 
 // attachSources subscribes d to each source, undoing it all on an error.
+//
+// Every source of invalidations follows one set of rules: a bus
+// (WithBus) and a change feed (WithSource) are both subscriptions of
+// bus.go. Their messages expire through the same epochs as local writes,
+// and a gap in any of them pauses and flushes the database until it is
+// back.
 func (db *database) attachSources(srcs []bus.Bus, lease time.Duration) error {
 	for i, src := range srcs {
 		if err := attach(src, db.cdb, lease); err != nil {

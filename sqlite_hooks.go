@@ -13,6 +13,7 @@ import (
 	"github.com/go-idmap/idmap/classify"
 )
 
+// hookMode says which of SQLite's hooks report a connection's row changes:
 // SQLite's own report of row changes. On every connection of a SQLite
 // database idmap registers the engine's hooks on the base driver's
 // connection, reached through interface assertions and reflection (idmap
@@ -49,7 +50,6 @@ import (
 // runs SQL inside a hook: what a hook needs to know of the tables (which
 // column is the key) is read between statements, in the connection's
 // catalogue.
-
 type hookMode uint8
 
 const (

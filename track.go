@@ -16,13 +16,6 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-// Tracking: what a statement that went through the driver may have changed,
-// and the expiry that follows. Statements are classified by package
-// classify (cached per text); the effects of one execution are resolved
-// against its arguments, the models' keys and the database's foreign keys
-// and triggers. When in doubt, widen: from keys to the table, from the table
-// to the whole database.
-
 // uncertain reports whether a statement that failed with err may have run
 // all the same: the connection broke or the context ended after it was
 // sent. Its effects are then applied (when in doubt, widen). An error from
@@ -48,6 +41,12 @@ func uncertain(err error) bool {
 }
 
 // effects is what one execution of a statement may have changed.
+//
+// The statements that go through the driver are classified by package
+// classify (cached per text); the effects of one execution are resolved
+// against its arguments, the models' keys and the database's foreign keys
+// and triggers, then expired. When in doubt, widen: from keys to the table,
+// from the table to the whole database.
 type effects struct {
 	all bool // the whole database
 	// unbounded: the reader could not bound what the statement may have

@@ -23,6 +23,11 @@
 // is a Prover bounds that window: idmap serves from the maps only while
 // the newest probe that came back through the subscription was sent less
 // than the database's lease ago (idmap.Lease, 500 ms by default).
+//
+// A message only ever expires what it names: a forged, replayed, truncated
+// or oversized message can cost extra misses (at worst, every read of the
+// database misses while someone floods the channel), never a stale or
+// wrong object. A subscriber accepts only what Open accepts.
 package bus
 
 import (

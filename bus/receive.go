@@ -11,19 +11,6 @@ import (
 	"sync/atomic"
 )
 
-// What a subscriber accepts. Anyone who can publish on a bus's channel can
-// send it anything; an adapter passes each payload it receives to Open,
-// which bounds its size, checks its authentication tag when the adapter
-// has a key, and decodes it. Open's errors tell why a payload was dropped;
-// DropCounter counts them.
-//
-// A message only ever expires what it names: a forged, replayed, truncated
-// or oversized message can cost extra misses (at worst, every read of the
-// database misses while someone floods the channel), never a stale or
-// wrong object. What is dropped is only what no instance of idmap sent:
-// Encode never writes more than MaxKeys keys, and keeps a message under
-// MaxPayload bytes plus the lengths of its database and table names.
-
 // DefaultMaxMessageSize is the default bound on a received payload (64
 // KiB): far above the largest message Encode writes (MaxPayload, 7,000
 // bytes, plus the database's and table's names), far below what would
@@ -75,6 +62,13 @@ func Sign(payload, key []byte) []byte {
 // when key is set, one without a valid tag (compared in constant time),
 // and decodes the rest. Without a key, a tag is skipped unchecked. Its
 // errors wrap ErrTooLarge, ErrUnauthenticated or ErrFormat.
+//
+// A subscriber accepts only what Open accepts. Anyone who can publish on a
+// bus's channel can send it anything: an adapter passes each payload it
+// receives to Open, whose errors tell why a payload was dropped
+// (DropCounter counts them). What is dropped is only what no instance of idmap sent:
+// Encode never writes more than MaxKeys keys, and keeps a message under
+// MaxPayload bytes plus the lengths of its database and table names.
 func Open(payload string, key []byte, maxSize int) (Message, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxMessageSize

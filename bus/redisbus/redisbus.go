@@ -384,7 +384,11 @@ type Error struct {
 	err error
 }
 
+// Error returns the message, which begins with "redisbus:" and holds no
+// password.
 func (e *Error) Error() string { return e.msg }
+
+// Unwrap returns the cause, from go-redis or the network, or nil.
 func (e *Error) Unwrap() error { return e.err }
 
 // errorf returns an *Error "redisbus: <what>: <err>" with the password

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-idmap/idmap"
 	"github.com/go-idmap/idmap/internal/fakedb"
-	"github.com/go-idmap/idmap/signals"
 )
 
 // Another Go type on the users table: it shares expiry with User.
@@ -22,22 +21,6 @@ type UserName struct {
 }
 
 func (UserName) TableName() string { return "users" }
-
-// fresh reports which of the given users Cached would serve.
-func cachedIDs(ctx context.Context, db *sql.DB, ids ...int64) []int64 {
-	var out []int64
-	for _, id := range ids {
-		if idmap.Cached[User](ctx, db, id) != nil {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func loadAll(t *testing.T, ctx context.Context, db *sql.DB) []*User {
-	t.Helper()
-	return queryUsers(t, ctx, db, "SELECT id, name, email FROM users ORDER BY id")
-}
 
 // Writes through the driver expire exactly what they touch: keys when the
 // statement names them, else the table, else the database.
@@ -136,14 +119,6 @@ func TestDeleteAndKeyChange(t *testing.T) {
 
 // Foreign-key actions widen to the child tables; a table with triggers
 // widens to the database unless its triggers are declared.
-type Post struct {
-	ID     int64 `db:"id"`
-	UserID int64 `db:"user_id"`
-	Title  string
-}
-
-func (Post) TableName() string { return "posts" }
-
 func TestCascadesAndTriggers(t *testing.T) {
 	ctx := idmap.NewContext(context.Background())
 	db := openSQLite(t)
@@ -190,77 +165,6 @@ func TestTriggerWritesDeclared(t *testing.T) {
 	require.Same(t, tag, idmap.Cached[Tag](ctx, db, "go"), "an undeclared table was expired")
 }
 
-// Transactions: the writer's map expires at once; other maps at commit;
-// rollback expires what the transaction loaded; the shared map never holds
-// uncommitted data.
-func TestTransactionVisibility(t *testing.T) {
-	ctx := context.Background()
-	db := openSQLite(t)
-	seedUsers(t, db, 2)
-	other := idmap.NewContext(ctx)
-
-	tx, err := db.BeginTx(ctx, nil)
-	require.NoError(t, err)
-	before, err := idmap.Get[User](ctx, tx, 1)
-	require.NoError(t, err)
-	_, err = tx.ExecContext(ctx, "UPDATE users SET name = 'tx' WHERE id = 1")
-	require.NoError(t, err)
-	in, err := idmap.Get[User](ctx, tx, 1)
-	require.NoError(t, err)
-	require.Same(t, before, in, "the transaction's own map refreshes in place")
-	require.Equal(t, "tx", in.Name, "the writer does not read its own write")
-
-	// Another unit of work (WAL: reads the committed row) loads the old row
-	// while the transaction is open.
-	o, err := idmap.Get[User](other, db, 1)
-	require.NoError(t, err)
-	require.Equal(t, "user1", o.Name)
-	require.NoError(t, tx.Commit())
-	require.Nil(t, idmap.Cached[User](other, db, 1), "a map kept a row loaded before the commit of a write to it")
-	o2, err := idmap.Get[User](other, db, 1)
-	require.NoError(t, err)
-	require.Equal(t, "tx", o2.Name)
-
-	// Rollback in a scope: what the transaction loaded expires there.
-	scope := idmap.NewContext(ctx)
-	tx, err = db.BeginTx(scope, nil)
-	require.NoError(t, err)
-	_, err = tx.ExecContext(scope, "UPDATE users SET name = 'doomed' WHERE id = 2")
-	require.NoError(t, err)
-	d, err := idmap.Get[User](scope, tx, 2)
-	require.NoError(t, err)
-	require.Equal(t, "doomed", d.Name)
-	require.NoError(t, tx.Rollback())
-	require.Nil(t, idmap.Cached[User](scope, db, 2), "rolled-back data is served")
-	d2, err := idmap.Get[User](scope, db, 2)
-	require.NoError(t, err)
-	require.Same(t, d, d2)
-	require.Equal(t, "user2", d2.Name)
-}
-
-// Transaction control sent as SQL: loads in between go to a private map,
-// never the shared map.
-func TestRawTransactionSQL(t *testing.T) {
-	ctx := context.Background()
-	db := openSQLite(t)
-	seedUsers(t, db, 1)
-	conn, err := db.Conn(ctx)
-	require.NoError(t, err)
-	defer conn.Close()
-	mustExec(t, conn, "BEGIN")
-	mustExec(t, conn, "UPDATE users SET name = 'raw' WHERE id = 1")
-	u, err := idmap.Get[User](ctx, conn, 1)
-	require.NoError(t, err)
-	require.Equal(t, "raw", u.Name)
-	if c := idmap.Cached[User](ctx, db, 1); c != nil {
-		require.NotEqual(t, "raw", c.Name, "the shared map holds uncommitted data")
-	}
-	mustExec(t, conn, "ROLLBACK")
-	got, err := idmap.Get[User](ctx, db, 1)
-	require.NoError(t, err)
-	require.Equal(t, "user1", got.Name)
-}
-
 // INSERT … RETURNING through the query path, and prepared statements,
 // count as writes.
 func TestWritesThroughQueryAndPrepare(t *testing.T) {
@@ -284,28 +188,6 @@ func TestWritesThroughQueryAndPrepare(t *testing.T) {
 	u2, err := idmap.Get[User](ctx, db, 2)
 	require.NoError(t, err)
 	require.Equal(t, "prep", u2.Name)
-}
-
-// Locking reads are never answered from the map and refresh what they load.
-func TestLockingReadRefreshes(t *testing.T) {
-	ctx := idmap.NewContext(context.Background())
-	fd := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {
-		if q.Kind == fakedb.KindQuery {
-			name := "plain"
-			if q.SQL != "SELECT id, name, email FROM users" {
-				name = "locked"
-			}
-			return &fakedb.Result{Columns: []string{"id", "name", "email"}, Rows: [][]driver.Value{{int64(1), name, ""}}}, nil
-		}
-		return nil, nil
-	})
-	db := sql.OpenDB(idmap.NewConnector(fd.Connector(), idmap.Dialect("postgres")))
-	defer db.Close()
-	u := queryUsers(t, ctx, db, "SELECT id, name, email FROM users")[0]
-	require.Equal(t, "plain", u.Name)
-	l := queryUsers(t, ctx, db, "SELECT id, name, email FROM users FOR UPDATE")[0]
-	require.Same(t, u, l)
-	require.Equal(t, "locked", u.Name, "a locking read did not refresh")
 }
 
 // The read-then-invalidate race, made to happen: a query begins, a write to
@@ -353,31 +235,6 @@ func TestReadThenInvalidateRace(t *testing.T) {
 	require.Equal(t, "new", got.Name)
 }
 
-// A schema change flushes the table it changed, with reason SchemaChange.
-func TestSchemaChangeFlushesTable(t *testing.T) {
-	ctx := context.Background()
-	db := openSQLite(t)
-	seedUsers(t, db, 1)
-	mustExec(t, db, `CREATE TABLE tags (code TEXT PRIMARY KEY, label TEXT)`)
-	mustExec(t, db, `INSERT INTO tags VALUES ('go', 'Go')`)
-	u, err := idmap.Get[User](ctx, db, 1)
-	require.NoError(t, err)
-	tag, err := idmap.Get[Tag](ctx, db, "go")
-	require.NoError(t, err)
-	var got []signals.Flush
-	defer signals.PostFlush.Connect(func(f signals.Flush) {
-		if f.DB == idmap.NameOf(db) {
-			got = append(got, f)
-		}
-	})()
-	mustExec(t, db, "ALTER TABLE tags ADD COLUMN extra TEXT")
-	require.Equal(t, []signals.Flush{{DB: idmap.NameOf(db), Table: "tags", Reason: signals.SchemaChange}}, got)
-	require.Nil(t, idmap.Cached[Tag](ctx, db, "go"))
-	require.Same(t, u, idmap.Cached[User](ctx, db, 1), "a schema change to tags flushed users")
-	_ = tag
-	_ = errors.New
-}
-
 // A driver that answers a statement with arguments with driver.ErrSkip
 // (go-sql-driver/mysql with interpolateParams=false) sees it again through
 // Prepare: it is tracked there, once, and only when it succeeds.
@@ -414,24 +271,76 @@ func TestErrSkipTrackedOnce(t *testing.T) {
 	require.NotNil(t, idmap.Cached[User](ctx, db, 2), "the write expired more than its key")
 }
 
-// A transaction in a scope expires, at its end, what it loaded there, and
-// nothing the scope loaded before it began.
-func TestTxEndKeepsEarlierLoads(t *testing.T) {
-	ctx := idmap.NewContext(context.Background())
+// Writes through the driver expire what they touch (for now the whole
+// database): the map never serves data that this process changed.
+func TestWriteExpires(t *testing.T) {
+	ctx := context.Background()
 	db := openSQLite(t)
 	seedUsers(t, db, 2)
-	u2, err := idmap.Get[User](ctx, db, 2)
-	require.NoError(t, err)
-	for _, commit := range []bool{true, false} {
-		tx, err := db.BeginTx(ctx, nil)
-		require.NoError(t, err)
-		_, err = tx.ExecContext(ctx, "UPDATE users SET name = 'x' WHERE id = 1")
-		require.NoError(t, err)
-		if commit {
-			require.NoError(t, tx.Commit())
-		} else {
-			require.NoError(t, tx.Rollback())
-		}
-		require.Same(t, u2, idmap.Cached[User](ctx, db, 2), "commit=%v: a load from before the transaction was expired", commit)
+	u, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
 	}
+	mustExec(t, db, "UPDATE users SET name = ? WHERE id = ?", "changed", 1)
+	if idmap.Cached[User](ctx, db, 1) != nil {
+		t.Error("Cached served an expired object")
+	}
+	got, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "changed" {
+		t.Errorf("Get after UPDATE: got %q; want changed", got.Name)
+	}
+	if u.Name != "user1" {
+		t.Error("the shared map wrote to an object already handed out")
+	}
+
+	// A statement that fails expires nothing.
+	v, _ := idmap.Get[User](ctx, db, 2)
+	if _, err := db.ExecContext(ctx, "UPDATE nosuchtable SET x = 1"); err == nil {
+		t.Fatal("want an error")
+	}
+	if idmap.Cached[User](ctx, db, 2) != v {
+		t.Error("a failed statement expired an entry")
+	}
+}
+
+// Closing a database expires what the maps hold of it: what happens to it
+// while it is closed is not seen.
+func TestCloseExpires(t *testing.T) {
+	ctx := context.Background()
+	dsn := "file:" + t.TempDir() + "/close.db"
+	db, err := sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedUsers(t, db, 1)
+	u, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	plain, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, plain, "UPDATE users SET name = 'while closed' WHERE id = 1")
+	plain.Close()
+	db, err = sql.Open("idmap+sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if c := idmap.Cached[User](ctx, db, 1); c != nil {
+		t.Fatalf("after Close and reopen, Cached serves %q", c.Name)
+	}
+	got, err := idmap.Get[User](ctx, db, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "while closed" {
+		t.Errorf("got %q; want the row as it is now", got.Name)
+	}
+	_ = u
 }
