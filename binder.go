@@ -168,10 +168,12 @@ func (m *model) plan(cols []string) (*plan, error) {
 	return p, nil
 }
 
-// apply copies the plan's fields from src to dst: a refresh in place.
-func (p *plan) apply(dst, src unsafe.Pointer) {
+// apply copies the plan's fields from src to dst, two objects of the
+// maps: a refresh in place.
+func (p *plan) apply(dst, src any) {
+	d, s := objPtr(dst), objPtr(src)
 	for _, f := range p.fields {
-		f.copy(dst, src)
+		f.copy(d, s)
 	}
 }
 
@@ -236,11 +238,11 @@ func bind(rs *sql.Rows, dst any) error {
 			return errorf(ErrBadDestination, "Bind: %s takes one column, the result has %d", m.name, len(cols))
 		}
 		for rs.Next() {
-			p := m.new()
-			if err := rs.Scan(reflect.NewAt(m.typ, p).Interface()); err != nil {
+			obj, _ := m.newObj()
+			if err := rs.Scan(obj); err != nil {
 				return fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 			}
-			out = append(out, cache.Load{Obj: p})
+			out = append(out, cache.Load{Obj: obj})
 			*buf = out
 			if first {
 				break
@@ -316,7 +318,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 				}
 			}
 		}
-		p := m.new()
+		obj, p := m.newObj()
 		if err := scanRow(rs, pl, p, dest, vals, &fieldDest); err != nil {
 			return nil, fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 		}
@@ -333,7 +335,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 			}
 			key = k
 		}
-		out = append(out, cache.Load{Key: key, Obj: p, Epoch: r.epoch, Partial: pl.partial, Refresh: r.refresh})
+		out = append(out, cache.Load{Key: key, Obj: obj, Epoch: r.epoch, Partial: pl.partial, Refresh: r.refresh})
 		if first {
 			break
 		}
@@ -393,7 +395,7 @@ func commit(r *rows, m *model, pl *plan, out []cache.Load) {
 	}
 	// Refreshing in the shared map replaces the entry with each load: one
 	// object per key within one result.
-	refreshed := make(map[any]unsafe.Pointer)
+	refreshed := make(map[any]any)
 	for i := range out {
 		if out[i].Canonical {
 			continue
@@ -414,24 +416,24 @@ func store(sh shape, dv reflect.Value, m *model, out []cache.Load) {
 		if s.Type() == reflect.SliceOf(reflect.PointerTo(m.typ)) {
 			ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), len(out))
 			for i, o := range out {
-				ps[i] = o.Obj
+				ps[i] = objPtr(o.Obj)
 			}
 		} else {
 			for i, o := range out {
-				s.Index(i).Set(reflect.NewAt(m.typ, o.Obj).Convert(s.Type().Elem()))
+				s.Index(i).Set(reflect.ValueOf(o.Obj).Convert(s.Type().Elem()))
 			}
 		}
 		dv.Elem().Set(s)
 	case shapePtrPtr:
-		dv.Elem().Set(reflect.NewAt(m.typ, out[0].Obj).Convert(dv.Type().Elem()))
+		dv.Elem().Set(reflect.ValueOf(out[0].Obj).Convert(dv.Type().Elem()))
 	case shapeSlice:
 		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
 		for i, o := range out {
-			s.Index(i).Set(reflect.NewAt(m.typ, o.Obj).Elem())
+			s.Index(i).Set(reflect.ValueOf(o.Obj).Elem())
 		}
 		dv.Elem().Set(s)
 	case shapePtr:
-		dv.Elem().Set(reflect.NewAt(m.typ, out[0].Obj).Elem())
+		dv.Elem().Set(reflect.ValueOf(out[0].Obj).Elem())
 	}
 }
 
@@ -455,7 +457,7 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		if db := databaseOf(sdb); db != nil {
 			if cs := stateFrom(ctx); !cs.refresh {
 				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
-					return (*T)(p), nil
+					return as[T](p), nil
 				}
 			}
 		}
@@ -491,7 +493,7 @@ func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, err
 		}
 		if !cs.refresh {
 			if p, st := db.lookup(cs.scope, m.ctype, key); st == cache.Fresh {
-				return (*T)(p), nil
+				return as[T](p), nil
 			}
 		}
 		cm = db.mapFor(ctx)
@@ -504,11 +506,11 @@ func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, err
 		inTx = r.txScope
 		if !cs.refresh {
 			if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
-				return (*T)(p), nil
+				return as[T](p), nil
 			}
 		}
 	}
-	load := func() (unsafe.Pointer, error) {
+	load := func() (any, error) {
 		query, _ := m.selectSQL(db.dialect)
 		rs, err := q.QueryContext(ctx, query, m.keyParts(key)...)
 		if err != nil {
@@ -529,18 +531,24 @@ func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, err
 			}
 			return nil, err
 		}
-		return unsafe.Pointer(out), nil
+		return out, nil
 	}
 	if cs.refresh || !flightQuerier(q) {
 		p, err := load()
-		return (*T)(p), err
+		return as[T](p), err
 	}
 	fk := flightKey{q: q, scope: cs.scope, typ: m.ctype, key: key}
 	if !isDB {
 		fk.scope = nil // a transaction's or connection's map: its own
 	}
 	p, err := loadOnce(ctx, fk, cm, m.ctype, load)
-	return (*T)(p), err
+	return as[T](p), err
+}
+
+// as returns the object of the maps obj as a *T: nil for nil.
+func as[T any](obj any) *T {
+	p, _ := obj.(*T)
+	return p
 }
 
 // Concurrent misses of one key load once. Goroutines that miss the same
@@ -578,7 +586,7 @@ var flights sync.Map // flightKey → *flight
 // for another's load.
 var flightWaitHook func()
 
-func loadOnce(ctx context.Context, fk flightKey, cm cache.Map, typ *cache.Type, load func() (unsafe.Pointer, error)) (unsafe.Pointer, error) {
+func loadOnce(ctx context.Context, fk flightKey, cm cache.Map, typ *cache.Type, load func() (any, error)) (any, error) {
 	f := &flight{done: make(chan struct{})}
 	if prev, loaded := flights.LoadOrStore(fk, f); loaded {
 		if flightWaitHook != nil {
@@ -603,7 +611,7 @@ func loadOnce(ctx context.Context, fk flightKey, cm cache.Map, typ *cache.Type, 
 
 // lookup looks key up in scope's map of db, or in db's shared map when
 // scope is nil, without making a view of the map.
-func (db *database) lookup(scope *cache.Scope, typ *cache.Type, key any) (unsafe.Pointer, cache.State) {
+func (db *database) lookup(scope *cache.Scope, typ *cache.Type, key any) (any, cache.State) {
 	if scope != nil {
 		return scope.Lookup(db.cdb, typ, key)
 	}
@@ -642,7 +650,7 @@ func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
 	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
 		if db := databaseOf(sdb); db != nil {
 			if p, hit := db.lookupTyped(scopeFrom(ctx), m, pk[0]); hit {
-				return (*T)(p)
+				return as[T](p)
 			}
 		}
 	}
@@ -666,7 +674,7 @@ func cachedSlow[T any](ctx context.Context, q Querier, m *model, pk []any) *T {
 			return nil
 		}
 		if p, st := d.lookup(scopeFrom(ctx), m.ctype, key); st == cache.Fresh {
-			return (*T)(p)
+			return as[T](p)
 		}
 		return nil
 	}
@@ -678,7 +686,7 @@ func cachedSlow[T any](ctx context.Context, q Querier, m *model, pk []any) *T {
 		return nil
 	}
 	if p, st := r.m().Lookup(m.ctype, key); st == cache.Fresh {
-		return (*T)(p)
+		return as[T](p)
 	}
 	return nil
 }
@@ -723,7 +731,7 @@ func Intern[T any](ctx context.Context, q Querier, objs []*T) error {
 		all.fields[i] = &m.fields[i]
 	}
 	for i, o := range objs {
-		objs[i] = (*T)(cm.Put(m.ctype, &cache.Load{Key: keys[i], Obj: unsafe.Pointer(o), Epoch: epoch}, all.apply))
+		objs[i] = as[T](cm.Put(m.ctype, &cache.Load{Key: keys[i], Obj: o, Epoch: epoch}, all.apply))
 	}
 	return nil
 }

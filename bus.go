@@ -335,7 +335,7 @@ func (s *subscription) message(m bus.Message) {
 	if m.Origin == instanceID {
 		return
 	}
-	d := cache.Lookup(m.DB)
+	d := lookupMaps(m.DB)
 	if d == nil || !s.has(d) {
 		return
 	}

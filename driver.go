@@ -190,7 +190,7 @@ func newDatabase(defaultName string, guess dialect, opts []Option) (*database, e
 	if !cfg.hasDialect {
 		cfg.dialect = guess
 	}
-	db := &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name), noFlush: cfg.noFlush, triggers: cfg.triggers, bus: cfg.bus, exact: cfg.exact}
+	db := &database{name: cfg.name, dialect: cfg.dialect, cdb: mapsOf(cfg.name), noFlush: cfg.noFlush, triggers: cfg.triggers, bus: cfg.bus, exact: cfg.exact}
 	if cfg.logger != nil {
 		loggers.Store(db.cdb, cfg.logger)
 	}

@@ -33,8 +33,8 @@ var (
 // map of db (or db's shared map when scope is nil), and reports a fresh
 // hit. It says false, for the general path to decide, for every other
 // kind of key or value.
-func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (unsafe.Pointer, bool) {
-	var p unsafe.Pointer
+func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (any, bool) {
+	var p any
 	var st cache.State
 	switch m.typedKey {
 	case keyInt, keyIntInt: // the maps keep int keys as int64

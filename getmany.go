@@ -64,7 +64,7 @@ func getMany[T any](ctx context.Context, op string, q Querier, keys []any) ([]*T
 	for i, k := range typed {
 		if !refresh {
 			if p, st := cm.Lookup(m.ctype, k); st == cache.Fresh {
-				out[i] = (*T)(p)
+				out[i] = as[T](p)
 				continue
 			}
 		}

@@ -228,8 +228,8 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			Table:  baseTable(m.table),
 			Strong: m.strong,
 			Norm:   normKey,
-			New:    m.new,
-			Copy:   m.copyTemps,
+			New:    func() any { obj, _ := m.newObj(); return obj },
+			Copy:   func(dst, src any) { m.copyTemps(objPtr(dst), objPtr(src)) },
 		}
 	}
 	return m
@@ -442,7 +442,17 @@ func (m *model) copyTemps(dst, src unsafe.Pointer) {
 	}
 }
 
-// new returns a pointer to a new zero object of the model's type.
-func (m *model) new() unsafe.Pointer {
-	return reflect.New(m.typ).UnsafePointer()
+// newObj returns a new zero object of the model's type: a *T in an
+// interface, as the maps hold objects, and the same pointer.
+func (m *model) newObj() (any, unsafe.Pointer) {
+	v := reflect.New(m.typ)
+	return v.Interface(), v.UnsafePointer()
 }
+
+// obj returns p, a pointer to an object of the model's type, as the maps
+// hold objects: a *T in an interface.
+func (m *model) obj(p unsafe.Pointer) any { return reflect.NewAt(m.typ, p).Interface() }
+
+// objPtr returns the pointer that obj, an object of the maps (a pointer in
+// an interface), holds: the interface's data word.
+func objPtr(obj any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&obj)).data }

@@ -79,7 +79,7 @@ func endScope(s *cache.Scope, reason signals.Reason, db string) {
 	f := signals.Flush{DB: db, Reason: reason, Scoped: true}
 	signals.PreFlush.Send(f)
 	dbs := s.DBs()
-	if d := cache.Lookup(db); db != "" && d != nil {
+	if d := lookupMaps(db); db != "" && d != nil {
 		dbs = []*cache.DB{d}
 	}
 	for _, d := range dbs {
@@ -125,7 +125,7 @@ func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string
 			}
 			s.Flush(nil, typ)
 		} else {
-			for _, d := range cache.All() {
+			for _, d := range allMaps() {
 				countFlush(d, signals.Manual, table, false)
 				d.FlushShared(typ)
 			}
@@ -136,7 +136,7 @@ func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string
 	for _, name := range dbs {
 		f := signals.Flush{DB: name, Table: table, Reason: signals.Manual, Scoped: s != nil}
 		signals.PreFlush.Send(f)
-		if d := cache.Lookup(name); d != nil {
+		if d := lookupMaps(name); d != nil {
 			countFlush(d, signals.Manual, table, s != nil)
 			if s != nil {
 				s.Flush(d, typ)
@@ -177,12 +177,13 @@ func FlushInstance(ctx context.Context, obj any) {
 	if err != nil {
 		return
 	}
+	o := m.obj(p) // a *T, as the maps hold it, whatever obj's named pointer type
 	s := scopeFrom(ctx)
-	for _, d := range cache.All() {
+	for _, d := range allMaps() {
 		if s != nil {
-			s.In(d).Remove(m.ctype, key, p)
+			s.In(d).Remove(m.ctype, key, o)
 		} else {
-			d.Shared().Remove(m.ctype, key, p)
+			d.Shared().Remove(m.ctype, key, o)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 var strongType = &Type{Name: "obj", Table: "strong_things", Strong: true}
@@ -102,7 +101,7 @@ func TestMaxAge(t *testing.T) {
 	}
 	// A new load is fresh again; scopes are not aged.
 	_, l = load(1, d.Now())
-	if p := m.Put(strongType, l, nil); p == unsafe.Pointer(o) {
+	if p := m.Put(strongType, l, nil); p == any(o) {
 		t.Error("the aged object was kept")
 	}
 	if _, st := m.Lookup(strongType, int64(1)); st != Fresh {
@@ -185,7 +184,7 @@ func TestCounters(t *testing.T) {
 func BenchmarkLookupHitStrong(b *testing.B) {
 	for _, bounded := range []bool{false, true} {
 		b.Run(map[bool]string{false: "unbounded", true: "bounded"}[bounded], func(b *testing.B) {
-			d := Open(b.Name())
+			d := NewDB(b.Name())
 			if bounded {
 				d.SetMaxStrong(1 << 20)
 			}
@@ -211,13 +210,13 @@ func BenchmarkLookupHitStrong(b *testing.B) {
 // BenchmarkScopePutAll100 is the map side of a cold Bind of 100 rows: a new
 // scope takes 100 loads.
 func BenchmarkScopePutAll100(b *testing.B) {
-	d := Open(b.Name())
+	d := NewDB(b.Name())
 	objs := make([]obj, 100)
 	loads := make([]Load, 100)
 	b.ReportAllocs()
 	for b.Loop() {
 		for i := range loads {
-			loads[i] = Load{Key: int64(1000 + i), Obj: unsafe.Pointer(&objs[i]), Epoch: d.Now()}
+			loads[i] = Load{Key: int64(1000 + i), Obj: &objs[i], Epoch: d.Now()}
 		}
 		s := NewScope()
 		s.In(d).PutAll(userType, loads, nil)

@@ -16,28 +16,28 @@ type obj struct {
 
 func newTestDB(t testing.TB) *DB {
 	t.Helper()
-	return Open(t.Name())
+	return NewDB(t.Name())
 }
 
 var userType = &Type{Name: "obj", Table: "users"}
 
 func load(key int64, epoch uint64) (*obj, *Load) {
 	o := &obj{id: key}
-	return o, &Load{Key: key, Obj: unsafe.Pointer(o), Epoch: epoch}
+	return o, &Load{Key: key, Obj: o, Epoch: epoch}
 }
 
 func TestSharedPutLookup(t *testing.T) {
 	d := newTestDB(t)
 	m := d.Shared()
 	o, l := load(1, d.Now())
-	if got := m.Put(userType, l, nil); got != unsafe.Pointer(o) {
+	if got := m.Put(userType, l, nil); got != any(o) {
 		t.Fatal("first Put did not store its object")
 	}
 	o2, l2 := load(1, d.Now())
-	if got := m.Put(userType, l2, nil); got != unsafe.Pointer(o) {
+	if got := m.Put(userType, l2, nil); got != any(o) {
 		t.Error("second Put of a fresh key replaced the object")
 	}
-	if p, st := m.Lookup(userType, int64(1)); p != unsafe.Pointer(o) || st != Fresh {
+	if p, st := m.Lookup(userType, int64(1)); p != o || st != Fresh {
 		t.Errorf("Lookup: got %v %v; want the object, Fresh", p, st)
 	}
 	runtime.KeepAlive(o)
@@ -54,7 +54,7 @@ func TestExpiry(t *testing.T) {
 		put := func(typ *Type, k int64, epoch uint64) {
 			o, l := load(k, epoch)
 			keep = append(keep, o)
-			m.Put(typ, l, func(dst, src unsafe.Pointer) { *(*obj)(dst) = *(*obj)(src) })
+			m.Put(typ, l, func(dst, src any) { *dst.(*obj) = *src.(*obj) })
 		}
 		state := func(typ *Type, k int64) State { _, st := m.Lookup(typ, k); return st }
 		put(userType, 1, d.Now())
@@ -143,8 +143,8 @@ func TestScopeRefreshInPlace(t *testing.T) {
 	d.ExpireAll()
 	n, l2 := load(1, d.Now())
 	n.name = "new"
-	got := m.Put(userType, l2, func(dst, src unsafe.Pointer) { (*obj)(dst).name = (*obj)(src).name })
-	if got != unsafe.Pointer(o) || o.name != "new" {
+	got := m.Put(userType, l2, func(dst, src any) { dst.(*obj).name = src.(*obj).name })
+	if got != o || o.name != "new" {
 		t.Errorf("scope refresh: got %p name %q; want the same object, renamed", got, o.name)
 	}
 	if _, st := m.Lookup(userType, int64(1)); st != Fresh {
@@ -161,8 +161,8 @@ func TestSharedRefreshNewObject(t *testing.T) {
 	d.ExpireAll()
 	n, l2 := load(1, d.Now())
 	n.name = "new"
-	got := m.Put(userType, l2, func(dst, src unsafe.Pointer) { t.Error("shared map wrote to a handed-out object") })
-	if got != unsafe.Pointer(n) || o.name != "old" {
+	got := m.Put(userType, l2, func(dst, src any) { t.Error("shared map wrote to a handed-out object") })
+	if got != n || o.name != "old" {
 		t.Error("shared refresh did not replace the object")
 	}
 	runtime.KeepAlive(o)
@@ -179,7 +179,7 @@ func TestPartialNotServed(t *testing.T) {
 			t.Errorf("%T: partial entry state %v", m, st)
 		}
 		f, l2 := load(1, d.Now())
-		got := m.Put(userType, l2, func(dst, src unsafe.Pointer) {})
+		got := m.Put(userType, l2, func(dst, src any) {})
 		if _, st := m.Lookup(userType, int64(1)); st != Fresh {
 			t.Errorf("%T: a complete row did not complete the entry: %v", m, st)
 		}
@@ -233,7 +233,7 @@ func TestWeakEntriesReleased(t *testing.T) {
 	objs = nil
 	for i := 0; i < 20 && d.SharedLen(typ) > 0; i++ {
 		runtime.GC()
-		Sweep()
+		d.Sweep()
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&ms2)
@@ -256,14 +256,14 @@ func TestSweepAfterGC(t *testing.T) {
 		d.Shared().Put(typ, l, nil)
 		runtime.KeepAlive(o)
 	}()
-	before, _ := SweepStats()
+	before := d.Counters().WeakReleased
 	for i := 0; i < 50 && d.SharedLen(typ) > 0; i++ {
 		runtime.GC()
 		runtime.Gosched()
 	}
-	after, _ := SweepStats()
+	after := d.Counters().WeakReleased
 	if d.SharedLen(typ) != 0 {
-		t.Errorf("no automatic sweep removed the dead entry (sweeps %d → %d)", before, after)
+		t.Errorf("no automatic sweep removed the dead entry (weak entries released %d → %d)", before, after)
 	}
 }
 
@@ -284,7 +284,7 @@ func TestConcurrentUse(t *testing.T) {
 				}
 				o, l := load(k, d.Now())
 				keep = append(keep, o)
-				p := m.Put(userType, l, func(dst, src unsafe.Pointer) {})
+				p := m.Put(userType, l, func(dst, src any) {})
 				if q, _ := m.Lookup(userType, k); q != p && q != nil {
 					// another goroutine may have refreshed it in between
 					_ = q
@@ -325,7 +325,7 @@ func BenchmarkWeakEntry(b *testing.B) {
 }
 
 func BenchmarkSharedPutCold(b *testing.B) {
-	d := Open(b.Name())
+	d := NewDB(b.Name())
 	m := d.Shared()
 	keep := make([]*obj, 0, 1<<20)
 	b.ReportAllocs()
@@ -341,7 +341,7 @@ func BenchmarkSharedPutCold(b *testing.B) {
 }
 
 func BenchmarkLookupHit(b *testing.B) {
-	d := Open(b.Name())
+	d := NewDB(b.Name())
 	o, l := load(1, d.Now())
 	for _, m := range []Map{d.Shared(), NewScope().In(d)} {
 		m.Put(userType, l, nil)

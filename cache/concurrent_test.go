@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"unsafe"
 )
 
 type pairKey struct{ a, b int64 }
@@ -64,12 +63,12 @@ func TestConcurrentKinds(t *testing.T) {
 				}
 				o := &obj{id: idOf(key)}
 				keep = append(keep, o)
-				p := m.Put(typ, &Load{Key: key, Obj: unsafe.Pointer(o), Epoch: d.Now()}, func(dst, src unsafe.Pointer) {})
-				if p == nil || (*obj)(p).id != idOf(key) {
+				p := m.Put(typ, &Load{Key: key, Obj: o, Epoch: d.Now()}, func(dst, src any) {})
+				if p == nil || p.(*obj).id != idOf(key) {
 					errs <- fmt.Sprintf("Put(%v) returned another key's object", key)
 					return
 				}
-				if q, _ := m.Lookup(typ, key); q != nil && (*obj)(q).id != idOf(key) {
+				if q, _ := m.Lookup(typ, key); q != nil && q.(*obj).id != idOf(key) {
 					errs <- fmt.Sprintf("Lookup(%v) returned another key's object", key)
 					return
 				}
@@ -85,7 +84,7 @@ func TestConcurrentKinds(t *testing.T) {
 				case 23:
 					s.ExpireLoadedSince(d, d.Now())
 				case 29:
-					Sweep()
+					d.Sweep()
 				case 31:
 					s.Flush(d, typ)
 				case 37:

@@ -67,17 +67,16 @@ func (m *sharedMap) sweep() {
 	m.db.stats.weakReleased.Add(uint64(n))
 }
 
-// Sweep removes, now, the weak entries whose objects have been collected, in
-// every database, and returns how many entries it removed in all since the
-// process started. Sweeps also run by themselves after each garbage
-// collection.
-func Sweep() (freed uint64) {
-	sweepAll()
-	return sweeper.freed.Load()
-}
-
-// SweepStats returns how many sweeps have run and how many weak entries they
-// removed.
-func SweepStats() (sweeps, freed uint64) {
-	return sweeper.sweeps.Load(), sweeper.freed.Load()
+// Sweep removes, now, the weak entries of d whose objects have been
+// collected, and returns how many weak entries of d have been removed in
+// all (Counters.WeakReleased). Sweeps also run by themselves after each
+// garbage collection.
+func (d *DB) Sweep() (released uint64) {
+	d.shared.Range(func(_, v any) bool {
+		if m := v.(*sharedMap); !m.strong {
+			m.sweep()
+		}
+		return true
+	})
+	return d.stats.weakReleased.Load()
 }
