@@ -110,3 +110,39 @@ func TestConcurrentKinds(t *testing.T) {
 		t.Errorf("%d strong entries under a bound of 40", n)
 	}
 }
+
+func TestConcurrentUse(t *testing.T) {
+	d := newTestDB(t)
+	s := NewScope()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keep := []*obj{}
+			for i := range 500 {
+				k := int64(i % 50)
+				var m Map = d.Shared()
+				if g%2 == 0 {
+					m = s.In(d)
+				}
+				o, l := load(k, d.Now())
+				keep = append(keep, o)
+				p := m.Put(userType, l, func(dst, src any) {})
+				if q, _ := m.Lookup(userType, k); q != p && q != nil {
+					// another goroutine may have refreshed it in between
+					_ = q
+				}
+				if i%97 == 0 {
+					d.ExpireKeys("users", k)
+				}
+				if i%211 == 0 {
+					d.FlushShared(nil)
+					s.Flush(d, nil)
+				}
+			}
+			runtime.KeepAlive(keep)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,27 +1,10 @@
 package cache
 
 import (
-	"fmt"
 	"runtime"
 	"strings"
 	"testing"
 )
-
-type other struct{ id int64 }
-
-// mustPanic runs f and returns its panic's message, failing if f returns.
-func mustPanic(t *testing.T, f func()) (msg string) {
-	t.Helper()
-	defer func() {
-		r := recover()
-		if r == nil {
-			t.Fatal("no panic")
-		}
-		msg = fmt.Sprint(r)
-	}()
-	f()
-	return ""
-}
 
 // TestObjectsKeepTheirType: what a map gives back is the object stored, as
 // the pointer type it was stored as, from every way out (Put, Lookup, the
@@ -160,25 +143,6 @@ func TestRemoveMatchesObject(t *testing.T) {
 	}
 }
 
-// TestNewDBIndependent: two databases, even of one name, share no entry and
-// no expiry.
-func TestNewDBIndependent(t *testing.T) {
-	a, b := NewDB("same"), NewDB("same")
-	if a == b || a.Name() != "same" || b.Name() != "same" {
-		t.Fatalf("NewDB gave %p %q and %p %q", a, a.Name(), b, b.Name())
-	}
-	o, l := load(1, a.Now())
-	a.Shared().Put(userType, l, nil)
-	if p, st := b.Shared().Lookup(userType, int64(1)); p != nil || st != Absent {
-		t.Error("one database's entry is in another's map")
-	}
-	b.ExpireAll()
-	if _, st := a.Shared().Lookup(userType, int64(1)); st != Fresh {
-		t.Error("one database's expiry expired another's entry")
-	}
-	runtime.KeepAlive(o)
-}
-
 // TestApplyAndCopyGetObjects: a refresh hands Apply, New and Copy objects
 // of the Type's Go type: in place in a scope, into a new object (with the
 // old one's temporary fields) in the shared map.
@@ -202,77 +166,4 @@ func TestApplyAndCopyGetObjects(t *testing.T) {
 		}
 		runtime.KeepAlive(o)
 	}
-}
-
-// TestScopeLookupAllocs: a hit in a scope's map or the shared map
-// allocates nothing, for integer and string keys of any value, through
-// Lookup with the key already in an interface and through the typed
-// lookups.
-func TestScopeLookupAllocs(t *testing.T) {
-	d := newTestDB(t)
-	s := NewScope()
-	ti := &Type{Name: "int", Table: "t"}
-	ts := &Type{Name: "str", Table: "t"}
-	objs := make([]obj, 1000)
-	skeys := make([]string, len(objs))
-	for i := range objs {
-		objs[i].id = int64(i + 1)
-		skeys[i] = fmt.Sprintf("key-%06d", i+1)
-		for _, m := range []Map{s.In(d), d.Shared()} {
-			m.Put(ti, &Load{Key: int64(i + 1), Obj: &objs[i], Epoch: d.Now()}, nil)
-			m.Put(ts, &Load{Key: skeys[i], Obj: &objs[i], Epoch: d.Now()}, nil)
-		}
-	}
-	var ik, sk any = int64(777), skeys[776]
-	for _, c := range []struct {
-		name   string
-		lookup func() (any, State)
-	}{
-		{"scope int", func() (any, State) { return s.Lookup(d, ti, ik) }},
-		{"scope string", func() (any, State) { return s.Lookup(d, ts, sk) }},
-		{"scope LookupInt", func() (any, State) { return s.LookupInt(d, ti, 777) }},
-		{"scope LookupString", func() (any, State) { return s.LookupString(d, ts, skeys[776]) }},
-		{"shared int", func() (any, State) { return d.LookupShared(ti, ik) }},
-		{"shared LookupSharedInt", func() (any, State) { return d.LookupSharedInt(ti, 777) }},
-		{"shared LookupSharedString", func() (any, State) { return d.LookupSharedString(ts, skeys[776]) }},
-	} {
-		if a := testing.AllocsPerRun(1000, func() {
-			if p, st := c.lookup(); st != Fresh || p.(*obj).id != 777 {
-				t.Fatal("miss")
-			}
-		}); a != 0 {
-			t.Errorf("%s: %v allocations per lookup; want 0", c.name, a)
-		}
-	}
-	runtime.KeepAlive(objs)
-}
-
-// TestDBSweep: Sweep removes the weak entries of one database whose
-// objects are gone, and reports its own count, not another database's.
-func TestDBSweep(t *testing.T) {
-	a, b := NewDB("sweep-a"), NewDB("sweep-b")
-	typ := &Type{Name: "obj", Table: "sweep"}
-	keep := &obj{id: 0}
-	b.Shared().Put(typ, &Load{Key: int64(0), Obj: keep, Epoch: b.Now()}, nil)
-	func() {
-		for i := range 10 {
-			_, l := load(int64(i+1), a.Now())
-			a.Shared().Put(typ, l, nil)
-		}
-	}()
-	released := uint64(0)
-	for i := 0; i < 20 && released < 10; i++ {
-		runtime.GC()
-		released = a.Sweep()
-	}
-	if released != 10 || a.SharedLen(typ) != 0 {
-		t.Errorf("Sweep: %d released, %d left; want 10, 0", released, a.SharedLen(typ))
-	}
-	if got := a.Counters().WeakReleased; got != released {
-		t.Errorf("Counters().WeakReleased = %d; Sweep said %d", got, released)
-	}
-	if got := b.Sweep(); got != 0 || b.SharedLen(typ) != 1 {
-		t.Errorf("the other database: %d released, %d left; want 0, 1", got, b.SharedLen(typ))
-	}
-	runtime.KeepAlive(keep)
 }
