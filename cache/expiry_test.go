@@ -181,3 +181,84 @@ func TestPauseResume(t *testing.T) {
 		t.Errorf("a load after the pause is %v", st)
 	}
 }
+
+// TestLease: with a lease set, entries are fresh until its deadline passes
+// (by Mono's clock), and fresh again once a later lease is set; 0 removes
+// the lease.
+func TestLease(t *testing.T) {
+	d := newTestDB(t)
+	o, l := load(1, d.Now())
+	d.Shared().Put(userType, l, nil)
+	if d.Lease() != 0 || !d.LeaseValid() {
+		t.Fatalf("a new database has lease %d, valid %v; want 0, true", d.Lease(), d.LeaseValid())
+	}
+	d.SetLease(Mono() + int64(time.Hour))
+	if _, st := d.Shared().Lookup(userType, int64(1)); st != Fresh || !d.LeaseValid() {
+		t.Errorf("within the lease: %v, valid %v; want Fresh, true", st, d.LeaseValid())
+	}
+	d.SetLease(Mono() - 1)
+	if _, st := d.Shared().Lookup(userType, int64(1)); st != Expired || d.LeaseValid() {
+		t.Errorf("past the lease: %v, valid %v; want Expired, false", st, d.LeaseValid())
+	}
+	d.SetLease(0)
+	if _, st := d.Shared().Lookup(userType, int64(1)); st != Fresh || d.Lease() != 0 {
+		t.Errorf("lease removed: %v, lease %d; want Fresh, 0", st, d.Lease())
+	}
+	if a, b := Mono(), Mono(); b < a {
+		t.Errorf("Mono went back: %d then %d", a, b)
+	}
+	runtime.KeepAlive(o)
+}
+
+// TestTick: Tick advances the clock without expiring anything: a load
+// that began before it has a smaller epoch and stays fresh.
+func TestTick(t *testing.T) {
+	d := newTestDB(t)
+	before := d.Now()
+	o, l := load(1, before)
+	d.Shared().Put(userType, l, nil)
+	if e := d.Tick(); e <= before || d.Now() != e {
+		t.Errorf("Tick = %d after Now %d; Now is %d", e, before, d.Now())
+	}
+	if _, st := d.Shared().Lookup(userType, int64(1)); st != Fresh {
+		t.Errorf("after Tick: %v; want Fresh", st)
+	}
+	runtime.KeepAlive(o)
+}
+
+// TestPausedAndNoShared: while paused, or with the shared maps off, the
+// shared map stores no load (Put gives the load's own object back); scopes
+// keep storing. SetShared(false) forgets what the shared map held.
+func TestPausedAndNoShared(t *testing.T) {
+	d := newTestDB(t)
+	s := NewScope()
+	o, l := load(1, d.Now())
+	d.Shared().Put(userType, l, nil)
+	d.SetShared(false)
+	if n := d.SharedLen(userType); n != 0 {
+		t.Errorf("SetShared(false) kept %d entries", n)
+	}
+	o2, l2 := load(2, d.Now())
+	if got := d.Shared().Put(userType, l2, nil); got != any(o2) || d.SharedLen(userType) != 0 {
+		t.Error("the shared map stored a load while off")
+	}
+	s.In(d).Put(userType, l2, nil)
+	if s.Len() != 1 {
+		t.Error("a scope stored nothing while the shared maps were off")
+	}
+	d.SetShared(true)
+	d.Pause()
+	if !d.Paused() {
+		t.Error("Paused is false after Pause")
+	}
+	d.Shared().Put(userType, l, nil)
+	if d.SharedLen(userType) != 0 {
+		t.Error("the shared map stored a load while paused")
+	}
+	d.Resume()
+	if d.Paused() {
+		t.Error("Paused is true after Resume")
+	}
+	runtime.KeepAlive(o)
+	runtime.KeepAlive(o2)
+}

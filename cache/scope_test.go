@@ -84,3 +84,61 @@ func TestScopeLookupAllocs(t *testing.T) {
 	}
 	runtime.KeepAlive(objs)
 }
+
+// TestScopeDBsFlushAndDrain: a scope knows the databases it holds objects
+// of; Flush forgets one type, one database or all; Drain hands out one
+// database's objects and ends the scope.
+func TestScopeDBsFlushAndDrain(t *testing.T) {
+	a, b := NewDB("scope-a"), NewDB("scope-b")
+	s := NewScope()
+	if len(s.DBs()) != 0 || s.Ended() {
+		t.Fatal("a new scope holds databases or has ended")
+	}
+	var keep []*obj
+	put := func(d *DB, typ *Type, k int64) {
+		o, l := load(k, d.Now())
+		keep = append(keep, o)
+		s.In(d).Put(typ, l, nil)
+	}
+	put(a, userType, 1)
+	put(a, strongType, 1)
+	put(b, userType, 1)
+	put(b, userType, 2)
+	if dbs := s.DBs(); len(dbs) != 2 || s.Len() != 4 {
+		t.Fatalf("DBs %v, Len %d; want 2 databases, 4 objects", dbs, s.Len())
+	}
+	s.Flush(a, strongType)
+	if p, _ := s.Lookup(a, strongType, int64(1)); p != nil || s.Len() != 3 {
+		t.Errorf("Flush of one type kept it (Len %d)", s.Len())
+	}
+	s.Flush(a, nil)
+	if dbs := s.DBs(); len(dbs) != 1 || dbs[0] != b {
+		t.Errorf("after Flush of a database: DBs %v; want only b", dbs)
+	}
+	items := s.Drain(b)
+	if len(items) != 2 || !s.Ended() || s.Len() != 0 {
+		t.Errorf("Drain: %d items, ended %v, Len %d; want 2, true, 0", len(items), s.Ended(), s.Len())
+	}
+	runtime.KeepAlive(keep)
+}
+
+// TestExpireLoadedSince: a rollback expires, in its scope only, what was
+// loaded from an epoch on; older entries and other maps stay fresh.
+func TestExpireLoadedSince(t *testing.T) {
+	d := newTestDB(t)
+	s := NewScope()
+	o1, l1 := load(1, d.Now())
+	s.In(d).Put(userType, l1, nil)
+	since := d.Tick()
+	o2, l2 := load(2, d.Now())
+	s.In(d).Put(userType, l2, nil)
+	d.Shared().Put(userType, l2, nil)
+	s.ExpireLoadedSince(d, since)
+	st := func(m Map, k int64) State { _, st := m.Lookup(userType, k); return st }
+	if st(s.In(d), 1) != Fresh || st(s.In(d), 2) != Expired || st(d.Shared(), 2) != Fresh {
+		t.Errorf("after ExpireLoadedSince: scope 1 %v, scope 2 %v, shared 2 %v; want Fresh, Expired, Fresh",
+			st(s.In(d), 1), st(s.In(d), 2), st(d.Shared(), 2))
+	}
+	runtime.KeepAlive(o1)
+	runtime.KeepAlive(o2)
+}

@@ -129,3 +129,38 @@ func TestDBSweep(t *testing.T) {
 	}
 	runtime.KeepAlive(keep)
 }
+
+// TestFlushShared: FlushShared forgets every type's entries or one type's;
+// FlushSharedTable those of every type on a table, compared without regard
+// to case.
+func TestFlushShared(t *testing.T) {
+	d := newTestDB(t)
+	onUsers := &Type{Name: "obj2", Table: "Users"}
+	elsewhere := &Type{Name: "obj3", Table: "other"}
+	var keep []*obj
+	fill := func() {
+		for _, typ := range []*Type{userType, onUsers, elsewhere} {
+			o, l := load(1, d.Now())
+			keep = append(keep, o)
+			d.Shared().Put(typ, l, nil)
+		}
+	}
+	lens := func() [3]int {
+		return [3]int{d.SharedLen(userType), d.SharedLen(onUsers), d.SharedLen(elsewhere)}
+	}
+	fill()
+	d.FlushSharedTable("USERS")
+	if got := lens(); got != [3]int{0, 0, 1} {
+		t.Errorf("FlushSharedTable: %v entries left; want [0 0 1]", got)
+	}
+	fill()
+	d.FlushShared(onUsers)
+	if got := lens(); got != [3]int{1, 0, 1} {
+		t.Errorf("FlushShared(type): %v entries left; want [1 0 1]", got)
+	}
+	d.FlushShared(nil)
+	if got := lens(); got != [3]int{0, 0, 0} {
+		t.Errorf("FlushShared(nil): %v entries left; want none", got)
+	}
+	runtime.KeepAlive(keep)
+}

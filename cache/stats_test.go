@@ -37,3 +37,30 @@ func TestCounters(t *testing.T) {
 		t.Errorf("ScopeEntries = %d after the scope ended", c.ScopeEntries)
 	}
 }
+
+// TestCountFlushAndMiss: the counts that the idmap package adds itself
+// (flushes by reason, misses whose load found no row, bus traffic) show in
+// Counters; a reason out of range is ignored.
+func TestCountFlushAndMiss(t *testing.T) {
+	d := newTestDB(t)
+	d.CountFlush(0)
+	d.CountFlush(3)
+	d.CountFlush(3)
+	d.CountFlush(-1)
+	d.CountFlush(len(Counters{}.Flushes))
+	d.CountMiss(true)
+	d.CountMiss(false)
+	d.CountMiss(false)
+	d.Bus.Published.Add(2)
+	d.Bus.Listening.Store(true)
+	c := d.Counters()
+	if c.Flushes != [8]uint64{0: 1, 3: 2} {
+		t.Errorf("Flushes = %v; want 1 for reason 0 and 2 for reason 3", c.Flushes)
+	}
+	if c.Scoped.Misses != 1 || c.Shared.Misses != 2 {
+		t.Errorf("misses: scoped %d, shared %d; want 1, 2", c.Scoped.Misses, c.Shared.Misses)
+	}
+	if c.Published != 2 || !c.Listening {
+		t.Errorf("bus: published %d, listening %v; want 2, true", c.Published, c.Listening)
+	}
+}
