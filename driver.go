@@ -7,17 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"reflect"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ngrok/sqlmw"
 
 	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/cache"
-	"github.com/go-idmap/idmap/signals"
 )
 
 // The drivers registered at init. Each resolves the base driver of the same
@@ -67,88 +64,6 @@ func Register(base string) string {
 	registered.names[name] = true
 	return name
 }
-
-// An Option configures a database opened with idmap.
-type Option func(*config)
-
-type config struct {
-	name       string
-	dialect    dialect
-	hasDialect bool
-	noFlush    [8]bool             // by signals.Reason: automatic flushes turned off
-	triggers   map[string][]string // TriggerWrites: table → tables its triggers write
-	bus        bus.Bus             // WithBus
-	sources    []bus.Bus           // WithSource
-	maxAge     time.Duration       // MaxAge
-	maxStrong  int                 // MaxStrongEntries
-	logger     *slog.Logger        // Logger
-	noShared   bool                // NoSharedMap
-	lease      time.Duration       // Lease
-	exact      bool                // ExactExpiry
-	err        error
-}
-
-// Name sets the database's name. Databases that share a name share their
-// maps and their expiry (a primary and its replica). The default is the DSN
-// with any password removed.
-func Name(name string) Option { return func(c *config) { c.name = name } }
-
-// Dialect sets the SQL dialect: "sqlite", "mysql" or "postgres". The default
-// is inferred from the base driver's name: containing "sqlite" → sqlite,
-// "mysql" → mysql, "pgx" or "postgres" → postgres; anything else gets "?"
-// placeholders and double-quoted identifiers.
-func Dialect(d string) Option {
-	return func(c *config) {
-		dl, ok := parseDialect(d)
-		if !ok {
-			c.err = fmt.Errorf("idmap: unknown dialect %q (want sqlite, mysql or postgres)", d)
-			return
-		}
-		c.dialect, c.hasDialect = dl, true
-	}
-}
-
-// NoAutoFlush turns off automatic flushes of this database, by reason:
-//
-//   - signals.SchemaChange: DDL through the driver no longer flushes the
-//     shared map (nor sends signals); what it may have changed is still
-//     expired, so nothing stale is served, and identities are kept.
-//   - signals.TxEnd: a transaction begun without a scope no longer drops
-//     its scope's objects when it ends; they move into the shared map
-//     (expired if the transaction wrote, and never fresher than its start).
-//
-// The default flushes on both. RequestEnd belongs to Middleware: a handler
-// that wants no flush at the end of its requests does not use it.
-func NoAutoFlush(reasons ...signals.Reason) Option {
-	return func(c *config) {
-		for _, r := range reasons {
-			if r == signals.SchemaChange || r == signals.TxEnd {
-				c.noFlush[r] = true
-			} else {
-				c.err = fmt.Errorf("idmap: NoAutoFlush: %v is not an automatic flush of a database", r)
-			}
-		}
-	}
-}
-
-// NoSharedMap turns the database's shared map off: what is loaded with a
-// context that carries no scope is stored nowhere, and Get with such a
-// context always queries. Scopes work as before. Use it where sessions do
-// not all see the same rows (PostgreSQL's row-level security, a role or
-// search_path set per session): one session's row must not be served to
-// another, and a scope belongs to one unit of work.
-func NoSharedMap() Option { return func(c *config) { c.noShared = true } }
-
-// ExactExpiry makes a write on SQLite expire exactly the rows that the
-// engine's preupdate hook reports it changed (modernc.org/sqlite, or
-// mattn/go-sqlite3 built with the tag sqlite_preupdate_hook): an UPDATE or
-// DELETE by any condition, the rows that triggers and foreign-key actions
-// write, no more. Without it (the default), a write expires what the
-// statement reader infers (its keys, else the table; a table with triggers,
-// the database) and, in addition, every row the engine reports. It has no
-// effect on other engines, with mattn's update hook only, or on a database
-// with virtual tables (no hook reports their rows).
-func ExactExpiry() Option { return func(c *config) { c.exact = true } }
 
 // database is one database opened through idmap: its name, dialect and
 // maps. Several may share a cache.DB (same name).

@@ -28,27 +28,6 @@ import (
 // server cut, a listener that hangs), no read is served from a map later
 // than a lease after the server accepted a newer write's message.
 
-// DefaultLease is the lease of a database whose bus proves delivery,
-// unless Lease sets another.
-const DefaultLease = 500 * time.Millisecond
-
-// Lease sets how long after the newest proof of delivery of its bus the
-// database may serve from its maps (DefaultLease, 500 ms, by default): a
-// write whose message the bus's server has accepted is seen by every
-// instance within d, or those instances serve nothing from their maps
-// (every Get queries) until their bus proves delivery again. It applies
-// to buses that prove delivery (bus.Prover); idmap probes them every d/4.
-// When databases of one name set different leases, the smallest holds.
-func Lease(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.err = fmt.Errorf("idmap: Lease: %v is not a positive duration", d)
-			return
-		}
-		c.lease = d
-	}
-}
-
 // Ready reports whether db serves from its maps: it has no bus, or its bus
 // listens and (for a bus that proves delivery) its lease is valid. It is
 // false for a database not opened through idmap. It is cheap: an atomic

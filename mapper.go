@@ -13,21 +13,6 @@ import (
 	"github.com/go-idmap/idmap/cache"
 )
 
-// A ModelOption configures a type registered with Model.
-type ModelOption func(*modelConfig)
-
-type modelConfig struct {
-	table  string
-	strong bool
-}
-
-// Table sets the table of a model, overriding its TableName method.
-func Table(name string) ModelOption { return func(c *modelConfig) { c.table = name } }
-
-// StrongRefs makes the shared maps hold the model's objects strongly, until
-// they are flushed, instead of weakly (the default).
-func StrongRefs() ModelOption { return func(c *modelConfig) { c.strong = true } }
-
 // Model maps T, a struct type, with the given options. Call it at init, before
 // T is loaded. It panics, with a message that starts with "idmap:", when T is
 // not a struct or has no primary key.
