@@ -11,9 +11,19 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-// An Option configures a database opened with idmap.
+// An Option configures a database opened with Open or NewConnector (a
+// database opened with sql.Open of an "idmap+…" driver gets the defaults).
+//
+// The options below come in this order: the database's identity (Name,
+// Dialect), invalidation (NoAutoFlush, ExactExpiry, TriggerWrites), the
+// shared map (NoSharedMap, MaxAge, MaxStrongEntries), buses (WithBus,
+// WithSource, Lease), logging (Logger); then the options of Model. One
+// naming rule: an option is named for what it sets; With… attaches an
+// outside component the database then uses; No… turns a default behaviour
+// off. Each says its default; a database given no option gets them all.
 type Option func(*config)
 
+// config is what the options set, read once when the database is opened.
 type config struct {
 	name       string
 	dialect    dialect
