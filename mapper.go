@@ -441,3 +441,5 @@ func (m *model) obj(p unsafe.Pointer) any { return reflect.NewAt(m.typ, p).Inter
 // objPtr returns the pointer that obj, an object of the maps (a pointer in
 // an interface), holds: the interface's data word.
 func objPtr(obj any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&obj)).data }
+
+func typeFor[T any]() reflect.Type { return reflect.TypeFor[T]() }
