@@ -87,27 +87,6 @@ func (f *field) setConv() {
 	}
 }
 
-// assign stores v, a value that Rows.Scan put in an *any (so a []byte is
-// already a copy of the driver's), into field f of the object at p. It
-// reports false, having stored nothing meaningful, when database/sql's
-// conversion is needed: the caller then scans the row into the fields.
-func (f *field) assign(p unsafe.Pointer, v any) bool {
-	fp := unsafe.Add(p, f.offset)
-	if f.conv == convPtr {
-		if v == nil {
-			*(*unsafe.Pointer)(fp) = nil
-			return true
-		}
-		q := reflect.New(f.typ.Elem()).UnsafePointer()
-		if !assignTo(f.elemConv, f.typ.Elem(), f.elemPtrType, q, v) {
-			return false
-		}
-		*(*unsafe.Pointer)(fp) = q
-		return true
-	}
-	return assignTo(f.conv, f.typ, f.ptrType, fp, v)
-}
-
 // decimalDecompose is database/sql's interface of a decimal value that a
 // driver returns; Rows.Scan composes it into a destination that has
 // Compose rather than calling the destination's Scan.
@@ -287,24 +266,6 @@ func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
 	return false
 }
 
-// storeBits stores the low bits of n into the integer of that many bits at
-// fp, signed or not (two's complement keeps a value that fits).
-func storeBits(fp unsafe.Pointer, bits int, n uint64) bool {
-	switch bits {
-	case 64:
-		*(*uint64)(fp) = n
-	case 32:
-		*(*uint32)(fp) = uint32(n)
-	case 16:
-		*(*uint16)(fp) = uint16(n)
-	case 8:
-		*(*uint8)(fp) = uint8(n)
-	default:
-		return false
-	}
-	return true
-}
-
 // scanText appends to buf the text that database/sql's asString gives for
 // v, for the values whose text Scan parses or stores: strings, []byte,
 // integers, floats and bools. ok is false for any other value.
@@ -339,7 +300,3 @@ func parseFloatText(v any, bits int) (float64, bool) {
 	x, err := strconv.ParseFloat(bytesString(text), bits)
 	return x, err == nil
 }
-
-// bytesString views b as a string for parsing; b must not change while the
-// string is in use.
-func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

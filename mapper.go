@@ -122,12 +122,6 @@ func modelOf(t reflect.Type) *model {
 // pointer and compares the type, with no hashing.
 var modelFast [256]atomic.Pointer[model]
 
-// typeSlot returns the slot of t in modelFast, from its descriptor's
-// address.
-func typeSlot(t reflect.Type) int {
-	return int(uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1])>>5) & (len(modelFast) - 1)
-}
-
 // mappedModel returns the model of t, or an error if t cannot be used where
 // a mapped type is needed.
 func mappedModel(t reflect.Type, op string) (*model, error) {
@@ -387,59 +381,5 @@ func baseTable(name string) string {
 	}
 	return strings.Trim(name, "\"`[]")
 }
-
-// eface is the layout of an empty interface.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// ifaceType returns the type word of interfaces holding values of type t.
-func ifaceType(t reflect.Type) unsafe.Pointer {
-	v := reflect.Zero(t).Interface()
-	return (*eface)(unsafe.Pointer(&v)).typ
-}
-
-// fieldPtr returns, as an interface, a pointer to field f of the object at p,
-// for rows.Scan. It does not allocate.
-func (f *field) fieldPtr(p unsafe.Pointer) any {
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ = f.ptrType
-	e.data = unsafe.Add(p, f.offset)
-	return v
-}
-
-// value returns the field's value in the object at p.
-func (f *field) value(p unsafe.Pointer) any {
-	return reflect.NewAt(f.typ, unsafe.Add(p, f.offset)).Elem().Interface()
-}
-
-// copyField copies field f from src to dst.
-func (f *field) copy(dst, src unsafe.Pointer) {
-	reflect.NewAt(f.typ, unsafe.Add(dst, f.offset)).Elem().Set(reflect.NewAt(f.typ, unsafe.Add(src, f.offset)).Elem())
-}
-
-// copyTemps copies the temporary (db:"-") fields of src to dst: a refresh
-// in the shared map starts the new object with the old one's.
-func (m *model) copyTemps(dst, src unsafe.Pointer) {
-	for i := range m.temps {
-		m.temps[i].copy(dst, src)
-	}
-}
-
-// newObj returns a new zero object of the model's type: a *T in an
-// interface, as the maps hold objects, and the same pointer.
-func (m *model) newObj() (any, unsafe.Pointer) {
-	v := reflect.New(m.typ)
-	return v.Interface(), v.UnsafePointer()
-}
-
-// obj returns p, a pointer to an object of the model's type, as the maps
-// hold objects: a *T in an interface.
-func (m *model) obj(p unsafe.Pointer) any { return reflect.NewAt(m.typ, p).Interface() }
-
-// objPtr returns the pointer that obj, an object of the maps (a pointer in
-// an interface), holds: the interface's data word.
-func objPtr(obj any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&obj)).data }
 
 func typeFor[T any]() reflect.Type { return reflect.TypeFor[T]() }
