@@ -1,7 +1,10 @@
 package idmap
 
 import (
+	"database/sql"
 	"reflect"
+	"strconv"
+	"time"
 	"unsafe"
 )
 
@@ -71,4 +74,183 @@ func storeBits(fp unsafe.Pointer, bits int, n uint64) bool {
 		return false
 	}
 	return true
+}
+
+// decimalDecompose is database/sql's interface of a decimal value that a
+// driver returns; Rows.Scan composes it into a destination that has
+// Compose rather than calling the destination's Scan.
+type decimalDecompose interface {
+	Decompose(buf []byte) (form byte, negative bool, coefficient []byte, exponent int32)
+}
+
+// assignTo stores v at fp, of type t, as Rows.Scan would, or reports false.
+// ptrType is the type descriptor of *t (for convScanner).
+func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
+	switch c {
+	case convScanner:
+		// Rows.Scan calls Scan for every value but a decimal that the
+		// destination can compose: leave that one to it. An error is
+		// left to it too, which calls Scan again and words the error.
+		if _, ok := v.(decimalDecompose); ok {
+			return false
+		}
+		var dst any
+		e := (*eface)(unsafe.Pointer(&dst))
+		e.typ, e.data = ptrType, fp
+		return dst.(sql.Scanner).Scan(v) == nil
+	case convInt:
+		bits := int(t.Size() * 8)
+		var n int64
+		switch s := v.(type) {
+		case int64:
+			if bits < 64 && (s < -1<<(bits-1) || s > 1<<(bits-1)-1) {
+				return false
+			}
+			n = s
+		default:
+			// Scan parses the value's text (strconv.ParseInt of what
+			// asString gives): so does this.
+			var buf [32]byte
+			text, ok := scanText(buf[:0], v)
+			if !ok {
+				return false
+			}
+			var err error
+			if n, err = strconv.ParseInt(bytesString(text), 10, bits); err != nil {
+				return false
+			}
+		}
+		return storeBits(fp, bits, uint64(n)) // n fits: its low bits are the value
+	case convUint:
+		bits := int(t.Size() * 8)
+		var n uint64
+		switch s := v.(type) {
+		case int64:
+			if s < 0 || (bits < 64 && uint64(s) > 1<<bits-1) {
+				return false
+			}
+			n = uint64(s)
+		case uint64:
+			if bits < 64 && s > 1<<bits-1 {
+				return false
+			}
+			n = s
+		default:
+			var buf [32]byte
+			text, ok := scanText(buf[:0], v)
+			if !ok {
+				return false
+			}
+			var err error
+			if n, err = strconv.ParseUint(bytesString(text), 10, bits); err != nil {
+				return false
+			}
+		}
+		return storeBits(fp, bits, n)
+	case convFloat64, convFloat32:
+		bits := 64
+		if c == convFloat32 {
+			bits = 32
+		}
+		var x float64
+		switch s := v.(type) {
+		case float64:
+			if bits == 64 {
+				x = s
+				break
+			}
+			// Into a float32, Scan parses the float64's shortest text,
+			// which may round to another float32 than float32(s) does.
+			var ok bool
+			if x, ok = parseFloatText(v, 32); !ok {
+				return false
+			}
+		case float32:
+			if bits == 32 {
+				x = float64(s)
+				break
+			}
+			var ok bool
+			if x, ok = parseFloatText(v, 64); !ok {
+				return false
+			}
+		default:
+			var ok bool
+			if x, ok = parseFloatText(v, bits); !ok {
+				return false
+			}
+		}
+		if bits == 32 {
+			*(*float32)(fp) = float32(x)
+		} else {
+			*(*float64)(fp) = x
+		}
+		return true
+	case convString:
+		switch s := v.(type) {
+		case string:
+			*(*string)(fp) = s
+		case []byte:
+			// s is Scan's copy, referenced nowhere else: the string may
+			// share it.
+			*(*string)(fp) = unsafe.String(unsafe.SliceData(s), len(s))
+		default:
+			// Scan writes a number or a bool as text into a *string, and
+			// into no other string type.
+			if t != stringType {
+				return false
+			}
+			text, ok := scanText(nil, v)
+			if !ok {
+				return false
+			}
+			*(*string)(fp) = string(text)
+		}
+		return true
+	case convBytes:
+		switch s := v.(type) {
+		case []byte:
+			*(*[]byte)(fp) = s // Scan's copy
+		case string:
+			*(*[]byte)(fp) = []byte(s)
+		case nil:
+			*(*[]byte)(fp) = nil
+		default:
+			return false
+		}
+		return true
+	case convTime:
+		s, ok := v.(time.Time)
+		if ok {
+			*(*time.Time)(fp) = s
+		}
+		return ok
+	case convBool:
+		b, ok := v.(bool)
+		if !ok && t == boolType {
+			// Scan converts into a *bool with driver.Bool.
+			switch s := v.(type) {
+			case int64:
+				b, ok = s == 1, s == 0 || s == 1
+			case uint64:
+				b, ok = s == 1, s == 0 || s == 1
+			case string:
+				var err error
+				b, err = strconv.ParseBool(s)
+				ok = err == nil
+			case []byte:
+				var err error
+				b, err = strconv.ParseBool(bytesString(s))
+				ok = err == nil
+			}
+		}
+		if ok {
+			*(*bool)(fp) = b
+		}
+		return ok
+	case convAny:
+		*(*any)(fp) = v
+		return true
+	}
+	return false
 }
