@@ -310,10 +310,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 			return nil, fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 		}
 		for _, f := range pl.raw {
-			b := (*sql.RawBytes)(unsafe.Add(p, f.offset))
-			if *b != nil {
-				*b = append(sql.RawBytes{}, *b...)
-			}
+			f.detachRawBytes(p)
 		}
 		if m.mapped && !keyOK {
 			k, err := m.objKey("Bind", p)
@@ -401,10 +398,7 @@ func store(sh shape, dv reflect.Value, m *model, out []cache.Load) {
 	case shapeSliceOfPtr:
 		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
 		if s.Type() == reflect.SliceOf(reflect.PointerTo(m.typ)) {
-			ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), len(out))
-			for i, o := range out {
-				ps[i] = objPtr(o.Obj)
-			}
+			setPointers(s, out)
 		} else {
 			for i, o := range out {
 				s.Index(i).Set(reflect.ValueOf(o.Obj).Convert(s.Type().Elem()))

@@ -44,7 +44,7 @@ func Copy[T any](obj *T) *T {
 		f := &m.fields[i]
 		switch f.typ.Kind() {
 		case reflect.Slice, reflect.Map, reflect.Pointer:
-			copyMemory(reflect.NewAt(f.typ, unsafe.Add(unsafe.Pointer(c), f.offset)).Elem())
+			copyMemory(f.at(unsafe.Pointer(c)))
 		}
 	}
 	return c

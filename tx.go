@@ -154,8 +154,10 @@ func beginWithoutContext(ctx context.Context, c driver.Conn, opts driver.TxOptio
 		return nil, errors.New("sql: driver does not support read-only transactions")
 	}
 	if ctx.Done() == nil {
+		//lint:ignore SA1019 the base has no ConnBeginTx: its Begin is all there is
 		return c.Begin() //nolint:staticcheck
 	}
+	//lint:ignore SA1019 as above
 	tx, err := c.Begin() //nolint:staticcheck
 	if err == nil {
 		select {

@@ -1,7 +1,5 @@
 package idmap
 
-import "unsafe"
-
 // How Bind finds the database and the map of a *sql.Rows.
 //
 // database/sql hides the driver's rows behind *sql.Rows, but its Columns
@@ -14,8 +12,12 @@ import "unsafe"
 // and no map for it (a registry under a mutex did: ~120 ns per query). The
 // tag stays when the rows close: database/sql's Columns then fails, and a
 // slice read before that names rows that report the close themselves.
-// TestColumnsSliceIdentity fails loudly if a Go release ever copies the
-// slice.
+// The invariant: the slice that Columns returns is the one the driver's
+// rows returned, with its capacity, and the tag's address is idmap's alone.
+// unsafe_columns_test.go checks the tag, and TestColumnsSliceIdentity fails
+// loudly if a Go release ever copies the slice.
+
+import "unsafe"
 
 // rowsTag is the tag's byte: only its address matters.
 var rowsTag [1]byte

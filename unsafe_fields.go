@@ -1,21 +1,54 @@
 package idmap
 
+// Objects and fields by address. Bind scans rows into objects it made
+// (reflect.New of the model's type) and reads, copies and stores fields of
+// objects by address. The invariant: p is a pointer to a live object of
+// the model's type, and f.offset the field's offset that reflect gave, so
+// f.addr(p) is the address of a value of type f.typ inside that object;
+// what is stored there has f.typ's representation (assignTo stores only
+// into the kinds the plan checked, a pointer field takes one pointer
+// word). unsafe_fields_test.go checks reads, copies and stores against
+// reflect.
+
 import (
 	"database/sql"
 	"reflect"
 	"strconv"
 	"time"
 	"unsafe"
+
+	"github.com/go-idmap/idmap/cache"
 )
 
+// addr returns the address of field f in the object at p.
+func (f *field) addr(p unsafe.Pointer) unsafe.Pointer { return unsafe.Add(p, f.offset) }
+
+// at returns field f of the object at p, addressable and settable.
+func (f *field) at(p unsafe.Pointer) reflect.Value { return reflect.NewAt(f.typ, f.addr(p)).Elem() }
+
 // value returns the field's value in the object at p.
-func (f *field) value(p unsafe.Pointer) any {
-	return reflect.NewAt(f.typ, unsafe.Add(p, f.offset)).Elem().Interface()
+func (f *field) value(p unsafe.Pointer) any { return f.at(p).Interface() }
+
+// copy copies field f from src to dst.
+func (f *field) copy(dst, src unsafe.Pointer) { f.at(dst).Set(f.at(src)) }
+
+// detachRawBytes gives the sql.RawBytes field f of the object at p a copy
+// of its bytes: Scan left it pointing into the driver's buffer.
+func (f *field) detachRawBytes(p unsafe.Pointer) {
+	b := (*sql.RawBytes)(f.addr(p))
+	if *b != nil {
+		*b = append(sql.RawBytes{}, *b...)
+	}
 }
 
-// copyField copies field f from src to dst.
-func (f *field) copy(dst, src unsafe.Pointer) {
-	reflect.NewAt(f.typ, unsafe.Add(dst, f.offset)).Elem().Set(reflect.NewAt(f.typ, unsafe.Add(src, f.offset)).Elem())
+// setPointers stores the objects of out, pointers of the slice's element
+// type, into s, a []*T of their length: its array is one pointer word per
+// element.
+func setPointers(s reflect.Value, out []cache.Load) {
+	ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), len(out))
+	for i, o := range out {
+		ps[i] = objPtr(o.Obj)
+	}
 }
 
 // copyTemps copies the temporary (db:"-") fields of src to dst: a refresh
@@ -42,7 +75,7 @@ func (m *model) obj(p unsafe.Pointer) any { return reflect.NewAt(m.typ, p).Inter
 // reports false, having stored nothing meaningful, when database/sql's
 // conversion is needed: the caller then scans the row into the fields.
 func (f *field) assign(p unsafe.Pointer, v any) bool {
-	fp := unsafe.Add(p, f.offset)
+	fp := f.addr(p)
 	if f.conv == convPtr {
 		if v == nil {
 			*(*unsafe.Pointer)(fp) = nil
@@ -94,10 +127,7 @@ func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
 		if _, ok := v.(decimalDecompose); ok {
 			return false
 		}
-		var dst any
-		e := (*eface)(unsafe.Pointer(&dst))
-		e.typ, e.data = ptrType, fp
-		return dst.(sql.Scanner).Scan(v) == nil
+		return makeIface(ptrType, fp).(sql.Scanner).Scan(v) == nil
 	case convInt:
 		bits := int(t.Size() * 8)
 		var n int64
@@ -193,7 +223,7 @@ func assignTo(c conv, t reflect.Type, ptrType, fp unsafe.Pointer, v any) bool {
 		case []byte:
 			// s is Scan's copy, referenced nowhere else: the string may
 			// share it.
-			*(*string)(fp) = unsafe.String(unsafe.SliceData(s), len(s))
+			*(*string)(fp) = bytesString(s)
 		default:
 			// Scan writes a number or a bool as text into a *string, and
 			// into no other string type.

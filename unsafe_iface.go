@@ -1,5 +1,15 @@
 package idmap
 
+// The interface layout. An interface value is two words: a type word (the
+// runtime's descriptor of the dynamic type; for a non-empty interface, an
+// itab that leads to it) and a data word, which for a pointer is the
+// pointer itself. idmap takes interfaces apart and makes them from those
+// words, so that a field's address or an object of the maps becomes an
+// interface without an allocation (fieldPtr, makeIface, objPtr), and a
+// reflect.Type's descriptor address picks its model's slot (typeSlot).
+// Every interface made here holds a pointer of the type its type word
+// describes. unsafe_iface_test.go checks the layout against reflect.
+
 import (
 	"reflect"
 	"unsafe"
@@ -16,15 +26,18 @@ func ifaceType(t reflect.Type) unsafe.Pointer {
 	return (*eface)(unsafe.Pointer(&v)).typ
 }
 
-// fieldPtr returns, as an interface, a pointer to field f of the object at p,
-// for rows.Scan. It does not allocate.
-func (f *field) fieldPtr(p unsafe.Pointer) any {
+// makeIface returns the interface of type word typ (from ifaceType of a
+// pointer type) and data word p, a pointer of that type.
+func makeIface(typ, p unsafe.Pointer) any {
 	var v any
 	e := (*eface)(unsafe.Pointer(&v))
-	e.typ = f.ptrType
-	e.data = unsafe.Add(p, f.offset)
+	e.typ, e.data = typ, p
 	return v
 }
+
+// fieldPtr returns, as an interface, a pointer to field f of the object at p,
+// for rows.Scan. It does not allocate.
+func (f *field) fieldPtr(p unsafe.Pointer) any { return makeIface(f.ptrType, f.addr(p)) }
 
 // objPtr returns the pointer that obj, an object of the maps (a pointer in
 // an interface), holds: the interface's data word.

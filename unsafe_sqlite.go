@@ -1,5 +1,19 @@
 package idmap
 
+// The SQLite drivers' hooks, reached past their wrappers and their types.
+// hookBase reads the base connection out of sqlmw's unexported field. The
+// preupdate hook's fast path reads the driver's data through a mirror
+// struct (mattnPreData, moderncPreData) and calls its Old and New methods
+// as functions of an unsafe.Pointer receiver (methodFunc). The invariant:
+// a mirror stands for a driver's type only when sameLayout finds the same
+// fields at the same offsets with the same representations, and a method
+// is called through methodFunc only when sameShape finds a pointer
+// receiver and the same parameters and results (a method expression of a
+// pointer receiver and a func of an unsafe.Pointer have one calling
+// convention); anything else takes the reflection path (slower, same
+// result). unsafe_sqlite_test.go checks the mirrors against both drivers'
+// types and methodFunc against a direct call.
+
 import (
 	"database/sql/driver"
 	"reflect"
