@@ -31,7 +31,7 @@ type database struct {
 	// write retries it).
 	schemaTried atomic.Bool
 	// sawScope: a query has run in a scope of a context (NewContext,
-	// Middleware) on this database; set once, read by Bind (query.go).
+	// Middleware) on this database; set once, read by Bind (binder.go).
 	sawScope atomic.Bool
 }
 
