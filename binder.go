@@ -337,9 +337,9 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 
 // scanRow scans the current row into the object at p. With pl.direct, dest
 // points into vals, and the values are stored by Bind itself where it can
-// (convert.go, unsafe_fields.go); otherwise, and for a row with a value it cannot store, the
-// fields' addresses (in dest, or in *fieldDest, made once) are given to
-// Rows.Scan, which converts.
+// (convert.go, unsafe_fields.go); otherwise, and for a row with a value it
+// cannot store, the fields' addresses (in dest, or in *fieldDest, made
+// once) are given to Rows.Scan, which converts.
 func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any, fieldDest *[]any) error {
 	if pl.direct {
 		if err := rs.Scan(dest...); err != nil {
