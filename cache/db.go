@@ -74,9 +74,11 @@ var dbSeq atomic.Int64
 
 // NewDB returns a new database called name, with an empty clock and empty
 // shared maps. The name is for messages and statistics: two databases made
-// with one name are two databases. The caller keeps it for as long as it
-// uses the maps (idmap keeps one per database name for the life of the
-// process).
+// with one name are two databases, and the package keeps no registry of
+// them by name (idmap keeps one per database name). A database lives for
+// the life of the process (the sweeper of weak entries holds its weak
+// maps, and each Type a slot for it): make one per database, not one per
+// use.
 func NewDB(name string) *DB {
 	return &DB{id: int(dbSeq.Add(1) - 1), name: name, keyLimit: DefaultKeyLimit}
 }

@@ -5,7 +5,8 @@
 // It knows nothing of database/sql: objects are pointers (each Type's of
 // one Go type, handed in and out as interfaces), keys are comparable
 // values, and tables are names. A database's maps are made by NewDB and
-// belong to whoever made them: the package keeps no registry. The idmap
+// reached only through what it returns: the package keeps no registry a
+// caller can look databases up in. The idmap
 // package builds on it, keeping one DB per database name; most users never
 // import it.
 //
