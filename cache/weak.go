@@ -3,7 +3,6 @@ package cache
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // Weak entries are removed by sweeping, not by a cleanup per object: a
@@ -14,12 +13,10 @@ import (
 // whose objects are gone and arms a new sentinel.
 
 var sweeper struct {
-	mu     sync.Mutex   // protects maps
-	maps   []*sharedMap // shared maps that hold weak entries
-	once   sync.Once
-	kick   chan struct{}
-	sweeps atomic.Uint64 // sweeps completed
-	freed  atomic.Uint64 // weak entries removed
+	mu   sync.Mutex   // protects maps
+	maps []*sharedMap // shared maps that hold weak entries
+	once sync.Once
+	kick chan struct{}
 }
 
 func registerWeak(m *sharedMap) {
@@ -57,13 +54,11 @@ func sweepAll() {
 	for _, m := range maps {
 		m.sweep()
 	}
-	sweeper.sweeps.Add(1)
 }
 
 func (m *sharedMap) sweep() {
 	dead := func(e slot) bool { return e.object(false) == nil }
 	n := m.ints.Load().sweep(dead) + m.strs.Load().sweep(dead) + m.anys.Load().sweep(dead)
-	sweeper.freed.Add(uint64(n))
 	m.db.stats.weakReleased.Add(uint64(n))
 }
 
