@@ -167,7 +167,8 @@ func (r *rows) ColumnTypeScanType(i int) reflect.Type {
 	return r.base.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
 }
 
-// rowsOf returns the idmap rows behind a *sql.Rows.
+// rowsOf returns the idmap rows behind a *sql.Rows, found through the tag
+// that its Columns slice carries (unsafe_columns.go).
 func rowsOf(rs *sql.Rows) (*rows, []string, error) {
 	cols, err := rs.Columns()
 	if err != nil {
