@@ -3,8 +3,8 @@ package idmap
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,19 +13,6 @@ import (
 
 	"github.com/go-idmap/idmap/cache"
 )
-
-// Querier runs queries: *sql.DB, *sql.Tx and *sql.Conn are Queriers.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-var (
-	_ Querier = (*sql.DB)(nil)
-	_ Querier = (*sql.Tx)(nil)
-	_ Querier = (*sql.Conn)(nil)
-)
-
-func typeFor[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
 var rawBytesType = reflect.TypeFor[sql.RawBytes]()
 
@@ -168,10 +155,12 @@ func (m *model) plan(cols []string) (*plan, error) {
 	return p, nil
 }
 
-// apply copies the plan's fields from src to dst: a refresh in place.
-func (p *plan) apply(dst, src unsafe.Pointer) {
+// apply copies the plan's fields from src to dst, two objects of the
+// maps: a refresh in place.
+func (p *plan) apply(dst, src any) {
+	d, s := objPtr(dst), objPtr(src)
 	for _, f := range p.fields {
-		f.copy(dst, src)
+		f.copy(d, s)
 	}
 }
 
@@ -236,11 +225,11 @@ func bind(rs *sql.Rows, dst any) error {
 			return errorf(ErrBadDestination, "Bind: %s takes one column, the result has %d", m.name, len(cols))
 		}
 		for rs.Next() {
-			p := m.new()
-			if err := rs.Scan(reflect.NewAt(m.typ, p).Interface()); err != nil {
+			obj, _ := m.newObj()
+			if err := rs.Scan(obj); err != nil {
 				return fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 			}
-			out = append(out, cache.Load{Obj: p})
+			out = append(out, cache.Load{Obj: obj})
 			*buf = out
 			if first {
 				break
@@ -316,15 +305,12 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 				}
 			}
 		}
-		p := m.new()
+		obj, p := m.newObj()
 		if err := scanRow(rs, pl, p, dest, vals, &fieldDest); err != nil {
 			return nil, fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 		}
 		for _, f := range pl.raw {
-			b := (*sql.RawBytes)(unsafe.Add(p, f.offset))
-			if *b != nil {
-				*b = append(sql.RawBytes{}, *b...)
-			}
+			f.detachRawBytes(p)
 		}
 		if m.mapped && !keyOK {
 			k, err := m.objKey("Bind", p)
@@ -333,7 +319,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 			}
 			key = k
 		}
-		out = append(out, cache.Load{Key: key, Obj: p, Epoch: r.epoch, Partial: pl.partial, Refresh: r.refresh})
+		out = append(out, cache.Load{Key: key, Obj: obj, Epoch: r.epoch, Partial: pl.partial, Refresh: r.refresh})
 		if first {
 			break
 		}
@@ -351,9 +337,9 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 
 // scanRow scans the current row into the object at p. With pl.direct, dest
 // points into vals, and the values are stored by Bind itself where it can
-// (convert.go); otherwise, and for a row with a value it cannot store, the
-// fields' addresses (in dest, or in *fieldDest, made once) are given to
-// Rows.Scan, which converts.
+// (convert.go, unsafe_fields.go); otherwise, and for a row with a value it
+// cannot store, the fields' addresses (in dest, or in *fieldDest, made
+// once) are given to Rows.Scan, which converts.
 func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any, fieldDest *[]any) error {
 	if pl.direct {
 		if err := rs.Scan(dest...); err != nil {
@@ -393,7 +379,7 @@ func commit(r *rows, m *model, pl *plan, out []cache.Load) {
 	}
 	// Refreshing in the shared map replaces the entry with each load: one
 	// object per key within one result.
-	refreshed := make(map[any]unsafe.Pointer)
+	refreshed := make(map[any]any)
 	for i := range out {
 		if out[i].Canonical {
 			continue
@@ -412,334 +398,41 @@ func store(sh shape, dv reflect.Value, m *model, out []cache.Load) {
 	case shapeSliceOfPtr:
 		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
 		if s.Type() == reflect.SliceOf(reflect.PointerTo(m.typ)) {
-			ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), len(out))
-			for i, o := range out {
-				ps[i] = o.Obj
-			}
+			setPointers(s, out)
 		} else {
 			for i, o := range out {
-				s.Index(i).Set(reflect.NewAt(m.typ, o.Obj).Convert(s.Type().Elem()))
+				s.Index(i).Set(reflect.ValueOf(o.Obj).Convert(s.Type().Elem()))
 			}
 		}
 		dv.Elem().Set(s)
 	case shapePtrPtr:
-		dv.Elem().Set(reflect.NewAt(m.typ, out[0].Obj).Convert(dv.Type().Elem()))
+		dv.Elem().Set(reflect.ValueOf(out[0].Obj).Convert(dv.Type().Elem()))
 	case shapeSlice:
 		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
 		for i, o := range out {
-			s.Index(i).Set(reflect.NewAt(m.typ, o.Obj).Elem())
+			s.Index(i).Set(reflect.ValueOf(o.Obj).Elem())
 		}
 		dv.Elem().Set(s)
 	case shapePtr:
-		dv.Elem().Set(reflect.NewAt(m.typ, out[0].Obj).Elem())
+		dv.Elem().Set(reflect.ValueOf(out[0].Obj).Elem())
 	}
 }
 
-// Get returns the object of type T whose primary key is pk (one value per
-// key column, converted to the key fields' types). A fresh object in the map
-// of ctx's scope (or of q's transaction, or the shared map) is returned with
-// no round trip to the database; otherwise one SELECT loads it. Absent rows
-// give sql.ErrNoRows.
-func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
-	if ctx == nil {
-		ctx = context.Background()
+// noteUnscopedBind logs, at level Debug, a Bind of a mapped type into the
+// shared map of a database that has run queries in scopes: often a query
+// in a request that was not given the request's context, whose rows then
+// are not the objects Get returns in the request's scope. Until the
+// database has seen a scope it costs one atomic load; after, a lookup of
+// its Logger too.
+func noteUnscopedBind(r *rows, m *model) {
+	if !r.db.sawScope.Load() {
+		return
 	}
-	m, err := mappedModel(typeFor[T](), "Get")
-	if err != nil {
-		return nil, err
+	l := loggerOf(r.db.cdb)
+	if l == nil || !l.Enabled(context.Background(), slog.LevelDebug) {
+		return
 	}
-	// The hit path of a *sql.DB and one integer or string key: the key is
-	// read out of pk by value and looked up typed, so that pk does not
-	// escape and the caller's interface boxes stay on its stack.
-	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
-		if db := databaseOf(sdb); db != nil {
-			if cs := stateFrom(ctx); !cs.refresh {
-				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
-					return (*T)(p), nil
-				}
-			}
-		}
-	}
-	return getSlow[T](ctx, q, m, hideArgs(pk))
-}
-
-// getSlow is Get past its typed hit path. pk is hidden from escape analysis
-// (hideArgs): its values may live on the caller's stack, so that they are
-// copied to the heap (detachArgs) before anything else reads them.
-func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, error) {
-	var buf [maxKeyParts]any
-	pk, err := detachArgs("Get", m, pk, &buf)
-	if err != nil {
-		return nil, err
-	}
-	key, err := m.keyOf("Get", pk)
-	if err != nil {
-		return nil, err
-	}
-	cs := stateFrom(ctx)
-	sdb, isDB := q.(*sql.DB)
-	if q == nil || isNilPointer(q) {
-		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
-	}
-	var db *database
-	var cm cache.Map
-	inTx := false // cm is the unit of work's scope, seen from inside a transaction
-	if isDB {
-		// The hit path: no probe, no view of the map.
-		if db = databaseOf(sdb); db == nil {
-			return nil, errorf(ErrNotIdmap, "Get[%s]: the *sql.DB was not opened through idmap", m.name)
-		}
-		if !cs.refresh {
-			if p, st := db.lookup(cs.scope, m.ctype, key); st == cache.Fresh {
-				return (*T)(p), nil
-			}
-		}
-		cm = db.mapFor(ctx)
-	} else {
-		r, err := probe(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		db, cm = r.db, r.m()
-		inTx = r.txScope
-		if !cs.refresh {
-			if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
-				return (*T)(p), nil
-			}
-		}
-	}
-	load := func() (unsafe.Pointer, error) {
-		query, _ := m.selectSQL(db.dialect)
-		rs, err := q.QueryContext(ctx, query, m.keyParts(key)...)
-		if err != nil {
-			return nil, err
-		}
-		var out *T
-		if err := Bind(rs, &out); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				// The row is gone (a DELETE, a changed key): forget its
-				// entry. Inside a transaction the unit of work's object
-				// is kept (the DELETE that hid the row expired it): the
-				// transaction may roll back, and the row is then the
-				// same object again, refreshed at its next read.
-				if !inTx {
-					cm.Remove(m.ctype, key, nil)
-				}
-				db.cdb.CountMiss(cm.Scoped())
-			}
-			return nil, err
-		}
-		return unsafe.Pointer(out), nil
-	}
-	if cs.refresh || !flightQuerier(q) {
-		p, err := load()
-		return (*T)(p), err
-	}
-	fk := flightKey{q: q, scope: cs.scope, typ: m.ctype, key: key}
-	if !isDB {
-		fk.scope = nil // a transaction's or connection's map: its own
-	}
-	p, err := loadOnce(ctx, fk, cm, m.ctype, load)
-	return (*T)(p), err
-}
-
-// flightKey names a load in flight: one key of one map through one Querier.
-type flightKey struct {
-	q     Querier      // *sql.DB, *sql.Tx or *sql.Conn (comparable pointers)
-	scope *cache.Scope // with a *sql.DB: the scope's map; nil: the shared map
-	typ   *cache.Type
-	key   any
-}
-
-// flightQuerier reports whether q can key a flight: the database/sql types,
-// not a caller's own Querier (which need not be comparable).
-func flightQuerier(q Querier) bool {
-	switch q.(type) {
-	case *sql.DB, *sql.Tx, *sql.Conn:
-		return true
-	}
-	return false
-}
-
-// flight is a load in flight; the goroutines that miss the same key wait
-// for done.
-type flight struct {
-	done chan struct{} // closed when the load is over
-}
-
-var flights sync.Map // flightKey → *flight
-
-// flightWaitHook, set by tests only, is called when a Get starts waiting
-// for another's load.
-var flightWaitHook func()
-
-// loadOnce runs load for the miss fk, unless another goroutine is loading
-// it: concurrent misses of one key load once. Goroutines that miss the same
-// key of the same map through the same Querier (*sql.DB with the same
-// scope, or the same *sql.Tx or *sql.Conn) wait for the first one's query
-// instead of sending their own; then each looks the key up again, and takes
-// the object only if it is fresh for it (a write that finished after the
-// first query began makes the others load again), so that waiting never
-// serves what a query of one's own would not.
-func loadOnce(ctx context.Context, fk flightKey, cm cache.Map, typ *cache.Type, load func() (unsafe.Pointer, error)) (unsafe.Pointer, error) {
-	f := &flight{done: make(chan struct{})}
-	if prev, loaded := flights.LoadOrStore(fk, f); loaded {
-		if flightWaitHook != nil {
-			flightWaitHook()
-		}
-		select {
-		case <-prev.(*flight).done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if p, st := cm.Lookup(typ, fk.key); st == cache.Fresh {
-			return p, nil
-		}
-		return load() // the first load failed, or is not fresh for us
-	}
-	defer func() {
-		flights.CompareAndDelete(fk, f)
-		close(f.done)
-	}()
-	return load()
-}
-
-// lookup looks key up in scope's map of db, or in db's shared map when
-// scope is nil, without making a view of the map.
-func (db *database) lookup(scope *cache.Scope, typ *cache.Type, key any) (unsafe.Pointer, cache.State) {
-	if scope != nil {
-		return scope.Lookup(db.cdb, typ, key)
-	}
-	return db.cdb.LookupShared(typ, key)
-}
-
-// mapFor returns the map that ctx selects in db: its scope's, or the shared
-// map.
-func (db *database) mapFor(ctx context.Context) cache.Map {
-	if s := scopeFrom(ctx); s != nil {
-		return s.In(db.cdb)
-	}
-	return db.cdb.Shared()
-}
-
-func isNilPointer(v any) bool {
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
-}
-
-// Cached returns what Get would return without a query: the fresh, complete
-// object of type T with key pk in the map of ctx's scope (or q's
-// transaction, or the shared map), or nil. q is a *sql.DB, *sql.Tx or
-// *sql.Conn of an idmap database; for the last two, idmap learns their map
-// from a statement its driver answers without a round trip to the server.
-// A q of another database, a bad key or a type that is not mapped give nil.
-func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	m, err := mappedModel(typeFor[T](), "Cached")
-	if err != nil {
-		return nil
-	}
-	// Get's typed hit path (see Get): pk does not escape.
-	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
-		if db := databaseOf(sdb); db != nil {
-			if p, hit := db.lookupTyped(scopeFrom(ctx), m, pk[0]); hit {
-				return (*T)(p)
-			}
-		}
-	}
-	return cachedSlow[T](ctx, q, m, hideArgs(pk))
-}
-
-// cachedSlow is Cached past its typed hit path; pk is hidden (see getSlow).
-func cachedSlow[T any](ctx context.Context, q Querier, m *model, pk []any) *T {
-	var buf [maxKeyParts]any
-	pk, err := detachArgs("Cached", m, pk, &buf)
-	if err != nil {
-		return nil
-	}
-	key, err := m.keyOf("Cached", pk)
-	if err != nil {
-		return nil
-	}
-	if sdb, ok := q.(*sql.DB); ok {
-		d := databaseOf(sdb)
-		if d == nil {
-			return nil
-		}
-		if p, st := d.lookup(scopeFrom(ctx), m.ctype, key); st == cache.Fresh {
-			return (*T)(p)
-		}
-		return nil
-	}
-	if q == nil || isNilPointer(q) {
-		return nil
-	}
-	r, err := probe(ctx, q)
-	if err != nil {
-		return nil
-	}
-	if p, st := r.m().Lookup(m.ctype, key); st == cache.Fresh {
-		return (*T)(p)
-	}
-	return nil
-}
-
-// Intern puts objects that were scanned or decoded elsewhere (sqlx, scany,
-// JSON) into the map of ctx's scope (or q's transaction, or the shared
-// map): each element is replaced by its canonical object, and objects whose
-// key is not in the map become canonical. Intern trusts the objects to be
-// current as of the call. q is a *sql.DB, *sql.Tx or *sql.Conn of an idmap
-// database (for the last two, see Cached). Nothing is changed if an element
-// is nil or has a bad key.
-func Intern[T any](ctx context.Context, q Querier, objs []*T) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	m, err := mappedModel(typeFor[T](), "Intern")
-	if err != nil {
-		return err
-	}
-	if q == nil || isNilPointer(q) {
-		return errorf(ErrNotIdmap, "Intern[%s]: nil Querier", m.name)
-	}
-	d, cm, err := resolve(ctx, "Intern", q, m)
-	if err != nil {
-		return err
-	}
-	keys := make([]any, len(objs))
-	for i, o := range objs {
-		if o == nil {
-			return errorf(ErrBadDestination, "Intern[%s]: element %d is nil", m.name, i)
-		}
-		if keys[i], err = m.objKey("Intern", unsafe.Pointer(o)); err != nil {
-			// Again, for a message that names the element (no
-			// formatting on the path without errors).
-			_, err = m.objKey(fmt.Sprintf("Intern[%s]: element %d", m.name, i), unsafe.Pointer(o))
-			return err
-		}
-	}
-	epoch := d.cdb.Now()
-	all := &plan{fields: make([]*field, len(m.fields))}
-	for i := range m.fields {
-		all.fields[i] = &m.fields[i]
-	}
-	for i, o := range objs {
-		objs[i] = (*T)(cm.Put(m.ctype, &cache.Load{Key: keys[i], Obj: unsafe.Pointer(o), Epoch: epoch}, all.apply))
-	}
-	return nil
-}
-
-// objPointer returns the object and model of a pointer to a mapped struct.
-func objPointer(obj any) (unsafe.Pointer, *model) {
-	rv := reflect.ValueOf(obj)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return nil, nil
-	}
-	m := modelOf(rv.Type().Elem())
-	if !m.mapped || m.err != nil {
-		return nil, nil
-	}
-	return rv.UnsafePointer(), m
+	l.Debug("idmap: rows bound outside a scope",
+		slog.String("db", r.db.cdb.Name()), slog.String("type", m.name), slog.String("table", m.table),
+		slog.String("note", "the query's context carries no scope: its objects are the shared map's, not those Get returns in a scope"))
 }

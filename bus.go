@@ -19,70 +19,6 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-// WithBus makes the database publish its writes on b and expire what other
-// instances' messages name. Instances sharing a database must open it under
-// the same Name. Until b reports that it listens, and from the moment it
-// reports a lost subscription until it listens again, nothing of this
-// database is served from its maps (every Get queries, every Bind
-// refreshes) and its shared maps store no load: a message missed then
-// could leave a stale row. The loss and the resumption each flush the
-// database, with signals of reason signals.BusGap, and signals.Bus tells
-// them apart (BusLost, BusListening). A bus that proves delivery
-// (bus.Prover, as both adapters do) holds a lease (see Lease): the maps
-// serve only while its newest proof is younger than the lease. Ready and
-// WaitReady tell when the maps serve. When b is a bus.Attacher, idmap
-// tells it the database's name and Logger. See package bus for the
-// delivery window, and MaxAge for a safety net.
-func WithBus(b bus.Bus) Option {
-	return func(c *config) {
-		if b == nil {
-			c.err = errors.New("idmap: WithBus: nil bus")
-			return
-		}
-		c.bus = b
-	}
-}
-
-// MaxAge expires entries of the database's shared maps once they are older
-// than d (from when the query that loaded them began), whatever writes
-// were seen: a safety net for writers no bus sees (another program, a
-// console) and for messages lost. An entry expires between d and d×9/8
-// after its load. Scopes are not affected. When databases of one name set
-// different ages, the smallest holds.
-func MaxAge(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.err = fmt.Errorf("idmap: MaxAge: %v is not a positive duration", d)
-			return
-		}
-		c.maxAge = d
-	}
-}
-
-// MaxStrongEntries bounds how many objects the database's shared maps hold
-// strongly (types mapped with StrongRefs; weak entries are bounded by the
-// garbage collector, scopes by their unit of work). Past n, the entries
-// that no lookup found for longest go first (the CLOCK approximation of
-// least recently used: an entry found since it was last considered gets a
-// second chance). Dropped entries are counted in Stats.Evicted.
-func MaxStrongEntries(n int) Option {
-	return func(c *config) {
-		if n <= 0 {
-			c.err = fmt.Errorf("idmap: MaxStrongEntries: %d is not a positive bound", n)
-			return
-		}
-		c.maxStrong = n
-	}
-}
-
-// Logger logs, at level Debug, the invalidations (local and remote) and
-// flushes of the database, and at level Warn, failures to publish on its
-// bus, lost subscriptions and lease expiries. Records carry the database's
-// name, never its DSN. A nil logger logs nothing (the default). The
-// adapters (pgbus, redisbus) log where the database logs unless given a
-// logger of their own.
-func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
-
 // InstanceID returns this process's instance id: the origin of the
 // messages it publishes, by which it recognises (and ignores) its own.
 func InstanceID() string { return instanceID }
@@ -330,7 +266,7 @@ func (s *subscription) message(m bus.Message) {
 	if m.Origin == instanceID {
 		return
 	}
-	d := cache.Lookup(m.DB)
+	d := lookupMaps(m.DB)
 	if d == nil || !s.has(d) {
 		return
 	}

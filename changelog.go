@@ -408,53 +408,6 @@ func installTrigger(ctx context.Context, conn *sql.Conn, d dialect, schema, trig
 	return tx.Commit()
 }
 
-// A ChangeLogOption configures a ChangeLog.
-type ChangeLogOption func(*ChangeLog)
-
-// PollInterval is how often the change log is read (default 50ms): the
-// delay between another program's commit and its expiry here is about
-// half of it on average, and at most the interval plus one read.
-func PollInterval(d time.Duration) ChangeLogOption {
-	return func(c *ChangeLog) {
-		if d > 0 {
-			c.interval = d
-		}
-	}
-}
-
-// Retention makes this reader prune the log: every Retention/10 (at
-// least every second) it deletes the rows older than d (never the newest
-// row). Give it to one instance (more only repeat the work). A reader
-// whose cursor is behind the pruned rows reports a gap. Default: no
-// pruning (call Prune yourself, for instance from a scheduled job).
-func Retention(d time.Duration) ChangeLogOption { return func(c *ChangeLog) { c.retention = d } }
-
-// HoleTimeout bounds how long a sequence number may stay missing below
-// rows already read (its transaction has not committed yet, or rolled
-// back) while its transaction is still open: past it, the reader
-// reports a gap and settles again. Default 30s.
-func HoleTimeout(d time.Duration) ChangeLogOption {
-	return func(c *ChangeLog) {
-		if d > 0 {
-			c.holeTimeout = d
-		}
-	}
-}
-
-// ChangeLogSyncTimeout bounds the wait of a commit for the reader
-// (read-your-writes, see bus.Syncer); past it, idmap expires the whole
-// database instead. Default 5s.
-func ChangeLogSyncTimeout(d time.Duration) ChangeLogOption {
-	return func(c *ChangeLog) {
-		if d > 0 {
-			c.syncTimeout = d
-		}
-	}
-}
-
-// ChangeLogLogger logs the reader's lost and resumed reads.
-func ChangeLogLogger(l *slog.Logger) ChangeLogOption { return func(c *ChangeLog) { c.logger = l } }
-
 // A ChangeLog reads the change log that InstallChangeLog set up and
 // delivers its rows as invalidations: give it to WithSource. It is a
 // bus.Bus that only subscribes, a bus.Syncer (a commit through idmap whose

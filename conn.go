@@ -3,15 +3,8 @@ package idmap
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
-	"fmt"
-	"io"
 
 	"github.com/ngrok/sqlmw"
-
-	"github.com/go-idmap/idmap/cache"
-	"github.com/go-idmap/idmap/classify"
-	"github.com/go-idmap/idmap/signals"
 )
 
 // oneConn is a driver whose only connection is c: it lets sqlmw wrap a
@@ -41,88 +34,6 @@ type connState struct {
 	sessionPending bool
 	// hooks: SQLite's hooks on base (sqlite_hooks.go), or nil.
 	hooks *sqliteHooks
-}
-
-// txState is an open transaction: begun with BeginTx, or with BEGIN sent as
-// SQL (raw).
-type txState struct {
-	epoch   uint64       // the database's clock when it began
-	scope   *cache.Scope // where its loads go
-	own     bool         // scope made for the transaction, ended with it
-	raw     bool         // begun by SQL text, not by BeginTx
-	pending []*effects   // what it wrote: expired at once, and again when it ends
-	tooMany bool         // pending overflowed: expire the whole database at the end
-}
-
-// maxPending bounds what a transaction remembers of its writes; past it,
-// its end expires the whole database.
-const maxPending = 1024
-
-func (c *connState) begin(ctx context.Context, raw bool) {
-	s := scopeFrom(ctx)
-	// Tick: what the transaction loads has an epoch of its own, so that its
-	// end can tell it from what its scope held before.
-	t := &txState{scope: s, raw: raw, epoch: c.db.cdb.Tick()}
-	if s == nil {
-		t.scope, t.own = cache.NewScope(), true
-	}
-	c.tx = t
-}
-
-// end closes the open transaction. What it wrote was expired when it was
-// written; it is expired again now that it is committed (or rolled back),
-// since other maps may have loaded the old rows in between. What it loaded
-// into a scope that outlives it is expired too.
-func (c *connState) end(rollback bool) {
-	t := c.tx
-	if t == nil {
-		return
-	}
-	c.tx = nil
-	t.republish(c.db)
-	if !t.own {
-		// What the transaction loaded into the unit of work's scope may be
-		// what only it saw: its own writes, rolled back, or the snapshot of
-		// a REPEATABLE READ transaction, older than writes that others
-		// committed meanwhile. It is reloaded at the next read.
-		t.scope.ExpireLoadedSince(c.db.cdb, t.epoch)
-		return
-	}
-	if !c.db.noFlush[signals.TxEnd] {
-		endScope(t.scope, signals.TxEnd, c.db.name)
-		return
-	}
-	if rollback {
-		t.scope.End()
-		return
-	}
-	shared := c.db.cdb.Shared()
-	for _, it := range t.scope.Drain(c.db.cdb) {
-		shared.Put(it.Type, &cache.Load{Key: it.Key, Obj: it.Obj, Epoch: min(it.Epoch, t.epoch), Partial: it.Partial}, nil)
-	}
-}
-
-// republish expires again everything the transaction wrote.
-func (t *txState) republish(db *database) {
-	if t.tooMany {
-		db.cdb.ExpireAll()
-		return
-	}
-	for _, e := range t.pending {
-		db.expire(e)
-	}
-}
-
-// record keeps a write of the open transaction for its end.
-func (t *txState) record(e *effects) {
-	if t.tooMany {
-		return
-	}
-	if len(t.pending) >= maxPending {
-		t.pending, t.tooMany = nil, true
-		return
-	}
-	t.pending = append(t.pending, e)
 }
 
 // conn is the connection database/sql sees: sqlmw's, with a way back to the
@@ -232,148 +143,43 @@ func (q queryConn) QueryContext(ctx context.Context, query string, args []driver
 	return q.c.queryer.QueryContext(ctx, query, args)
 }
 
-// interceptor is sqlmw's hook into one connection.
-type interceptor struct {
-	sqlmw.NullInterceptor
-	c *connState
-}
-
-func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, opts driver.TxOptions) (context.Context, driver.Tx, error) {
-	var tx driver.Tx
-	var err error
-	if i.c.hasBeginTx {
-		tx, err = conn.BeginTx(ctx, opts)
-	} else {
-		tx, err = beginWithoutContext(ctx, i.c.base, opts)
+// wrap puts a base connection behind sqlmw with an interceptor of its own,
+// which keeps the connection's state (its transaction), and behind conn,
+// which lets users reach the base connection.
+func (db *database) wrap(bc driver.Conn) driver.Conn {
+	st := &connState{db: db, base: bc}
+	attachHooks(st)
+	_, st.hasBeginTx = bc.(driver.ConnBeginTx)
+	_, execCtx := bc.(driver.ExecerContext)
+	//lint:ignore SA1019 a base driver may have only the old interfaces: idmap must pass them on as they are
+	_, exec := bc.(driver.Execer)
+	_, queryCtx := bc.(driver.QueryerContext)
+	//lint:ignore SA1019 as above
+	_, query := bc.(driver.Queryer)
+	wc, _ := sqlmw.Driver(oneConn{bc}, &interceptor{c: st}).Open("")
+	c := newConn(wc, st)
+	// sqlmw's connection always claims ExecerContext and QueryerContext.
+	// database/sql converts arguments at the connection level for a
+	// connection that has them, and at the statement level (with the
+	// statement's ColumnConverter) for one that has not: claim them only
+	// where the base has them (or their context-less forms).
+	switch e, q := execCtx || exec, queryCtx || query; {
+	case e && q:
+		return struct {
+			*conn
+			execConn
+			queryConn
+		}{c, execConn{c}, queryConn{c}}
+	case e:
+		return struct {
+			*conn
+			execConn
+		}{c, execConn{c}}
+	case q:
+		return struct {
+			*conn
+			queryConn
+		}{c, queryConn{c}}
 	}
-	if err != nil {
-		return ctx, nil, err
-	}
-	if t := i.c.tx; t != nil && t.raw {
-		// MySQL commits the transaction open (BEGIN or autocommit off)
-		// before it starts another.
-		i.c.end(false)
-		i.c.publishNow(ctx, t.pending, t.tooMany)
-	}
-	i.c.begin(ctx, false)
-	return ctx, tx, nil
-}
-
-func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
-	t := i.c.tx
-	// A ConnPublisher's messages go in the transaction itself: sent if and
-	// only if it commits.
-	early, perr := i.c.publishBeforeCommit(ctx)
-	if perr != nil {
-		rerr := tx.Rollback()
-		i.c.end(true)
-		return errors.Join(fmt.Errorf("idmap: publishing invalidations before COMMIT failed, the transaction was rolled back: %w", perr), rerr)
-	}
-	err := tx.Commit()
-	// Whether or not the commit succeeded, the transaction is over; a
-	// failed commit rolled back, and the end expires as a rollback does.
-	i.c.end(err != nil)
-	if t != nil && !early && (err == nil || uncertain(err)) {
-		// Committed, or perhaps (the connection broke): publish.
-		i.c.publishNow(ctx, t.pending, t.tooMany)
-	} else if t != nil && early && err == nil {
-		i.c.syncSources(ctx, t.pending, t.tooMany)
-	}
-	i.c.chain()
-	return err
-}
-
-func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
-	err := tx.Rollback()
-	i.c.end(true)
-	i.c.chain()
-	return err
-}
-
-func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
-	if query == probeSQL {
-		return ctx, probeStmt{}, nil
-	}
-	st, err := conn.PrepareContext(ctx, query)
-	if err != nil {
-		return ctx, nil, err
-	}
-	return ctx, &stmt{base: st, conn: i.c}, nil
-}
-
-func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
-	cs := i.c.before(ctx, query)
-	res, err := conn.ExecContext(ctx, query, args)
-	if err == nil || uncertain(err) {
-		i.c.after(ctx, cs, args, false)
-	}
-	return res, err
-}
-
-func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
-	cs := i.c.before(ctx, query)
-	res, err := stmt.ExecContext(ctx, args)
-	if err == nil || uncertain(err) {
-		i.c.after(ctx, cs, args, false)
-	}
-	return res, err
-}
-
-func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
-	if query == probeSQL {
-		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
-	}
-	cs := i.c.before(ctx, query)
-	epoch := i.c.db.cdb.Now() // before the query is sent
-	r, err := conn.QueryContext(ctx, query, args)
-	return ctx, i.c.queried(ctx, cs, args, r, err, epoch), err
-}
-
-func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
-	if query == probeSQL {
-		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
-	}
-	cs := i.c.before(ctx, query)
-	epoch := i.c.db.cdb.Now() // before the query is sent
-	r, err := stmt.QueryContext(ctx, args)
-	return ctx, i.c.queried(ctx, cs, args, r, err, epoch), err
-}
-
-// queried follows a query that was sent: its writes, if any, and its rows.
-// A write through the query path (INSERT … RETURNING) has happened when the
-// first row is ready; it may commit only when the rows are done, so the
-// rows expire it again when they close.
-func (c *connState) queried(ctx context.Context, cs *classify.Statement, args []driver.NamedValue, r driver.Rows, err error, epoch uint64) driver.Rows {
-	if err != nil {
-		if uncertain(err) {
-			c.after(ctx, cs, args, false) // no rows: publish now
-		}
-		return nil
-	}
-	autocommit := c.tx == nil
-	eff := c.after(ctx, cs, args, true)
-	rs := c.newRows(ctx, r, cs, eff, epoch)
-	rs.publish = autocommit && eff != nil && (c.db.bus != nil || len(c.db.syncers) > 0)
-	return rs
-}
-
-// probeSQL is a statement that idmap's interceptor answers itself, without
-// sending it to the server: Get sends it through a *sql.Tx or *sql.Conn to
-// learn their database and map.
-const probeSQL = "SELECT 1 /* idmap: probe, answered by the idmap driver */"
-
-type probeRows struct{}
-
-func (probeRows) Columns() []string         { return []string{"idmap_probe"} }
-func (probeRows) Close() error              { return nil }
-func (probeRows) Next([]driver.Value) error { return io.EOF }
-
-type probeStmt struct{}
-
-func (probeStmt) Close() error                               { return nil }
-func (probeStmt) NumInput() int                              { return 0 }
-func (probeStmt) Exec([]driver.Value) (driver.Result, error) { return driver.RowsAffected(0), nil }
-func (probeStmt) Query([]driver.Value) (driver.Rows, error)  { return probeRows{}, nil }
-func (probeStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows, error) {
-	return probeRows{}, nil
+	return c
 }

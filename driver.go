@@ -4,20 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"reflect"
 	"sync"
-	"sync/atomic"
-	"time"
 
+	"github.com/go-idmap/idmap/classify"
 	"github.com/ngrok/sqlmw"
-
-	"github.com/go-idmap/idmap/bus"
-	"github.com/go-idmap/idmap/cache"
-	"github.com/go-idmap/idmap/signals"
 )
 
 // The drivers registered at init. Each resolves the base driver of the same
@@ -68,149 +60,6 @@ func Register(base string) string {
 	return name
 }
 
-// An Option configures a database opened with idmap.
-type Option func(*config)
-
-type config struct {
-	name       string
-	dialect    dialect
-	hasDialect bool
-	noFlush    [8]bool             // by signals.Reason: automatic flushes turned off
-	triggers   map[string][]string // TriggerWrites: table → tables its triggers write
-	bus        bus.Bus             // WithBus
-	sources    []bus.Bus           // WithSource
-	maxAge     time.Duration       // MaxAge
-	maxStrong  int                 // MaxStrongEntries
-	logger     *slog.Logger        // Logger
-	noShared   bool                // NoSharedMap
-	lease      time.Duration       // Lease
-	exact      bool                // ExactExpiry
-	err        error
-}
-
-// Name sets the database's name. Databases that share a name share their
-// maps and their expiry (a primary and its replica). The default is the DSN
-// with any password removed.
-func Name(name string) Option { return func(c *config) { c.name = name } }
-
-// Dialect sets the SQL dialect: "sqlite", "mysql" or "postgres". The default
-// is inferred from the base driver's name: containing "sqlite" → sqlite,
-// "mysql" → mysql, "pgx" or "postgres" → postgres; anything else gets "?"
-// placeholders and double-quoted identifiers.
-func Dialect(d string) Option {
-	return func(c *config) {
-		dl, ok := parseDialect(d)
-		if !ok {
-			c.err = fmt.Errorf("idmap: unknown dialect %q (want sqlite, mysql or postgres)", d)
-			return
-		}
-		c.dialect, c.hasDialect = dl, true
-	}
-}
-
-// NoAutoFlush turns off automatic flushes of this database, by reason:
-//
-//   - signals.SchemaChange: DDL through the driver no longer flushes the
-//     shared map (nor sends signals); what it may have changed is still
-//     expired, so nothing stale is served, and identities are kept.
-//   - signals.TxEnd: a transaction begun without a scope no longer drops
-//     its scope's objects when it ends; they move into the shared map
-//     (expired if the transaction wrote, and never fresher than its start).
-//
-// The default flushes on both. RequestEnd belongs to Middleware: a handler
-// that wants no flush at the end of its requests does not use it.
-func NoAutoFlush(reasons ...signals.Reason) Option {
-	return func(c *config) {
-		for _, r := range reasons {
-			if r == signals.SchemaChange || r == signals.TxEnd {
-				c.noFlush[r] = true
-			} else {
-				c.err = fmt.Errorf("idmap: NoAutoFlush: %v is not an automatic flush of a database", r)
-			}
-		}
-	}
-}
-
-// NoSharedMap turns the database's shared map off: what is loaded with a
-// context that carries no scope is stored nowhere, and Get with such a
-// context always queries. Scopes work as before. Use it where sessions do
-// not all see the same rows (PostgreSQL's row-level security, a role or
-// search_path set per session): one session's row must not be served to
-// another, and a scope belongs to one unit of work.
-func NoSharedMap() Option { return func(c *config) { c.noShared = true } }
-
-// ExactExpiry makes a write on SQLite expire exactly the rows that the
-// engine's preupdate hook reports it changed (modernc.org/sqlite, or
-// mattn/go-sqlite3 built with the tag sqlite_preupdate_hook): an UPDATE or
-// DELETE by any condition, the rows that triggers and foreign-key actions
-// write, no more. Without it (the default), a write expires what the
-// statement reader infers (its keys, else the table; a table with triggers,
-// the database) and, in addition, every row the engine reports. It has no
-// effect on other engines, with mattn's update hook only, or on a database
-// with virtual tables (no hook reports their rows).
-func ExactExpiry() Option { return func(c *config) { c.exact = true } }
-
-// database is one database opened through idmap: its name, dialect and
-// maps. Several may share a cache.DB (same name).
-type database struct {
-	name     string
-	dialect  dialect
-	cdb      *cache.DB
-	noFlush  [8]bool             // by signals.Reason
-	triggers map[string][]string // TriggerWrites
-	bus      bus.Bus             // WithBus, or nil
-	sources  []bus.Bus           // WithSource
-	syncers  []bus.Syncer        // the sources that are Syncers
-	exact    bool                // ExactExpiry
-
-	schema atomic.Pointer[schemaInfo] // foreign keys and triggers; nil until read, and after DDL
-	// schemaTried: a read that needs the catalogue (it calls functions or
-	// names what no mapped type declares) has tried to read it since the
-	// last DDL (a read that fails is not retried for every SELECT; the next
-	// write retries it).
-	schemaTried atomic.Bool
-	// sawScope: a query has run in a scope of a context (NewContext,
-	// Middleware) on this database; set once, read by Bind (query.go).
-	sawScope atomic.Bool
-}
-
-func newDatabase(defaultName string, guess dialect, opts []Option) (*database, error) {
-	var cfg config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
-	if cfg.err != nil {
-		return nil, cfg.err
-	}
-	if cfg.name == "" {
-		cfg.name = defaultName
-	}
-	if !cfg.hasDialect {
-		cfg.dialect = guess
-	}
-	db := &database{name: cfg.name, dialect: cfg.dialect, cdb: cache.Open(cfg.name), noFlush: cfg.noFlush, triggers: cfg.triggers, bus: cfg.bus, exact: cfg.exact}
-	if cfg.logger != nil {
-		loggers.Store(db.cdb, cfg.logger)
-	}
-	db.cdb.SetMaxAge(cfg.maxAge)
-	db.cdb.SetMaxStrong(cfg.maxStrong)
-	db.cdb.SetShared(!cfg.noShared)
-	if cfg.bus != nil {
-		if err := attach(cfg.bus, db.cdb, cfg.lease); err != nil {
-			return nil, err
-		}
-	}
-	if err := db.attachSources(cfg.sources, cfg.lease); err != nil {
-		if cfg.bus != nil {
-			detach(cfg.bus, db.cdb)
-		}
-		return nil, err
-	}
-	return db, nil
-}
-
 // Open opens a database through idmap on the base driver registered as base,
 // like sql.Open: it checks its arguments and does not connect. A base that
 // is itself an idmap driver ("idmap+sqlite3") is unwrapped to its own base
@@ -223,73 +72,6 @@ func Open(base, dsn string, opts ...Option) (*sql.DB, error) {
 		return nil, err
 	}
 	return sql.OpenDB(c), nil
-}
-
-// NewConnector wraps a base driver's connector, for sql.OpenDB:
-//
-//	mc, err := mysql.NewConnector(cfg)
-//	…
-//	db := sql.OpenDB(idmap.NewConnector(mc, idmap.Name("app")))
-//
-// Without the Name option the database gets a name of its own, unique in the
-// process (a connector does not reveal its DSN). Given a connector of idmap
-// itself, NewConnector wraps that connector's base: idmap is never stacked
-// on idmap (the options given here apply, those of the inner connector do
-// not).
-func NewConnector(c driver.Connector, opts ...Option) driver.Connector {
-	if ic, ok := c.(*connector); ok {
-		// An idmap connector: wrap its base instead, so that one idmap
-		// layer sees each statement. opts apply; ic's do not.
-		c = ic.base
-	}
-	guess := dialectGeneric
-	if c != nil {
-		guess = inferDialect(pkgPath(c))
-		if guess == dialectGeneric && c.Driver() != nil {
-			guess = inferDialect(pkgPath(c.Driver()))
-		}
-	}
-	db, err := newDatabase(fmt.Sprintf("%s#%d", typeName(reflect.TypeOf(c)), connectorSeq.Add(1)), guess, opts)
-	if err == nil && c == nil {
-		err = errors.New("idmap: NewConnector: nil connector")
-	}
-	if err != nil {
-		return errConnector{err}
-	}
-	return newConnector(db, c)
-}
-
-func newConnector(db *database, base driver.Connector) *connector {
-	return &connector{db: db, base: base, bound: &boundDriver{db: db, base: base.Driver()}}
-}
-
-var connectorSeq atomic.Int64
-
-func pkgPath(v any) string {
-	t := reflect.TypeOf(v)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.PkgPath()
-}
-
-// NameOf returns the name of a database opened through idmap, or "" for any
-// other database.
-func NameOf(db *sql.DB) string {
-	if d := databaseOf(db); d != nil {
-		return d.name
-	}
-	return ""
-}
-
-func databaseOf(db *sql.DB) *database {
-	if db == nil {
-		return nil
-	}
-	if bd, ok := db.Driver().(*boundDriver); ok {
-		return bd.db
-	}
-	return nil
 }
 
 // regDriver is what "idmap+base" is registered as.
@@ -345,170 +127,96 @@ func baseDriver(base, dsn string) (driver.Driver, error) {
 	return drv, nil
 }
 
-func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
-	name, secrets := redactDSN(dsn, inferDialect(base))
-	drv, err := baseDriver(base, dsn)
+// interceptor is sqlmw's hook into one connection.
+type interceptor struct {
+	sqlmw.NullInterceptor
+	c *connState
+}
+
+func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
+	if query == probeSQL {
+		return ctx, probeStmt{}, nil
+	}
+	st, err := conn.PrepareContext(ctx, query)
 	if err != nil {
-		return nil, scrubError(err, secrets)
+		return ctx, nil, err
 	}
-	// idmap on idmap is idmap once: a base that is itself an idmap driver
-	// ("idmap+sqlite3", "idmap+idmap+…") is unwrapped to its own base, so
-	// that one idmap layer sees each statement. Each step makes the name
-	// shorter: the loop ends.
-	guess := inferDialect(base)
-	for {
-		if bd, ok := drv.(*boundDriver); ok && bd.base != nil {
-			drv, guess = bd.base, bd.db.dialect // a *sql.DB's driver registered again: its base
-			break
-		}
-		rd, ok := drv.(*regDriver)
-		if !ok {
-			break
-		}
-		base = rd.base
-		if drv, err = baseDriver(base, dsn); err != nil {
-			return nil, scrubError(err, secrets)
-		}
-		guess = inferDialect(base)
+	return ctx, &stmt{base: st, conn: i.c}, nil
+}
+
+func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	cs := i.c.before(ctx, query)
+	res, err := conn.ExecContext(ctx, query, args)
+	if err == nil || uncertain(err) {
+		i.c.after(ctx, cs, args, false)
 	}
-	var bc driver.Connector
-	if dc, ok := drv.(driver.DriverContext); ok {
-		bc, err = dc.OpenConnector(dsn)
-		if err != nil {
-			return nil, scrubError(err, secrets)
-		}
-	} else {
-		bc = dsnConnector{dsn: dsn, drv: drv}
+	return res, err
+}
+
+func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	cs := i.c.before(ctx, query)
+	res, err := stmt.ExecContext(ctx, args)
+	if err == nil || uncertain(err) {
+		i.c.after(ctx, cs, args, false)
 	}
-	db, err := newDatabase(name, guess, opts)
+	return res, err
+}
+
+func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	if query == probeSQL {
+		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
+	}
+	cs := i.c.before(ctx, query)
+	epoch := i.c.db.cdb.Now() // before the query is sent
+	r, err := conn.QueryContext(ctx, query, args)
+	return ctx, i.c.queried(ctx, cs, args, r, err, epoch), err
+}
+
+func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	if query == probeSQL {
+		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
+	}
+	cs := i.c.before(ctx, query)
+	epoch := i.c.db.cdb.Now() // before the query is sent
+	r, err := stmt.QueryContext(ctx, args)
+	return ctx, i.c.queried(ctx, cs, args, r, err, epoch), err
+}
+
+// queried follows a query that was sent: its writes, if any, and its rows.
+// A write through the query path (INSERT … RETURNING) has happened when the
+// first row is ready; it may commit only when the rows are done, so the
+// rows expire it again when they close.
+func (c *connState) queried(ctx context.Context, cs *classify.Statement, args []driver.NamedValue, r driver.Rows, err error, epoch uint64) driver.Rows {
 	if err != nil {
-		return nil, err
+		if uncertain(err) {
+			c.after(ctx, cs, args, false) // no rows: publish now
+		}
+		return nil
 	}
-	c := newConnector(db, bc)
-	c.secrets = secrets
-	return c, nil
+	autocommit := c.tx == nil
+	eff := c.after(ctx, cs, args, true)
+	rs := c.newRows(ctx, r, cs, eff, epoch)
+	rs.publish = autocommit && eff != nil && (c.db.bus != nil || len(c.db.syncers) > 0)
+	return rs
 }
 
-// dsnConnector is the connector of a base driver without OpenConnector.
-type dsnConnector struct {
-	dsn string
-	drv driver.Driver
-}
+// probeSQL is a statement that idmap's interceptor answers itself, without
+// sending it to the server: Get sends it through a *sql.Tx or *sql.Conn to
+// learn their database and map.
+const probeSQL = "SELECT 1 /* idmap: probe, answered by the idmap driver */"
 
-func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
+type probeRows struct{}
 
-// errConnector reports, at the first connection, an error found when the
-// connector was made (NewConnector cannot return one).
-type errConnector struct{ err error }
+func (probeRows) Columns() []string         { return []string{"idmap_probe"} }
+func (probeRows) Close() error              { return nil }
+func (probeRows) Next([]driver.Value) error { return io.EOF }
 
-func (c errConnector) Connect(context.Context) (driver.Conn, error) { return nil, c.err }
-func (c errConnector) Driver() driver.Driver                        { return errDriver(c) }
+type probeStmt struct{}
 
-type errDriver struct{ err error }
-
-func (d errDriver) Open(string) (driver.Conn, error) { return nil, d.err }
-
-// connector opens connections of one idmap database.
-type connector struct {
-	db      *database
-	base    driver.Connector
-	bound   *boundDriver // what Driver returns, made once: Get looks it up on every call
-	secrets []string     // the DSN's passwords, scrubbed from connection errors
-}
-
-var (
-	_ driver.Connector = (*connector)(nil)
-	_ io.Closer        = (*connector)(nil)
-)
-
-func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
-	bc, err := c.base.Connect(ctx)
-	if err != nil {
-		return nil, scrubError(err, c.secrets)
-	}
-	return c.db.wrap(bc), nil
-}
-
-// Driver returns a driver bound to this database: (*sql.DB).Driver() returns
-// it, which is how Get, Cached and NameOf find the database of a *sql.DB
-// without a query.
-func (c *connector) Driver() driver.Driver { return c.bound }
-
-// Close closes the base connector if it has a Close method; database/sql
-// calls it from (*sql.DB).Close. It also expires everything the maps hold
-// of the database: what happens to it while no *sql.DB of idmap is open is
-// not seen (a file replaced, an in-memory database gone), so nothing loaded
-// before is served without a reload.
-func (c *connector) Close() error {
-	c.db.cdb.ExpireAll()
-	if c.db.bus != nil {
-		detach(c.db.bus, c.db.cdb)
-	}
-	for _, src := range c.db.sources {
-		detach(src, c.db.cdb)
-	}
-	if cl, ok := c.base.(io.Closer); ok {
-		return cl.Close()
-	}
-	return nil
-}
-
-// boundDriver is the driver of one idmap database.
-type boundDriver struct {
-	db   *database
-	base driver.Driver
-}
-
-func (d *boundDriver) Open(dsn string) (driver.Conn, error) {
-	if d.base == nil {
-		return nil, errors.New("idmap: no base driver")
-	}
-	bc, err := d.base.Open(dsn)
-	if err != nil {
-		_, secrets := redactDSN(dsn, d.db.dialect)
-		return nil, scrubError(err, secrets)
-	}
-	return d.db.wrap(bc), nil
-}
-
-// wrap puts a base connection behind sqlmw with an interceptor of its own,
-// which keeps the connection's state (its transaction), and behind conn,
-// which lets users reach the base connection.
-func (db *database) wrap(bc driver.Conn) driver.Conn {
-	st := &connState{db: db, base: bc}
-	attachHooks(st)
-	_, st.hasBeginTx = bc.(driver.ConnBeginTx)
-	_, execCtx := bc.(driver.ExecerContext)
-	//lint:ignore SA1019 a base driver may have only the old interfaces: idmap must pass them on as they are
-	_, exec := bc.(driver.Execer)
-	_, queryCtx := bc.(driver.QueryerContext)
-	//lint:ignore SA1019 as above
-	_, query := bc.(driver.Queryer)
-	wc, _ := sqlmw.Driver(oneConn{bc}, &interceptor{c: st}).Open("")
-	c := newConn(wc, st)
-	// sqlmw's connection always claims ExecerContext and QueryerContext.
-	// database/sql converts arguments at the connection level for a
-	// connection that has them, and at the statement level (with the
-	// statement's ColumnConverter) for one that has not: claim them only
-	// where the base has them (or their context-less forms).
-	switch e, q := execCtx || exec, queryCtx || query; {
-	case e && q:
-		return struct {
-			*conn
-			execConn
-			queryConn
-		}{c, execConn{c}, queryConn{c}}
-	case e:
-		return struct {
-			*conn
-			execConn
-		}{c, execConn{c}}
-	case q:
-		return struct {
-			*conn
-			queryConn
-		}{c, queryConn{c}}
-	}
-	return c
+func (probeStmt) Close() error                               { return nil }
+func (probeStmt) NumInput() int                              { return 0 }
+func (probeStmt) Exec([]driver.Value) (driver.Result, error) { return driver.RowsAffected(0), nil }
+func (probeStmt) Query([]driver.Value) (driver.Rows, error)  { return probeRows{}, nil }
+func (probeStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows, error) {
+	return probeRows{}, nil
 }

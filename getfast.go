@@ -33,8 +33,8 @@ var (
 //     (detachArgs): the values, and what they point to, may be on the
 //     caller's stack, which may move and is gone once Get returns, so
 //     nothing of pk may be kept, not even for a moment in the heap.
-func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (unsafe.Pointer, bool) {
-	var p unsafe.Pointer
+func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (any, bool) {
+	var p any
 	var st cache.State
 	switch m.typedKey {
 	case keyInt, keyIntInt: // the maps keep int keys as int64

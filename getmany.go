@@ -2,7 +2,7 @@ package idmap
 
 import (
 	"context"
-	"database/sql"
+	"reflect"
 	"strings"
 	"unsafe"
 
@@ -64,7 +64,7 @@ func getMany[T any](ctx context.Context, op string, q Querier, keys []any) ([]*T
 	for i, k := range typed {
 		if !refresh {
 			if p, st := cm.Lookup(m.ctype, k); st == cache.Fresh {
-				out[i] = (*T)(p)
+				out[i] = as[T](p)
 				continue
 			}
 		}
@@ -103,22 +103,6 @@ func getMany[T any](ctx context.Context, op string, q Querier, keys []any) ([]*T
 		}
 	}
 	return out, nil
-}
-
-// resolve finds the database and map that a Querier and ctx select.
-func resolve(ctx context.Context, op string, q Querier, m *model) (*database, cache.Map, error) {
-	if sdb, ok := q.(*sql.DB); ok {
-		db := databaseOf(sdb)
-		if db == nil {
-			return nil, nil, errorf(ErrNotIdmap, "%s[%s]: the *sql.DB was not opened through idmap", op, m.name)
-		}
-		return db, db.mapFor(ctx), nil
-	}
-	r, err := probe(ctx, q)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r.db, r.m(), nil
 }
 
 // maxParams is how many placeholders one statement of GetMany uses at most:
@@ -180,4 +164,75 @@ func (m *model) selectManySQL(d dialect, keys []any) (string, []any) {
 	}
 	b.WriteString(")")
 	return b.String(), args
+}
+
+// GetByKeys is GetMany with its keys in a slice of any type K: what the
+// caller usually holds (the author IDs of a page of books, a []int64). It
+// returns the objects of type T with those keys, in key order, with nil
+// where no row exists; hits come from the map, misses load in one query
+// per chunk, as with GetMany. K is inferred:
+//
+//	ids := []int64{3, 1, 2}
+//	users, err := idmap.GetByKeys[User](ctx, db, ids)
+//
+// For a composite key, each element is the key's values in column order:
+// K is []any (or another slice type, such as []int64 when every key column
+// takes an integer).
+func GetByKeys[T any, K any](ctx context.Context, q Querier, keys []K) ([]*T, error) {
+	args := make([]any, len(keys))
+	m, err := mappedModel(typeFor[T](), "GetByKeys")
+	if err != nil {
+		return nil, err
+	}
+	composite := len(m.pk) > 1
+	for i, k := range keys {
+		if composite {
+			if parts, ok := sliceParts(k); ok {
+				args[i] = parts
+				continue
+			}
+		}
+		args[i] = k
+	}
+	return getMany[T](ctx, "GetByKeys", q, args)
+}
+
+// sliceParts returns the elements of a key given as a slice or an array
+// (other than []any, which GetMany takes as it is), as a []any.
+func sliceParts(k any) ([]any, bool) {
+	if parts, ok := k.([]any); ok {
+		return parts, true
+	}
+	v := reflect.ValueOf(k)
+	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
+		return nil, false
+	}
+	parts := make([]any, v.Len())
+	for i := range parts {
+		parts[i] = v.Index(i).Interface()
+	}
+	return parts, true
+}
+
+// sliceKeyHint returns, for a key value that is a slice of keys passed as
+// one key (GetMany(ctx, db, ids) with ids a []int64), the advice to call
+// GetByKeys instead; "" otherwise. A []byte is a key value of its own.
+func sliceKeyHint(m *model, op string, k any) string {
+	if k == nil {
+		return ""
+	}
+	t := reflect.TypeOf(k)
+	if t.Kind() != reflect.Slice || t.Elem().Kind() == reflect.Uint8 {
+		return ""
+	}
+	if len(m.pk) > 1 && t == reflect.TypeFor[[]any]() {
+		return "" // a composite key's values
+	}
+	if op != "GetMany" {
+		return "; each element of keys is one key"
+	}
+	if len(m.pk) > 1 {
+		return "; give each key as a []any of its values, or call idmap.GetByKeys[" + m.name + "](ctx, q, keys) with a slice of keys"
+	}
+	return "; to pass a slice of keys, call idmap.GetByKeys[" + m.name + "](ctx, q, keys) (or GetMany(ctx, q, keys...) with a []any)"
 }

@@ -16,39 +16,6 @@ import (
 	"github.com/go-idmap/idmap/signals"
 )
 
-// DefaultLease is the lease of a database whose bus proves delivery,
-// unless Lease sets another.
-const DefaultLease = 500 * time.Millisecond
-
-// Lease sets how long after the newest proof of delivery of its bus the
-// database may serve from its maps (DefaultLease, 500 ms, by default): a
-// write whose message the bus's server has accepted is seen by every
-// instance within d, or those instances serve nothing from their maps
-// (every Get queries) until their bus proves delivery again. It applies
-// to buses that prove delivery (bus.Prover); idmap probes them every d/4.
-// When databases of one name set different leases, the smallest holds.
-//
-// Leases bound how long a database serves from its maps without news from
-// its bus. A bus that can prove delivery (bus.Prover: both adapters can,
-// and so can the change feed of package bus/pgfeed, given to WithSource)
-// is probed every quarter of the lease: a probe comes back through the
-// subscription behind every message the server accepted before it. The
-// maps serve only while the newest proof's probe was sent less than a
-// lease ago; each lookup compares the clock with that deadline, so the
-// bound does not depend on when a timer fires. Whatever stalls delivery
-// (a network that stops forwarding, a subscriber connection that the
-// server cut, a listener that hangs), no read is served from a map later
-// than a lease after the server accepted a newer write's message.
-func Lease(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.err = fmt.Errorf("idmap: Lease: %v is not a positive duration", d)
-			return
-		}
-		c.lease = d
-	}
-}
-
 // Ready reports whether db serves from its maps: it has no bus, or its bus
 // listens and (for a bus that proves delivery) its lease is valid. It is
 // false for a database not opened through idmap. It is cheap: an atomic
@@ -306,12 +273,13 @@ func (st *busState) checkLapse() {
 	logWarn(st.d, "idmap: bus lease expired: no proof of delivery; serving nothing until one comes", "since_proof", since)
 }
 
+// The prober of a subscription whose bus proves delivery.
+
 // probeRing is how many probes in flight a subscription remembers: a probe
 // that comes back after probeRing newer ones were sent proves nothing.
 const probeRing = 32
 
-// probes are the probes in flight of a subscription whose bus proves
-// delivery. Tokens are random, so that
+// probes are a subscription's probes in flight. Tokens are random, so that
 // whoever can publish on the bus's probe channel (Redis lists channels to
 // anyone) cannot send a token before the bus does, and a token that comes
 // back twice proves nothing more the second time.

@@ -13,21 +13,6 @@ import (
 	"github.com/go-idmap/idmap/cache"
 )
 
-// A ModelOption configures a type registered with Model.
-type ModelOption func(*modelConfig)
-
-type modelConfig struct {
-	table  string
-	strong bool
-}
-
-// Table sets the table of a model, overriding its TableName method.
-func Table(name string) ModelOption { return func(c *modelConfig) { c.table = name } }
-
-// StrongRefs makes the shared maps hold the model's objects strongly, until
-// they are flushed, instead of weakly (the default).
-func StrongRefs() ModelOption { return func(c *modelConfig) { c.strong = true } }
-
 // Model maps T, a struct type, with the given options. Call it at init, before
 // T is loaded. It panics, with a message that starts with "idmap:", when T is
 // not a struct or has no primary key.
@@ -137,12 +122,6 @@ func modelOf(t reflect.Type) *model {
 // pointer and compares the type, with no hashing.
 var modelFast [256]atomic.Pointer[model]
 
-// typeSlot returns the slot of t in modelFast, from its descriptor's
-// address.
-func typeSlot(t reflect.Type) int {
-	return int(uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1])>>5) & (len(modelFast) - 1)
-}
-
 // mappedModel returns the model of t, or an error if t cannot be used where
 // a mapped type is needed.
 func mappedModel(t reflect.Type, op string) (*model, error) {
@@ -228,8 +207,8 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			Table:  baseTable(m.table),
 			Strong: m.strong,
 			Norm:   normKey,
-			New:    m.new,
-			Copy:   m.copyTemps,
+			New:    func() any { obj, _ := m.newObj(); return obj },
+			Copy:   func(dst, src any) { m.copyTemps(objPtr(dst), objPtr(src)) },
 		}
 	}
 	return m
@@ -403,46 +382,4 @@ func baseTable(name string) string {
 	return strings.Trim(name, "\"`[]")
 }
 
-// eface is the layout of an empty interface.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// ifaceType returns the type word of interfaces holding values of type t.
-func ifaceType(t reflect.Type) unsafe.Pointer {
-	v := reflect.Zero(t).Interface()
-	return (*eface)(unsafe.Pointer(&v)).typ
-}
-
-// fieldPtr returns, as an interface, a pointer to field f of the object at p,
-// for rows.Scan. It does not allocate.
-func (f *field) fieldPtr(p unsafe.Pointer) any {
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ = f.ptrType
-	e.data = unsafe.Add(p, f.offset)
-	return v
-}
-
-// value returns the field's value in the object at p.
-func (f *field) value(p unsafe.Pointer) any {
-	return reflect.NewAt(f.typ, unsafe.Add(p, f.offset)).Elem().Interface()
-}
-
-// copyField copies field f from src to dst.
-func (f *field) copy(dst, src unsafe.Pointer) {
-	reflect.NewAt(f.typ, unsafe.Add(dst, f.offset)).Elem().Set(reflect.NewAt(f.typ, unsafe.Add(src, f.offset)).Elem())
-}
-
-// copyTemps copies the temporary (db:"-") fields of src to dst: a refresh
-// in the shared map starts the new object with the old one's.
-func (m *model) copyTemps(dst, src unsafe.Pointer) {
-	for i := range m.temps {
-		m.temps[i].copy(dst, src)
-	}
-}
-
-// new returns a pointer to a new zero object of the model's type.
-func (m *model) new() unsafe.Pointer {
-	return reflect.New(m.typ).UnsafePointer()
-}
+func typeFor[T any]() reflect.Type { return reflect.TypeFor[T]() }

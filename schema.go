@@ -137,26 +137,6 @@ func (si *schemaInfo) markUnbounded(k string) {
 	si.unbounded[k] = true
 }
 
-// TriggerWrites declares what the triggers on table write, so that a write
-// to table expires those tables instead of the whole database. Without it,
-// a table with triggers widens every write to the whole database. The same
-// holds for a view that takes writes (declare its tables:
-// TriggerWrites("users_v", "users")) and a PostgreSQL table with rules.
-func TriggerWrites(table string, writes ...string) Option {
-	return func(c *config) {
-		if c.triggers == nil {
-			c.triggers = make(map[string][]string)
-		}
-		t := strings.ToLower(baseTable(table))
-		for _, w := range writes {
-			c.triggers[t] = append(c.triggers[t], strings.ToLower(baseTable(w)))
-		}
-		if writes == nil {
-			c.triggers[t] = []string{}
-		}
-	}
-}
-
 // schemaFor makes sure db's catalogue has been read, on c (idle, before a
 // write is sent). It is read again after a schema change.
 func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {

@@ -2,7 +2,6 @@ package idmap
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"github.com/go-idmap/idmap/cache"
@@ -79,7 +78,7 @@ func endScope(s *cache.Scope, reason signals.Reason, db string) {
 	f := signals.Flush{DB: db, Reason: reason, Scoped: true}
 	signals.PreFlush.Send(f)
 	dbs := s.DBs()
-	if d := cache.Lookup(db); db != "" && d != nil {
+	if d := lookupMaps(db); db != "" && d != nil {
 		dbs = []*cache.DB{d}
 	}
 	for _, d := range dbs {
@@ -87,102 +86,4 @@ func endScope(s *cache.Scope, reason signals.Reason, db string) {
 	}
 	s.End()
 	signals.PostFlush.Send(f)
-}
-
-// countFlush counts a flush of d in its statistics, and logs it.
-func countFlush(d *cache.DB, reason signals.Reason, table string, scoped bool) {
-	d.CountFlush(int(reason))
-	logDebug(d, "idmap: flush", slog.String("reason", reason.String()), slog.String("table", table), slog.Bool("scope", scoped))
-}
-
-// Flush forgets every object of ctx's scope, or of the shared maps when ctx
-// carries no scope, in the databases named (every database when none is
-// named). Objects already handed out stay valid; the next load makes new
-// canonical objects. PreFlush and PostFlush are sent, with reason Manual,
-// once per database named, or once with DB "" when none is.
-func Flush(ctx context.Context, dbs ...string) {
-	flushNamed(ctx, nil, "", dbs)
-}
-
-// FlushType is Flush for the objects of type T only. Its signals carry T's
-// table. It does nothing for a type that is not mapped.
-func FlushType[T any](ctx context.Context, dbs ...string) {
-	m := modelOf(typeFor[T]())
-	if !m.mapped || m.err != nil {
-		return
-	}
-	flushNamed(ctx, m.ctype, m.table, dbs)
-}
-
-func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string) {
-	s := scopeFrom(ctx)
-	if len(dbs) == 0 {
-		f := signals.Flush{Table: table, Reason: signals.Manual, Scoped: s != nil}
-		signals.PreFlush.Send(f)
-		if s != nil {
-			for _, d := range s.DBs() {
-				countFlush(d, signals.Manual, table, true)
-			}
-			s.Flush(nil, typ)
-		} else {
-			for _, d := range cache.All() {
-				countFlush(d, signals.Manual, table, false)
-				d.FlushShared(typ)
-			}
-		}
-		signals.PostFlush.Send(f)
-		return
-	}
-	for _, name := range dbs {
-		f := signals.Flush{DB: name, Table: table, Reason: signals.Manual, Scoped: s != nil}
-		signals.PreFlush.Send(f)
-		if d := cache.Lookup(name); d != nil {
-			countFlush(d, signals.Manual, table, s != nil)
-			if s != nil {
-				s.Flush(d, typ)
-			} else {
-				d.FlushShared(typ)
-			}
-		}
-		signals.PostFlush.Send(f)
-	}
-}
-
-// flushDB flushes the shared maps of d (the types on table only, if not "")
-// for an automatic reason, and expires what scopes hold of it: a writer
-// never visits scopes, which find the expiry when they next read.
-func flushDB(d *cache.DB, table string, reason signals.Reason) {
-	f := signals.Flush{DB: d.Name(), Table: table, Reason: reason}
-	signals.PreFlush.Send(f)
-	countFlush(d, reason, table, false)
-	if table == "" {
-		d.FlushShared(nil)
-		d.ExpireAll()
-	} else {
-		d.FlushSharedTable(table)
-		d.ExpireTable(table)
-	}
-	signals.PostFlush.Send(f)
-}
-
-// FlushInstance forgets obj, a pointer to a mapped object, in ctx's scope or
-// in the shared maps, in every database where it is the canonical object. It
-// sends no signal. Anything else is ignored.
-func FlushInstance(ctx context.Context, obj any) {
-	p, m := objPointer(obj)
-	if m == nil {
-		return
-	}
-	key, err := m.objKey("FlushInstance", p)
-	if err != nil {
-		return
-	}
-	s := scopeFrom(ctx)
-	for _, d := range cache.All() {
-		if s != nil {
-			s.In(d).Remove(m.ctype, key, p)
-		} else {
-			d.Shared().Remove(m.ctype, key, p)
-		}
-	}
 }

@@ -10,35 +10,6 @@ import (
 	"github.com/go-idmap/idmap/bus"
 )
 
-// WithSource makes the database expire what src delivers, without
-// publishing on it: a change feed that reports every committed change,
-// whoever made it (package github.com/go-idmap/idmap/bus/pgfeed for
-// PostgreSQL). Its messages follow the rules of a bus's (see WithBus):
-// they expire through the same epochs as local writes, so that a load in
-// flight across a change is not kept; until src reports that it listens,
-// and from a lost subscription until it listens again, nothing of the
-// database is served from its maps. WithSource may be given several
-// times, and with WithBus. A source that proves delivery (bus.Prover, as
-// a feed does) holds the database's lease as a bus does (see Lease): the
-// maps serve only while its newest proof is younger than the lease.
-//
-// When src is a bus.Syncer (a feed is), a commit whose effects idmap's
-// statement reader cannot bound (a write to a table with triggers, rules
-// or a view, a call to a function that writes, a statement it cannot
-// read) returns only once src has delivered that commit: the program
-// reads its own writes, side effects included, as soon as Commit (or the
-// autocommit Exec) returns. A commit the reader understands does not
-// wait.
-func WithSource(src bus.Bus) Option {
-	return func(c *config) {
-		if src == nil {
-			c.err = errors.New("idmap: WithSource: nil source")
-			return
-		}
-		c.sources = append(c.sources, src)
-	}
-}
-
 // attachSources subscribes d to each source, undoing it all on an error.
 //
 // Every source of invalidations follows one set of rules: a bus

@@ -105,7 +105,7 @@ func StatsOf(db *sql.DB) (s Stats, ok bool) {
 // AllStats returns the counters of every database opened through idmap in
 // this process, sorted by name.
 func AllStats() []Stats {
-	dbs := cache.All()
+	dbs := allMaps()
 	out := make([]Stats, 0, len(dbs))
 	for _, d := range dbs {
 		out = append(out, statsOf(d))

@@ -145,27 +145,3 @@ func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
 	}
 	return dargs, nil
 }
-
-// beginWithoutContext is database/sql's ctxDriverBegin for a connection
-// without ConnBeginTx (sqlmw's fallback ignores the options).
-func beginWithoutContext(ctx context.Context, c driver.Conn, opts driver.TxOptions) (driver.Tx, error) {
-	if opts.Isolation != driver.IsolationLevel(0) {
-		return nil, errors.New("sql: driver does not support non-default isolation level")
-	}
-	if opts.ReadOnly {
-		return nil, errors.New("sql: driver does not support read-only transactions")
-	}
-	if ctx.Done() == nil {
-		return c.Begin() //nolint:staticcheck
-	}
-	tx, err := c.Begin() //nolint:staticcheck
-	if err == nil {
-		select {
-		default:
-		case <-ctx.Done():
-			tx.Rollback()
-			return nil, ctx.Err()
-		}
-	}
-	return tx, err
-}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-idmap/idmap"
-	"github.com/go-idmap/idmap/cache"
 )
 
 // MemUser is User on a table of its own, bench_mem, big enough to measure
@@ -30,7 +29,7 @@ type memResult struct {
 	perObject   float64 // heap bytes per object (what a plain scan keeps)
 	left        int     // entries not swept after the objects were dropped
 	heldAfter   float64 // heap bytes per entry still held after the release
-	rounds      int     // GC + Sweep rounds until every entry was gone
+	rounds      int     // GC rounds until every entry was gone
 	sweptBefore uint64
 }
 
@@ -62,6 +61,16 @@ func fillMem(ctx context.Context, be *backend, n int) error {
 	return tx.Commit()
 }
 
+// weakReleased returns how many weak entries of db's shared maps the
+// sweeps have removed so far.
+func weakReleased(tb testing.TB, db *sql.DB) uint64 {
+	st, ok := idmap.StatsOf(db)
+	if !ok {
+		tb.Fatal("StatsOf: not an idmap database")
+	}
+	return st.WeakReleased
+}
+
 func heapAfterGC() uint64 {
 	var ms runtime.MemStats
 	runtime.GC()
@@ -72,8 +81,8 @@ func heapAfterGC() uint64 {
 
 // measureSharedMemory binds n rows into the shared map (weak entries) and
 // scans the same n rows by hand: the difference of the two heaps is what the
-// entries cost. Then it drops every object and counts, through cache.Sweep,
-// the entries removed.
+// entries cost. Then it drops every object and counts, through the
+// database's statistics (Stats.WeakReleased), the entries removed.
 func measureSharedMemory(tb testing.TB, n int) memResult {
 	ctx := context.Background()
 	be := backendNamed("SQLiteMem")
@@ -100,8 +109,7 @@ func measureSharedMemory(tb testing.TB, n int) memResult {
 
 	r := memResult{n: n}
 	runtime.GC()
-	cache.Sweep()
-	_, freed0 := cache.SweepStats()
+	freed0 := weakReleased(tb, be.idm)
 	r.sweptBefore = freed0
 	h0 := heapAfterGC()
 
@@ -152,9 +160,15 @@ func measureSharedMemory(tb testing.TB, n int) memResult {
 	freed := uint64(0)
 	for r.rounds = 1; r.rounds <= 20; r.rounds++ {
 		runtime.GC()
-		cache.Sweep()
-		_, f := cache.SweepStats()
-		if freed = f - freed0; freed >= uint64(n) {
+		// A collection starts a sweep of its own, in the background: give
+		// it a moment to end.
+		for range 100 {
+			if freed = weakReleased(tb, be.idm) - freed0; freed >= uint64(n) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if freed >= uint64(n) {
 			break
 		}
 	}
@@ -176,7 +190,7 @@ func BenchmarkSharedMemory(b *testing.B) {
 	b.ReportMetric(r.perObject, "B/object")
 	b.ReportMetric(float64(r.left), "entries-left")
 	b.ReportMetric(r.heldAfter, "B/entry-after")
-	b.Logf("%d weak entries: %.0f B/entry beyond the objects (%.0f B/object); after the release: %d entries left, %.1f B/entry held, %d GC+Sweep rounds",
+	b.Logf("%d weak entries: %.0f B/entry beyond the objects (%.0f B/object); after the release: %d entries left, %.1f B/entry held, %d GC rounds",
 		r.n, r.perEntry, r.perObject, r.left, r.heldAfter, r.rounds)
 }
 

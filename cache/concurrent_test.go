@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"unsafe"
 )
 
 type pairKey struct{ a, b int64 }
@@ -64,12 +63,12 @@ func TestConcurrentKinds(t *testing.T) {
 				}
 				o := &obj{id: idOf(key)}
 				keep = append(keep, o)
-				p := m.Put(typ, &Load{Key: key, Obj: unsafe.Pointer(o), Epoch: d.Now()}, func(dst, src unsafe.Pointer) {})
-				if p == nil || (*obj)(p).id != idOf(key) {
+				p := m.Put(typ, &Load{Key: key, Obj: o, Epoch: d.Now()}, func(dst, src any) {})
+				if p == nil || p.(*obj).id != idOf(key) {
 					errs <- fmt.Sprintf("Put(%v) returned another key's object", key)
 					return
 				}
-				if q, _ := m.Lookup(typ, key); q != nil && (*obj)(q).id != idOf(key) {
+				if q, _ := m.Lookup(typ, key); q != nil && q.(*obj).id != idOf(key) {
 					errs <- fmt.Sprintf("Lookup(%v) returned another key's object", key)
 					return
 				}
@@ -85,7 +84,7 @@ func TestConcurrentKinds(t *testing.T) {
 				case 23:
 					s.ExpireLoadedSince(d, d.Now())
 				case 29:
-					Sweep()
+					d.Sweep()
 				case 31:
 					s.Flush(d, typ)
 				case 37:
@@ -110,4 +109,40 @@ func TestConcurrentKinds(t *testing.T) {
 	if n := d.SharedLen(strongT); n > 40 {
 		t.Errorf("%d strong entries under a bound of 40", n)
 	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	d := newTestDB(t)
+	s := NewScope()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keep := []*obj{}
+			for i := range 500 {
+				k := int64(i % 50)
+				var m Map = d.Shared()
+				if g%2 == 0 {
+					m = s.In(d)
+				}
+				o, l := load(k, d.Now())
+				keep = append(keep, o)
+				p := m.Put(userType, l, func(dst, src any) {})
+				if q, _ := m.Lookup(userType, k); q != p && q != nil {
+					// another goroutine may have refreshed it in between
+					_ = q
+				}
+				if i%97 == 0 {
+					d.ExpireKeys("users", k)
+				}
+				if i%211 == 0 {
+					d.FlushShared(nil)
+					s.Flush(d, nil)
+				}
+			}
+			runtime.KeepAlive(keep)
+		}()
+	}
+	wg.Wait()
 }

@@ -1,11 +1,11 @@
 package cache
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
+
+	"github.com/go-idmap/idmap/cache/internal/iface"
 )
 
 // DefaultKeyLimit is how many written keys a table remembers before it
@@ -14,6 +14,11 @@ const DefaultKeyLimit = 4096
 
 // A Type describes the Go type of the objects in a map. One *Type is made per
 // Go type and shared by every map; maps are keyed by the pointer.
+//
+// Objects are non-nil pointers, all of one Go type: the first object
+// stored fixes it, and storing an object of another type (or a nil pointer)
+// panics. Lookups give the objects back as that type, in an interface (a
+// pointer in an interface costs no allocation).
 type Type struct {
 	Name   string // the Go type, for messages
 	Table  string // the table whose writes expire these objects
@@ -25,11 +30,13 @@ type Type struct {
 	// New and Copy, when set, let the shared map keep the temporary
 	// (non-column) fields of an object across a refresh: the new object is
 	// made by New, takes the old one's temporary fields by Copy, then the
-	// loaded columns.
-	New  func() unsafe.Pointer
-	Copy func(dst, src unsafe.Pointer)
+	// loaded columns. New returns a pointer of the Type's Go type; Copy's
+	// arguments are two of them.
+	New  func() any
+	Copy func(dst, src any)
 
 	slots atomic.Pointer[[]*sharedMap] // the type's shared map in each database, by DB.id (copy on write)
+	word  atomic.Pointer[iface.Type]   // the type word of the objects' Go type, set by the first store (object.go)
 }
 
 func (t *Type) norm(key any) any {
@@ -37,37 +44,6 @@ func (t *Type) norm(key any) any {
 		return key
 	}
 	return t.Norm(key)
-}
-
-var registry sync.Map // name → *DB
-
-// Open returns the database called name, making it on first use. Databases
-// live for the life of the process; there is one per name.
-func Open(name string) *DB {
-	if d, ok := registry.Load(name); ok {
-		return d.(*DB)
-	}
-	d, _ := registry.LoadOrStore(name, newDB(name))
-	return d.(*DB)
-}
-
-// Lookup returns the database called name, or nil if none was opened.
-func Lookup(name string) *DB {
-	if d, ok := registry.Load(name); ok {
-		return d.(*DB)
-	}
-	return nil
-}
-
-// All returns every database opened so far, sorted by name.
-func All() []*DB {
-	var dbs []*DB
-	registry.Range(func(_, v any) bool {
-		dbs = append(dbs, v.(*DB))
-		return true
-	})
-	sort.Slice(dbs, func(i, j int) bool { return dbs[i].name < dbs[j].name })
-	return dbs
 }
 
 // DB is the expiry clock and the shared maps of one database.
@@ -96,7 +72,14 @@ type DB struct {
 
 var dbSeq atomic.Int64
 
-func newDB(name string) *DB {
+// NewDB returns a new database called name, with an empty clock and empty
+// shared maps. The name is for messages and statistics: two databases made
+// with one name are two databases, and the package keeps no registry of
+// them by name (idmap keeps one per database name). A database lives for
+// the life of the process (the sweeper of weak entries holds its weak
+// maps, and each Type a slot for it): make one per database, not one per
+// use.
+func NewDB(name string) *DB {
 	return &DB{id: int(dbSeq.Add(1) - 1), name: name, keyLimit: DefaultKeyLimit}
 }
 

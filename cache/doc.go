@@ -2,9 +2,13 @@
 // (weak or strong references, process-wide) and scopes (private maps for one
 // unit of work, strong references), with lazy expiry by epochs.
 //
-// It knows nothing of database/sql: objects are untyped pointers, keys are
-// comparable values, and tables are names. The idmap package builds on it;
-// most users never import it.
+// It knows nothing of database/sql: objects are pointers (each Type's of
+// one Go type, handed in and out as interfaces), keys are comparable
+// values, and tables are names. A database's maps are made by NewDB and
+// reached only through what it returns: the package keeps no registry a
+// caller can look databases up in. The idmap
+// package builds on it, keeping one DB per database name; most users never
+// import it.
 //
 // # Epochs
 //

@@ -2,7 +2,8 @@ package cache
 
 import (
 	"unsafe"
-	"weak"
+
+	"github.com/go-idmap/idmap/cache/internal/ref"
 )
 
 // slot is one canonical object of a shared map, held in the map by value:
@@ -10,9 +11,9 @@ import (
 // (and, when weak, the runtime's weak handle). 16 bytes. A refresh stores a
 // new slot with a new object.
 type slot struct {
-	// ref is the object (a strong map) or the bits of a weak.Pointer to
-	// it (a weak map): which one is fixed per map, by Type.Strong. Both
-	// are one pointer word the garbage collector traces.
+	// ref is the object (a strong map) or the word of a weak pointer to
+	// it (a weak map, see package ref): which one is fixed per map, by
+	// Type.Strong. Both are one pointer word the garbage collector traces.
 	ref unsafe.Pointer
 	// meta is epoch<<2 | referenced<<1 | partial: the clock when the query
 	// that loaded the data began; whether a lookup found the entry since
@@ -27,10 +28,6 @@ const (
 	metaShift   = 2
 )
 
-// A weak.Pointer is one pointer word, so that slot.ref can hold one.
-var _ [unsafe.Sizeof(weak.Pointer[byte]{}) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
-var _ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(weak.Pointer[byte]{})]struct{}
-
 func (e slot) epoch() uint64 { return e.meta >> metaShift }
 func (e slot) partial() bool { return e.meta&metaPartial != 0 }
 
@@ -39,7 +36,7 @@ func (e slot) object(strong bool) unsafe.Pointer {
 	if strong {
 		return e.ref
 	}
-	return unsafe.Pointer((*weak.Pointer[byte])(unsafe.Pointer(&e.ref)).Value())
+	return ref.Value(e.ref)
 }
 
 func newSlot(obj unsafe.Pointer, strong bool, epoch uint64, partial bool) slot {
@@ -50,29 +47,27 @@ func newSlot(obj unsafe.Pointer, strong bool, epoch uint64, partial bool) slot {
 	if strong {
 		e.ref = obj
 	} else {
-		// A weak pointer to the first byte of the object: weak.Make tracks
-		// the object that holds it, whatever the pointer's static type.
-		w := weak.Make((*byte)(obj))
-		e.ref = *(*unsafe.Pointer)(unsafe.Pointer(&w))
+		e.ref = ref.Weak(obj)
 	}
 	return e
 }
 
 // Load is one row's object offered to a map by a load.
 type Load struct {
-	Key     any            // the typed primary key
-	Obj     unsafe.Pointer // the object scanned from the row
-	Epoch   uint64         // DB.Now() when the query began
-	Partial bool           // the row lacked some mapped columns
-	Refresh bool           // overwrite even a fresh entry (locking read, WithRefresh)
+	Key     any    // the typed primary key
+	Obj     any    // the object scanned from the row: a non-nil pointer of the Type's Go type
+	Epoch   uint64 // DB.Now() when the query began
+	Partial bool   // the row lacked some mapped columns
+	Refresh bool   // overwrite even a fresh entry (locking read, WithRefresh)
 	// Canonical marks a load whose Obj is already the map's canonical
 	// object (a hit found before the row was scanned): PutAll skips it.
 	Canonical bool
 }
 
 // Apply copies the column fields that a load carries from src to dst; it is
-// how a scope refreshes a canonical object in place.
-type Apply func(dst, src unsafe.Pointer)
+// how a scope refreshes a canonical object in place. Both are pointers of
+// the Type's Go type.
+type Apply func(dst, src any)
 
 // State says what a map holds for a key.
 type State uint8
@@ -86,15 +81,18 @@ const (
 
 // Map is either a database's shared map or a scope's view of one database.
 type Map interface {
-	// Lookup returns the canonical object for key and its state.
-	Lookup(typ *Type, key any) (unsafe.Pointer, State)
+	// Lookup returns the canonical object for key (nil if none) and its
+	// state.
+	Lookup(typ *Type, key any) (any, State)
 	// Put offers a loaded object and returns the canonical one: the entry's
 	// object when it is fresh and complete (the load's data is discarded),
 	// else the load's data become current: refreshed in place by apply in a
 	// scope; in the shared map, a new object replaces the entry (with the
 	// old one's temporary fields and the load's columns when the Type has
 	// New and Copy; else the load's object).
-	Put(typ *Type, l *Load, apply Apply) unsafe.Pointer
+	// l.Obj must be a non-nil pointer of typ's Go type (see Type): Put
+	// panics otherwise.
+	Put(typ *Type, l *Load, apply Apply) any
 	// Cursor returns a lookup of typ's keys in this map, for the rows of
 	// one load: it finds the type's map once. It returns nil when the map
 	// is known to hold nothing of typ.
@@ -103,7 +101,7 @@ type Map interface {
 	// load's Obj to the canonical object.
 	PutAll(typ *Type, loads []Load, apply Apply)
 	// Remove forgets key; if obj is not nil, only while obj is its object.
-	Remove(typ *Type, key any, obj unsafe.Pointer) bool
+	Remove(typ *Type, key any, obj any) bool
 	// DB returns the database whose map this is.
 	DB() *DB
 	// Scoped reports whether this is a scope's map.
@@ -112,7 +110,7 @@ type Map interface {
 
 // A Cursor looks keys of one type up in one map.
 type Cursor interface {
-	Lookup(key any) (unsafe.Pointer, State)
+	Lookup(key any) (any, State)
 }
 
 // decide says what Put does with an existing entry e (state st) and load l.

@@ -303,7 +303,7 @@ func (s *Scope) endLocked() {
 type Item struct {
 	Type    *Type
 	Key     any
-	Obj     unsafe.Pointer
+	Obj     any // a pointer of Type's Go type
 	Epoch   uint64
 	Partial bool
 }
@@ -322,7 +322,7 @@ func (s *Scope) Drain(d *DB) []Item {
 			continue
 		}
 		m.update(func(key any, e scopeEntry) scopeEntry {
-			items = append(items, Item{Type: m.typ, Key: key, Obj: e.obj, Epoch: e.epoch(), Partial: e.partial()})
+			items = append(items, Item{Type: m.typ, Key: key, Obj: m.typ.box(e.obj), Epoch: e.epoch(), Partial: e.partial()})
 			return e
 		})
 	}
@@ -391,12 +391,12 @@ func scopeState[K comparable](d *DB, t *Table, typ *Type, e *scopeEntry, key K) 
 	return Fresh
 }
 
-func (v scopeView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
+func (v scopeView) Lookup(typ *Type, key any) (any, State) {
 	return v.s.Lookup(v.d, typ, key)
 }
 
 // Lookup is s.In(d).Lookup, without making the view.
-func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
+func (s *Scope) Lookup(d *DB, typ *Type, key any) (any, State) {
 	l := s.rlock()
 	if l == nil {
 		return nil, Absent
@@ -413,7 +413,7 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
 
 // LookupInt is Lookup of an int64 (or int) key, without putting the key in
 // an interface: a hit allocates nothing.
-func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (unsafe.Pointer, State) {
+func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (any, State) {
 	l := s.rlock()
 	if l == nil {
 		return nil, Absent
@@ -430,7 +430,7 @@ func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (unsafe.Pointer, State) {
 
 // LookupString is Lookup of a string key, without putting the key in an
 // interface: a hit allocates nothing.
-func (s *Scope) LookupString(d *DB, typ *Type, k string) (unsafe.Pointer, State) {
+func (s *Scope) LookupString(d *DB, typ *Type, k string) (any, State) {
 	l := s.rlock()
 	if l == nil {
 		return nil, Absent
@@ -446,7 +446,7 @@ func (s *Scope) LookupString(d *DB, typ *Type, k string) (unsafe.Pointer, State)
 }
 
 // scopeHit is the end of a scope lookup that found e (if ok) in m.
-func scopeHit[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (unsafe.Pointer, State) {
+func scopeHit[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (any, State) {
 	if !ok {
 		return nil, Absent
 	}
@@ -454,21 +454,22 @@ func scopeHit[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool
 	if st == Fresh {
 		d.stats.scoped.hits.add(1)
 	}
-	return e.obj, st
+	return typ.box(e.obj), st
 }
 
-func (v scopeView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
+func (v scopeView) Put(typ *Type, l *Load, apply Apply) any {
+	lobj := typ.ptr(l.Obj)
 	locked := v.s.lock(true)
 	defer v.s.unlock(locked)
 	if v.s.ended.Load() {
-		return l.Obj
+		return typ.box(lobj)
 	}
 	var o outcome
 	m := v.mapOf(typ, 1)
 	p := v.put(m, typ, l, apply, &o)
 	o.count(&v.d.stats.scoped)
 	m.count.add(int64(o.misses))
-	return p
+	return typ.box(p)
 }
 
 // Cursor returns a lookup of typ's keys in the scope.
@@ -489,7 +490,7 @@ type scopeCursor struct {
 	m   *scopeMap // the type's map once found
 }
 
-func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
+func (c *scopeCursor) Lookup(key any) (any, State) {
 	s := c.v.s
 	l := s.rlock()
 	if l == nil {
@@ -509,12 +510,13 @@ func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 	if !ok {
 		return nil, Absent
 	}
-	return e.obj, c.v.state(m.table, c.typ, &e, key)
+	return c.typ.box(e.obj), c.v.state(m.table, c.typ, &e, key)
 }
 
 // PutAll is Put for every load not marked Canonical, under one lock; it
 // sets each load's Obj to the canonical object.
 func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
+	checkLoads(typ, loads)
 	locked := v.s.lock(true)
 	defer v.s.unlock(locked)
 	if v.s.ended.Load() {
@@ -526,7 +528,7 @@ func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
 		if loads[i].Canonical {
 			o.hits++
 		} else {
-			loads[i].Obj = v.put(m, typ, &loads[i], apply, &o)
+			loads[i].Obj = typ.box(v.put(m, typ, &loads[i], apply, &o))
 		}
 	}
 	o.count(&v.d.stats.scoped)
@@ -554,11 +556,12 @@ func (v scopeView) mapOf(typ *Type, n int) *scopeMap {
 
 // put offers l to m. The scope is write-locked.
 func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome) unsafe.Pointer {
+	lobj := typ.ptr(l.Obj)
 	e, ok := m.get(l.Key)
 	if !ok {
-		m.set(l.Key, newScopeEntry(l.Obj, l.Epoch, l.Partial))
+		m.set(l.Key, newScopeEntry(lobj, l.Epoch, l.Partial))
 		o.misses++ // a new entry: counted by the caller
-		return l.Obj
+		return lobj
 	}
 	st := v.state(m.table, typ, &e, l.Key)
 	if keep(st, l) {
@@ -568,7 +571,7 @@ func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome)
 	o.refreshes++
 	// Refresh in place: same pointer, temporary fields kept.
 	if apply != nil {
-		apply(e.obj, l.Obj)
+		apply(typ.box(e.obj), l.Obj)
 	}
 	// A partial row over a complete but expired object leaves its other
 	// columns stale: the object stays partial until a complete row arrives.
@@ -577,7 +580,11 @@ func (v scopeView) put(m *scopeMap, typ *Type, l *Load, apply Apply, o *outcome)
 	return e.obj
 }
 
-func (v scopeView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
+func (v scopeView) Remove(typ *Type, key any, o any) bool {
+	obj, ok := typ.match(o)
+	if !ok {
+		return false
+	}
 	locked := v.s.lock(false)
 	defer v.s.unlock(locked)
 	if !locked {

@@ -127,7 +127,7 @@ type sharedView struct{ d *DB }
 func (v sharedView) DB() *DB      { return v.d }
 func (v sharedView) Scoped() bool { return false }
 
-func (v sharedView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
+func (v sharedView) Lookup(typ *Type, key any) (any, State) {
 	return v.d.LookupShared(typ, key)
 }
 
@@ -136,26 +136,28 @@ func (v sharedView) Cursor(typ *Type) Cursor { return v.d.sharedMap(typ) }
 
 // LookupShared is d.Shared().Lookup, without making the view. A fresh
 // object found counts as a hit.
-func (d *DB) LookupShared(typ *Type, key any) (unsafe.Pointer, State) {
-	p, st := d.sharedMap(typ).Lookup(key)
+func (d *DB) LookupShared(typ *Type, key any) (any, State) {
+	p, st := d.sharedMap(typ).lookup(key)
 	if st == Fresh {
 		d.stats.shared.hits.add(1)
 	}
-	return p, st
+	return typ.box(p), st
 }
 
 // LookupSharedInt is LookupShared of an int64 (or int) key, without
 // putting the key in an interface: a hit allocates nothing.
-func (d *DB) LookupSharedInt(typ *Type, k int64) (unsafe.Pointer, State) {
+func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 	m := d.sharedMap(typ)
-	return sharedHit(m, m.ints.Load(), intShard(k), k)
+	p, st := sharedHit(m, m.ints.Load(), intShard(k), k)
+	return typ.box(p), st
 }
 
 // LookupSharedString is LookupShared of a string key, without putting the
 // key in an interface: a hit allocates nothing.
-func (d *DB) LookupSharedString(typ *Type, k string) (unsafe.Pointer, State) {
+func (d *DB) LookupSharedString(typ *Type, k string) (any, State) {
 	m := d.sharedMap(typ)
-	return sharedHit(m, m.strs.Load(), strShard(k), k)
+	p, st := sharedHit(m, m.strs.Load(), strShard(k), k)
+	return typ.box(p), st
 }
 
 // sharedHit looks key k up in shard i of s, the shards of m for keys of
@@ -183,8 +185,14 @@ func sharedHit[K comparable](m *sharedMap, s *shards[K], i int, k K) (unsafe.Poi
 	return p, st
 }
 
-// Lookup returns the canonical object of key and its state.
-func (m *sharedMap) Lookup(key any) (unsafe.Pointer, State) {
+// Lookup returns the canonical object of key and its state: m is the
+// Cursor of its type.
+func (m *sharedMap) Lookup(key any) (any, State) {
+	p, st := m.lookup(key)
+	return m.typ.box(p), st
+}
+
+func (m *sharedMap) lookup(key any) (unsafe.Pointer, State) {
 	e, ok := m.get(key)
 	if !ok {
 		return nil, Absent
@@ -228,11 +236,11 @@ func slotState[K comparable](m *sharedMap, e slot, key K) State {
 	return Fresh
 }
 
-func (v sharedView) Put(typ *Type, l *Load, apply Apply) unsafe.Pointer {
+func (v sharedView) Put(typ *Type, l *Load, apply Apply) any {
 	var o outcome
 	p := v.put(v.d.sharedMap(typ), l, apply, &o)
 	o.count(&v.d.stats.shared)
-	return p
+	return typ.box(p)
 }
 
 // outcome counts what loads did to a map, to be added to its counters at
@@ -246,16 +254,17 @@ func (o *outcome) count(c *mapCounters) {
 }
 
 func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.Pointer {
+	lobj := m.typ.ptr(l.Obj)
 	if v.d.paused.Load() > 0 || v.d.noShared.Load() {
 		// Paused (a bus lost its subscription): loads are not stored,
 		// since nothing could tell this map of what others write. Or the
 		// shared maps are off (SetShared).
 		o.misses++
-		return l.Obj
+		return lobj
 	}
 	// The load's own slot is made before the shard is locked: a weak
 	// pointer takes long to make, and most loads that get here are stored.
-	mine := newSlot(l.Obj, m.strong, l.Epoch, l.Partial)
+	mine := newSlot(lobj, m.strong, l.Epoch, l.Partial)
 	var out unsafe.Pointer
 	var stored slot
 	m.compute(l.Key, func(cur slot, ok bool) (slot, op) {
@@ -278,12 +287,13 @@ func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.P
 		// when the type says how to copy it.
 		if p != nil && apply != nil && m.typ.New != nil && m.typ.Copy != nil {
 			obj := m.typ.New()
-			m.typ.Copy(obj, p)
+			m.typ.Copy(obj, m.typ.box(p))
 			apply(obj, l.Obj)
-			out, stored = obj, newSlot(obj, m.strong, l.Epoch, l.Partial)
+			np := m.typ.ptr(obj)
+			out, stored = np, newSlot(np, m.strong, l.Epoch, l.Partial)
 			return stored, opStore
 		}
-		out, stored = l.Obj, mine
+		out, stored = lobj, mine
 		return stored, opStore
 	})
 	if stored.ref != nil {
@@ -303,19 +313,24 @@ func (v sharedView) stored(m *sharedMap, key any, e slot) {
 }
 
 func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
+	checkLoads(typ, loads)
 	m := v.d.sharedMap(typ)
 	var o outcome
 	for i := range loads {
 		if loads[i].Canonical {
 			o.hits++
 		} else {
-			loads[i].Obj = v.put(m, &loads[i], apply, &o)
+			loads[i].Obj = typ.box(v.put(m, &loads[i], apply, &o))
 		}
 	}
 	o.count(&v.d.stats.shared)
 }
 
-func (v sharedView) Remove(typ *Type, key any, obj unsafe.Pointer) bool {
+func (v sharedView) Remove(typ *Type, key any, o any) bool {
+	obj, ok := typ.match(o)
+	if !ok {
+		return false
+	}
 	m := v.d.sharedMap(typ)
 	if _, ok := m.get(key); !ok {
 		return false

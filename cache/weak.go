@@ -3,7 +3,6 @@ package cache
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // Weak entries are removed by sweeping, not by a cleanup per object: a
@@ -14,12 +13,10 @@ import (
 // whose objects are gone and arms a new sentinel.
 
 var sweeper struct {
-	mu     sync.Mutex   // protects maps
-	maps   []*sharedMap // shared maps that hold weak entries
-	once   sync.Once
-	kick   chan struct{}
-	sweeps atomic.Uint64 // sweeps completed
-	freed  atomic.Uint64 // weak entries removed
+	mu   sync.Mutex   // protects maps
+	maps []*sharedMap // shared maps that hold weak entries
+	once sync.Once
+	kick chan struct{}
 }
 
 func registerWeak(m *sharedMap) {
@@ -57,27 +54,24 @@ func sweepAll() {
 	for _, m := range maps {
 		m.sweep()
 	}
-	sweeper.sweeps.Add(1)
 }
 
 func (m *sharedMap) sweep() {
 	dead := func(e slot) bool { return e.object(false) == nil }
 	n := m.ints.Load().sweep(dead) + m.strs.Load().sweep(dead) + m.anys.Load().sweep(dead)
-	sweeper.freed.Add(uint64(n))
 	m.db.stats.weakReleased.Add(uint64(n))
 }
 
-// Sweep removes, now, the weak entries whose objects have been collected, in
-// every database, and returns how many entries it removed in all since the
-// process started. Sweeps also run by themselves after each garbage
-// collection.
-func Sweep() (freed uint64) {
-	sweepAll()
-	return sweeper.freed.Load()
-}
-
-// SweepStats returns how many sweeps have run and how many weak entries they
-// removed.
-func SweepStats() (sweeps, freed uint64) {
-	return sweeper.sweeps.Load(), sweeper.freed.Load()
+// Sweep removes, now, the weak entries of d whose objects have been
+// collected, and returns how many weak entries of d have been removed in
+// all (Counters.WeakReleased). Sweeps also run by themselves after each
+// garbage collection.
+func (d *DB) Sweep() (released uint64) {
+	d.shared.Range(func(_, v any) bool {
+		if m := v.(*sharedMap); !m.strong {
+			m.sweep()
+		}
+		return true
+	})
+	return d.stats.weakReleased.Load()
 }

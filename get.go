@@ -1,0 +1,163 @@
+package idmap
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"reflect"
+
+	"github.com/go-idmap/idmap/cache"
+)
+
+// Get returns the object of type T whose primary key is pk (one value per
+// key column, converted to the key fields' types). A fresh object in the map
+// of ctx's scope (or of q's transaction, or the shared map) is returned with
+// no round trip to the database; otherwise one SELECT loads it. Absent rows
+// give sql.ErrNoRows.
+func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m, err := mappedModel(typeFor[T](), "Get")
+	if err != nil {
+		return nil, err
+	}
+	// The hit path of a *sql.DB and one integer or string key: the key is
+	// read out of pk by value and looked up typed, so that pk does not
+	// escape and the caller's interface boxes stay on its stack.
+	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
+		if db := databaseOf(sdb); db != nil {
+			if cs := stateFrom(ctx); !cs.refresh {
+				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
+					return as[T](p), nil
+				}
+			}
+		}
+	}
+	return getSlow[T](ctx, q, m, hideArgs(pk))
+}
+
+// getSlow is Get past its typed hit path. pk is hidden from escape analysis
+// (hideArgs): its values may live on the caller's stack, so that they are
+// copied to the heap (detachArgs) before anything else reads them.
+func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, error) {
+	var buf [maxKeyParts]any
+	pk, err := detachArgs("Get", m, pk, &buf)
+	if err != nil {
+		return nil, err
+	}
+	key, err := m.keyOf("Get", pk)
+	if err != nil {
+		return nil, err
+	}
+	cs := stateFrom(ctx)
+	sdb, isDB := q.(*sql.DB)
+	if q == nil || isNilPointer(q) {
+		return nil, errorf(ErrNotIdmap, "Get[%s]: nil Querier", m.name)
+	}
+	var db *database
+	var cm cache.Map
+	inTx := false // cm is the unit of work's scope, seen from inside a transaction
+	if isDB {
+		// The hit path: no probe, no view of the map.
+		if db = databaseOf(sdb); db == nil {
+			return nil, errorf(ErrNotIdmap, "Get[%s]: the *sql.DB was not opened through idmap", m.name)
+		}
+		if !cs.refresh {
+			if p, st := db.lookup(cs.scope, m.ctype, key); st == cache.Fresh {
+				return as[T](p), nil
+			}
+		}
+		cm = db.mapFor(ctx)
+	} else {
+		r, err := probe(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		db, cm = r.db, r.m()
+		inTx = r.txScope
+		if !cs.refresh {
+			if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
+				return as[T](p), nil
+			}
+		}
+	}
+	load := func() (any, error) {
+		query, _ := m.selectSQL(db.dialect)
+		rs, err := q.QueryContext(ctx, query, m.keyParts(key)...)
+		if err != nil {
+			return nil, err
+		}
+		var out *T
+		if err := Bind(rs, &out); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				// The row is gone (a DELETE, a changed key): forget its
+				// entry. Inside a transaction the unit of work's object
+				// is kept (the DELETE that hid the row expired it): the
+				// transaction may roll back, and the row is then the
+				// same object again, refreshed at its next read.
+				if !inTx {
+					cm.Remove(m.ctype, key, nil)
+				}
+				db.cdb.CountMiss(cm.Scoped())
+			}
+			return nil, err
+		}
+		return out, nil
+	}
+	if cs.refresh || !flightQuerier(q) {
+		p, err := load()
+		return as[T](p), err
+	}
+	fk := flightKey{q: q, scope: cs.scope, typ: m.ctype, key: key}
+	if !isDB {
+		fk.scope = nil // a transaction's or connection's map: its own
+	}
+	p, err := loadOnce(ctx, fk, cm, m.ctype, load)
+	return as[T](p), err
+}
+
+// as returns the object of the maps obj as a *T: nil for nil.
+func as[T any](obj any) *T {
+	p, _ := obj.(*T)
+	return p
+}
+
+// lookup looks key up in scope's map of db, or in db's shared map when
+// scope is nil, without making a view of the map.
+func (db *database) lookup(scope *cache.Scope, typ *cache.Type, key any) (any, cache.State) {
+	if scope != nil {
+		return scope.Lookup(db.cdb, typ, key)
+	}
+	return db.cdb.LookupShared(typ, key)
+}
+
+// mapFor returns the map that ctx selects in db: its scope's, or the shared
+// map.
+func (db *database) mapFor(ctx context.Context) cache.Map {
+	if s := scopeFrom(ctx); s != nil {
+		return s.In(db.cdb)
+	}
+	return db.cdb.Shared()
+}
+
+// resolve finds the database and map that a Querier and ctx select.
+func resolve(ctx context.Context, op string, q Querier, m *model) (*database, cache.Map, error) {
+	if sdb, ok := q.(*sql.DB); ok {
+		db := databaseOf(sdb)
+		if db == nil {
+			return nil, nil, errorf(ErrNotIdmap, "%s[%s]: the *sql.DB was not opened through idmap", op, m.name)
+		}
+		return db, db.mapFor(ctx), nil
+	}
+	r, err := probe(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.db, r.m(), nil
+}
+
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
