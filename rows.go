@@ -108,6 +108,7 @@ func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.
 		r.scope = c.tx.scope
 		r.txScope = !c.tx.own
 	}
+	c.hooksRowsOpened()
 	return r
 }
 
@@ -157,9 +158,13 @@ func (r *rows) Close() error {
 		r.conn.sessionPending = false
 		r.conn.sessionUnknown(context.Background())
 	}
+	if r.conn != nil {
+		r.conn.hooksRowsClosing(r.eff)
+	}
 	if r.eff != nil {
 		// A write through the query path (INSERT … RETURNING) may commit
-		// only when its rows are done: expire again.
+		// only when its rows are done: expire again, with what SQLite
+		// reported while the rows were read (hooksRowsClosing).
 		r.db.expire(r.eff)
 		if r.publish {
 			r.publish = false
@@ -167,9 +172,7 @@ func (r *rows) Close() error {
 		}
 	}
 	if r.conn != nil {
-		// What SQLite reported while the rows were read (a write with
-		// RETURNING runs at the first Next), now that it has finished.
-		r.conn.hooksIdle(context.Background())
+		r.conn.hooksIdle(context.Background(), false)
 	}
 	return err
 }
