@@ -269,6 +269,7 @@ var (
 	_ bus.ConnPublisher = (*Bus)(nil)
 	_ bus.Prover        = (*Bus)(nil)
 	_ bus.Attacher      = (*Bus)(nil)
+	_ bus.Dropper       = (*Bus)(nil)
 )
 
 // New returns a bus on the PostgreSQL database that connString names (a URL

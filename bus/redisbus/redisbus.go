@@ -23,6 +23,7 @@ var (
 	_ bus.Bus      = (*Bus)(nil)
 	_ bus.Prover   = (*Bus)(nil)
 	_ bus.Attacher = (*Bus)(nil)
+	_ bus.Dropper  = (*Bus)(nil)
 )
 
 // Defaults of the options.
