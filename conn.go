@@ -48,6 +48,7 @@ type connState struct {
 type txState struct {
 	epoch   uint64       // the database's clock when it began
 	scope   *cache.Scope // where its loads go
+	view    cache.Map    // scope.In(the database), made by the first probe that needs it
 	own     bool         // scope made for the transaction, ended with it
 	raw     bool         // begun by SQL text, not by BeginTx
 	pending []*effects   // what it wrote: expired at once, and again when it ends
@@ -302,6 +303,10 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 }
 
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	if query == probeSQL {
+		i.c.answerProbe(ctx)
+		return driver.RowsAffected(0), nil
+	}
 	cs := i.c.before(ctx, query)
 	res, err := conn.ExecContext(ctx, query, args)
 	if err == nil || uncertain(err) {
