@@ -293,6 +293,7 @@ func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 
 func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
 	if query == probeSQL {
+		i.c.answerProbe(ctx) // an Exec probe on a base without ExecerContext comes through Prepare
 		return ctx, probeStmt{}, nil
 	}
 	st, err := conn.PrepareContext(ctx, query)

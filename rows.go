@@ -237,12 +237,13 @@ func (p probed) m() cache.Map { return p.view }
 // probe learns the database and map of a *sql.Tx, *sql.Conn or other
 // Querier by sending it probeSQL, which the idmap driver answers without a
 // round trip to the server. Through ExecContext (a *sql.Tx or *sql.Conn)
-// the answer comes back in the context, which costs database/sql and sqlmw
-// 4 allocations, against 12 for a query (its rows, the goroutine and
-// context that watch a transaction's rows, sqlmw's wrappers); a Querier
-// without ExecContext, or a driver that does not let the interceptor
-// answer an Exec (no ExecerContext: database/sql prepares), is asked
-// through QueryContext.
+// the answer comes back in the context (the interceptor answers the Exec,
+// or the Prepare that database/sql sends first when the base driver has no
+// ExecerContext), which costs database/sql and sqlmw 4 allocations,
+// against 12 for a query (its rows, the goroutine and context that watch a
+// transaction's rows, sqlmw's wrappers); a Querier without ExecContext,
+// or one that did not reach idmap's driver, is asked through
+// QueryContext.
 func probe(ctx context.Context, q Querier) (probed, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -260,8 +261,8 @@ func probe(ctx context.Context, q Querier) (probed, error) {
 		if err != nil && ctx.Err() != nil {
 			return probed{}, err
 		}
-		// Not answered: not an idmap database, or a driver that prepares
-		// the statement. The query says which, as it always did.
+		// Not answered: not an idmap database (or a wrapper that hides
+		// the context). The query says which, as it always did.
 	}
 	rs, err := q.QueryContext(ctx, probeSQL)
 	if err != nil {
