@@ -123,7 +123,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 // pool: what SQLite's hooks reported of a statement that failed (rows that
 // SQLite kept) is applied now, not at the connection's next statement.
 func (c *conn) IsValid() bool {
-	c.st.hooksIdle(context.Background())
+	c.st.hooksIdle(context.Background(), true)
 	return c.valid.IsValid()
 }
 

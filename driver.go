@@ -135,6 +135,7 @@ type interceptor struct {
 
 func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
 	if query == probeSQL {
+		i.c.answerProbe(ctx) // an Exec probe on a base without ExecerContext comes through Prepare
 		return ctx, probeStmt{}, nil
 	}
 	st, err := conn.PrepareContext(ctx, query)
@@ -145,6 +146,10 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 }
 
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	if query == probeSQL {
+		i.c.answerProbe(ctx)
+		return driver.RowsAffected(0), nil
+	}
 	cs := i.c.before(ctx, query)
 	res, err := conn.ExecContext(ctx, query, args)
 	if err == nil || uncertain(err) {

@@ -202,6 +202,62 @@ func TestDriverBehavesAsBase(t *testing.T) {
 	}
 }
 
+// TestProbeEveryDriverShape: Get, Cached and Intern find the map of a
+// *sql.Tx and of a *sql.Conn on a base driver of every shape: through an
+// Exec that the interceptor answers where the base has ExecerContext, else
+// through the prepared or queried probe.
+func TestProbeEveryDriverShape(t *testing.T) {
+	ctx := context.Background()
+	for _, caps := range fakedb.Variants() {
+		t.Run(caps.String(), func(t *testing.T) {
+			fdb := fakedb.New(fakeRows, fakedb.WithCaps(caps))
+			db := sql.OpenDB(idmap.NewConnector(fdb.Connector(), idmap.Name("probe-"+caps.String()), idmap.Dialect("sqlite")))
+			defer db.Close()
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &User{ID: 7, Name: "tx"}
+			objs := []*User{u}
+			if err := idmap.Intern(ctx, tx, objs); err != nil {
+				t.Fatalf("Intern through a Tx: %v", err)
+			}
+			if got := idmap.Cached[User](ctx, tx, 7); got != u {
+				t.Errorf("Cached through the Tx = %p, want the interned %p", got, u)
+			}
+			if got, err := idmap.Get[User](ctx, tx, 7); err != nil || got != u {
+				t.Errorf("Get through the Tx = %p, %v; want the interned %p", got, err, u)
+			}
+			if got := idmap.Cached[User](ctx, db, 7); got != nil {
+				t.Error("the transaction's object is in the shared map")
+			}
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sctx := idmap.NewContext(ctx)
+			v := &User{ID: 8, Name: "conn"}
+			if err := idmap.Intern(sctx, c, []*User{v}); err != nil {
+				t.Fatalf("Intern through a Conn: %v", err)
+			}
+			if got := idmap.Cached[User](sctx, c, 8); got != v {
+				t.Errorf("Cached through the Conn in the scope = %p, want the interned %p", got, v)
+			}
+			if got := idmap.Cached[User](sctx, db, 8); got != v {
+				t.Errorf("Cached through the database in the scope = %p, want the interned %p", got, v)
+			}
+			if got := idmap.Cached[User](ctx, c, 8); got != nil {
+				t.Error("the scope's object is in the shared map")
+			}
+		})
+	}
+}
+
 type upperConverter struct{}
 
 func (upperConverter) ConvertValue(v any) (driver.Value, error) {

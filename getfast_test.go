@@ -169,9 +169,10 @@ func BenchmarkGetHit(b *testing.B) {
 }
 
 // TestGetTxHitAllocs: a Get hit through a transaction (the general path,
-// which copies the key before keeping it) costs no more allocations than
-// before the typed hit path: 13 (the probe of the transaction's map takes
-// most of them).
+// which copies the key before keeping it) costs at most 5 allocations, 13
+// before the probe went through ExecContext: what remains is database/sql's
+// (the Tx's release func, the boxed Result) and sqlmw's (the parent conn
+// and the Result it wraps), and the key's copy.
 func TestGetTxHitAllocs(t *testing.T) {
 	bg := context.Background()
 	db := openSQLite(t)
@@ -190,7 +191,7 @@ func TestGetTxHitAllocs(t *testing.T) {
 		if v, err := idmap.Get[User](bg, tx, ids[0]+zero); err != nil || v != u {
 			t.Fatal("not the same object", err)
 		}
-	}); a > 13 {
-		t.Errorf("%v allocations per Get hit in a transaction; want ≤ 13", a)
+	}); a > 5 {
+		t.Errorf("%v allocations per Get hit in a transaction; want ≤ 5", a)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"reflect"
+	"sync"
 
 	"github.com/ngrok/sqlmw"
 
@@ -69,6 +70,7 @@ func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.
 		r.scope = c.tx.scope
 		r.txScope = !c.tx.own
 	}
+	c.hooksRowsOpened()
 	return r
 }
 
@@ -118,9 +120,13 @@ func (r *rows) Close() error {
 		r.conn.sessionPending = false
 		r.conn.sessionUnknown(context.Background())
 	}
+	if r.conn != nil {
+		r.conn.hooksRowsClosing(r.eff)
+	}
 	if r.eff != nil {
 		// A write through the query path (INSERT … RETURNING) may commit
-		// only when its rows are done: expire again.
+		// only when its rows are done: expire again, with what SQLite
+		// reported while the rows were read (hooksRowsClosing).
 		r.db.expire(r.eff)
 		if r.publish {
 			r.publish = false
@@ -128,9 +134,7 @@ func (r *rows) Close() error {
 		}
 	}
 	if r.conn != nil {
-		// What SQLite reported while the rows were read (a write with
-		// RETURNING runs at the first Next), now that it has finished.
-		r.conn.hooksIdle(context.Background())
+		r.conn.hooksIdle(context.Background(), false)
 	}
 	return err
 }
@@ -180,18 +184,108 @@ func rowsOf(rs *sql.Rows) (*rows, []string, error) {
 	return nil, cols, errorf(ErrNotIdmap, "Bind: the rows were not produced by a database opened through idmap (sql.Open(\"idmap+<driver>\", dsn))")
 }
 
+// probed is what a probe learns of the connection of a *sql.Tx, *sql.Conn
+// or other Querier: its database, the map that a query run there now loads
+// into, and whether that map is the unit of work's scope seen from inside a
+// transaction (rows.txScope).
+type probed struct {
+	db      *database
+	view    cache.Map
+	txScope bool
+}
+
+func (p probed) m() cache.Map { return p.view }
+
 // probe learns the database and map of a *sql.Tx, *sql.Conn or other
 // Querier by sending it probeSQL, which the idmap driver answers without a
-// round trip to the server.
-func probe(ctx context.Context, q Querier) (*rows, error) {
+// round trip to the server. Through ExecContext (a *sql.Tx or *sql.Conn)
+// the answer comes back in the context (the interceptor answers the Exec,
+// or the Prepare that database/sql sends first when the base driver has no
+// ExecerContext), which costs database/sql and sqlmw 4 allocations,
+// against 12 for a query (its rows, the goroutine and context that watch a
+// transaction's rows, sqlmw's wrappers); a Querier without ExecContext,
+// or one that did not reach idmap's driver, is asked through
+// QueryContext.
+func probe(ctx context.Context, q Querier) (probed, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if e, ok := q.(execQuerier); ok {
+		pc := probeCtxs.Get().(*probeCtx)
+		pc.Context = ctx
+		_, err := e.ExecContext(pc, probeSQL)
+		p, answered := pc.ans, pc.answered
+		*pc = probeCtx{}
+		probeCtxs.Put(pc)
+		if answered {
+			return p, nil
+		}
+		if err != nil && ctx.Err() != nil {
+			return probed{}, err
+		}
+		// Not answered: not an idmap database (or a wrapper that hides
+		// the context). The query says which, as it always did.
+	}
 	rs, err := q.QueryContext(ctx, probeSQL)
 	if err != nil {
-		return nil, err
+		return probed{}, err
 	}
 	defer rs.Close()
 	r, _, err := rowsOf(rs)
 	if err != nil {
-		return nil, errorf(ErrNotIdmap, "the Querier does not run on a database opened through idmap")
+		return probed{}, errorf(ErrNotIdmap, "the Querier does not run on a database opened through idmap")
 	}
-	return r, nil
+	return probed{db: r.db, view: r.m(), txScope: r.txScope}, nil
+}
+
+// execQuerier is a Querier that also executes (*sql.Tx, *sql.Conn).
+type execQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// probeCtx is the context of an Exec probe: the interceptor that answers
+// probeSQL finds it among ctx's values and writes the answer in it, on the
+// goroutine that called ExecContext. Pooled: a probe allocates none.
+type probeCtx struct {
+	context.Context
+	ans      probed
+	answered bool
+}
+
+type probeCtxKey struct{}
+
+func (p *probeCtx) Value(key any) any {
+	if _, ok := key.(probeCtxKey); ok {
+		return p
+	}
+	return p.Context.Value(key)
+}
+
+var probeCtxs = sync.Pool{New: func() any { return new(probeCtx) }}
+
+// answerProbe answers an Exec of probeSQL on c, if it comes from probe.
+func (c *connState) answerProbe(ctx context.Context) {
+	pc, ok := ctx.Value(probeCtxKey{}).(*probeCtx)
+	if !ok {
+		return
+	}
+	p := probed{db: c.db}
+	cs := stateFrom(ctx)
+	if cs.scope != nil && !c.db.sawScope.Load() {
+		c.db.sawScope.Store(true)
+	}
+	switch t := c.tx; {
+	case t != nil:
+		// The transaction's view of its scope, made once: the probes of
+		// a transaction's Get calls allocate none.
+		if t.view == nil {
+			t.view = t.scope.In(c.db.cdb)
+		}
+		p.view, p.txScope = t.view, !t.own
+	case cs.scope != nil:
+		p.view = cs.scope.In(c.db.cdb)
+	default:
+		p.view = c.db.cdb.Shared()
+	}
+	pc.ans, pc.answered = p, true
 }

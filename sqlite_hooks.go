@@ -92,7 +92,12 @@ type sqliteHooks struct {
 	typ  reflect.Type // the base connection's type
 	base any          // the base connection, with the Register methods
 
-	active     bool // a statement sent through idmap runs (or ran and failed): reports count
+	active bool // a statement sent through idmap runs (or ran and failed): reports count
+	// open counts the rows of statements through idmap not yet closed: a
+	// driver may run a statement at the first Next (a write with RETURNING
+	// then changes its rows after the query returned), and a transaction
+	// may read several rows at once. Reports count while any is open.
+	open       int
 	updateOn   bool // the update hook is registered
 	preSeen    bool // the preupdate hook has reported a change on this connection
 	dropUpdate bool // the update hook is to be unregistered (between statements)
@@ -399,6 +404,7 @@ func (c *connState) hooksPending() bool { return c.hooks != nil && c.hooks.n > 0
 // in it besides the rows the statement names comes from triggers,
 // foreign-key actions and REPLACE, which the reader widens for; the update
 // hook adds the tables the reader did not see (a statement it misread).
+// Every drain goes through drainInto, which decides readerCovers.
 func (h *sqliteHooks) drain(e *effects, readerCovers bool) {
 	if h.n == 0 {
 		return
@@ -440,6 +446,19 @@ func (h *sqliteHooks) drain(e *effects, readerCovers bool) {
 		}
 	}
 	h.clear()
+}
+
+// drainInto adds to e, the effects of the statement that ran (or whose
+// rows are closing), what the hooks reported since the last drain, by the
+// rule of the connection's hook: the update hook leaves to the reader the
+// tables it named (drain's readerCovers) once the catalogue is known; the
+// preupdate hook reports every row. It reports whether there was anything.
+func (h *sqliteHooks) drainInto(e *effects) bool {
+	if h.n == 0 {
+		return false
+	}
+	h.drain(e, h.mode != hookPre && h.cat != nil && h.cat.ok)
+	return true
 }
 
 // keyedBy reports whether e expires the few keys ks of table t already
@@ -502,19 +521,50 @@ func (c *connState) hooksBefore(ctx context.Context, st *classify.Statement) {
 	}
 }
 
-// hooksIdle is called between statements (the rows closed, the
-// connection back to the pool): what the last statement's end did not take
-// is applied, and reports no longer count until the next statement through
-// idmap (a statement sent on the base connection through Unwrap bypasses
-// idmap, as documented).
-func (c *connState) hooksIdle(ctx context.Context) {
-	if c.hooks == nil {
+// hooksIdle is called between statements (rows closed, the connection
+// back to the pool: pooled): what the last statement's end did not take is
+// applied, and once no rows are open, reports no longer count until the
+// next statement through idmap (a statement sent on the base connection
+// through Unwrap bypasses idmap, as documented).
+func (c *connState) hooksIdle(ctx context.Context, pooled bool) {
+	h := c.hooks
+	if h == nil {
 		return
 	}
-	if c.hooks.n > 0 {
+	if h.n > 0 {
 		c.applyHooked(ctx)
 	}
-	c.hooks.active = false
+	if pooled {
+		h.open = 0
+	}
+	if h.open == 0 {
+		h.active = false
+	}
+}
+
+// hooksRowsOpened and hooksRowsClosing follow the rows of a statement
+// through idmap, which may change rows while they are read (a driver that
+// runs the statement at the first Next). What the hooks reported until the
+// rows close belongs to that statement: it joins eff, its effects (nil for
+// a read, whose reports hooksIdle applies), which its rows then expire and
+// publish once, as the statement's end does on the Exec path.
+func (c *connState) hooksRowsOpened() {
+	if c.hooks != nil {
+		c.hooks.open++
+	}
+}
+
+func (c *connState) hooksRowsClosing(eff *effects) {
+	h := c.hooks
+	if h == nil {
+		return
+	}
+	if h.open > 0 {
+		h.open--
+	}
+	if eff != nil && h.drainInto(eff) {
+		c.db.logEffects(eff)
+	}
 }
 
 // applyHooked expires, records and publishes what the hooks reported since
@@ -523,7 +573,7 @@ func (c *connState) hooksIdle(ctx context.Context) {
 // that SQLite kept).
 func (c *connState) applyHooked(ctx context.Context) {
 	e := &effects{}
-	c.hooks.drain(e, false)
+	c.hooks.drainInto(e)
 	c.db.expire(e)
 	c.db.logEffects(e)
 	if c.tx != nil {
@@ -567,10 +617,8 @@ func (c *connState) effectsFor(st *classify.Statement, args []driver.NamedValue,
 	default:
 		e = c.db.effectsOf(st, args, cur)
 		c.updateHookGaps(e, st)
-		h.drain(e, true)
-		return e
 	}
-	h.drain(e, false)
+	h.drainInto(e)
 	return e
 }
 

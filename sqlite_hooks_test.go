@@ -3,6 +3,7 @@ package idmap_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,9 +12,11 @@ import (
 	"testing"
 
 	"github.com/mattn/go-sqlite3"
+	"github.com/ngrok/sqlmw"
 	_ "modernc.org/sqlite"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/bus"
 )
 
 // Contract tests of SQLite's hooks as the source of truth for row changes:
@@ -51,11 +54,80 @@ func hookDrivers() []hookDriver {
 		{name: "mattnWrapped", mode: mattnMode, open: func(t *testing.T, opts ...idmap.Option) *sql.DB {
 			return open(t, registerCounted("sqlite3", &sqlite3.SQLiteDriver{}, &counter{}), mattnDSN(t), opts)
 		}},
+		{name: "mattnLazy", mode: mattnMode, open: func(t *testing.T, opts ...idmap.Option) *sql.DB {
+			return open(t, registerLazy("sqlite3", &sqlite3.SQLiteDriver{}), mattnDSN(t), opts)
+		}},
 		{name: "modernc", mode: "preupdate", open: func(t *testing.T, opts ...idmap.Option) *sql.DB {
-			dsn := "file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
-			return open(t, "sqlite", dsn, opts)
+			return open(t, "sqlite", moderncDSN(t), opts)
+		}},
+		{name: "moderncLazy", mode: "preupdate", open: func(t *testing.T, opts ...idmap.Option) *sql.DB {
+			probe, _ := sql.Open("sqlite", ":memory:")
+			base := probe.Driver()
+			probe.Close()
+			return open(t, registerLazy("sqlite", base), moderncDSN(t), opts)
 		}},
 	}
+}
+
+func moderncDSN(t *testing.T) string {
+	return "file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+}
+
+// registerLazy registers base behind a wrapper whose queries run at the
+// first Next (or Columns), as a driver that does not step a statement
+// until its rows are read (mattn and modernc take the first step in
+// QueryContext): a write through the query path (… RETURNING) then
+// changes its rows after idmap's interceptor has returned. It returns the
+// name to open "idmap+"+name with.
+func registerLazy(prefix string, base driver.Driver) string {
+	name := fmt.Sprintf("%s-lazy-%d", prefix, dbSeq.Add(1)) // the prefix tells idmap the dialect
+	sql.Register(name, sqlmw.Driver(base, lazyQueries{}))
+	idmap.Register(name)
+	return name
+}
+
+type lazyQueries struct{ sqlmw.NullInterceptor }
+
+func (lazyQueries) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, q string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	return ctx, &lazyRows{open: func() (driver.Rows, error) { return conn.QueryContext(ctx, q, args) }}, nil
+}
+
+func (lazyQueries) StmtQueryContext(ctx context.Context, st driver.StmtQueryContext, _ string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	return ctx, &lazyRows{open: func() (driver.Rows, error) { return st.QueryContext(ctx, args) }}, nil
+}
+
+type lazyRows struct {
+	open func() (driver.Rows, error)
+	r    driver.Rows
+	err  error
+}
+
+func (l *lazyRows) run() error {
+	if l.r == nil && l.err == nil {
+		l.r, l.err = l.open()
+	}
+	return l.err
+}
+
+func (l *lazyRows) Columns() []string {
+	if l.run() != nil {
+		return nil
+	}
+	return l.r.Columns()
+}
+
+func (l *lazyRows) Next(dest []driver.Value) error {
+	if err := l.run(); err != nil {
+		return err
+	}
+	return l.r.Next(dest)
+}
+
+func (l *lazyRows) Close() error {
+	if l.r == nil {
+		return nil
+	}
+	return l.r.Close()
 }
 
 // forEachHookDriver runs f on a new database of each SQLite driver, kept to
@@ -655,4 +727,73 @@ func TestSQLiteHooksReturningBehindOtherRows(t *testing.T) {
 		fresh(t, ctx, db, &hkUser{2, "BOB"}, 2)
 		kept[hkUser](t, d, ctx, db, 3)
 	})
+}
+
+// TestSQLiteHooksReturningPublishesOnce: a write through the query path
+// outside a transaction (… RETURNING) publishes its invalidation once, when
+// its rows close, with what the statement reader inferred and what the
+// engine reported in one message; so does the same write through Exec.
+// mattn and modernc run the statement in QueryContext, before idmap's
+// interceptor returns; on a driver that runs it at the first Next (the
+// Lazy drivers), the rows published the reader's part when they closed and
+// the hooks' part again after (two messages for one write) before the
+// hooks' reports joined the statement's effects.
+func TestSQLiteHooksReturningPublishesOnce(t *testing.T) {
+	for _, d := range hookDrivers() {
+		for _, exact := range []bool{false, true} {
+			name := d.name
+			if exact {
+				name += "/exact"
+			}
+			t.Run(name, func(t *testing.T) {
+				l := bus.NewLoopback()
+				defer l.Close()
+				opts := []idmap.Option{idmap.Name(fmt.Sprintf("hk-returning-once-%d", dbSeq.Add(1))), idmap.WithBus(l)}
+				if exact {
+					opts = append(opts, idmap.ExactExpiry())
+				}
+				db := d.open(t, opts...)
+				defer db.Close()
+				db.SetMaxOpenConns(1)
+				ctx := context.Background()
+				rec := record(t, l)
+				mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+				mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob'), (3, 'cid')")
+				load[hkUser](t, ctx, db, 1, 2, 3) // the hooks key the tables of mapped types
+				rec.take(l)
+				st0, _ := idmap.StatsOf(db)
+				for i, q := range []string{
+					"UPDATE hk_users SET name = name || 'x' WHERE id = 1 RETURNING id",
+					"UPDATE hk_users SET name = name || 'x' WHERE name < 'c' RETURNING id, name",
+					"INSERT INTO hk_users (id, name) VALUES (7, 'gil') RETURNING id",
+					"DELETE FROM hk_users WHERE id = 7 RETURNING id",
+					"UPDATE hk_users SET name = name || 'x' WHERE id = 2 RETURNING id;",
+					"SELECT 1; UPDATE hk_users SET name = name || 'x' WHERE id = 2 RETURNING id",
+					"UPDATE hk_users SET name = name || 'x' WHERE id = 2 RETURNING id; SELECT 1",
+					"WITH a AS (SELECT 2 AS id) UPDATE hk_users SET name = name || 'x' WHERE id IN (SELECT id FROM a) RETURNING id",
+				} {
+					rs, err := db.QueryContext(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for rs.Next() {
+					}
+					if err := rs.Close(); err != nil {
+						t.Fatal(err)
+					}
+					if got := rec.take(l); len(got) != 1 || !strings.HasPrefix(got[0], "hk_users:") {
+						t.Errorf("query %d (%s): published %q; want one message for hk_users", i, q, got)
+					}
+					mustExec(t, db, strings.ReplaceAll(q, "7", "8"))
+					if got := rec.take(l); len(got) != 1 || !strings.HasPrefix(got[0], "hk_users:") {
+						t.Errorf("exec %d (%s): published %q; want one message for hk_users", i, q, got)
+					}
+				}
+				st, _ := idmap.StatsOf(db)
+				if n := st.Bus.Published - st0.Bus.Published; n != 16 {
+					t.Errorf("Stats.Bus.Published grew by %d; want 16 (one per write)", n)
+				}
+			})
+		}
+	}
 }

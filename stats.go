@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/cache"
 	"github.com/go-idmap/idmap/signals"
 )
@@ -87,6 +88,12 @@ type BusStats struct {
 	Probes uint64 `json:"probes"`
 	// Ready: the database serves from its maps (see Ready).
 	Ready bool `json:"ready"`
+	// Dropped counts, by cause, the received payloads that the
+	// database's buses and sources dropped before decoding them (those
+	// that count them: bus.Dropper, as pgbus and redisbus do). A bus
+	// shared by several databases drops a payload before it knows the
+	// database: each of them counts the bus's drops.
+	Dropped bus.Drops `json:"dropped"`
 }
 
 // StatsOf returns the counters of db's database. ok is false when db was
@@ -148,6 +155,7 @@ func statsOf(d *cache.DB) Stats {
 			s.Bus.SinceProof = time.Duration(cache.Mono() - p)
 		}
 	}
+	s.Bus.Dropped = droppedOf(d)
 	for r, n := range c.Flushes {
 		if name := signals.Reason(r).String(); name != "unknown" {
 			s.Flushes[name] = n
@@ -174,4 +182,22 @@ func StatsHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(AllStats())
 	})
+}
+
+// droppedOf sums the drops of the buses d follows that count them.
+func droppedOf(d *cache.DB) bus.Drops {
+	var out bus.Drops
+	subscriptions.mu.Lock()
+	defer subscriptions.mu.Unlock()
+	for b, s := range subscriptions.m {
+		dr, ok := b.(bus.Dropper)
+		if !ok || !s.has(d) {
+			continue
+		}
+		n := dr.Dropped()
+		out.TooLarge += n.TooLarge
+		out.Unauthenticated += n.Unauthenticated
+		out.Malformed += n.Malformed
+	}
+	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/idmapexpvar"
 )
 
@@ -169,4 +170,34 @@ func TestExpvarPublishTakenName(t *testing.T) {
 	err := idmapexpvar.Publish(name)
 	require.Error(t, err)
 	require.True(t, strings.HasPrefix(err.Error(), "idmap: "), err.Error())
+}
+
+// droppingBus is a Loopback that counts dropped payloads, as pgbus and
+// redisbus do (bus.Dropper).
+type droppingBus struct {
+	*bus.Loopback
+	drops bus.DropCounter
+}
+
+func (b *droppingBus) Dropped() bus.Drops { return b.drops.Load() }
+
+// TestStatsBusDropped: the drops of a bus that counts them are in the
+// statistics of each database that uses it, and of no other.
+func TestStatsBusDropped(t *testing.T) {
+	b := &droppingBus{Loopback: bus.NewLoopback()}
+	defer b.Close()
+	db, _, _ := openBus(t, b, 1)
+	other, _ := openCounted(t, idmap.Name("stats-dropped-other-"+t.Name()))
+	b.drops.Add(bus.ErrTooLarge)
+	b.drops.Add(bus.ErrTooLarge)
+	b.drops.Add(bus.ErrUnauthenticated)
+	b.drops.Add(bus.ErrFormat)
+	st, ok := idmap.StatsOf(db)
+	require.True(t, ok)
+	require.Equal(t, bus.Drops{TooLarge: 2, Unauthenticated: 1, Malformed: 1}, st.Bus.Dropped)
+	st, _ = idmap.StatsOf(other)
+	require.Equal(t, bus.Drops{}, st.Bus.Dropped)
+	js, err := json.Marshal(st)
+	require.NoError(t, err)
+	require.Contains(t, string(js), `"dropped":{"too_large":0,"unauthenticated":0,"malformed":0}`)
 }

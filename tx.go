@@ -15,6 +15,7 @@ import (
 type txState struct {
 	epoch   uint64       // the database's clock when it began
 	scope   *cache.Scope // where its loads go
+	view    cache.Map    // scope.In(the database), made by the first probe that needs it
 	own     bool         // scope made for the transaction, ended with it
 	raw     bool         // begun by SQL text, not by BeginTx
 	pending []*effects   // what it wrote: expired at once, and again when it ends

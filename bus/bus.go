@@ -313,6 +313,15 @@ type Attacher interface {
 	Attach(a Attachment)
 }
 
+// A Dropper is a bus that counts the received payloads it dropped (over
+// its size bound, without a valid tag, not a message): pgbus and redisbus
+// are. idmap reports the counts in the statistics of each database that
+// uses the bus (idmap.BusStats.Dropped).
+type Dropper interface {
+	Bus
+	Dropped() Drops
+}
+
 // Attachment describes a database that uses a bus.
 type Attachment struct {
 	DB     string       // the database's idmap name

@@ -25,8 +25,10 @@ const (
 	// ("scopes") on idmap.hits, idmap.misses, idmap.refreshes and
 	// idmap.entries.
 	MapKey = attribute.Key("map")
-	// CauseKey is the cause of idmap.expiries: "keys", "tables",
-	// "database", "remote" or "age".
+	// CauseKey is the cause of idmap.expiries ("keys", "tables",
+	// "database", "remote" or "age"), of idmap.bus.gaps ("lost" or
+	// "closed") and of idmap.bus.dropped ("too large", "unauthenticated"
+	// or "malformed").
 	CauseKey = attribute.Key("cause")
 	// ReasonKey is the reason of idmap.flushes: "manual", "request end",
 	// "transaction end" or "schema change".
@@ -91,8 +93,12 @@ type instruments struct {
 	weakReleased, evicted   metric.Int64ObservableCounter
 	published, received     metric.Int64ObservableCounter
 	gaps, pubErrors         metric.Int64ObservableCounter
+	keysPub, keysRecv       metric.Int64ObservableCounter
+	leaseExpiries, probes   metric.Int64ObservableCounter
+	dropped                 metric.Int64ObservableCounter
 	entries                 metric.Int64ObservableUpDownCounter
-	listening               metric.Int64ObservableGauge
+	listening, ready        metric.Int64ObservableGauge
+	lease, proofAge         metric.Float64ObservableGauge
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -122,9 +128,19 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	counter(&in.received, "idmap.bus.received", "{message}",
 		"Messages of other instances received on the database's bus and applied.")
 	counter(&in.gaps, "idmap.bus.gaps", "{gap}",
-		"Subscriptions to the database's bus lost.")
+		"Subscriptions to the database's bus lost, or ended by the bus's Close, by cause.")
 	counter(&in.pubErrors, "idmap.bus.errors", "{error}",
 		"Failures to publish on the database's bus.")
+	counter(&in.keysPub, "idmap.bus.keys.published", "{key}",
+		"Keys named one by one in the messages sent on the database's bus (a message for a whole table or database names none).")
+	counter(&in.keysRecv, "idmap.bus.keys.received", "{key}",
+		"Keys named one by one in the messages of other instances received and applied.")
+	counter(&in.leaseExpiries, "idmap.bus.lease.expiries", "{expiry}",
+		"Times the database's bus proved no delivery within the lease while it listened (the maps stopped serving).")
+	counter(&in.probes, "idmap.bus.probes", "{probe}",
+		"Probes sent on the database's bus to prove delivery.")
+	counter(&in.dropped, "idmap.bus.dropped", "{message}",
+		"Received payloads that the database's buses dropped before decoding them, by cause.")
 
 	var err error
 	in.entries, err = m.Int64ObservableUpDownCounter("idmap.entries",
@@ -134,6 +150,18 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.listening, err = m.Int64ObservableGauge("idmap.bus.listening",
 		metric.WithUnit("1"),
 		metric.WithDescription("1 while the subscription to the database's bus is up, else 0 (0 without a bus)."))
+	errs = append(errs, err)
+	in.ready, err = m.Int64ObservableGauge("idmap.bus.ready",
+		metric.WithUnit("1"),
+		metric.WithDescription("1 while the database serves from its maps (idmap.Ready), else 0."))
+	errs = append(errs, err)
+	in.lease, err = m.Float64ObservableGauge("idmap.bus.lease.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("The database's lease: how old the newest proof of delivery may be for the maps to serve (0 when its bus proves no delivery)."))
+	errs = append(errs, err)
+	in.proofAge, err = m.Float64ObservableGauge("idmap.bus.proof.age",
+		metric.WithUnit("s"),
+		metric.WithDescription("Time since the probe of the newest proof of delivery was sent; absent until a proof came."))
 	errs = append(errs, err)
 
 	if err := errors.Join(errs...); err != nil {
@@ -147,7 +175,8 @@ func (in *instruments) observables() []metric.Observable {
 		in.hits, in.misses, in.refreshes, in.expiries, in.flushes,
 		in.weakReleased, in.evicted,
 		in.published, in.received, in.gaps, in.pubErrors,
-		in.entries, in.listening,
+		in.keysPub, in.keysRecv, in.leaseExpiries, in.probes, in.dropped,
+		in.entries, in.listening, in.ready, in.lease, in.proofAge,
 	}
 }
 
@@ -200,13 +229,34 @@ func (in *instruments) observeDB(o metric.Observer, s idmap.Stats) {
 	o.ObserveInt64(in.evicted, clamp(s.Evicted), only)
 	o.ObserveInt64(in.published, clamp(s.Bus.Published), only)
 	o.ObserveInt64(in.received, clamp(s.Bus.Received), only)
-	o.ObserveInt64(in.gaps, clamp(s.Bus.Gaps), only)
-	o.ObserveInt64(in.pubErrors, clamp(s.Bus.Errors), only)
-	var listening int64
-	if s.Bus.Listening {
-		listening = 1
+	for _, cause := range [...]string{"lost", "closed"} { // Bus.Gaps, split
+		o.ObserveInt64(in.gaps, clamp(s.Bus.GapsByCause[cause]), with(CauseKey.String(cause)))
 	}
-	o.ObserveInt64(in.listening, listening, only)
+	o.ObserveInt64(in.pubErrors, clamp(s.Bus.Errors), only)
+	o.ObserveInt64(in.keysPub, clamp(s.Bus.PublishedKeys), only)
+	o.ObserveInt64(in.keysRecv, clamp(s.Bus.ReceivedKeys), only)
+	o.ObserveInt64(in.leaseExpiries, clamp(s.Bus.LeaseExpiries), only)
+	o.ObserveInt64(in.probes, clamp(s.Bus.Probes), only)
+	d := s.Bus.Dropped
+	for _, c := range [...]struct {
+		cause string
+		n     uint64
+	}{{"too large", d.TooLarge}, {"unauthenticated", d.Unauthenticated}, {"malformed", d.Malformed}} {
+		o.ObserveInt64(in.dropped, clamp(c.n), with(CauseKey.String(c.cause)))
+	}
+	o.ObserveInt64(in.listening, bit(s.Bus.Listening), only)
+	o.ObserveInt64(in.ready, bit(s.Bus.Ready), only)
+	o.ObserveFloat64(in.lease, s.Bus.Lease.Seconds(), only)
+	if s.Bus.SinceProof >= 0 {
+		o.ObserveFloat64(in.proofAge, s.Bus.SinceProof.Seconds(), only)
+	}
+}
+
+func bit(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // clamp converts a counter to the int64 of an observation (a counter past

@@ -3,11 +3,14 @@ package idmapotel_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 	"go.opentelemetry.io/otel/attribute"
@@ -15,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/go-idmap/idmap"
+	"github.com/go-idmap/idmap/bus"
 	idmapotel "github.com/go-idmap/idmap/otel"
 )
 
@@ -35,6 +39,7 @@ type point struct {
 	mono   bool   // a monotonic sum
 	attrs  attribute.Set
 	value  int64
+	float  float64 // the value of a float64 gauge
 }
 
 // key names a point by its metric and attributes, db.name left out:
@@ -70,6 +75,10 @@ func collect(t *testing.T, r sdkmetric.Reader, scope string) []point {
 			case metricdata.Gauge[int64]:
 				for _, dp := range d.DataPoints {
 					out = append(out, point{metric: m.Name, kind: "gauge", attrs: dp.Attributes, value: dp.Value})
+				}
+			case metricdata.Gauge[float64]:
+				for _, dp := range d.DataPoints {
+					out = append(out, point{metric: m.Name, kind: "gauge", attrs: dp.Attributes, float: dp.Value})
 				}
 			default:
 				t.Errorf("%s: unexpected data %T", m.Name, m.Data)
@@ -129,10 +138,19 @@ var instruments = map[string]struct {
 	"idmap.evicted":       {"counter", "{entry}", nil},
 	"idmap.bus.published": {"counter", "{message}", nil},
 	"idmap.bus.received":  {"counter", "{message}", nil},
-	"idmap.bus.gaps":      {"counter", "{gap}", nil},
+	"idmap.bus.gaps":      {"counter", "{gap}", []string{"cause"}},
 	"idmap.bus.errors":    {"counter", "{error}", nil},
 	"idmap.entries":       {"updowncounter", "{entry}", []string{"map"}},
 	"idmap.bus.listening": {"gauge", "1", nil},
+
+	"idmap.bus.keys.published": {"counter", "{key}", nil},
+	"idmap.bus.keys.received":  {"counter", "{key}", nil},
+	"idmap.bus.lease.expiries": {"counter", "{expiry}", nil},
+	"idmap.bus.probes":         {"counter", "{probe}", nil},
+	"idmap.bus.dropped":        {"counter", "{message}", []string{"cause"}},
+	"idmap.bus.ready":          {"gauge", "1", nil},
+	"idmap.bus.lease.duration": {"gauge", "s", nil},
+	"idmap.bus.proof.age":      {"gauge", "s", nil},
 }
 
 func TestMetrics(t *testing.T) {
@@ -242,8 +260,12 @@ func TestMetrics(t *testing.T) {
 		"idmap.flushes{reason=manual}", "idmap.flushes{reason=request end}",
 		"idmap.flushes{reason=transaction end}", "idmap.flushes{reason=schema change}", "idmap.flushes{reason=bus gap}",
 		"idmap.weak.released{}", "idmap.evicted{}",
-		"idmap.bus.published{}", "idmap.bus.received{}", "idmap.bus.gaps{}", "idmap.bus.errors{}",
-		"idmap.bus.listening{}",
+		"idmap.bus.published{}", "idmap.bus.received{}", "idmap.bus.gaps{cause=lost}", "idmap.bus.gaps{cause=closed}",
+		"idmap.bus.errors{}", "idmap.bus.listening{}",
+		"idmap.bus.keys.published{}", "idmap.bus.keys.received{}", "idmap.bus.lease.expiries{}", "idmap.bus.probes{}",
+		"idmap.bus.dropped{cause=too large}", "idmap.bus.dropped{cause=unauthenticated}", "idmap.bus.dropped{cause=malformed}",
+		"idmap.bus.ready{}", "idmap.bus.lease.duration{}",
+		// idmap.bus.proof.age: none without a proof of delivery
 	}
 	var gotKeys []string
 	for k := range after {
@@ -318,9 +340,128 @@ func TestDescriptions(t *testing.T) {
 		}
 	}
 	for name := range instruments {
-		if !seen[name] {
+		if !seen[name] && name != "idmap.bus.proof.age" { // none without a proof: TestBusMetrics
 			t.Errorf("no metric %s", name)
 		}
+	}
+}
+
+// provingDropper is a Loopback that proves delivery and counts dropped
+// payloads, as pgbus and redisbus do.
+type provingDropper struct {
+	*bus.ProvingLoopback
+	drops bus.DropCounter
+}
+
+func (b *provingDropper) Dropped() bus.Drops { return b.drops.Load() }
+
+// TestBusMetrics: the statistics of a database's bus and lease (keys
+// published and received, gaps by cause, lease expiries, probes, dropped
+// payloads, readiness, the lease and the age of the newest proof) are
+// exported, on a bus that proves delivery.
+func TestBusMetrics(t *testing.T) {
+	ctx := context.Background()
+	reader, mp := newReader(t)
+	reg, err := idmapotel.Register(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Unregister()
+	l := bus.NewLoopback()
+	defer l.Close()
+	b := &provingDropper{ProvingLoopback: l.Proving()}
+	const name, lease = "otel-test-bus", 200 * time.Millisecond
+	db, err := idmap.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "bus.db"), idmap.Name(name), idmap.WithBus(b), idmap.Lease(lease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+		INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b')`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := idmap.WaitReady(wctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idmap.Get[Item](ctx, db, int64(1)); err != nil { // Item's key column is known from now on
+		t.Fatal(err)
+	}
+	stats := func() idmap.Stats {
+		st, _ := idmap.StatsOf(db)
+		return st
+	}
+	// waitFor polls the statistics (the prober runs on its own clock).
+	waitFor := func(what string, cond func(idmap.Stats) bool) {
+		t.Helper()
+		for !cond(stats()) {
+			if wctx.Err() != nil {
+				t.Fatalf("waiting for %s: %v", what, wctx.Err())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	before := valuesOf(t, collect(t, reader, idmapotel.ScopeName), name)
+	st0 := stats()
+
+	if _, err := db.ExecContext(ctx, `UPDATE items SET name = 'z' WHERE id = ?`, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, []bus.Message{{Origin: "another", Seq: 1, DB: name, Table: "items", Keys: []any{int64(1), int64(2)}, Columns: []string{"id"}}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Sync()
+	b.drops.Add(bus.ErrTooLarge)
+	b.drops.Add(bus.ErrUnauthenticated)
+	b.drops.Add(bus.ErrUnauthenticated)
+	l.Stall() // no proof comes: the lease expires
+	waitFor("a lease expiry", func(s idmap.Stats) bool { return s.Bus.LeaseExpiries > st0.Bus.LeaseExpiries })
+	l.Unstall()
+	l.Cut(errors.New("cut"))
+	waitFor("the loss", func(s idmap.Stats) bool { return s.Bus.GapsByCause["lost"] > st0.Bus.GapsByCause["lost"] })
+	l.Restore()
+	if err := idmap.WaitReady(wctx, db); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a proof", func(s idmap.Stats) bool { return s.Bus.SinceProof >= 0 && s.Bus.Probes > st0.Bus.Probes })
+
+	points := collect(t, reader, idmapotel.ScopeName)
+	after := valuesOf(t, points, name)
+	for k, want := range map[string]int64{
+		"idmap.bus.keys.published{}":               1,
+		"idmap.bus.keys.received{}":                2,
+		"idmap.bus.gaps{cause=lost}":               1,
+		"idmap.bus.gaps{cause=closed}":             0,
+		"idmap.bus.lease.expiries{}":               int64(stats().Bus.LeaseExpiries - st0.Bus.LeaseExpiries),
+		"idmap.bus.dropped{cause=too large}":       1,
+		"idmap.bus.dropped{cause=unauthenticated}": 2,
+		"idmap.bus.dropped{cause=malformed}":       0,
+	} {
+		if got := after[k] - before[k]; got != want {
+			t.Errorf("%s rose by %d, want %d", k, got, want)
+		}
+	}
+	if after["idmap.bus.lease.expiries{}"] == before["idmap.bus.lease.expiries{}"] {
+		t.Error("idmap.bus.lease.expiries did not rise")
+	}
+	if after["idmap.bus.probes{}"] <= before["idmap.bus.probes{}"] {
+		t.Error("idmap.bus.probes did not rise")
+	}
+	if after["idmap.bus.ready{}"] != 1 || after["idmap.bus.listening{}"] != 1 {
+		t.Errorf("idmap.bus.ready = %d, idmap.bus.listening = %d; want 1, 1", after["idmap.bus.ready{}"], after["idmap.bus.listening{}"])
+	}
+	floats := map[string]float64{}
+	for _, p := range points {
+		if v, _ := p.attrs.Value(idmapotel.DBNameKey); v.AsString() == name && p.kind == "gauge" {
+			floats[p.metric] = p.float
+		}
+	}
+	if got := floats["idmap.bus.lease.duration"]; got != lease.Seconds() {
+		t.Errorf("idmap.bus.lease.duration = %v, want %v", got, lease.Seconds())
+	}
+	if got, ok := floats["idmap.bus.proof.age"]; !ok || got < 0 {
+		t.Errorf("idmap.bus.proof.age = %v (present %v), want a point >= 0 after a proof", got, ok)
 	}
 }
 

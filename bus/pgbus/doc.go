@@ -70,6 +70,15 @@
 // LISTEN does not work through a pooler in transaction mode. The idmap
 // database itself may use any pooler.
 //
+// # Options
+//
+// An option given a value outside its range (MaxMessageSize(0), a
+// Heartbeat or PingTimeout that is not positive, an empty Channel or
+// ApplicationName, ListenerConfig(nil), a Key under 16 bytes) makes New
+// return an error that names the option, "pgbus: MaxMessageSize: 0 is not
+// a positive size"; no value stands for the default, which is what leaving
+// the option out gives. redisbus follows the same rule.
+//
 // # Security
 //
 // The bus never puts the connection's password in an error, a log record

@@ -48,53 +48,123 @@ var ErrClosed = fmt.Errorf("pgbus: %w", bus.ErrClosed)
 // waiting to be sent is full.
 var ErrQueueFull = errors.New("pgbus: publish queue full")
 
-// An Option configures a Bus.
+// An Option configures a Bus. An option given a value outside its range
+// (a size or duration that is not positive, an empty or invalid name, a nil
+// configuration, a short key) makes New and NewFromConfig return an error
+// that names it ("pgbus: MaxMessageSize: 0 is not a positive size"): no
+// value stands for the default, which is what leaving the option out
+// gives. redisbus's options follow the same rule.
 type Option func(*options)
 
 type options struct {
 	channel     string
 	heartbeat   time.Duration
-	pingTimeout time.Duration // 0: heartbeat
-	appName     string
+	pingTimeout time.Duration // 0: not given, the heartbeat
+	appName     string        // "": not given, the connection string's, else DefaultApplicationName
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 	queueSize   int
 	logger      *slog.Logger
-	maxSize     int             // 0: bus.DefaultMaxMessageSize
+	maxSize     int             // bus.DefaultMaxMessageSize unless given
 	key         []byte          // nil: messages are not authenticated
-	keySet      bool            // Key was given (an empty key is an error, not no key)
 	listenCfg   *pgx.ConnConfig // ListenerConfig; nil: the bus's configuration
+	err         error           // the first option given a value outside its range
+}
+
+// fail keeps the first option error.
+func (o *options) fail(err error) {
+	if o.err == nil {
+		o.err = err
+	}
 }
 
 // Channel sets the NOTIFY channel, DefaultChannel ("idmap") by default.
 // Every instance that shares a database must use the same channel; it is
-// used verbatim (case included), and is at most 63 bytes long.
-func Channel(name string) Option { return func(o *options) { o.channel = name } }
+// used verbatim (case included), is not empty, and is at most 63 bytes
+// long, without a NUL byte.
+func Channel(name string) Option {
+	return func(o *options) {
+		switch {
+		case name == "":
+			o.fail(busadapter.OptionError("pgbus", "Channel", "empty channel name"))
+		case len(name) > 63:
+			o.fail(busadapter.OptionError("pgbus", "Channel", "channel name %.20q… is longer than 63 bytes", name))
+		case strings.IndexByte(name, 0) >= 0:
+			o.fail(busadapter.OptionError("pgbus", "Channel", "channel name contains a NUL byte"))
+		default:
+			o.channel = name
+		}
+	}
+}
 
 // Heartbeat sets how long the listener waits for a notification before it
 // pings the server to check the connection, DefaultHeartbeat (5 s) by
-// default. A dead or stalled connection is detected within about
-// Heartbeat + PingTimeout.
-func Heartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+// default; it must be positive. A dead or stalled connection is detected
+// within about Heartbeat + PingTimeout.
+func Heartbeat(d time.Duration) Option {
+	return func(o *options) {
+		if err := busadapter.PositiveInterval("pgbus", "Heartbeat", d); err != nil {
+			o.fail(err)
+			return
+		}
+		o.heartbeat = d
+	}
+}
 
-// PingTimeout sets how long the heartbeat's ping may take before the
-// connection is deemed lost; the Heartbeat interval by default.
-func PingTimeout(d time.Duration) Option { return func(o *options) { o.pingTimeout = d } }
+// PingTimeout sets how long the heartbeat's ping (and a probe) may take
+// before the connection is deemed lost, positive; the Heartbeat interval
+// when PingTimeout is not given.
+func PingTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if err := busadapter.PositiveInterval("pgbus", "PingTimeout", d); err != nil {
+			o.fail(err)
+			return
+		}
+		o.pingTimeout = d
+	}
+}
 
 // ApplicationName sets the application_name of the listening connection
-// (as pg_stat_activity shows it). By default it is the connection string's
-// application_name, else DefaultApplicationName ("idmap-pgbus-listener").
-func ApplicationName(name string) Option { return func(o *options) { o.appName = name } }
+// (as pg_stat_activity shows it): not empty, without a NUL byte. Without
+// it, the name is the connection string's application_name, else
+// DefaultApplicationName ("idmap-pgbus-listener").
+func ApplicationName(name string) Option {
+	return func(o *options) {
+		switch {
+		case name == "":
+			o.fail(busadapter.OptionError("pgbus", "ApplicationName", "empty name"))
+		case strings.IndexByte(name, 0) >= 0:
+			o.fail(busadapter.OptionError("pgbus", "ApplicationName", "the name contains a NUL byte"))
+		default:
+			o.appName = name
+		}
+	}
+}
 
 // Backoff sets the bounds of the delay between two attempts to reconnect
-// the listener (it doubles from min to max), 50 ms and 2 s by default.
+// the listener (it doubles from min to max), 50 ms and 2 s by default;
+// 0 < min <= max.
 func Backoff(min, max time.Duration) Option {
-	return func(o *options) { o.minBackoff, o.maxBackoff = min, max }
+	return func(o *options) {
+		if min <= 0 || max < min {
+			o.fail(busadapter.OptionError("pgbus", "Backoff", "bounds %v, %v are not 0 < min <= max", min, max))
+			return
+		}
+		o.minBackoff, o.maxBackoff = min, max
+	}
 }
 
 // QueueSize sets how many calls to Publish may wait to be sent,
-// DefaultQueueSize by default.
-func QueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+// DefaultQueueSize by default; it must be positive.
+func QueueSize(n int) Option {
+	return func(o *options) {
+		if err := busadapter.PositiveSize("pgbus", "QueueSize", n); err != nil {
+			o.fail(err)
+			return
+		}
+		o.queueSize = n
+	}
+}
 
 // Logger sets where the bus logs lost and resumed subscriptions, dropped
 // payloads and failures to publish. By default the bus logs where the
@@ -115,21 +185,33 @@ func Logger(l *slog.Logger) Option {
 // from that of the bus's own publishing connection (which New's connection
 // string or NewFromConfig's configuration sets): another role, timeouts or
 // TLS settings for each direction, as redisbus.SubscribeOptions does. cfg
-// (made by pgx.ParseConfig) is copied; it must reach the same database.
+// (made by pgx.ParseConfig) is copied; it must reach the same database,
+// and must not be nil (leave the option out for the bus's configuration).
 // ApplicationName still names the listener.
 func ListenerConfig(cfg *pgx.ConnConfig) Option {
 	return func(o *options) {
-		if cfg != nil {
-			o.listenCfg = cfg.Copy()
+		if cfg == nil {
+			o.fail(busadapter.OptionError("pgbus", "ListenerConfig", "nil *pgx.ConnConfig"))
+			return
 		}
+		o.listenCfg = cfg.Copy()
 	}
 }
 
-// MaxMessageSize bounds the payloads the subscriptions decode, in bytes
-// (bus.DefaultMaxMessageSize, 64 KiB, by default; PostgreSQL itself keeps
-// NOTIFY payloads under 8,000 bytes). A longer payload is dropped, counted
-// (Dropped) and logged, without stalling the subscription.
-func MaxMessageSize(n int) Option { return func(o *options) { o.maxSize = n } }
+// MaxMessageSize bounds the payloads the subscriptions decode, in bytes,
+// positive (bus.DefaultMaxMessageSize, 64 KiB, by default; PostgreSQL
+// itself keeps NOTIFY payloads under 8,000 bytes). A longer payload is
+// dropped, counted (Dropped) and logged, without stalling the
+// subscription.
+func MaxMessageSize(n int) Option {
+	return func(o *options) {
+		if err := busadapter.PositiveSize("pgbus", "MaxMessageSize", n); err != nil {
+			o.fail(err)
+			return
+		}
+		o.maxSize = n
+	}
+}
 
 // Key makes the bus authenticate its messages with HMAC-SHA256 under key:
 // what it publishes carries a tag, and its subscriptions drop (count and
@@ -138,7 +220,13 @@ func MaxMessageSize(n int) Option { return func(o *options) { o.maxSize = n } }
 // an instance without it publishes what the others drop. See the README's
 // "Security" section for the trust model.
 func Key(key []byte) Option {
-	return func(o *options) { o.key, o.keySet = append([]byte(nil), key...), true }
+	return func(o *options) {
+		if len(key) < 16 {
+			o.fail(busadapter.OptionError("pgbus", "Key", "%d bytes is too short a key (at least 16)", len(key)))
+			return
+		}
+		o.key = append([]byte(nil), key...)
+	}
 }
 
 // Bus is a bus.ConnPublisher on PostgreSQL's LISTEN/NOTIFY. idmap publishes
@@ -181,6 +269,7 @@ var (
 	_ bus.ConnPublisher = (*Bus)(nil)
 	_ bus.Prover        = (*Bus)(nil)
 	_ bus.Attacher      = (*Bus)(nil)
+	_ bus.Dropper       = (*Bus)(nil)
 )
 
 // New returns a bus on the PostgreSQL database that connString names (a URL
@@ -211,12 +300,16 @@ func NewFromConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...Option) (*B
 		minBackoff: DefaultMinBackoff,
 		maxBackoff: DefaultMaxBackoff,
 		queueSize:  DefaultQueueSize,
+		maxSize:    bus.DefaultMaxMessageSize,
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := o.validate(); err != nil {
-		return nil, err
+	if o.err != nil {
+		return nil, o.err
+	}
+	if o.pingTimeout == 0 {
+		o.pingTimeout = o.heartbeat
 	}
 	b := &Bus{cfg: cfg.Copy(), o: o, probeChan: busadapter.ProbeChannel(), subs: map[*listener]struct{}{}}
 	b.listenCfg = b.cfg
@@ -236,35 +329,6 @@ func NewFromConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...Option) (*B
 	b.publishCtx, b.stopPublish = context.WithCancel(context.Background())
 	b.queue = make(chan []string, o.queueSize)
 	return b, nil
-}
-
-func (o *options) validate() error {
-	switch {
-	case o.channel == "":
-		return errors.New("pgbus: empty channel name")
-	case len(o.channel) > 63:
-		return fmt.Errorf("pgbus: channel name %.20q… is longer than 63 bytes", o.channel)
-	case strings.IndexByte(o.channel, 0) >= 0:
-		return errors.New("pgbus: channel name contains a NUL byte")
-	case o.heartbeat <= 0:
-		return fmt.Errorf("pgbus: heartbeat %v is not positive", o.heartbeat)
-	case o.pingTimeout < 0:
-		return fmt.Errorf("pgbus: ping timeout %v is negative", o.pingTimeout)
-	case o.minBackoff <= 0 || o.maxBackoff < o.minBackoff:
-		return fmt.Errorf("pgbus: backoff bounds %v, %v are not 0 < min <= max", o.minBackoff, o.maxBackoff)
-	case o.queueSize <= 0:
-		return fmt.Errorf("pgbus: queue size %d is not positive", o.queueSize)
-	case strings.IndexByte(o.appName, 0) >= 0:
-		return errors.New("pgbus: application name contains a NUL byte")
-	case o.maxSize < 0:
-		return fmt.Errorf("pgbus: MaxMessageSize %d is negative", o.maxSize)
-	case o.keySet && len(o.key) < 16:
-		return fmt.Errorf("pgbus: Key: %d bytes is too short a key (at least 16)", len(o.key))
-	}
-	if o.pingTimeout == 0 {
-		o.pingTimeout = o.heartbeat
-	}
-	return nil
 }
 
 // Channel returns the bus's NOTIFY channel.

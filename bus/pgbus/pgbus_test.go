@@ -20,22 +20,40 @@ import (
 	"github.com/go-idmap/idmap/bus/pgbus"
 )
 
+// TestOptionsInvalid: an option given a value outside its range is an
+// error that names it, never the default in disguise (MaxMessageSize(0),
+// PingTimeout(0), ApplicationName("") and ListenerConfig(nil) meant the
+// default before, as redisbus's counterparts did not).
 func TestOptionsInvalid(t *testing.T) {
-	for name, opt := range map[string]pgbus.Option{
-		"empty channel":    pgbus.Channel(""),
-		"long channel":     pgbus.Channel(strings.Repeat("c", 64)),
-		"NUL channel":      pgbus.Channel("a\x00b"),
-		"zero heartbeat":   pgbus.Heartbeat(0),
-		"negative ping":    pgbus.PingTimeout(-time.Second),
-		"backoff min>max":  pgbus.Backoff(time.Second, time.Millisecond),
-		"zero backoff":     pgbus.Backoff(0, time.Second),
-		"zero queue":       pgbus.QueueSize(0),
-		"NUL listener app": pgbus.ApplicationName("a\x00"),
+	for _, c := range []struct {
+		option string
+		opt    pgbus.Option
+	}{
+		{"Channel", pgbus.Channel("")},
+		{"Channel", pgbus.Channel(strings.Repeat("c", 64))},
+		{"Channel", pgbus.Channel("a\x00b")},
+		{"Heartbeat", pgbus.Heartbeat(0)},
+		{"Heartbeat", pgbus.Heartbeat(-time.Second)},
+		{"PingTimeout", pgbus.PingTimeout(0)},
+		{"PingTimeout", pgbus.PingTimeout(-time.Second)},
+		{"Backoff", pgbus.Backoff(time.Second, time.Millisecond)},
+		{"Backoff", pgbus.Backoff(0, time.Second)},
+		{"Backoff", pgbus.Backoff(-time.Second, time.Second)},
+		{"QueueSize", pgbus.QueueSize(0)},
+		{"QueueSize", pgbus.QueueSize(-1)},
+		{"ApplicationName", pgbus.ApplicationName("")},
+		{"ApplicationName", pgbus.ApplicationName("a\x00")},
+		{"MaxMessageSize", pgbus.MaxMessageSize(0)},
+		{"MaxMessageSize", pgbus.MaxMessageSize(-1)},
+		{"Key", pgbus.Key(nil)},
+		{"Key", pgbus.Key([]byte("short"))},
+		{"ListenerConfig", pgbus.ListenerConfig(nil)},
 	} {
 		// The options are checked before connecting: no server needed.
-		_, err := pgbus.New(context.Background(), "postgres://u:pw@127.0.0.1:1/d", opt)
-		if err == nil || !strings.HasPrefix(err.Error(), "pgbus: ") || strings.Contains(err.Error(), "connect") {
-			t.Errorf("%s: got %v, want an option error", name, err)
+		// A valid option after the invalid one does not hide it.
+		_, err := pgbus.New(context.Background(), "postgres://u:pw@127.0.0.1:1/d", c.opt, pgbus.Channel("ok"))
+		if want := "pgbus: " + c.option + ": "; err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "connect") {
+			t.Errorf("%s: got %v, want an error beginning %q", c.option, err, want)
 		}
 	}
 }

@@ -88,6 +88,34 @@ func TestFeedErrors(t *testing.T) {
 	}
 }
 
+// TestFeedOptionsInvalid: an option given a value outside its range is an
+// error that names it, checked before connecting, by the rule of pgbus
+// and redisbus (ApplicationName("") sent an empty application_name
+// before, and a later valid option hid an earlier invalid one).
+func TestFeedOptionsInvalid(t *testing.T) {
+	for _, c := range []struct {
+		option string
+		opt    pgfeed.Option
+	}{
+		{"Publication", pgfeed.Publication("Bad-Name")},
+		{"ExistingPublication", pgfeed.ExistingPublication("")},
+		{"Tables", pgfeed.Tables()},
+		{"ApplicationName", pgfeed.ApplicationName("")},
+		{"ApplicationName", pgfeed.ApplicationName("a\x00b")},
+		{"Backoff", pgfeed.Backoff(0, time.Second)},
+		{"Backoff", pgfeed.Backoff(time.Second, time.Millisecond)},
+		{"StatusInterval", pgfeed.StatusInterval(0)},
+		{"StatusInterval", pgfeed.StatusInterval(-time.Second)},
+		{"SyncTimeout", pgfeed.SyncTimeout(0)},
+	} {
+		// No server needed: the options are checked first.
+		_, err := pgfeed.New(context.Background(), "postgres://u:pw@127.0.0.1:1/d", "x", c.opt, pgfeed.Backoff(time.Millisecond, time.Second))
+		if want := "pgfeed: " + c.option + ": "; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error beginning %q", c.option, err, want)
+		}
+	}
+}
+
 // TestFeedReplicationRole: a role that is not a superuser, with the
 // REPLICATION attribute, streams a publication made for it
 // (ExistingPublication); with the CREATE privilege on the database and

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/internal/busadapter"
 	"github.com/go-idmap/idmap/internal/pgsecret"
 )
 
@@ -25,7 +27,12 @@ var ErrClosed = fmt.Errorf("pgfeed: closed: %w", bus.ErrClosed)
 // its SyncTimeout.
 var ErrSyncTimeout = errors.New("pgfeed: the change feed did not pass the commit in time")
 
-// An Option configures a Feed.
+// An Option configures a Feed. An option given a value outside its range
+// (an empty or invalid name, a duration that is not positive) makes New
+// return an error that names it ("pgfeed: SyncTimeout: 0s is not a
+// positive duration"), before connecting; no value stands for the default,
+// which is what leaving the option out gives (a nil Logger logs nothing).
+// pgbus and redisbus follow the same rule.
 type Option func(*options)
 
 type options struct {
@@ -38,7 +45,14 @@ type options struct {
 	status      time.Duration
 	syncTimeout time.Duration
 	logger      *slog.Logger
-	err         error
+	err         error // the first option given a value outside its range
+}
+
+// fail keeps the first option error.
+func (o *options) fail(err error) {
+	if o.err == nil {
+		o.err = err
+	}
 }
 
 // Publication names the publication the feed reads. The feed creates it
@@ -48,7 +62,7 @@ type options struct {
 func Publication(name string) Option {
 	return func(o *options) {
 		if !validIdent(name) {
-			o.err = fmt.Errorf("pgfeed: Publication: %q is not a plain lower-case identifier", name)
+			o.fail(busadapter.OptionError("pgfeed", "Publication", "%q is not a plain lower-case identifier", name))
 			return
 		}
 		o.publication = name
@@ -62,7 +76,7 @@ func Publication(name string) Option {
 func ExistingPublication(name string) Option {
 	return func(o *options) {
 		if !validIdent(name) {
-			o.err = fmt.Errorf("pgfeed: ExistingPublication: %q is not a plain lower-case identifier", name)
+			o.fail(busadapter.OptionError("pgfeed", "ExistingPublication", "%q is not a plain lower-case identifier", name))
 			return
 		}
 		o.publication, o.existing = name, true
@@ -79,7 +93,7 @@ func ExistingPublication(name string) Option {
 func Tables(names ...string) Option {
 	return func(o *options) {
 		if len(names) == 0 {
-			o.err = errors.New("pgfeed: Tables: no table")
+			o.fail(busadapter.OptionError("pgfeed", "Tables", "no table"))
 			return
 		}
 		o.tables = append([]string(nil), names...)
@@ -89,23 +103,57 @@ func Tables(names ...string) Option {
 // ApplicationName sets the application_name of the feed's connections
 // (default "idmap-pgfeed"): the replication connection, shown in
 // pg_stat_replication, and the one that sends the probes (see Probe).
-func ApplicationName(name string) Option { return func(o *options) { o.appName = name } }
+//
+// The name must not be empty nor hold a NUL byte.
+func ApplicationName(name string) Option {
+	return func(o *options) {
+		if name == "" || strings.IndexByte(name, 0) >= 0 {
+			o.fail(busadapter.OptionError("pgfeed", "ApplicationName", "%q is not an application name (empty, or with a NUL byte)", name))
+			return
+		}
+		o.appName = name
+	}
+}
 
 // Backoff bounds the wait between two attempts to reconnect: it starts at
-// min and doubles up to max (defaults 100ms and 5s).
+// min and doubles up to max (defaults 100ms and 5s); 0 < min <= max.
 func Backoff(min, max time.Duration) Option {
-	return func(o *options) { o.minBackoff, o.maxBackoff = min, max }
+	return func(o *options) {
+		if min <= 0 || max < min {
+			o.fail(busadapter.OptionError("pgfeed", "Backoff", "want 0 < min <= max, got %v and %v", min, max))
+			return
+		}
+		o.minBackoff, o.maxBackoff = min, max
+	}
 }
 
 // StatusInterval is how often the feed confirms to the server the position
 // it has read, which lets the server recycle WAL (default 10s; the server
 // asks for it sooner when it needs it).
-func StatusInterval(d time.Duration) Option { return func(o *options) { o.status = d } }
+// It must be positive.
+func StatusInterval(d time.Duration) Option {
+	return func(o *options) {
+		if err := busadapter.PositiveInterval("pgfeed", "StatusInterval", d); err != nil {
+			o.fail(err)
+			return
+		}
+		o.status = d
+	}
+}
 
 // SyncTimeout bounds the wait of a commit for the feed (read-your-writes,
 // see Syncer). Past it the wait returns ErrSyncTimeout, and idmap expires
 // the whole database instead. Default 5s.
-func SyncTimeout(d time.Duration) Option { return func(o *options) { o.syncTimeout = d } }
+// It must be positive.
+func SyncTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if err := busadapter.PositiveInterval("pgfeed", "SyncTimeout", d); err != nil {
+			o.fail(err)
+			return
+		}
+		o.syncTimeout = d
+	}
+}
 
 // Logger logs reconnections (Warn for the first failure of a series, Debug
 // after) and skipped stream contents (Debug). Nil logs nothing.
@@ -188,12 +236,6 @@ func NewFromConfig(ctx context.Context, cfg *pgconn.Config, db string, opts ...O
 	}
 	if o.err != nil {
 		return nil, o.err
-	}
-	if o.minBackoff <= 0 || o.maxBackoff < o.minBackoff {
-		return nil, fmt.Errorf("pgfeed: Backoff: want 0 < min <= max, got %v and %v", o.minBackoff, o.maxBackoff)
-	}
-	if o.status <= 0 || o.syncTimeout <= 0 {
-		return nil, errors.New("pgfeed: StatusInterval and SyncTimeout must be positive")
 	}
 	c := cfg.Copy()
 	if c.RuntimeParams == nil {

@@ -37,7 +37,14 @@
 // by ClientName, "idmap-redisbus-listener" by default; SubscribeOptions
 // configures them apart from publishing. By default the bus logs where the
 // first database opened with it logs (bus.Attacher). New does not
-// connect; NewContext does, and fails fast.
+// connect; NewContext does, and fails fast. An option given a value
+// outside its range (MaxMessageSize(0), a Heartbeat that is not positive,
+// an empty Channel or ClientName, SubscribeOptions(nil), a Key under 16
+// bytes) makes New return an error that names the option, "redisbus:
+// MaxMessageSize: 0 is not a positive size"; no value stands for the
+// default, which is what leaving the option out gives (DrainTimeout(0)
+// has a meaning of its own: Close drops what is queued). pgbus follows
+// the same rule.
 //
 // Payloads over MaxMessageSize, without a valid tag (with a Key) or that
 // are not idmap messages are dropped, counted (Dropped) and logged.

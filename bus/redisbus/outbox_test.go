@@ -96,24 +96,42 @@ func TestOutboxClosed(t *testing.T) {
 	}
 }
 
+// TestOptionErrors: an option given a value outside its range is an error
+// that names it, by the rule pgbus follows too.
 func TestOptionErrors(t *testing.T) {
 	opts := &redis.Options{Addr: "127.0.0.1:1"}
-	for name, o := range map[string]Option{
-		"channel":   Channel(""),
-		"outbox":    OutboxSize(0),
-		"heartbeat": Heartbeat(0),
-		"drain":     DrainTimeout(-1),
+	for _, c := range []struct {
+		option string
+		opt    Option
+	}{
+		{"Channel", Channel("")},
+		{"OutboxSize", OutboxSize(0)},
+		{"OutboxSize", OutboxSize(-1)},
+		{"Heartbeat", Heartbeat(0)},
+		{"Heartbeat", Heartbeat(-time.Second)},
+		{"DrainTimeout", DrainTimeout(-1)},
+		{"ClientName", ClientName("")},
+		{"SubscribeOptions", SubscribeOptions(nil)},
+		{"MaxMessageSize", MaxMessageSize(0)},
+		{"MaxMessageSize", MaxMessageSize(-1)},
+		{"Key", Key(nil)},
+		{"Key", Key([]byte("short"))},
 	} {
-		if b, err := New(opts, o); err == nil {
+		if b, err := New(opts, c.opt, Channel("ok")); err == nil {
 			b.Close()
-			t.Errorf("%s: no error", name)
-		} else if !strings.HasPrefix(err.Error(), "redisbus: ") {
-			t.Errorf("%s: %q does not begin with redisbus:", name, err)
+			t.Errorf("%s: no error", c.option)
+		} else if want := "redisbus: " + c.option + ": "; !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: %q does not begin with %q", c.option, err, want)
 		}
 	}
 	if _, err := New(nil); err == nil {
 		t.Error("New(nil): no error")
 	}
+	b, err := New(opts, DrainTimeout(0)) // zero has a meaning of its own: drop the outbox at Close
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
 }
 
 func TestURLErrorsHidePassword(t *testing.T) {

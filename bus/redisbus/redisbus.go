@@ -23,6 +23,7 @@ var (
 	_ bus.Bus      = (*Bus)(nil)
 	_ bus.Prover   = (*Bus)(nil)
 	_ bus.Attacher = (*Bus)(nil)
+	_ bus.Dropper  = (*Bus)(nil)
 )
 
 // Defaults of the options.
@@ -81,7 +82,14 @@ type Bus struct {
 	wg     sync.WaitGroup
 }
 
-// An Option configures a Bus.
+// An Option configures a Bus. An option given a value outside its range
+// (a size or duration that is not positive, an empty name, a nil
+// configuration, a short key) makes New, NewURL and NewContext return an
+// error that names it ("redisbus: MaxMessageSize: 0 is not a positive
+// size"): no value stands for the default, which is what leaving the
+// option out gives. The one zero with a meaning of its own is
+// DrainTimeout(0), and a nil Logger logs nothing. pgbus's options follow
+// the same rule.
 type Option func(*config)
 
 type config struct {
@@ -94,7 +102,14 @@ type config struct {
 	key        []byte
 	clientName string
 	subOpts    *redis.Options
-	err        error
+	err        error // the first option given a value outside its range
+}
+
+// fail keeps the first option error.
+func (c *config) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
 }
 
 // Channel sets the Redis pub/sub channel (default "idmap"). Every instance
@@ -102,37 +117,39 @@ type config struct {
 func Channel(name string) Option {
 	return func(c *config) {
 		if name == "" {
-			c.err = errors.New("redisbus: Channel: empty channel name")
+			c.fail(busadapter.OptionError("redisbus", "Channel", "empty channel name"))
 			return
 		}
 		c.channel = name
 	}
 }
 
-// OutboxSize bounds the messages queued for publication (default 1024).
+// OutboxSize bounds the messages queued for publication (default 1024;
+// positive).
 // Past it, each database's queued messages are replaced by one for the
 // whole database, so the outbox never holds more than n messages (or one
 // per database, if there are more databases than n), besides the batch
 // being sent.
 func OutboxSize(n int) Option {
 	return func(c *config) {
-		if n <= 0 {
-			c.err = fmt.Errorf("redisbus: OutboxSize: %d is not a positive size", n)
+		if err := busadapter.PositiveSize("redisbus", "OutboxSize", n); err != nil {
+			c.fail(err)
 			return
 		}
 		c.outboxSize = n
 	}
 }
 
-// Heartbeat sets how often each subscription PINGs Redis (default 3s). When
+// Heartbeat sets how often each subscription PINGs Redis (default 3s;
+// positive). When
 // nothing at all (neither the PONG nor a message) arrives within an
 // interval after a PING, the subscription is taken for lost (the handler
 // hears a Gap) and made again: a silently dead connection is noticed
 // within two intervals.
 func Heartbeat(d time.Duration) Option {
 	return func(c *config) {
-		if d <= 0 {
-			c.err = fmt.Errorf("redisbus: Heartbeat: %v is not a positive interval", d)
+		if err := busadapter.PositiveInterval("redisbus", "Heartbeat", d); err != nil {
+			c.fail(err)
 			return
 		}
 		c.heartbeat = d
@@ -144,7 +161,7 @@ func Heartbeat(d time.Duration) Option {
 func DrainTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
-			c.err = fmt.Errorf("redisbus: DrainTimeout: %v is negative", d)
+			c.fail(busadapter.OptionError("redisbus", "DrainTimeout", "%v is negative", d))
 			return
 		}
 		c.drain = d
@@ -173,7 +190,7 @@ func Logger(l *slog.Logger) Option {
 func ClientName(name string) Option {
 	return func(c *config) {
 		if name == "" || strings.ContainsAny(name, " \n\r") {
-			c.err = fmt.Errorf("redisbus: ClientName: %q is not a client name (empty, or with spaces)", name)
+			c.fail(busadapter.OptionError("redisbus", "ClientName", "%q is not a client name (empty, or with spaces)", name))
 			return
 		}
 		c.clientName = name
@@ -190,7 +207,7 @@ func ClientName(name string) Option {
 func SubscribeOptions(opts *redis.Options) Option {
 	return func(c *config) {
 		if opts == nil {
-			c.err = errors.New("redisbus: SubscribeOptions: nil *redis.Options")
+			c.fail(busadapter.OptionError("redisbus", "SubscribeOptions", "nil *redis.Options"))
 			return
 		}
 		o := *opts
@@ -198,8 +215,8 @@ func SubscribeOptions(opts *redis.Options) Option {
 	}
 }
 
-// MaxMessageSize bounds the payloads a subscription decodes, in bytes
-// (bus.DefaultMaxMessageSize, 64 KiB, by default). A longer payload is
+// MaxMessageSize bounds the payloads a subscription decodes, in bytes,
+// positive (bus.DefaultMaxMessageSize, 64 KiB, by default). A longer payload is
 // dropped before it is decoded, counted (Dropped) and logged, without
 // stalling the subscription. go-redis reads each payload whole before it
 // can be looked at; Redis bounds that with its pub/sub output buffer limit
@@ -208,8 +225,8 @@ func SubscribeOptions(opts *redis.Options) Option {
 // Gap).
 func MaxMessageSize(n int) Option {
 	return func(c *config) {
-		if n <= 0 {
-			c.err = fmt.Errorf("redisbus: MaxMessageSize: %d is not a positive size", n)
+		if err := busadapter.PositiveSize("redisbus", "MaxMessageSize", n); err != nil {
+			c.fail(err)
 			return
 		}
 		c.maxSize = n
@@ -225,7 +242,7 @@ func MaxMessageSize(n int) Option {
 func Key(key []byte) Option {
 	return func(c *config) {
 		if len(key) < 16 {
-			c.err = fmt.Errorf("redisbus: Key: %d bytes is too short a key (at least 16)", len(key))
+			c.fail(busadapter.OptionError("redisbus", "Key", "%d bytes is too short a key (at least 16)", len(key)))
 			return
 		}
 		c.key = append([]byte(nil), key...)
@@ -251,6 +268,7 @@ func New(opts *redis.Options, options ...Option) (*Bus, error) {
 		outboxSize: DefaultOutboxSize,
 		heartbeat:  DefaultHeartbeat,
 		drain:      DefaultDrainTimeout,
+		maxSize:    bus.DefaultMaxMessageSize,
 	}
 	for _, o := range options {
 		o(&c)

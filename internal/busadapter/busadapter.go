@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -69,4 +70,35 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// The adapters' options follow one rule: an option given a value outside
+// its range (a size or an interval that is not positive, an empty name, a
+// nil configuration, a short key) makes New return an error that names
+// the adapter and the option; no value of an option stands for its
+// default (leave the option out for that), unless the option's doc gives
+// that value a meaning of its own (redisbus.DrainTimeout(0), a nil
+// Logger).
+
+// OptionError returns the error of option of adapter pkg ("pgbus",
+// "redisbus", "pgfeed"): "pkg: option: " and the formatted text.
+func OptionError(pkg, option, format string, args ...any) error {
+	return fmt.Errorf(pkg+": "+option+": "+format, args...)
+}
+
+// PositiveSize checks the size or count n given to option: nil if n > 0.
+func PositiveSize(pkg, option string, n int) error {
+	if n > 0 {
+		return nil
+	}
+	return OptionError(pkg, option, "%d is not a positive size", n)
+}
+
+// PositiveInterval checks the interval or timeout d given to option: nil
+// if d > 0.
+func PositiveInterval(pkg, option string, d time.Duration) error {
+	if d > 0 {
+		return nil
+	}
+	return OptionError(pkg, option, "%v is not a positive duration", d)
 }
