@@ -484,8 +484,8 @@ func (c *ChangeLog) Publish(context.Context, []bus.Message) error {
 }
 
 // Subscribe adds a subscriber and, at the first call, starts reading.
-// The reader reports Gap{Resumed: true} once it has settled (see the
-// package documentation of the change log in README), then one Message per
+// The reader reports Gap{Resumed: true} once it has settled (see "Start
+// and gaps" under the change log in docs/sources.md), then one Message per
 // table and read with the keys it found; a failed read reports
 // Gap{Err}, and the next good one Gap{Resumed: true}.
 func (c *ChangeLog) Subscribe(h bus.Handler) error {

@@ -23,7 +23,7 @@ var (
 
 	// ErrModel is returned (and panicked by Model) for a type that cannot
 	// be mapped: not a struct, a table or column name that is not a plain
-	// SQL name (see README "Security"), two fields on one column, a
+	// SQL name (see docs/security.md), two fields on one column, a
 	// recursive or pointer embedding, a TableName method that panics.
 	ErrModel = errors.New("idmap: invalid model")
 

@@ -311,8 +311,8 @@ func TestNoStackedIdmap(t *testing.T) {
 			require.NoError(t, err)
 			defer db.Close()
 			require.Equal(t, dsn, idmap.NameOf(db))
-			// One layer: the base connection is one Unwrap away (README,
-			// "The base driver's connection").
+			// One layer: the base connection is one Unwrap away
+			// (docs/sqlite.md, "The base driver's connection").
 			conn, err := db.Conn(context.Background())
 			require.NoError(t, err)
 			require.NoError(t, conn.Raw(func(dc any) error {

@@ -237,8 +237,8 @@ func MaxMessageSize(n int) Option {
 // what it publishes carries a tag, and its subscriptions drop (count and
 // log) every payload without a valid tag. Give every instance that shares
 // the channel the same key (at least 16 bytes; 32 random bytes are best);
-// an instance without it publishes what the others drop. See the README's
-// "Security" section for the trust model.
+// an instance without it publishes what the others drop. The trust model:
+// docs/buses.md, "The bus: who can publish, and what a message can do".
 func Key(key []byte) Option {
 	return func(c *config) {
 		if len(key) < 16 {
