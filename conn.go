@@ -148,6 +148,8 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 // execConn adds ExecerContext to a conn whose base has it (wrap).
 type execConn struct{ c *conn }
 
+// ExecContext goes through sqlmw's connection to the interceptor's
+// ConnExecContext.
 func (e execConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	return e.c.execer.ExecContext(ctx, query, args)
 }
@@ -155,6 +157,8 @@ func (e execConn) ExecContext(ctx context.Context, query string, args []driver.N
 // queryConn adds QueryerContext to a conn whose base has it (wrap).
 type queryConn struct{ c *conn }
 
+// QueryContext goes through sqlmw's connection to the interceptor's
+// ConnQueryContext.
 func (q queryConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	return q.c.queryer.QueryContext(ctx, query, args)
 }
