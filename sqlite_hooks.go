@@ -58,6 +58,7 @@ const (
 	hookPre                    // the preupdate hook reports every row change
 )
 
+// String names the mode as HookMode reports it to the tests.
 func (m hookMode) String() string {
 	switch m {
 	case hookUpdate:
@@ -367,6 +368,8 @@ func (h *sqliteHooks) info(schema, table string) *tableInfo {
 	return h.cat.tables[schema][table]
 }
 
+// widen records that table changed in rows the hooks cannot key: the whole
+// table expires.
 func (h *sqliteHooks) widen(table string) {
 	if h.tables == nil {
 		h.tables = map[string]bool{}
@@ -374,6 +377,9 @@ func (h *sqliteHooks) widen(table string) {
 	h.tables[strings.ToLower(table)] = true
 }
 
+// addKey records that the row with key of table (a folded name) changed,
+// and was deleted if remove. A widened table takes no keys; past maxKeys
+// keys, the table is widened instead.
 func (h *sqliteHooks) addKey(table string, key any, remove bool) {
 	if h.tables[table] {
 		return
@@ -554,6 +560,7 @@ func (c *connState) hooksRowsOpened() {
 	}
 }
 
+// hooksRowsClosing is called by the rows' Close (see hooksRowsOpened).
 func (c *connState) hooksRowsClosing(eff *effects) {
 	h := c.hooks
 	if h == nil {
@@ -765,6 +772,8 @@ func readTableInfo(ctx context.Context, bc driver.Conn, schema, table string, pk
 	return ti, nil
 }
 
+// asInt reads an integer of a pragma's result as the SQLite drivers return
+// it; anything else is -1, which no column index or pk position is.
 func asInt(v driver.Value) int64 {
 	switch x := v.(type) {
 	case int64:
