@@ -209,6 +209,8 @@ func parseInt64(b []byte) (n int64, ok bool) {
 	return int64(u), true
 }
 
+// callValuer returns vr's value; a nil pointer is NULL, without the call,
+// which would panic for a Value method on the value type.
 func callValuer(vr driver.Valuer) (v driver.Value, err error) {
 	if rv := reflect.ValueOf(vr); rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return nil, nil
@@ -216,6 +218,9 @@ func callValuer(vr driver.Valuer) (v driver.Value, err error) {
 	return vr.Value()
 }
 
+// toInt reads a key value as a signed integer: an integer, an integral
+// float, or a decimal string or []byte. The error, which names the value,
+// is wrapped by the caller.
 func toInt(rv reflect.Value) (int64, error) {
 	switch {
 	case rv.CanInt():
@@ -248,6 +253,7 @@ func toInt(rv reflect.Value) (int64, error) {
 	return 0, fmt.Errorf("cannot use %s as an integer", rv.Type())
 }
 
+// toUint is toInt for an unsigned key type: negative values are an error.
 func toUint(rv reflect.Value) (uint64, error) {
 	if rv.CanUint() {
 		return rv.Uint(), nil
@@ -320,6 +326,7 @@ func (m *model) objKey(op string, p unsafe.Pointer) (any, error) {
 	return m.keyOf(op, vals)
 }
 
+// pkColumns lists the model's key columns, in key order, for error texts.
 func (m *model) pkColumns() string {
 	cols := make([]string, len(m.pk))
 	for i, fi := range m.pk {
@@ -382,6 +389,9 @@ func normKey(k any) any {
 	return k
 }
 
+// normString is normKey for a string: a decimal integer becomes the integer
+// (trimmed), a UUID its digits (uuidDigits), anything else is folded to
+// lower case without its trailing spaces.
 func normString(s string) any {
 	t := strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
