@@ -117,18 +117,17 @@ type dsnConnector struct {
 }
 
 // Connect opens a connection with the base driver's Open, as database/sql
-// does for a driver without OpenConnector.
+// does for a driver without OpenConnector; Driver returns the base driver.
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-// Driver returns the base driver.
 func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
 // errConnector reports, at the first connection, an error found when the
 // connector was made (NewConnector cannot return one).
 type errConnector struct{ err error }
 
-// Connect returns the error.
+// Connect returns the error; so does the Open of the driver that Driver
+// returns.
 func (c errConnector) Connect(context.Context) (driver.Conn, error) { return nil, c.err }
-// Driver returns a driver whose Open returns the error.
 func (c errConnector) Driver() driver.Driver                        { return errDriver(c) }
 
 // errDriver is errConnector's driver.
