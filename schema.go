@@ -445,6 +445,8 @@ func baseQuery(ctx context.Context, bc driver.Conn, query string, args ...any) (
 	}
 }
 
+// asString reads a catalogue value as text, as drivers return it (string or
+// []byte); NULL is "".
 func asString(v driver.Value) string {
 	switch x := v.(type) {
 	case string:
@@ -465,6 +467,8 @@ var tableIndex struct {
 	built atomic.Pointer[tableModels]
 }
 
+// tableModels is the index of tableIndex, built from the models mapped at
+// generation gen and read-only once built.
 type tableModels struct {
 	gen      uint64
 	pk       map[string][]string           // folded table → key columns; nil slice when types disagree
@@ -485,6 +489,10 @@ const (
 	keyTime                     // a time.Time field
 )
 
+// currentTables returns the index for the current generation, building it
+// when a mapped model was added since the last build. A hit takes no lock;
+// a build takes tableIndex.mu, and the generation is read again under it, so
+// that concurrent callers build once.
 func currentTables() *tableModels {
 	g := tableIndex.gen.Load()
 	if tm := tableIndex.built.Load(); tm != nil && tm.gen == g {
