@@ -35,6 +35,11 @@ type database struct {
 	sawScope atomic.Bool
 }
 
+// newDatabase makes the database that opts describe: called defaultName
+// unless Name is given, of dialect guess unless Dialect is given, on the
+// maps of its name (shared with every database of that name), with its bus
+// and sources attached. It returns the first option's error, or an attach
+// error, after detaching the bus again.
 func newDatabase(defaultName string, guess dialect, opts []Option) (*database, error) {
 	var cfg config
 	for _, o := range opts {
@@ -81,6 +86,9 @@ func NameOf(db *sql.DB) string {
 	return ""
 }
 
+// databaseOf returns the idmap database of db, found through the driver its
+// connector returns, without a query; nil for a database not opened through
+// idmap.
 func databaseOf(db *sql.DB) *database {
 	if db == nil {
 		return nil
