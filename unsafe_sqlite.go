@@ -70,6 +70,8 @@ type mattnPreData struct {
 	NewRowID     int64
 }
 
+// moderncPreData is modernc.org/sqlite's layout; its unexported fields are
+// copied as they are and never read.
 type moderncPreData struct {
 	tls          unsafe.Pointer
 	pCsr         uintptr
