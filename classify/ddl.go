@@ -198,6 +198,7 @@ func (p *parser) createTrigger(i, hi int) {
 	p.scan(j, hi, scanDDL)
 }
 
+// isEvent reports whether k is an event of a trigger's header.
 func isEvent(k kw) bool {
 	return k == kwINSERT || k == kwUPDATE || k == kwDELETE || k == kwTRUNCATE
 }
