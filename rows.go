@@ -15,6 +15,10 @@ import (
 
 // rows are the driver rows of a query through idmap: the base driver's rows,
 // with what Bind needs to know of the query.
+//
+// database/sql calls the driver rows' methods under the connection's lock,
+// the Close made by the goroutine that watches the query's context
+// included: the fields need no lock of their own.
 type rows struct {
 	base    driver.Rows
 	cols    []string   // this rows' own slice, registered while open
