@@ -159,6 +159,9 @@ func convertKey(v any, t reflect.Type) (any, error) {
 		}
 		return out.Interface(), nil
 	}
+	// Same kind only: reflect converts across kinds in ways a key must
+	// not (an integer to a string gives the rune it numbers). A key is
+	// compared in the maps: an incomparable type would panic there.
 	if rv.Type() == t || rv.Type().ConvertibleTo(t) && rv.Kind() == t.Kind() {
 		k := rv.Convert(t).Interface()
 		if !t.Comparable() {
