@@ -64,6 +64,7 @@ func (p *parser) create(lo, hi int) {
 		i++
 	}
 kind:
+	// MySQL: CREATE TEMPORARY TABLE does not commit the transaction.
 	if !temp {
 		p.mysqlImplicitCommit()
 	}
@@ -99,6 +100,7 @@ kind:
 			p.scan(on, hi, scanDDL)
 			return
 		}
+		// SQLite: CREATE INDEX aux.i ON t makes an index of aux.t.
 		if n.Schema == "" {
 			n.Schema = schema
 		}
