@@ -303,6 +303,8 @@ func (p *parser) drop(lo, hi int) {
 			p.addSchema(Name{})
 		}
 	case k == kwINDEX || k == kwTRIGGER:
+		// MySQL names the table (DROP INDEX i ON t); PostgreSQL and
+		// SQLite do not, and their DROP is of unknown scope.
 		on := p.find(i+1, hi, kwON)
 		if n, _, ok := p.name(on+1, hi); on < hi && ok {
 			p.addSchema(n)
@@ -420,6 +422,7 @@ func (p *parser) load(lo, hi int) {
 	switch p.kw(lo+1, hi) {
 	case kwDATA, kwXML:
 	case kwINDEX:
+		// LOAD INDEX INTO CACHE: no data change.
 		return
 	default:
 		p.wholeDB()
