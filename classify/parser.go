@@ -297,6 +297,7 @@ func (p *parser) value(i, hi int) (Value, int, bool) {
 			return Value{Literal: false}, i + 1, true
 		}
 	case tParam:
+		// $0 (numbered -1) is no argument.
 		if t.n <= 0 {
 			return Value{}, i, false
 		}
@@ -405,6 +406,8 @@ func (p *parser) scan(lo, hi int, mode int) {
 		switch t.kind {
 		case tLParen:
 			end := p.close(i, hi) - 1
+			// Inside parentheses, FOR and INTO are not the query's own
+			// locking clause or SELECT … INTO: scanQuery does not apply.
 			if p.startsStatement(i+1, end) {
 				p.stmt(i+1, end)
 			} else {
