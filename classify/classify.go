@@ -206,6 +206,8 @@ func (s *Statement) merge(o *Statement) {
 	s.Locking = s.Locking || o.Locking
 	s.WholeDB = s.WholeDB || o.WholeDB
 	s.ImplicitCommit = s.ImplicitCommit || o.ImplicitCommit
+	// Duplicates are found by pairwise comparison, up to 4096 pairs; past
+	// that they are kept, which only repeats an expiry.
 	n := len(s.Writes)
 	for _, w := range o.Writes {
 		dup := false
