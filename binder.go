@@ -416,7 +416,7 @@ func commit(r *rows, m *model, pl *plan, out []cache.Load) {
 }
 
 // store sets the destination to the objects of out, by shape. For **T and
-// *T, out is not empty (bind returned sql.ErrNoRows).
+// *T, out is not empty: bind returns sql.ErrNoRows before it calls store.
 func store(sh shape, dv reflect.Value, m *model, out []cache.Load) {
 	switch sh {
 	case shapeSliceOfPtr:

@@ -38,8 +38,8 @@ type database struct {
 // newDatabase makes the database that opts describe: called defaultName
 // unless Name is given, of dialect guess unless Dialect is given, on the
 // maps of its name (shared with every database of that name), with its bus
-// and sources attached. It returns the first option's error, or an attach
-// error, after detaching the bus again.
+// and sources attached. It returns an option's error, or an attach error
+// after detaching the bus again.
 func newDatabase(defaultName string, guess dialect, opts []Option) (*database, error) {
 	var cfg config
 	for _, o := range opts {

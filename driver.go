@@ -85,8 +85,9 @@ var (
 	_ driver.DriverContext = (*regDriver)(nil)
 )
 
-// Open is driver.Driver's, for a database/sql that does not use
-// OpenConnector: it opens a connector for dsn and connects once.
+// Open is driver.Driver's, for a caller that opens a connection of the
+// registered driver itself (database/sql uses OpenConnector): it makes a
+// connector for dsn and connects once.
 func (d *regDriver) Open(dsn string) (driver.Conn, error) {
 	c, err := d.OpenConnector(dsn)
 	if err != nil {
@@ -143,8 +144,11 @@ type interceptor struct {
 	c *connState
 }
 
-// ConnPrepareContext wraps the prepared statement, so that its executions
-// are classified and tracked like the connection's own (stmt.go).
+// ConnPrepareContext answers a probe, or prepares query on the base
+// connection and wraps the statement in a stmt, whose argument checks are
+// those database/sql makes with the base alone (stmt.go). sqlmw wraps it
+// again and sends its executions to StmtExecContext and StmtQueryContext,
+// which track them.
 func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
 	if query == probeSQL {
 		i.c.answerProbe(ctx) // an Exec probe on a base without ExecerContext comes through Prepare

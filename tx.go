@@ -149,8 +149,8 @@ func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
 	return err
 }
 
-// TxRollback rolls back and ends the connection's txState, which expires
-// what the transaction wrote and loaded; nothing is published.
+// TxRollback rolls back and ends the connection's txState (end); nothing is
+// published.
 func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 	err := tx.Rollback()
 	i.c.end(true)

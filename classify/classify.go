@@ -57,12 +57,13 @@ func Classify(d Dialect, sql string) *Statement {
 	return c.miss(d, sql)
 }
 
-// miss is Classify's path for a text not in the current generation: a text
-// found in the old generation moves back into the current one; any other
-// is classified, and kept unless longer than maxCachedText. A kept text is
-// cloned, so that the cache holds no larger string (a script, a buffer)
-// that the caller's text may be a part of. Concurrent misses on one text
-// may each classify it; they all return the one Statement the cache keeps.
+// miss is Classify's path for a text not in the current generation. A text
+// found in the old generation moves back into the current one. Any other
+// is classified and, unless longer than maxCachedText, kept under a clone
+// of the text, so that the cache holds no larger string (a script, a
+// buffer) that the caller's text may be a part of. Concurrent misses on
+// one text may each classify it; they all return the one Statement the
+// cache keeps.
 func (c *stmtCache) miss(d Dialect, sql string) *Statement {
 	if g := c.old.Load(); g != nil {
 		if v, ok := g.m.Load(sql); ok {
