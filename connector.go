@@ -64,7 +64,8 @@ func pkgPath(v any) string {
 }
 
 // openConnector is Open's and the registered drivers' connector: the base
-// driver base on dsn, in a database named after dsn without its passwords.
+// driver base on dsn, in a database named (unless Name is given) after dsn
+// without its passwords.
 // Errors from the base driver are returned with the passwords scrubbed.
 func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
 	name, secrets := redactDSN(dsn, inferDialect(base))

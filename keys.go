@@ -222,8 +222,8 @@ func callValuer(vr driver.Valuer) (v driver.Value, err error) {
 }
 
 // toInt reads a key value as a signed integer: an integer, an integral
-// float, or a decimal string or []byte. The error, which names the value,
-// is wrapped by the caller.
+// float, or a decimal string or []byte. The error names the value; the
+// caller's message names the field.
 func toInt(rv reflect.Value) (int64, error) {
 	switch {
 	case rv.CanInt():
