@@ -103,7 +103,9 @@ type sqliteHooks struct {
 	preSeen    bool // the preupdate hook has reported a change on this connection
 	dropUpdate bool // the update hook is to be unregistered (between statements)
 
-	// Changes reported since the last drain, by folded table.
+	// Changes reported since the last drain, by folded table: keys of
+	// the rows changed, and in removes those of them that no longer exist
+	// under that key (deleted, or moved to another key).
 	keys    map[string][]any
 	removes map[string][]any
 	tables  map[string]bool // tables changed where the key is unknown
@@ -111,7 +113,9 @@ type sqliteHooks struct {
 
 	cat *sqliteCatalog // read between statements; nil until read
 
-	// The preupdate data of the report being handled, to read its values.
+	// The preupdate data of the report being handled, to read its values;
+	// scratch and parts are buffers reused for a row's values and a key's
+	// parts.
 	pre        preReader
 	cur        unsafe.Pointer // fast path: the driver's data (one of the two below), layout-checked
 	mattnCur   mattnPreData
