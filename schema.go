@@ -24,6 +24,9 @@ import (
 // by database (MySQL, qualified), each relation is also keyed
 // "schema.name", and the bare name holds the union over every database:
 // what a name reaches when its database is not known.
+//
+// A schemaInfo is built by readSchema and read-only once stored in
+// database.schema, which is replaced, never changed in place.
 type schemaInfo struct {
 	known     bool                // false: the catalogue could not be read; every write widens to the database
 	qualified bool                // keys "schema.name" exist besides the bare names (MySQL)
@@ -147,6 +150,8 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 	si := readSchema(ctx, db.dialect, c.base)
 	if si.known {
 		si.readAt = time.Now()
+		// Only over what this read replaces: a schema change (nil) or
+		// another read stored meanwhile is newer than what began here.
 		db.schema.CompareAndSwap(old, si)
 		return si
 	}
