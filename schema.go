@@ -150,8 +150,9 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 	si := readSchema(ctx, db.dialect, c.base)
 	if si.known {
 		si.readAt = time.Now()
-		// Only over what this read replaces: a schema change (nil) or
-		// another read stored meanwhile is newer than what began here.
+		// Only over what this read replaces: a schema change stored
+		// meanwhile (nil) may postdate the read, which must not undo it;
+		// another read stored meanwhile is as good as this one.
 		db.schema.CompareAndSwap(old, si)
 		return si
 	}
