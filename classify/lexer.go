@@ -123,8 +123,9 @@ func (l *lexer) emit(k tokKind, text string) {
 }
 
 // run lexes the whole text into l.toks, dispatching on each token's first
-// characters under the reading's rules (l.o). Comments and white space make
-// no token. An unterminated string, identifier or comment sets l.bad.
+// characters under the reading's rules (l.o). Comments (but for the
+// contents of MySQL's executable comments) and white space make no token.
+// An unterminated string, identifier or comment sets l.bad.
 func (l *lexer) run() {
 	src, o := l.src, l.o
 	i := 0
