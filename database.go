@@ -12,7 +12,9 @@ import (
 )
 
 // database is one database opened through idmap: its name, dialect and
-// maps. Several may share a cache.DB (same name).
+// maps. Several may share a cache.DB (same name). Its fields are set while
+// newDatabase makes it and read-only after: only the atomics change, so
+// connections read the rest without a lock.
 type database struct {
 	name     string
 	dialect  dialect
