@@ -14,6 +14,8 @@ import (
 	"github.com/go-idmap/idmap/cache"
 )
 
+// rawBytesType is sql.RawBytes, a []byte that Bind stores as one column
+// value, never as a slice of rows, and copies out of the driver's buffer.
 var rawBytesType = reflect.TypeFor[sql.RawBytes]()
 
 // Bind scans rows into dst and closes them. dst is one of:
@@ -57,6 +59,9 @@ const (
 	shapePtr                     // *T
 )
 
+// parseDst reads a Bind destination: its shape, its value and the type T of
+// the rows' objects. A *[]byte or *sql.RawBytes is a *T whose T is one
+// column value, not a slice of rows.
 func parseDst(dst any) (shape, reflect.Value, reflect.Type, error) {
 	if dst == nil {
 		return 0, reflect.Value{}, nil, errorf(ErrBadDestination, "Bind: dst is nil; want *[]*T, **T, *[]T or *T")
@@ -95,6 +100,11 @@ type plan struct {
 	direct  bool     // every field has a conv: Bind stores the values itself
 }
 
+// plan returns the plan for a result with columns cols: the model's last
+// plan when the columns are the same, else a new one, which becomes the
+// last. Concurrent Binds may each build and store one; any of them is right.
+// It fails when a column has no field, two columns go to one field, or,
+// for a mapped type, a key column is missing.
 func (m *model) plan(cols []string) (*plan, error) {
 	if p := m.lastPlan.Load(); p != nil && slices.Equal(p.cols, cols) {
 		return p, nil
@@ -194,10 +204,15 @@ func (p *plan) rawKey(m *model, r *rows) (key any, ok bool, err error) {
 	return ck, true, nil
 }
 
+// nullKeyError is the error for a row whose key field f is NULL: such a row
+// has no identity.
 func nullKeyError(m *model, f *field) error {
 	return errorf(ErrKey, "Bind: NULL in primary-key column %q of %s", f.column, m.name)
 }
 
+// bind is Bind without the closing of rs. Nothing goes into a map before
+// every row is scanned and the rows have closed without error (scanRows),
+// so a Bind that fails changes no map.
 func bind(rs *sql.Rows, dst any) error {
 	sh, dv, elem, err := parseDst(dst)
 	if err != nil {
@@ -262,6 +277,8 @@ func bind(rs *sql.Rows, dst any) error {
 // loadBufs recycles the slices in which Bind stages its rows.
 var loadBufs = sync.Pool{New: func() any { s := make([]cache.Load, 0, 64); return &s }}
 
+// putLoads returns a staging slice to loadBufs, cleared so that the pool
+// holds no object alive.
 func putLoads(buf *[]cache.Load) {
 	if cap(*buf) > 1<<14 {
 		return // let a huge one go
@@ -271,6 +288,11 @@ func putLoads(buf *[]cache.Load) {
 	loadBufs.Put(buf)
 }
 
+// scanRows scans the rows of a struct type into out, with plan pl: every
+// row, or the first one. For a mapped type, a row whose key the map holds
+// fresh (or partial, when pl is partial too) is not scanned: its canonical
+// object is taken instead, unless the query refreshes. It closes rs before
+// it returns, so that a late error from the driver fails the Bind.
 func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache.Load) ([]cache.Load, error) {
 	var cur cache.Cursor // looks each row up before it is scanned; nil: no need
 	if m.mapped && !r.refresh {
@@ -393,6 +415,8 @@ func commit(r *rows, m *model, pl *plan, out []cache.Load) {
 	}
 }
 
+// store sets the destination to the objects of out, by shape. For **T and
+// *T, out is not empty: bind returns sql.ErrNoRows before it calls store.
 func store(sh shape, dv reflect.Value, m *model, out []cache.Load) {
 	switch sh {
 	case shapeSliceOfPtr:

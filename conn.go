@@ -11,6 +11,8 @@ import (
 // connection made by a connector.
 type oneConn struct{ c driver.Conn }
 
+// Open returns c, whatever the name: sqlmw.Driver(oneConn{c}, …).Open
+// wraps c once.
 func (o oneConn) Open(string) (driver.Conn, error) { return o.c, nil }
 
 // connState is what idmap knows of one connection. database/sql uses a
@@ -97,6 +99,8 @@ var (
 // write (SQLite's hooks, which idmap registers on it, ignore them).
 func (c *conn) Unwrap() driver.Conn { return c.st.base }
 
+// Prepare and Close are driver.Conn's, passed to sqlmw's connection.
+// database/sql prepares through PrepareContext, which conn always has.
 func (c *conn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
 func (c *conn) Close() error                              { return c.inner.Close() }
 
@@ -105,16 +109,24 @@ func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
+// BeginTx goes through sqlmw's connection to the interceptor's ConnBeginTx,
+// which opens the connection's txState (tx.go).
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	return c.beginTx.BeginTx(ctx, opts)
 }
 
+// PrepareContext goes through sqlmw's connection to the interceptor's
+// ConnPrepareContext, which answers a probe and wraps the statement.
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	return c.prepare.PrepareContext(ctx, query)
 }
 
+// Ping goes to the base connection through sqlmw, which reports success for a
+// base without Pinger.
 func (c *conn) Ping(ctx context.Context) error { return c.pinger.Ping(ctx) }
 
+// ResetSession goes to the base connection through sqlmw, which reports
+// success for a base without SessionResetter.
 func (c *conn) ResetSession(ctx context.Context) error {
 	return c.resetter.ResetSession(ctx)
 }
@@ -127,18 +139,26 @@ func (c *conn) IsValid() bool {
 	return c.valid.IsValid()
 }
 
+// CheckNamedValue goes to the base connection through sqlmw; for a base
+// without NamedValueChecker, sqlmw applies driver.DefaultParameterConverter.
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	return c.checker.CheckNamedValue(nv)
 }
 
+// execConn adds ExecerContext to a conn whose base has it (wrap).
 type execConn struct{ c *conn }
 
+// ExecContext goes through sqlmw's connection to the interceptor's
+// ConnExecContext.
 func (e execConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	return e.c.execer.ExecContext(ctx, query, args)
 }
 
+// queryConn adds QueryerContext to a conn whose base has it (wrap).
 type queryConn struct{ c *conn }
 
+// QueryContext goes through sqlmw's connection to the interceptor's
+// ConnQueryContext.
 func (q queryConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	return q.c.queryer.QueryContext(ctx, query, args)
 }

@@ -44,12 +44,17 @@ func NewConnector(c driver.Connector, opts ...Option) driver.Connector {
 	return newConnector(db, c)
 }
 
+// newConnector returns the connector of db on base, with the driver that
+// (*sql.DB).Driver returns made once.
 func newConnector(db *database, base driver.Connector) *connector {
 	return &connector{db: db, base: base, bound: &boundDriver{db: db, base: base.Driver()}}
 }
 
+// connectorSeq numbers the databases that NewConnector names.
 var connectorSeq atomic.Int64
 
+// pkgPath returns the package path of v's type, through pointers: what
+// inferDialect guesses the SQL dialect from when no driver name is known.
 func pkgPath(v any) string {
 	t := reflect.TypeOf(v)
 	for t.Kind() == reflect.Pointer {
@@ -58,6 +63,10 @@ func pkgPath(v any) string {
 	return t.PkgPath()
 }
 
+// openConnector is Open's and the registered drivers' connector: the base
+// driver base on dsn, in a database named (unless Name is given) after dsn
+// without its passwords.
+// Errors from the base driver are returned with the passwords scrubbed.
 func openConnector(base, dsn string, opts []Option) (driver.Connector, error) {
 	name, secrets := redactDSN(dsn, inferDialect(base))
 	drv, err := baseDriver(base, dsn)
@@ -108,6 +117,8 @@ type dsnConnector struct {
 	drv driver.Driver
 }
 
+// Connect opens a connection with the base driver's Open, as database/sql
+// does for a driver without OpenConnector; Driver returns the base driver.
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
@@ -115,11 +126,15 @@ func (c dsnConnector) Driver() driver.Driver                        { return c.d
 // connector was made (NewConnector cannot return one).
 type errConnector struct{ err error }
 
+// Connect returns the error; so does the Open of the driver that Driver
+// returns.
 func (c errConnector) Connect(context.Context) (driver.Conn, error) { return nil, c.err }
 func (c errConnector) Driver() driver.Driver                        { return errDriver(c) }
 
+// errDriver is errConnector's driver.
 type errDriver struct{ err error }
 
+// Open returns the error.
 func (d errDriver) Open(string) (driver.Conn, error) { return nil, d.err }
 
 // connector opens connections of one idmap database.
@@ -135,6 +150,8 @@ var (
 	_ io.Closer        = (*connector)(nil)
 )
 
+// Connect opens a base connection and wraps it (database.wrap); the base's
+// error is returned with the DSN's passwords scrubbed.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	bc, err := c.base.Connect(ctx)
 	if err != nil {
@@ -173,6 +190,10 @@ type boundDriver struct {
 	base driver.Driver
 }
 
+// Open opens a connection of the base driver on dsn and wraps it into this
+// database. database/sql connects through the connector; Open serves a
+// *sql.DB's driver registered again under a name of its own and opened by
+// that name. Errors are returned with dsn's passwords scrubbed.
 func (d *boundDriver) Open(dsn string) (driver.Conn, error) {
 	if d.base == nil {
 		return nil, errors.New("idmap: no base driver")

@@ -12,7 +12,9 @@ import (
 )
 
 // database is one database opened through idmap: its name, dialect and
-// maps. Several may share a cache.DB (same name).
+// maps. Several may share a cache.DB (same name). Its fields are set while
+// newDatabase makes it and read-only after: only the atomics change, so
+// connections read the rest without a lock.
 type database struct {
 	name     string
 	dialect  dialect
@@ -35,6 +37,11 @@ type database struct {
 	sawScope atomic.Bool
 }
 
+// newDatabase makes the database that opts describe: called defaultName
+// unless Name is given, of dialect guess unless Dialect is given, on the
+// maps of its name (shared with every database of that name), with its bus
+// and sources attached. It returns an option's error, or an attach error
+// after detaching the bus again.
 func newDatabase(defaultName string, guess dialect, opts []Option) (*database, error) {
 	var cfg config
 	for _, o := range opts {
@@ -81,6 +88,9 @@ func NameOf(db *sql.DB) string {
 	return ""
 }
 
+// databaseOf returns the idmap database of db, found through the driver its
+// connector returns, without a query; nil for a database not opened through
+// idmap.
 func databaseOf(db *sql.DB) *database {
 	if db == nil {
 		return nil

@@ -17,6 +17,7 @@ const (
 	numDialects
 )
 
+// String names the dialect as the Dialect option accepts it.
 func (d dialect) String() string {
 	switch d {
 	case dialectSQLite:

@@ -30,8 +30,11 @@ var baseImports = map[string]string{
 	"postgres": "github.com/lib/pq",
 }
 
+// driverPrefix begins the name of every driver that Register registers.
 const driverPrefix = "idmap+"
 
+// registered holds the names that Register has registered with database/sql,
+// which panics on a second registration of one name.
 var registered struct {
 	mu    sync.Mutex
 	names map[string]bool // protected by mu
@@ -82,6 +85,9 @@ var (
 	_ driver.DriverContext = (*regDriver)(nil)
 )
 
+// Open is driver.Driver's, for a caller that opens a connection of the
+// registered driver itself (database/sql uses OpenConnector): it makes a
+// connector for dsn and connects once.
 func (d *regDriver) Open(dsn string) (driver.Conn, error) {
 	c, err := d.OpenConnector(dsn)
 	if err != nil {
@@ -90,10 +96,15 @@ func (d *regDriver) Open(dsn string) (driver.Conn, error) {
 	return c.Connect(context.Background())
 }
 
+// OpenConnector is driver.DriverContext's, which database/sql prefers: the
+// connector checks dsn and resolves the base driver once, not at every
+// connection. A database opened by name has the default options.
 func (d *regDriver) OpenConnector(dsn string) (driver.Connector, error) {
 	return openConnector(d.base, dsn, nil)
 }
 
+// baseDrivers caches baseDriver's answers; a base driver, once registered,
+// cannot be unregistered, so an entry never goes stale.
 var baseDrivers sync.Map // base name → driver.Driver
 
 // baseDriver returns the driver registered with database/sql as base.
@@ -133,6 +144,11 @@ type interceptor struct {
 	c *connState
 }
 
+// ConnPrepareContext answers a probe, or prepares query on the base
+// connection and wraps the statement in a stmt, whose argument checks are
+// those database/sql makes with the base alone (stmt.go). sqlmw wraps it
+// again and sends its executions to StmtExecContext and StmtQueryContext,
+// which track them.
 func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPrepareContext, query string) (context.Context, driver.Stmt, error) {
 	if query == probeSQL {
 		i.c.answerProbe(ctx) // an Exec probe on a base without ExecerContext comes through Prepare
@@ -145,6 +161,8 @@ func (i *interceptor) ConnPrepareContext(ctx context.Context, conn driver.ConnPr
 	return ctx, &stmt{base: st, conn: i.c}, nil
 }
 
+// ConnExecContext classifies query before it is sent and applies its
+// effects after it ran, or may have run (uncertain).
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
 	if query == probeSQL {
 		i.c.answerProbe(ctx)
@@ -158,6 +176,7 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 	return res, err
 }
 
+// StmtExecContext is ConnExecContext for a prepared statement.
 func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
 	cs := i.c.before(ctx, query)
 	res, err := stmt.ExecContext(ctx, args)
@@ -167,6 +186,9 @@ func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecC
 	return res, err
 }
 
+// ConnQueryContext classifies query, sends it and wraps its rows (queried).
+// A probe sent as a query is answered with rows of no row, whose
+// database and map probe then finds through rowsOf.
 func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
 	if query == probeSQL {
 		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
@@ -177,6 +199,7 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 	return ctx, i.c.queried(ctx, cs, args, r, err, epoch), err
 }
 
+// StmtQueryContext is ConnQueryContext for a prepared statement.
 func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
 	if query == probeSQL {
 		return ctx, i.c.newRows(ctx, probeRows{}, nil, nil, 0), nil
@@ -210,12 +233,16 @@ func (c *connState) queried(ctx context.Context, cs *classify.Statement, args []
 // learn their database and map.
 const probeSQL = "SELECT 1 /* idmap: probe, answered by the idmap driver */"
 
+// probeRows are the rows of probeSQL: one column, no row.
 type probeRows struct{}
 
 func (probeRows) Columns() []string         { return []string{"idmap_probe"} }
 func (probeRows) Close() error              { return nil }
 func (probeRows) Next([]driver.Value) error { return io.EOF }
 
+// probeStmt is the statement that ConnPrepareContext returns for probeSQL,
+// which database/sql prepares on a base without ExecerContext: it runs
+// nothing.
 type probeStmt struct{}
 
 func (probeStmt) Close() error                               { return nil }

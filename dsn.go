@@ -76,14 +76,18 @@ type redaction struct {
 	secrets []string // what was removed as a password (values, not keys)
 }
 
+// secret records v, a removed password, for scrubbing errors (appendSecret).
 func (r *redaction) secret(v string) {
 	if v != "" {
 		r.secrets = appendSecret(r.secrets, v)
 	}
 }
 
+// span is a byte range of the DSN: [from, to).
 type span struct{ from, to int } // [from, to)
 
+// cut marks s[from:to] for removal. Spans may overlap: every reading of the
+// DSN adds its own, and result removes their union.
 func (r *redaction) cut(from, to int) {
 	if from < to {
 		r.cuts = append(r.cuts, span{from, to})
@@ -153,6 +157,8 @@ func (r *redaction) fragment(start int) {
 // secretWords are what a parameter or key holding a secret is named with.
 var secretWords = []string{"pass", "pwd", "secret", "token", "salt"}
 
+// isSecretKey reports whether a parameter or key named k holds a secret: its
+// unescaped, lower-cased name contains one of secretWords.
 func isSecretKey(k string) bool {
 	if u, err := url.QueryUnescape(k); err == nil {
 		k = u
@@ -258,14 +264,18 @@ func (r *redaction) keyValues(odbc bool) {
 	}
 }
 
+// isKeyByte reports whether c may appear in a key of key=value settings.
 func isKeyByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
 }
 
+// isSpace reports whether c is ASCII white space.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
+// isKVSep reports whether c separates key=value settings (libpq's spaces,
+// ODBC's ";").
 func isKVSep(c byte) bool { return isSpace(c) || c == ';' }
 
 // valueEnd returns the end of the value that starts at v, as far as any
@@ -448,6 +458,8 @@ func scrubError(err error, secrets []string) error {
 	return &scrubbedError{msg: scrubbed, cause: err}
 }
 
+// scrubText replaces every occurrence of each of secrets in s with
+// secretMask.
 func scrubText(s string, secrets []string) string {
 	for _, p := range secrets {
 		if p != "" {
@@ -457,11 +469,14 @@ func scrubText(s string, secrets []string) string {
 	return s
 }
 
+// scrubbedError is scrubError's error: msg is the cause's text without the
+// secrets. It has no Unwrap (see scrubError).
 type scrubbedError struct {
 	msg   string
 	cause error
 }
 
+// Error returns the cause's text without the secrets.
 func (e *scrubbedError) Error() string { return e.msg }
 
 // Is matches what the cause matches.

@@ -66,6 +66,7 @@ func (e *Error) Error() string { return e.Msg }
 // Unwrap returns the sentinel, for errors.Is.
 func (e *Error) Unwrap() error { return e.Kind }
 
+// errorf returns an *Error of kind, with the message prefixed "idmap: ".
 func errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: "idmap: " + fmt.Sprintf(format, args...)}
 }
@@ -76,5 +77,7 @@ type subKind struct {
 	parent error
 }
 
+// Error returns the sentinel's text; Unwrap returns the broader sentinel, so
+// that errors.Is matches both.
 func (e *subKind) Error() string { return e.msg }
 func (e *subKind) Unwrap() error { return e.parent }

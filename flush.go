@@ -29,6 +29,11 @@ func FlushType[T any](ctx context.Context, dbs ...string) {
 	flushNamed(ctx, m.ctype, m.table, dbs)
 }
 
+// flushNamed is Flush and FlushType (typ nil: every type): with no names, the
+// maps of every database (or, in a scope, of every database the scope
+// holds); else those of each database named, where an unknown name flushes
+// nothing but still sends its signals. In a scope, only the scope is
+// flushed; the shared maps are untouched.
 func flushNamed(ctx context.Context, typ *cache.Type, table string, dbs []string) {
 	s := scopeFrom(ctx)
 	if len(dbs) == 0 {

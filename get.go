@@ -157,6 +157,9 @@ func resolve(ctx context.Context, op string, q Querier, m *model) (*database, ca
 	return r.db, r.m(), nil
 }
 
+// isNilPointer reports whether v is a nil pointer: a Querier argument such
+// as a nil *sql.Tx, refused with an error rather than a panic in its
+// method.
 func isNilPointer(v any) bool {
 	rv := reflect.ValueOf(v)
 	return rv.Kind() == reflect.Pointer && rv.IsNil()

@@ -89,6 +89,8 @@ func getMany[T any](ctx context.Context, op string, q Querier, keys []any) ([]*T
 		if err := Bind(rs, &objs); err != nil {
 			return nil, err
 		}
+		// The rows come in any order: each object is matched to its key
+		// by the key read from it.
 		for _, o := range objs {
 			k, err := m.objKey("GetMany", unsafe.Pointer(o))
 			if err != nil {

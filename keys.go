@@ -159,6 +159,9 @@ func convertKey(v any, t reflect.Type) (any, error) {
 		}
 		return out.Interface(), nil
 	}
+	// Same kind only: reflect converts across kinds in ways a key must
+	// not (an integer to a string gives the rune it numbers). A key is
+	// compared in the maps: an incomparable type would panic there.
 	if rv.Type() == t || rv.Type().ConvertibleTo(t) && rv.Kind() == t.Kind() {
 		k := rv.Convert(t).Interface()
 		if !t.Comparable() {
@@ -209,6 +212,8 @@ func parseInt64(b []byte) (n int64, ok bool) {
 	return int64(u), true
 }
 
+// callValuer returns vr's value; a nil pointer is NULL, without the call,
+// which would panic for a Value method on the value type.
 func callValuer(vr driver.Valuer) (v driver.Value, err error) {
 	if rv := reflect.ValueOf(vr); rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return nil, nil
@@ -216,6 +221,9 @@ func callValuer(vr driver.Valuer) (v driver.Value, err error) {
 	return vr.Value()
 }
 
+// toInt reads a key value as a signed integer: an integer, an integral
+// float, or a decimal string or []byte. The error names the value; the
+// caller's message names the field.
 func toInt(rv reflect.Value) (int64, error) {
 	switch {
 	case rv.CanInt():
@@ -248,6 +256,7 @@ func toInt(rv reflect.Value) (int64, error) {
 	return 0, fmt.Errorf("cannot use %s as an integer", rv.Type())
 }
 
+// toUint is toInt for an unsigned key type: negative values are an error.
 func toUint(rv reflect.Value) (uint64, error) {
 	if rv.CanUint() {
 		return rv.Uint(), nil
@@ -320,6 +329,7 @@ func (m *model) objKey(op string, p unsafe.Pointer) (any, error) {
 	return m.keyOf(op, vals)
 }
 
+// pkColumns lists the model's key columns, in key order, for error texts.
 func (m *model) pkColumns() string {
 	cols := make([]string, len(m.pk))
 	for i, fi := range m.pk {
@@ -382,6 +392,9 @@ func normKey(k any) any {
 	return k
 }
 
+// normString is normKey for a string: a decimal integer becomes the integer
+// (trimmed), a UUID its digits (uuidDigits), anything else is folded to
+// lower case without its trailing spaces.
 func normString(s string) any {
 	t := strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(t, 10, 64); err == nil {

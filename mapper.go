@@ -50,7 +50,9 @@ var (
 	bytesType      = reflect.TypeFor[[]byte]()
 )
 
-// field is one column of a model.
+// field is one column of a model. ptrType is the type word of *typ
+// (ifaceType), with which fieldPtr and convScanner make the field's address
+// an interface value without reflect.
 type field struct {
 	name    string       // Go field path, for messages: "Base.ID"
 	column  string       // column name
@@ -65,7 +67,9 @@ type field struct {
 }
 
 // model is what idmap knows of a Go type. It is built once per type and read
-// without a lock.
+// without a lock. mapped: the type has a TableName method or was registered
+// with Model; strong: registered with StrongRefs, the shared maps hold its
+// objects strongly.
 type model struct {
 	typ    reflect.Type
 	name   string // "pkg.Type", for messages
@@ -91,6 +95,8 @@ type model struct {
 
 	lastPlan atomic.Pointer[plan] // the plan of the last result bound, reused for the same columns
 
+	// getSQL makes getTxt and getHead once per dialect (dialect.go): they are
+	// read only after getSQL[d].Do.
 	getSQL  [numDialects]sync.Once
 	getTxt  [numDialects]string
 	getHead [numDialects]int // length of getTxt's "SELECT … FROM table"
@@ -135,6 +141,7 @@ func mappedModel(t reflect.Type, op string) (*model, error) {
 	return m, nil
 }
 
+// typeName names t in messages and default database names; nil is "<nil>".
 func typeName(t reflect.Type) string {
 	if t == nil {
 		return "<nil>"
@@ -142,6 +149,9 @@ func typeName(t reflect.Type) string {
 	return t.String()
 }
 
+// buildModel builds the model of t with the configuration given to Model,
+// if any. It does not fail: what makes a mapped type unusable is kept in
+// m.err, returned where the type is used (Model panics with it).
 func buildModel(t reflect.Type, cfg *modelConfig) *model {
 	m := &model{typ: t, name: typeName(t)}
 	if cfg != nil {
@@ -319,6 +329,8 @@ func (m *model) columnOf(field, tag string) (string, error) {
 	return parts[0], nil
 }
 
+// hasOpt reports whether the comma-separated options of a db tag include
+// want.
 func hasOpt(opts, want string) bool {
 	for opts != "" {
 		var o string
@@ -382,4 +394,5 @@ func baseTable(name string) string {
 	return strings.Trim(name, "\"`[]")
 }
 
+// typeFor is reflect.TypeFor.
 func typeFor[T any]() reflect.Type { return reflect.TypeFor[T]() }

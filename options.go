@@ -253,6 +253,8 @@ func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 // A ModelOption configures a type registered with Model.
 type ModelOption func(*modelConfig)
 
+// modelConfig is what the ModelOptions given to Model set: the table (Table,
+// else TableName's) and StrongRefs.
 type modelConfig struct {
 	table  string
 	strong bool

@@ -15,6 +15,10 @@ import (
 
 // rows are the driver rows of a query through idmap: the base driver's rows,
 // with what Bind needs to know of the query.
+//
+// database/sql calls the driver rows' methods under the connection's lock,
+// the Close made by the goroutine that watches the query's context
+// included: the fields need no lock of their own.
 type rows struct {
 	base    driver.Rows
 	cols    []string   // this rows' own slice, registered while open
@@ -82,6 +86,10 @@ func (r *rows) m() cache.Map {
 	return r.db.cdb.Shared()
 }
 
+// register makes the rows' column slice, with room past its length for the
+// tag that names r (tagColumns), in colsBuf when it fits and colsBuf backs
+// no earlier slice: a slice handed out is never reused, since its holder may
+// still read it.
 func (r *rows) register() {
 	bc := r.base.Columns()
 	if len(bc)+2 <= len(r.colsBuf) && !r.bufUsed {
@@ -94,6 +102,9 @@ func (r *rows) register() {
 	tagColumns(r.cols, r)
 }
 
+// Unwrap returns the base rows, for sqlmw, which exposes the optional
+// methods below only when the base rows have them: the type assertions in
+// those methods cannot fail.
 func (r *rows) Unwrap() driver.Rows { return r.base }
 
 // Columns makes the rows' tagged column slice on first use (database/sql
@@ -109,11 +120,17 @@ func (r *rows) Columns() []string {
 	return r.cols
 }
 
+// Next keeps dest for Bind, which reads the row's raw values before
+// database/sql scans them.
 func (r *rows) Next(dest []driver.Value) error {
 	r.dest = dest
 	return r.base.Next(dest)
 }
 
+// Close closes the base rows, then does what the query left for when the
+// connection is free again: ask the server for the session state
+// (sessionPending), expire a write's effects again and publish them, apply
+// what SQLite's hooks reported. The base rows' error is returned.
 func (r *rows) Close() error {
 	err := r.base.Close()
 	if r.conn != nil && r.conn.sessionPending {
@@ -139,10 +156,12 @@ func (r *rows) Close() error {
 	return err
 }
 
+// HasNextResultSet is the base rows' (see Unwrap).
 func (r *rows) HasNextResultSet() bool {
 	return r.base.(driver.RowsNextResultSet).HasNextResultSet()
 }
 
+// NextResultSet moves the base rows to their next result set (see Unwrap).
 func (r *rows) NextResultSet() error {
 	if err := r.base.(driver.RowsNextResultSet).NextResultSet(); err != nil {
 		return err
@@ -151,22 +170,27 @@ func (r *rows) NextResultSet() error {
 	return nil
 }
 
+// ColumnTypeDatabaseTypeName is the base rows' (see Unwrap).
 func (r *rows) ColumnTypeDatabaseTypeName(i int) string {
 	return r.base.(driver.RowsColumnTypeDatabaseTypeName).ColumnTypeDatabaseTypeName(i)
 }
 
+// ColumnTypeLength is the base rows' (see Unwrap).
 func (r *rows) ColumnTypeLength(i int) (int64, bool) {
 	return r.base.(driver.RowsColumnTypeLength).ColumnTypeLength(i)
 }
 
+// ColumnTypeNullable is the base rows' (see Unwrap).
 func (r *rows) ColumnTypeNullable(i int) (bool, bool) {
 	return r.base.(driver.RowsColumnTypeNullable).ColumnTypeNullable(i)
 }
 
+// ColumnTypePrecisionScale is the base rows' (see Unwrap).
 func (r *rows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	return r.base.(driver.RowsColumnTypePrecisionScale).ColumnTypePrecisionScale(i)
 }
 
+// ColumnTypeScanType is the base rows' (see Unwrap).
 func (r *rows) ColumnTypeScanType(i int) reflect.Type {
 	return r.base.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
 }
@@ -194,6 +218,8 @@ type probed struct {
 	txScope bool
 }
 
+// m returns the map that a query on the probed connection loads into, as
+// rows.m does for its rows.
 func (p probed) m() cache.Map { return p.view }
 
 // probe learns the database and map of a *sql.Tx, *sql.Conn or other
@@ -252,8 +278,12 @@ type probeCtx struct {
 	answered bool
 }
 
+// probeCtxKey is the key under which a probeCtx is found among a context's
+// values.
 type probeCtxKey struct{}
 
+// Value returns p for probeCtxKey, so that the interceptor finds p through
+// any context derived from it.
 func (p *probeCtx) Value(key any) any {
 	if _, ok := key.(probeCtxKey); ok {
 		return p

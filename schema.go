@@ -24,6 +24,9 @@ import (
 // by database (MySQL, qualified), each relation is also keyed
 // "schema.name", and the bare name holds the union over every database:
 // what a name reaches when its database is not known.
+//
+// A schemaInfo is built by readSchema and read-only once stored in
+// database.schema, which is replaced, never changed in place.
 type schemaInfo struct {
 	known     bool                // false: the catalogue could not be read; every write widens to the database
 	qualified bool                // keys "schema.name" exist besides the bare names (MySQL)
@@ -147,6 +150,9 @@ func (db *database) schemaFor(ctx context.Context, c *connState) *schemaInfo {
 	si := readSchema(ctx, db.dialect, c.base)
 	if si.known {
 		si.readAt = time.Now()
+		// Only over what this read replaces: a schema change stored
+		// meanwhile (nil) may postdate the read, which must not undo it;
+		// another read stored meanwhile is as good as this one.
 		db.schema.CompareAndSwap(old, si)
 		return si
 	}
@@ -445,6 +451,8 @@ func baseQuery(ctx context.Context, bc driver.Conn, query string, args ...any) (
 	}
 }
 
+// asString reads a catalogue value as text, as drivers return it (string or
+// []byte); NULL is "".
 func asString(v driver.Value) string {
 	switch x := v.(type) {
 	case string:
@@ -465,6 +473,8 @@ var tableIndex struct {
 	built atomic.Pointer[tableModels]
 }
 
+// tableModels is the index of tableIndex, built from the models mapped at
+// generation gen and read-only once built.
 type tableModels struct {
 	gen      uint64
 	pk       map[string][]string           // folded table → key columns; nil slice when types disagree
@@ -485,6 +495,10 @@ const (
 	keyTime                     // a time.Time field
 )
 
+// currentTables returns the index for the current generation, building it
+// when a mapped model was added since the last build. A hit takes no lock;
+// a build takes tableIndex.mu, and the generation is read again under it, so
+// that concurrent callers build once.
 func currentTables() *tableModels {
 	g := tableIndex.gen.Load()
 	if tm := tableIndex.built.Load(); tm != nil && tm.gen == g {

@@ -18,6 +18,8 @@ type ctxState struct {
 	refresh bool         // WithRefresh
 }
 
+// stateFrom returns the state that ctx carries; a nil context, or one that
+// carries none, is the zero state: the shared maps, no refresh.
 func stateFrom(ctx context.Context) ctxState {
 	if ctx == nil {
 		return ctxState{}
@@ -28,6 +30,9 @@ func stateFrom(ctx context.Context) ctxState {
 	return ctxState{}
 }
 
+// withState returns a context derived from ctx that carries st. The state
+// is stored by pointer and never changed after: a context's state is read
+// by copy (stateFrom), and each change makes a new context.
 func withState(ctx context.Context, st ctxState) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
@@ -68,8 +73,10 @@ func WithRefresh(ctx context.Context) context.Context {
 	return withState(ctx, st)
 }
 
+// scopeFrom returns the scope that ctx carries, or nil for the shared maps.
 func scopeFrom(ctx context.Context) *cache.Scope { return stateFrom(ctx).scope }
 
+// refreshFrom reports whether ctx was made by WithRefresh.
 func refreshFrom(ctx context.Context) bool { return stateFrom(ctx).refresh }
 
 // endScope ends a scope with flush signals; db is the database the scope

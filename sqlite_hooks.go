@@ -58,6 +58,7 @@ const (
 	hookPre                    // the preupdate hook reports every row change
 )
 
+// String names the mode as HookMode reports it to the tests.
 func (m hookMode) String() string {
 	switch m {
 	case hookUpdate:
@@ -102,7 +103,9 @@ type sqliteHooks struct {
 	preSeen    bool // the preupdate hook has reported a change on this connection
 	dropUpdate bool // the update hook is to be unregistered (between statements)
 
-	// Changes reported since the last drain, by folded table.
+	// Changes reported since the last drain, by folded table: keys of
+	// the rows changed, and in removes those of them that no longer exist
+	// under that key (deleted, or moved to another key).
 	keys    map[string][]any
 	removes map[string][]any
 	tables  map[string]bool // tables changed where the key is unknown
@@ -110,7 +113,9 @@ type sqliteHooks struct {
 
 	cat *sqliteCatalog // read between statements; nil until read
 
-	// The preupdate data of the report being handled, to read its values.
+	// The preupdate data of the report being handled, to read its values;
+	// scratch and parts are buffers reused for a row's values and a key's
+	// parts.
 	pre        preReader
 	cur        unsafe.Pointer // fast path: the driver's data (one of the two below), layout-checked
 	mattnCur   mattnPreData
@@ -367,6 +372,8 @@ func (h *sqliteHooks) info(schema, table string) *tableInfo {
 	return h.cat.tables[schema][table]
 }
 
+// widen records that table changed in rows the hooks cannot key: the whole
+// table expires.
 func (h *sqliteHooks) widen(table string) {
 	if h.tables == nil {
 		h.tables = map[string]bool{}
@@ -374,6 +381,9 @@ func (h *sqliteHooks) widen(table string) {
 	h.tables[strings.ToLower(table)] = true
 }
 
+// addKey records that the row with key of table (a folded name) changed,
+// and was deleted if remove. A widened table takes no keys; past maxKeys
+// keys, the table is widened instead.
 func (h *sqliteHooks) addKey(table string, key any, remove bool) {
 	if h.tables[table] {
 		return
@@ -554,6 +564,7 @@ func (c *connState) hooksRowsOpened() {
 	}
 }
 
+// hooksRowsClosing is called by the rows' Close (see hooksRowsOpened).
 func (c *connState) hooksRowsClosing(eff *effects) {
 	h := c.hooks
 	if h == nil {
@@ -765,6 +776,8 @@ func readTableInfo(ctx context.Context, bc driver.Conn, schema, table string, pk
 	return ti, nil
 }
 
+// asInt reads an integer of a pragma's result as the SQLite drivers return
+// it; anything else is -1, which no column index or pk position is.
 func asInt(v driver.Value) int64 {
 	switch x := v.(type) {
 	case int64:

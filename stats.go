@@ -120,6 +120,7 @@ func AllStats() []Stats {
 	return out
 }
 
+// statsOf reads the counters of one database's maps into Stats.
 func statsOf(d *cache.DB) Stats {
 	c := d.Counters()
 	s := Stats{

@@ -29,6 +29,7 @@ var (
 	_ driver.ColumnConverter   = (*stmt)(nil)
 )
 
+// Close and NumInput are the base statement's.
 func (s *stmt) Close() error  { return s.base.Close() }
 func (s *stmt) NumInput() int { return s.base.NumInput() }
 
@@ -51,6 +52,8 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	return s.base.Exec(dargs) //nolint:staticcheck
 }
 
+// QueryContext is the base statement's, or its Query after valuesFor (see
+// ExecContext).
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	if sc, ok := s.base.(driver.StmtQueryContext); ok {
 		return sc.QueryContext(ctx, args)
@@ -76,6 +79,9 @@ func valuesFor(ctx context.Context, args []driver.NamedValue) ([]driver.Value, e
 	return dargs, nil
 }
 
+// ColumnConverter is the base statement's converter for argument idx, or
+// driver.DefaultParameterConverter for a base without one: sqlmw's
+// statement claims ColumnConverter whatever the base has (see stmt).
 func (s *stmt) ColumnConverter(idx int) driver.ValueConverter {
 	if cc, ok := s.base.(driver.ColumnConverter); ok { //nolint:staticcheck
 		return cc.ColumnConverter(idx)
@@ -135,6 +141,8 @@ func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) e
 	return nil
 }
 
+// namedValueToValue is database/sql's function of that name, with its error
+// text: a context-less Exec or Query takes positional values only.
 func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
 	dargs := make([]driver.Value, len(named))
 	for n, param := range named {

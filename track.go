@@ -61,11 +61,13 @@ type effects struct {
 	removes   []tableKeys // rows that no longer exist under these keys
 }
 
+// tableKeys are keys of one table (a folded name), normalised (normKey).
 type tableKeys struct {
 	table string
 	keys  []any
 }
 
+// widenTable adds table t (a folded name) to the tables that expire whole.
 func (e *effects) widenTable(t string) { e.tables = append(e.tables, t) }
 
 // unknown is the reader's one rule, applied wherever it cannot bound a

@@ -26,6 +26,9 @@ type txState struct {
 // its end expires the whole database.
 const maxPending = 1024
 
+// begin opens c's transaction: in the context's scope (a unit of work) when
+// it has one, else in a scope of its own that ends with the transaction.
+// raw: begun by SQL text, not by BeginTx.
 func (c *connState) begin(ctx context.Context, raw bool) {
 	s := scopeFrom(ctx)
 	// Tick: what the transaction loads has an epoch of its own, so that its
@@ -93,6 +96,9 @@ func (t *txState) record(e *effects) {
 	t.pending = append(t.pending, e)
 }
 
+// ConnBeginTx begins a transaction on the base connection and opens the
+// connection's txState once the base has begun it: a failed begin leaves
+// the state as it was.
 func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, opts driver.TxOptions) (context.Context, driver.Tx, error) {
 	var tx driver.Tx
 	var err error
@@ -114,6 +120,11 @@ func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, 
 	return ctx, tx, nil
 }
 
+// TxCommit commits, ends the connection's txState and publishes what the
+// transaction wrote: after the commit (or a commit whose outcome is
+// unknown), or, for a ConnPublisher, inside the transaction before it
+// commits. A failed publish before the commit rolls the transaction back,
+// so that no write commits unannounced.
 func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
 	t := i.c.tx
 	// A ConnPublisher's messages go in the transaction itself: sent if and
@@ -138,6 +149,8 @@ func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
 	return err
 }
 
+// TxRollback rolls back and ends the connection's txState (end); nothing is
+// published.
 func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 	err := tx.Rollback()
 	i.c.end(true)

@@ -70,6 +70,9 @@ type mattnPreData struct {
 	NewRowID     int64
 }
 
+// moderncPreData is modernc.org/sqlite's layout. idmap never reads its
+// unexported fields: they are copied with the rest, for the driver's Old
+// and New methods, which read them (h.cur).
 type moderncPreData struct {
 	tls          unsafe.Pointer
 	pCsr         uintptr

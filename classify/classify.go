@@ -17,18 +17,24 @@ const (
 	maxCachedText = 64 << 10 // longer texts are classified every time
 )
 
+// generation is one generation of a dialect's statement cache. Concurrent
+// stores may each pass the bound checks before any of them adds, so a
+// generation may exceed genEntries and genBytes by a few entries.
 type generation struct {
 	m     sync.Map     // string → *Statement
 	n     atomic.Int64 // entries in m
 	bytes atomic.Int64 // estimated size of m's keys and values
 }
 
+// stmtCache is the statement cache of one dialect. Lookups load cur (and,
+// on a miss, old) without a lock; only a rotation takes mu.
 type stmtCache struct {
 	cur atomic.Pointer[generation]
 	old atomic.Pointer[generation]
 	mu  sync.Mutex // serialises rotation of cur into old
 }
 
+// caches holds the statement cache of each dialect.
 var caches [numDialects]stmtCache
 
 // Classify returns what the statement text sql may do in dialect d. The
@@ -51,6 +57,13 @@ func Classify(d Dialect, sql string) *Statement {
 	return c.miss(d, sql)
 }
 
+// miss is Classify's path for a text not in the current generation. A text
+// found in the old generation moves back into the current one. Any other
+// is classified and, unless longer than maxCachedText, kept under a clone
+// of the text, so that the cache holds no larger string (a script, a
+// buffer) that the caller's text may be a part of. Concurrent misses on
+// one text may each classify it; they all return the one Statement the
+// cache keeps.
 func (c *stmtCache) miss(d Dialect, sql string) *Statement {
 	if g := c.old.Load(); g != nil {
 		if v, ok := g.m.Load(sql); ok {
@@ -194,6 +207,8 @@ func (s *Statement) merge(o *Statement) {
 	s.Locking = s.Locking || o.Locking
 	s.WholeDB = s.WholeDB || o.WholeDB
 	s.ImplicitCommit = s.ImplicitCommit || o.ImplicitCommit
+	// Duplicates are found by pairwise comparison, up to 4096 pairs; past
+	// that they are kept, which only repeats an expiry.
 	n := len(s.Writes)
 	for _, w := range o.Writes {
 		dup := false

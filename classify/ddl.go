@@ -64,6 +64,7 @@ func (p *parser) create(lo, hi int) {
 		i++
 	}
 kind:
+	// MySQL: CREATE TEMPORARY TABLE does not commit the transaction.
 	if !temp {
 		p.mysqlImplicitCommit()
 	}
@@ -99,6 +100,7 @@ kind:
 			p.scan(on, hi, scanDDL)
 			return
 		}
+		// SQLite: CREATE INDEX aux.i ON t makes an index of aux.t.
 		if n.Schema == "" {
 			n.Schema = schema
 		}
@@ -198,6 +200,7 @@ func (p *parser) createTrigger(i, hi int) {
 	p.scan(j, hi, scanDDL)
 }
 
+// isEvent reports whether k is an event of a trigger's header.
 func isEvent(k kw) bool {
 	return k == kwINSERT || k == kwUPDATE || k == kwDELETE || k == kwTRUNCATE
 }
@@ -300,6 +303,8 @@ func (p *parser) drop(lo, hi int) {
 			p.addSchema(Name{})
 		}
 	case k == kwINDEX || k == kwTRIGGER:
+		// MySQL names the table (DROP INDEX i ON t); PostgreSQL and
+		// SQLite do not, and their DROP is of unknown scope.
 		on := p.find(i+1, hi, kwON)
 		if n, _, ok := p.name(on+1, hi); on < hi && ok {
 			p.addSchema(n)
@@ -417,6 +422,7 @@ func (p *parser) load(lo, hi int) {
 	switch p.kw(lo+1, hi) {
 	case kwDATA, kwXML:
 	case kwINDEX:
+		// LOAD INDEX INTO CACHE: no data change.
 		return
 	default:
 		p.wholeDB()

@@ -259,6 +259,8 @@ func (p *parser) conjuncts(lo, hi int, ts []target, depth int) {
 	}
 	type rng struct{ lo, hi int }
 	var parts []rng
+	// The AND of x BETWEEN a AND b, and an AND or OR inside CASE … END,
+	// do not split the clause.
 	caseDepth := 0
 	between := false
 	start := lo
@@ -522,7 +524,7 @@ func (p *parser) assigns(lo, hi int, ts []target) {
 	}
 }
 
-// returning handles the clauses after WHERE: RETURNING sets Returning,
+// tail handles the clauses after WHERE: RETURNING sets Returning,
 // everything is scanned.
 func (p *parser) tail(i, hi int, ts []target) {
 	if p.find(i, hi, kwRETURNING) < hi {
@@ -734,6 +736,7 @@ func (p *parser) insert(lo, hi int) {
 		p.st.Writes[wi].Columns = cols
 		i = end
 	}
+	// OVERRIDING {SYSTEM | USER} VALUE (PostgreSQL).
 	if p.kw(i, hi) == kwOVERRIDING {
 		i = min(i+3, hi)
 	}
@@ -751,6 +754,8 @@ func (p *parser) insert(lo, hi int) {
 		end := p.findPair(i+1, hi, kwON, kwDUPLICATE)
 		end = min(end, p.find(i+1, end, kwRETURNING))
 		p.assigns(i+1, end, ts)
+		// The assignments are the inserted row, not updates: they move
+		// from Set to Columns and Values, unless one was not understood.
 		w := &p.st.Writes[wi]
 		set := w.Set
 		w.Set = nil
@@ -872,6 +877,10 @@ func (p *parser) insertTail(i, hi int, ts []target, op Op) {
 			i = hi
 		}
 	}
+	// updates counts the update clauses, ON DUPLICATE KEY UPDATE as two:
+	// Conflict names the target of one ON CONFLICT (cols) DO UPDATE only.
+	// Several clauses (SQLite), MySQL's form and INSERT OR REPLACE
+	// conflict on any unique key: Conflict stays nil.
 	if updates > 0 {
 		w := &p.st.Writes[wi]
 		if w.Op == Insert {

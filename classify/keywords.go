@@ -3,7 +3,9 @@ package classify
 // kw identifies a keyword; kwNone for other words.
 type kw uint16
 
-// The keywords the parser looks at (regenerate the list, sorted).
+// The keywords the parser looks at, sorted. There is no generator: a new
+// keyword goes here and in kwText (TestKeywords checks that each has
+// its text).
 const (
 	kwNone kw = iota
 	kwABORT
@@ -221,6 +223,8 @@ const (
 	kwCount
 )
 
+// kwText spells each keyword as lookupKeyword matches it, in upper case;
+// the lexer's keywords map is its inverse.
 var kwText = [kwCount]string{
 	kwABORT:         "ABORT",
 	kwACTION:        "ACTION",

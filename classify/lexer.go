@@ -75,16 +75,23 @@ type lexer struct {
 	inExec int  // depth of MySQL executable comments
 }
 
+// isSpace reports whether c is ASCII white space, which separates tokens.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
+// isDigit reports whether c is an ASCII digit.
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
+// isIdentStart reports whether c may start an unquoted identifier. A byte of
+// a non-ASCII UTF-8 character is taken as a letter, as the three dialects
+// take such characters.
 func isIdentStart(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c >= 0x80
 }
 
+// isIdentChar reports whether c may continue an unquoted identifier: "$" may
+// (PostgreSQL, MySQL and SQLite accept it after the first character).
 func isIdentChar(c byte) bool {
 	return isIdentStart(c) || isDigit(c) || c == '$'
 }
@@ -102,6 +109,7 @@ func lex(src string, o *lexOpts, toks []token) ([]token, bool) {
 	return l.toks, !l.bad
 }
 
+// peek returns src[i], or 0 past the end.
 func (l *lexer) peek(i int) byte {
 	if i < len(l.src) {
 		return l.src[i]
@@ -109,10 +117,15 @@ func (l *lexer) peek(i int) byte {
 	return 0
 }
 
+// emit appends a token of kind k with text, not ambiguous.
 func (l *lexer) emit(k tokKind, text string) {
 	l.toks = append(l.toks, token{kind: k, text: text})
 }
 
+// run lexes the whole text into l.toks, dispatching on each token's first
+// characters under the reading's rules (l.o). Comments (but for the
+// contents of MySQL's executable comments) and white space make no token.
+// An unterminated string, identifier or comment sets l.bad.
 func (l *lexer) run() {
 	src, o := l.src, l.o
 	i := 0
@@ -244,6 +257,8 @@ func (l *lexer) afterName() bool {
 	return n > 0 && (l.toks[n-1].kind == tWord || l.toks[n-1].kind == tQuoted)
 }
 
+// lineEnd returns the index after the newline that ends the line comment at
+// i, or len(src).
 func lineEnd(src string, i int) int {
 	j := strings.IndexByte(src[i:], '\n')
 	if j < 0 {
@@ -269,6 +284,9 @@ func execCommentStart(src string, i int) int {
 	return j
 }
 
+// blockComment returns the index after the /* */ comment at i. Only where
+// comments nest (Postgres) does an inner "/*" open a level; elsewhere the
+// first "*/" ends the comment. An unterminated comment sets l.bad.
 func (l *lexer) blockComment(i int) int {
 	src := l.src
 	depth := 0
@@ -348,6 +366,11 @@ func (l *lexer) quoted(i int, q byte, k tokKind, esc bool) int {
 	return j + 1
 }
 
+// number lexes a numeric literal at i. Under Postgres's rules it ends
+// where PostgreSQL's syntax does (0x… 0o… 0b…, underscores between digits,
+// an exponent). Elsewhere it runs over letters, digits, "." and "$": under
+// MySQL's rules such a run that is not a number is a name (1abc), as is
+// anything that follows a period (t.1).
 func (l *lexer) number(i int) int {
 	src := l.src
 	j := i
@@ -457,10 +480,12 @@ func isNumber(s string) bool {
 	return true
 }
 
+// isHex reports whether c is a hexadecimal digit.
 func isHex(c byte) bool {
 	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
+// word lexes an unquoted word at i, a keyword unless it follows a period.
 func (l *lexer) word(i int) int {
 	src := l.src
 	j := i + 1
@@ -476,6 +501,10 @@ func (l *lexer) word(i int) int {
 	return j
 }
 
+// dollar lexes what starts with "$" at i, by the reading's rules in turn: a
+// $n placeholder ($0 numbered -1, which no argument matches), a
+// $tag$…$tag$ string (Postgres), a $name placeholder (SQLite), an
+// identifier (MySQL), else the operator "$".
 func (l *lexer) dollar(i int) int {
 	src, o := l.src, l.o
 	next := l.peek(i + 1)
@@ -552,9 +581,13 @@ func (l *lexer) variable(i int) int {
 	return j
 }
 
+// ops3 and ops2 are the operators of three and two characters, tried
+// longest first.
 var ops3 = [...]string{"<=>", "->>", "#>>"}
 var ops2 = [...]string{"<=", ">=", "<>", "!=", "==", "||", "&&", "->", "=>", "#>", "@>", "<@", "?|", "?&", "<<", ">>"}
 
+// operator lexes the operator at i, longest first. "?|" and "?&" are not
+// operators where "?" is a placeholder, nor "#>" where "#" starts a comment.
 func (l *lexer) operator(i int) int {
 	src := l.src
 	for _, op := range ops3 {

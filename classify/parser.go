@@ -41,8 +41,10 @@ func (p *parser) kw(i, hi int) kw {
 	return kwNone
 }
 
+// is reports whether the token at i, below hi, is of kind k.
 func (p *parser) is(i, hi int, k tokKind) bool { return i < hi && p.toks[i].kind == k }
 
+// isOp reports whether the token at i, below hi, is the operator op.
 func (p *parser) isOp(i, hi int, op string) bool {
 	return i < hi && p.toks[i].kind == tOp && p.toks[i].text == op
 }
@@ -101,17 +103,26 @@ func (p *parser) findPair(i, hi int, a, b kw) int {
 	return hi
 }
 
+// wholeDB marks the statement as one whose effects cannot be bounded: it
+// may change anything in the database.
 func (p *parser) wholeDB() { p.st.WholeDB = true }
 
+// addWrite adds w to the statement's writes and returns its index, by
+// which the caller completes it (its keys, its columns): an index, not a
+// pointer, since later writes may move the slice.
 func (p *parser) addWrite(w Write) int {
 	p.st.Writes = append(p.st.Writes, w)
 	return len(p.st.Writes) - 1
 }
 
+// addSchema records a schema change of table n.
 func (p *parser) addSchema(n Name) {
 	p.st.Schema = append(p.st.Schema, SchemaChange{Table: n})
 }
 
+// addTx records transaction control, except inside a compound statement's
+// body, where BEGIN, COMMIT and the like are not the connection's
+// transaction control (a trigger's BEGIN … END).
 func (p *parser) addTx(k TxKind, name string) {
 	if p.body {
 		return
@@ -135,6 +146,9 @@ func (p *parser) fold(t *token) string {
 	return t.text
 }
 
+// lowerASCII lower-cases the ASCII letters of s, as PostgreSQL folds an
+// unquoted name (other bytes are kept); s itself, without allocating, when
+// it has no upper-case letter.
 func lowerASCII(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; 'A' <= c && c <= 'Z' {
@@ -283,6 +297,7 @@ func (p *parser) value(i, hi int) (Value, int, bool) {
 			return Value{Literal: false}, i + 1, true
 		}
 	case tParam:
+		// $0 (numbered -1) is no argument.
 		if t.n <= 0 {
 			return Value{}, i, false
 		}
@@ -391,6 +406,8 @@ func (p *parser) scan(lo, hi int, mode int) {
 		switch t.kind {
 		case tLParen:
 			end := p.close(i, hi) - 1
+			// Inside parentheses, FOR and INTO are not the query's own
+			// locking clause or SELECT … INTO: scanQuery does not apply.
 			if p.startsStatement(i+1, end) {
 				p.stmt(i+1, end)
 			} else {

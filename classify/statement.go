@@ -362,6 +362,7 @@ func (w Write) String() string {
 	return b.String()
 }
 
+// writeTuples formats rows of values as [(v,v) (v,v)], for String.
 func writeTuples(b *strings.Builder, vs [][]Value) {
 	b.WriteByte('[')
 	for i, row := range vs {

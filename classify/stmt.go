@@ -70,6 +70,7 @@ func (p *parser) stmt(lo, hi int) {
 	case kwREFRESH:
 		p.refresh(lo, hi)
 	case kwDECLARE:
+		// DECLARE name CURSOR … FOR query: the query is what runs.
 		f := p.find(lo+1, hi, kwFOR)
 		p.scan(lo+1, f, 0)
 		if f < hi {
@@ -90,6 +91,9 @@ func (p *parser) stmt(lo, hi int) {
 		// No data change.
 		p.scan(lo+1, hi, 0)
 	case kwATTACH, kwDETACH, kwIMPORT:
+		// SQLite's ATTACH and DETACH, IMPORT FOREIGN SCHEMA (PostgreSQL),
+		// IMPORT TABLE (MySQL): tables appear or go, which no one name
+		// bounds; a schema change of unknown scope.
 		p.addSchema(Name{})
 	default:
 		// CALL, EXEC, EXECUTE, DO, unknown statements.
@@ -242,6 +246,8 @@ func (p *parser) tx(lo, hi int) {
 	case kwROLLBACK, kwABORT:
 		skipWork()
 		if p.kw(i, hi) == kwPREPARED {
+			// ROLLBACK PREPARED: another transaction, whose writes
+			// were never visible; nothing changes.
 			return
 		}
 		if p.kw(i, hi) == kwTO {
@@ -268,6 +274,8 @@ func (p *parser) tx(lo, hi int) {
 		case kwSTART, kwBEGIN:
 			p.addTx(Begin, "")
 		case kwPREPARE:
+			// The transaction leaves the session, as with PREPARE
+			// TRANSACTION (see prepare).
 			p.addTx(Rollback, "")
 		case kwCOMMIT:
 			p.addTx(Commit, "")
@@ -339,6 +347,8 @@ loop:
 		}
 		i++
 	}
+	// SQLite's EXPLAIN never runs the statement (EXPLAIN ANALYZE explains
+	// SQLite's ANALYZE statement).
 	if !analyze || p.d == SQLite {
 		return
 	}
