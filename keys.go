@@ -262,9 +262,11 @@ func toUint(rv reflect.Value) (uint64, error) {
 		return rv.Uint(), nil
 	}
 	if rv.Kind() == reflect.String || rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
-		s := rv.String()
+		var s string
 		if rv.Kind() == reflect.Slice {
 			s = string(rv.Bytes())
+		} else {
+			s = rv.String()
 		}
 		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 		if err != nil {

@@ -67,8 +67,9 @@ func Classify(d Dialect, sql string) *Statement {
 func (c *stmtCache) miss(d Dialect, sql string) *Statement {
 	if g := c.old.Load(); g != nil {
 		if v, ok := g.m.Load(sql); ok {
-			s := v.(*Statement)
-			return c.store(sql, s)
+			// Stored under a copy, as a new text is: the caller's string
+			// may be part of a larger one that the cache must not keep.
+			return c.store(strings.Clone(sql), v.(*Statement))
 		}
 	}
 	s := classifyText(d, sql)
