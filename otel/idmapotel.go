@@ -31,7 +31,7 @@ const (
 	// or "malformed").
 	CauseKey = attribute.Key("cause")
 	// ReasonKey is the reason of idmap.flushes: "manual", "request end",
-	// "transaction end" or "schema change".
+	// "transaction end", "schema change" or "bus gap".
 	ReasonKey = attribute.Key("reason")
 )
 

@@ -231,10 +231,10 @@ func faultLength(name string) time.Duration {
 // connection, which counts as a gap. No read of B may return a version
 // later than the lease (+ publishSlack) after the commit of a newer one.
 //
-// Not measured: a subscriber that stays on a replica while the writer
-// publishes on the primary. A probe proves delivery through the server it
-// is published on, the subscriber's; messages come from the primary over
-// replication, which the probe does not cross (see the package README).
+// A subscriber that stays on a replica while the writer publishes on the
+// primary is TestMultiProcessReplicaSubscriber's case: probes are
+// published where the bus publishes, so they cross replication as its
+// messages do.
 func TestMultiProcessFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping a multi-process test (it starts its own redis-server and child processes)")

@@ -1,6 +1,8 @@
 // Package busadapter holds what the bus adapters (bus/pgbus, bus/redisbus,
-// bus/pgfeed) share: where they log, the name of their probe channel, and
-// the wait between two attempts.
+// bus/pgfeed) share: where they log, the name of their probe channel, the
+// wait between two attempts, and the rule of their options: a value
+// outside an option's range is an error that names the adapter and the
+// option (OptionError), never a silent default.
 package busadapter
 
 import (
