@@ -93,7 +93,7 @@ func clMySQL(t testing.TB, dsn string, interp bool) *clEnv {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	dbName := fmt.Sprintf("idmap_cl%d_%d", os.Getpid(), clSeq.Add(1))
+	dbName := fmt.Sprintf("idmap_cl%s_%d", idmap.RunID, clSeq.Add(1))
 	if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
 		t.Fatal(err)
 	}
