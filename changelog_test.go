@@ -548,6 +548,57 @@ func TestChangeLogPruned(t *testing.T) {
 	}
 }
 
+// TestChangeLogSyncWhileLost: a commit's wait (SyncStatement) returns at
+// once while the reader does not listen only once its subscribers have
+// been told (a database is then paused and flushed); while a subscriber is
+// still being told of a loss, it waits like any other. It returned nil at
+// once before: a commit could return while its database still served
+// what the commit changed.
+func TestChangeLogSyncWhileLost(t *testing.T) {
+	e := clSQLite(t)
+	e.setup(t, 1)
+	ctx := context.Background()
+	cl := e.changeLog(t, idmap.PollInterval(time.Hour))
+	var resumed atomic.Int32
+	telling, release := make(chan struct{}), make(chan struct{})
+	if err := cl.Subscribe(bus.Handler{Message: func(bus.Message) {}, Gap: func(g bus.Gap) {
+		switch {
+		case g.Resumed:
+			resumed.Add(1)
+		case errors.Is(g.Err, idmap.ErrChangeLogPruned):
+			close(telling) // the subscriber is being told: it holds the reader here
+			<-release
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the change log listens", func() bool { return resumed.Load() == 1 })
+	if _, _, wait := cl.SyncStatement(); wait(ctx) != nil { // the start's extra read is over
+		t.Fatal("sync failed")
+	}
+	mustExec(t, e.plain, `UPDATE cl_items SET v = 1 WHERE id = 1`)
+	mustExec(t, e.plain, `UPDATE cl_items SET v = 2 WHERE id = 1`)
+	time.Sleep(20 * time.Millisecond) // past the resolution of the log's clock
+	if _, err := e.changeLog(t).Prune(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Probe(ctx, 1); err != nil { // a read, which finds the log pruned past its cursor
+		t.Fatal(err)
+	}
+	<-telling
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, wait := cl.SyncStatement()
+	if err := wait(cancelled); err == nil {
+		t.Error("a commit's wait confirmed while the subscriber was still being told of the loss")
+	}
+	close(release)
+	_, _, wait = cl.SyncStatement()
+	if err := wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestChangeLogPrunedFlushes: through idmap, the pruned gap flushes the
 // database (a row changed by another program is read again).
 func TestChangeLogPrunedFlushes(t *testing.T) {
