@@ -2,7 +2,6 @@ package idmap_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -19,7 +18,7 @@ type BusUser struct {
 	Name string `db:"name"`
 }
 
-var busUsersTable = fmt.Sprintf("bus_users_%d", os.Getpid())
+var busUsersTable = "bus_users_" + idmap.RunID
 
 func init() { idmap.Model[BusUser](idmap.Table(busUsersTable)) }
 
@@ -44,7 +43,7 @@ func TestBusOnServers(t *testing.T) {
 			q := (&testDriver{dialect: s.dialect}).q
 			l := bus.NewLoopback()
 			defer l.Close()
-			name := fmt.Sprintf("bus-%s-%d", s.name, os.Getpid())
+			name := "bus-" + s.name + "-" + idmap.RunID
 			db, err := idmap.Open(s.base, s.dsn, idmap.Name(name), idmap.WithBus(l))
 			require.NoError(t, err)
 			defer db.Close()

@@ -543,12 +543,13 @@ func (c *ChangeLog) Probe(ctx context.Context, token uint64) error {
 // SyncStatement returns a statement with no effect and a wait that ends
 // after a complete read of the log that began after the wait was called
 // (so after the commit it follows), or with an error past the sync
-// timeout. While the reader does not listen there is nothing to wait for:
-// the database serves nothing until it listens again, and is flushed then.
+// timeout. While the reader does not listen, and its subscribers have
+// been told so, there is nothing to wait for: the database serves nothing
+// until it listens again, and is flushed then.
 func (c *ChangeLog) SyncStatement() (string, []any, func(context.Context) error) {
 	return "SELECT 1", nil, func(ctx context.Context) error {
 		c.mu.Lock()
-		if !c.listening || c.closed {
+		if !c.listening {
 			c.mu.Unlock()
 			return nil
 		}
@@ -758,7 +759,6 @@ func (c *ChangeLog) run() {
 // lose reports a gap to the subscribers that were told the reader listens.
 func (c *ChangeLog) lose(err error) {
 	c.mu.Lock()
-	c.listening = false
 	hs := append([]*clHandler(nil), c.handlers...)
 	c.mu.Unlock()
 	if c.logger != nil {
@@ -772,6 +772,7 @@ func (c *ChangeLog) lose(err error) {
 			}
 		}
 	}
+	c.deaf()
 }
 
 func (c *ChangeLog) finish(st *clState) {
@@ -779,7 +780,6 @@ func (c *ChangeLog) finish(st *clState) {
 		st.conn.Close()
 	}
 	c.mu.Lock()
-	c.listening = false
 	hs := append([]*clHandler(nil), c.handlers...)
 	c.mu.Unlock()
 	for _, h := range hs {
@@ -787,6 +787,19 @@ func (c *ChangeLog) finish(st *clState) {
 			h.h.Gap(bus.Gap{Err: bus.ErrClosed})
 		}
 	}
+	c.deaf()
+}
+
+// deaf records that the reader does not listen, once its subscribers have
+// been told (each database paused and flushed): from then on a commit's
+// wait (SyncStatement) returns at once. Until then it waits for a read,
+// as while the reader listens: a wait that returned while a subscriber was
+// still being told would let a commit return while its database still
+// served what the commit changed.
+func (c *ChangeLog) deaf() {
+	c.mu.Lock()
+	c.listening = false
+	c.mu.Unlock()
 }
 
 // read is one poll: it reads what is new (and the holes), delivers it, and

@@ -103,7 +103,7 @@ func runCLMultiProcess(t *testing.T, dsn string, withLog, interp bool, d time.Du
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	dbName := fmt.Sprintf("idmap_clmp%d_%d", os.Getpid(), clSeq.Add(1))
+	dbName := fmt.Sprintf("idmap_clmp%s_%d", idmap.RunID, clSeq.Add(1))
 	mustExec(t, admin, "CREATE DATABASE "+dbName)
 	t.Cleanup(func() {
 		a, _ := sql.Open("mysql", cfg.FormatDSN())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -92,7 +93,7 @@ func clMySQL(t testing.TB, dsn string, interp bool) *clEnv {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	dbName := fmt.Sprintf("idmap_cl%d_%d", os.Getpid(), clSeq.Add(1))
+	dbName := fmt.Sprintf("idmap_cl%s_%d", idmap.RunID, clSeq.Add(1))
 	if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +175,18 @@ func clGet(t testing.TB, db *sql.DB, id int64) int64 {
 	return p.V
 }
 
+// clGetObj is clGet that returns the object: a caller that keeps it keeps
+// its entry in the shared map (weak by default: an entry nobody holds may
+// be gone after a GC, and its next Get reads the row again).
+func clGetObj(t testing.TB, db *sql.DB, id int64) *clItem {
+	t.Helper()
+	p, err := idmap.Get[clItem](context.Background(), db, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // sync waits until cl has read its log up to the end (as a commit through
 // idmap would).
 func clSync(t testing.TB, cl *idmap.ChangeLog, db *sql.DB) {
@@ -196,14 +209,18 @@ func TestChangeLogOutsideWriter(t *testing.T) {
 			e.setup(t, 3)
 			t.Run("without", func(t *testing.T) {
 				db := e.open(t)
-				if v := clGet(t, db, 1); v != 0 {
-					t.Fatalf("v = %d", v)
+				// Held, so that a GC does not release its entry (the
+				// next Get would read the row again and see the write).
+				p := clGetObj(t, db, 1)
+				if p.V != 0 {
+					t.Fatalf("v = %d", p.V)
 				}
 				mustExec(t, e.plain, `UPDATE cl_items SET v = 100 WHERE id = 1`)
 				time.Sleep(100 * time.Millisecond)
 				if v := clGet(t, db, 1); v != 0 {
 					t.Fatalf("without the change log the outside write is seen (v = %d): the test proves nothing", v)
 				}
+				runtime.KeepAlive(p)
 				mustExec(t, e.plain, `UPDATE cl_items SET v = 0 WHERE id = 1`)
 			})
 			cl := e.changeLog(t, idmap.PollInterval(20*time.Millisecond))
@@ -499,6 +516,14 @@ func TestChangeLogPruned(t *testing.T) {
 			}
 			nGaps := func() int { mu.Lock(); defer mu.Unlock(); return len(gaps) }
 			waitFor(t, "the change log listens", func() bool { return nGaps() == 1 })
+			// Its start may read once more (Subscribe's call and the first
+			// timer); once a sync has come back it reads only when asked
+			// (the poll interval is an hour), so that it cannot read the
+			// rows below between the writes and the pruning.
+			_, _, wait := cl.SyncStatement()
+			if err := wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			for i := range 5 {
 				mustExec(t, e.plain, `UPDATE cl_items SET v = ? WHERE id = 1`, i+1)
 			}
@@ -523,6 +548,57 @@ func TestChangeLogPruned(t *testing.T) {
 	}
 }
 
+// TestChangeLogSyncWhileLost: a commit's wait (SyncStatement) returns at
+// once while the reader does not listen only once its subscribers have
+// been told (a database is then paused and flushed); while a subscriber is
+// still being told of a loss, it waits like any other. It returned nil at
+// once before: a commit could return while its database still served
+// what the commit changed.
+func TestChangeLogSyncWhileLost(t *testing.T) {
+	e := clSQLite(t)
+	e.setup(t, 1)
+	ctx := context.Background()
+	cl := e.changeLog(t, idmap.PollInterval(time.Hour))
+	var resumed atomic.Int32
+	telling, release := make(chan struct{}), make(chan struct{})
+	if err := cl.Subscribe(bus.Handler{Message: func(bus.Message) {}, Gap: func(g bus.Gap) {
+		switch {
+		case g.Resumed:
+			resumed.Add(1)
+		case errors.Is(g.Err, idmap.ErrChangeLogPruned):
+			close(telling) // the subscriber is being told: it holds the reader here
+			<-release
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the change log listens", func() bool { return resumed.Load() == 1 })
+	if _, _, wait := cl.SyncStatement(); wait(ctx) != nil { // the start's extra read is over
+		t.Fatal("sync failed")
+	}
+	mustExec(t, e.plain, `UPDATE cl_items SET v = 1 WHERE id = 1`)
+	mustExec(t, e.plain, `UPDATE cl_items SET v = 2 WHERE id = 1`)
+	time.Sleep(20 * time.Millisecond) // past the resolution of the log's clock
+	if _, err := e.changeLog(t).Prune(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Probe(ctx, 1); err != nil { // a read, which finds the log pruned past its cursor
+		t.Fatal(err)
+	}
+	<-telling
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, wait := cl.SyncStatement()
+	if err := wait(cancelled); err == nil {
+		t.Error("a commit's wait confirmed while the subscriber was still being told of the loss")
+	}
+	close(release)
+	_, _, wait = cl.SyncStatement()
+	if err := wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestChangeLogPrunedFlushes: through idmap, the pruned gap flushes the
 // database (a row changed by another program is read again).
 func TestChangeLogPrunedFlushes(t *testing.T) {
@@ -531,13 +607,29 @@ func TestChangeLogPrunedFlushes(t *testing.T) {
 	cl := e.changeLog(t, idmap.PollInterval(time.Hour))
 	db := e.open(t, idmap.WithSource(cl), idmap.Lease(time.Hour))
 	waitFor(t, "the change log listens", func() bool { return clListening(db) })
-	clGet(t, db, 2)
-	// A write the log loses: the row is logged, then pruned before the
-	// reader reads it (and the newest row is another table's write).
-	mustExec(t, e.plain, `UPDATE cl_items SET v = 5 WHERE id = 2`)
-	mustExec(t, e.plain, `UPDATE cl_items SET v = 1 WHERE id = 1`)
-	time.Sleep(20 * time.Millisecond) // past the resolution of the log's clock
-	if _, err := cl.Prune(context.Background(), 0); err != nil {
+	p := clGetObj(t, db, 2)
+	// A write the log loses: its row is logged and pruned in the same
+	// transaction as the write (the mark first, then the rows, as Prune
+	// does; the newest row, another key's write, is kept), so that the
+	// reader cannot read it before it is gone, whenever it reads (the
+	// prober's probes make it read at moments the test does not choose:
+	// a read between the writes and a separate Prune made the test wait
+	// for a gap that never came).
+	tx, err := e.plain.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE cl_items SET v = 5 WHERE id = 2`,
+		`UPDATE cl_items SET v = 1 WHERE id = 1`,
+		`UPDATE idmap_changelog_meta SET pruned = (SELECT MAX(seq) - 1 FROM idmap_changelog) WHERE id = 1`,
+		`DELETE FROM idmap_changelog WHERE seq < (SELECT MAX(seq) FROM idmap_changelog)`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	clSync(t, cl, e.plain)
@@ -546,6 +638,7 @@ func TestChangeLogPrunedFlushes(t *testing.T) {
 	if v := clGet(t, db, 2); v != 5 {
 		t.Fatalf("after the pruned gap v = %d, want 5", v)
 	}
+	runtime.KeepAlive(p)
 }
 
 // runCLModel runs readers through idmap against a writer through idmap

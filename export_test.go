@@ -1,7 +1,11 @@
 package idmap
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
 	"reflect"
+	"strconv"
 	"time"
 	"unsafe"
 )
@@ -58,3 +62,16 @@ func HookMode(dc any) string {
 	}
 	return s.state().hooks.mode.String()
 }
+
+// RunID is unique to this test process: it names what the tests create on
+// the shared servers (databases, schemas, roles, tables, channels). The
+// process id alone is not unique there: test processes in other PID
+// namespaces (other containers using the same servers) reuse ids, and a
+// role or schema of one would be dropped or replaced by the other.
+var RunID = runID
+
+var runID = func() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return strconv.Itoa(os.Getpid()) + "_" + hex.EncodeToString(b[:])
+}()

@@ -269,7 +269,7 @@ func TestServerRestarted(t *testing.T) {
 	defer pg.Close()
 	pgq := (&testDriver{dialect: "postgres"}).q
 	sides := []side{{"MySQL", my, func(s string) string { return s }}, {"Postgres", pg, pgq}}
-	table := fmt.Sprintf("restart_%d_%d", os.Getpid(), dbSeq.Add(1))
+	table := fmt.Sprintf("restart_%s_%d", idmap.RunID, dbSeq.Add(1))
 	idmap.Model[Restarted](idmap.Table(table))
 	ctx := idmap.NewContext(context.Background())
 	before := map[string]*Restarted{}

@@ -3,7 +3,6 @@ package idmap
 import (
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -321,7 +320,7 @@ func TestGeneratedSQLOnServers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer admin.Close()
-			name := fmt.Sprintf("idmap_ident%d", os.Getpid())
+			name := "idmap_ident" + runID
 			if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
 				t.Fatal(err)
 			}
@@ -345,7 +344,7 @@ func TestGeneratedSQLOnServers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer admin.Close()
-			schema := fmt.Sprintf("idmap_ident%d", os.Getpid())
+			schema := "idmap_ident" + runID
 			if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
 				t.Fatal(err)
 			}

@@ -263,7 +263,7 @@ func TestRandomizedModelServers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			name := fmt.Sprintf("idmap_model_%d_%d", os.Getpid(), dbSeq.Add(1))
+			name := fmt.Sprintf("idmap_model_%s_%d", idmap.RunID, dbSeq.Add(1))
 			mustExec(t, admin, "CREATE DATABASE "+name)
 			defer admin.Exec("DROP DATABASE IF EXISTS " + name)
 			defer admin.Close()
@@ -290,7 +290,7 @@ func TestRandomizedModelServers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			schema := fmt.Sprintf("idmap_model_%d_%d", os.Getpid(), dbSeq.Add(1))
+			schema := fmt.Sprintf("idmap_model_%s_%d", idmap.RunID, dbSeq.Add(1))
 			mustExec(t, admin, "CREATE SCHEMA "+schema)
 			defer admin.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
 			defer admin.Close()

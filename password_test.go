@@ -176,7 +176,7 @@ func postgresPasswordCases(t *testing.T, r *rand.Rand, dsn string) []pwCase {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Close(context.Background()) })
-	role := fmt.Sprintf("idmap_pw_%d", os.Getpid())
+	role := "idmap_pw_" + idmap.RunID
 	pw := randomPW(r)
 	ctx := context.Background()
 	_, _ = admin.Exec(ctx, "DROP SCHEMA IF EXISTS "+role+" CASCADE")

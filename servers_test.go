@@ -136,7 +136,7 @@ func testDrivers() []*testDriver {
 					t.Fatal(err)
 				}
 				defer admin.Close()
-				dbName := fmt.Sprintf("idmap_t%d_%d", os.Getpid(), dbSeq.Add(1))
+				dbName := fmt.Sprintf("idmap_t%s_%d", idmap.RunID, dbSeq.Add(1))
 				if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
 					t.Fatal(err)
 				}
@@ -170,7 +170,7 @@ func testDrivers() []*testDriver {
 					t.Fatal(err)
 				}
 				defer admin.Close()
-				schema := fmt.Sprintf("idmap_t%d_%d", os.Getpid(), dbSeq.Add(1))
+				schema := fmt.Sprintf("idmap_t%s_%d", idmap.RunID, dbSeq.Add(1))
 				if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
 					t.Fatal(err)
 				}

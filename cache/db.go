@@ -138,8 +138,15 @@ func (d *DB) expireKeys(table string, keys []any) {
 	if len(keys) == 0 {
 		return
 	}
-	t := d.Table(table)
-	w := d.clock.Add(1)
+	d.recordKeys(d.Table(table), keys, d.clock.Add(1))
+}
+
+// recordKeys records w as the newest expiry of keys of t. The epoch was
+// taken before t's mutex, so a writer with an older epoch can come here
+// after one with a newer epoch: a key's recorded expiry only moves
+// forward (as the table's and the database's do), else an entry loaded
+// between the two writes would be fresh again.
+func (d *DB) recordKeys(t *Table, keys []any, w uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
@@ -153,10 +160,12 @@ func (d *DB) expireKeys(table string, keys []any) {
 		if sh.m == nil {
 			sh.m = make(map[any]uint64)
 		}
-		if _, ok := sh.m[k]; !ok {
+		if old, ok := sh.m[k]; !ok {
 			t.nkeys++
+			sh.m[k] = w
+		} else if old < w {
+			sh.m[k] = w
 		}
-		sh.m[k] = w
 		sh.mu.Unlock()
 	}
 	storeMax(&t.keyMax, w)

@@ -52,6 +52,31 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
+// Two writes of one key whose expiries are recorded out of order: the
+// first writer took its epoch, then was held up (descheduled) before it
+// recorded it, while a load began and the second write expired the key.
+// The older epoch recorded last must not make that load fresh again (it
+// did: a change log's message recorded after a local write's expiry
+// served the row as it was before the local write,
+// TestChangeLogModel/SQLite under load).
+func TestKeyExpiryNeverGoesBack(t *testing.T) {
+	d := newTestDB(t)
+	for _, m := range []Map{d.Shared(), NewScope().In(d)} {
+		late := d.clock.Add(1)   // the first write's expiry takes its epoch
+		o, l := load(1, d.Now()) // a load begins, and reads the row as the first write left it
+		d.ExpireKeys("users", int64(1))
+		m.Put(userType, l, nil) // the second write finished before the load was stored
+		if _, st := m.Lookup(userType, int64(1)); st != Expired {
+			t.Fatalf("%T: a row read before the second write finished is %v", m, st)
+		}
+		d.recordKeys(d.Table("users"), []any{int64(1)}, late) // the first write records its epoch
+		if _, st := m.Lookup(userType, int64(1)); st != Expired {
+			t.Errorf("%T: an older expiry recorded last left the entry in state %d, want Expired", m, st)
+		}
+		runtime.KeepAlive(o)
+	}
+}
+
 // Written keys stay bounded: past the limit they collapse into a
 // table-wide expiry, which still covers every key.
 func TestKeyRecordsBounded(t *testing.T) {

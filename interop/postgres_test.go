@@ -2,7 +2,9 @@ package interop_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -25,6 +27,15 @@ func init() {
 
 var pgSeq atomic.Int64
 
+// runTag, with the process id, makes this process's schemas unique on the
+// shared server (the process id alone is not: test processes in other PID
+// namespaces reuse ids).
+var runTag = func() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
 // pgDSN returns the DSN of a new schema of the PostgreSQL server named by
 // IDMAP_PG_DSN, dropped when the test ends, or skips the test.
 func pgDSN(t *testing.T) string {
@@ -36,7 +47,7 @@ func pgDSN(t *testing.T) string {
 	admin, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	defer admin.Close()
-	schema := fmt.Sprintf("idmap_interop%d_%d", os.Getpid(), pgSeq.Add(1))
+	schema := fmt.Sprintf("idmap_interop%d_%s_%d", os.Getpid(), runTag, pgSeq.Add(1))
 	_, err = admin.Exec("CREATE SCHEMA " + schema)
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -3,7 +3,6 @@ package pgbus_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ type trustItem struct {
 	Name string `db:"name"`
 }
 
-var trustTable = fmt.Sprintf("pgbus_trust_%d", os.Getpid())
+var trustTable = unique("pgbus_trust")
 
 func init() { idmap.Model[trustItem](idmap.Table(trustTable)) }
 
