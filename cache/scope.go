@@ -145,7 +145,7 @@ type scopeMap struct {
 	typ   *Type
 	table *Table
 	count *ledgerItem
-	ints  map[int64]scopeEntry  // int64 and int keys; nil until the first
+	ints  atomic.Pointer[itab]  // int64 and int keys: read with no lock; written under the scope's locks
 	strs  map[string]scopeEntry // string keys; nil until the first
 	other map[any]scopeEntry    // every other key; nil until the first
 	hint  int                   // room to make the first map with
@@ -157,9 +157,9 @@ func (m *scopeMap) get(key any) (scopeEntry, bool) {
 	var ok bool
 	switch k := key.(type) {
 	case int64:
-		e, ok = m.ints[k]
+		e, ok = m.getInt(k)
 	case int:
-		e, ok = m.ints[int64(k)]
+		e, ok = m.getInt(int64(k))
 	case string:
 		e, ok = m.strs[k]
 	default:
@@ -168,17 +168,30 @@ func (m *scopeMap) get(key any) (scopeEntry, bool) {
 	return e, ok
 }
 
+// getInt returns the entry of int key k, with no lock.
+func (m *scopeMap) getInt(k int64) (scopeEntry, bool) {
+	r, meta, ok := m.ints.Load().get(mix(k), k)
+	return scopeEntry{obj: r, meta: meta}, ok
+}
+
 func (m *scopeMap) set(key any, e scopeEntry) {
 	switch k := key.(type) {
 	case int64:
-		setIn(&m.ints, k, e, m.hint)
+		m.setInt(k, e)
 	case int:
-		setIn(&m.ints, int64(k), e, m.hint)
+		m.setInt(int64(k), e)
 	case string:
 		setIn(&m.strs, k, e, m.hint)
 	default:
 		setIn(&m.other, key, e, m.hint)
 	}
+}
+
+func (m *scopeMap) setInt(k int64, e scopeEntry) {
+	if m.ints.Load() == nil && m.hint > 1 {
+		m.ints.Store((*itab)(nil).rebuild(m.hint))
+	}
+	putItab(&m.ints, mix(k), k, e.obj, e.meta)
 }
 
 func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
@@ -191,9 +204,9 @@ func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
 func (m *scopeMap) del(key any) {
 	switch k := key.(type) {
 	case int64:
-		delete(m.ints, k)
+		delItab(&m.ints, mix(k), k)
 	case int:
-		delete(m.ints, int64(k))
+		delItab(&m.ints, mix(int64(k)), int64(k))
 	case string:
 		delete(m.strs, k)
 	default:
@@ -201,13 +214,14 @@ func (m *scopeMap) del(key any) {
 	}
 }
 
-func (m *scopeMap) len() int { return len(m.ints) + len(m.strs) + len(m.other) }
+func (m *scopeMap) len() int { return m.ints.Load().lenOf() + len(m.strs) + len(m.other) }
 
 // update calls f for every entry and stores what it returns.
 func (m *scopeMap) update(f func(key any, e scopeEntry) scopeEntry) {
-	for k, e := range m.ints {
-		m.ints[k] = f(k, e)
-	}
+	m.ints.Load().update(func(k int64, r unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64) {
+		e := f(k, scopeEntry{obj: r, meta: meta})
+		return e.obj, e.meta
+	})
 	for k, e := range m.strs {
 		m.strs[k] = f(k, e)
 	}
@@ -413,18 +427,15 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
 
 // LookupInt is Lookup of an int64 (or int) key, without putting the key in
 // an interface: a hit allocates nothing.
+// It takes no lock: the scope's int keys are in a table read with atomic
+// loads only (itab), so that goroutines sharing a scope do not write one
+// cache line per lookup.
 func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (unsafe.Pointer, State) {
-	l := s.rlock()
-	if l == nil {
+	m := s.find(d, typ)
+	if m == nil {
 		return nil, Absent
 	}
-	m := s.find(d, typ)
-	var e scopeEntry
-	ok := false
-	if m != nil {
-		e, ok = m.ints[k]
-	}
-	l.RUnlock()
+	e, ok := m.getInt(k)
 	return scopeHit(d, m, typ, e, ok, k)
 }
 
