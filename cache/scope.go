@@ -411,6 +411,12 @@ func (v scopeView) Lookup(typ *Type, key any) (unsafe.Pointer, State) {
 
 // Lookup is s.In(d).Lookup, without making the view.
 func (s *Scope) Lookup(d *DB, typ *Type, key any) (unsafe.Pointer, State) {
+	switch k := key.(type) {
+	case int64:
+		return s.LookupInt(d, typ, k)
+	case int:
+		return s.LookupInt(d, typ, int64(k))
+	}
 	l := s.rlock()
 	if l == nil {
 		return nil, Absent
