@@ -125,25 +125,35 @@ func (t *itab) get(h uint64, k int64) (ref unsafe.Pointer, meta uint64, ok bool)
 	return nil, 0, false
 }
 
-// find returns the index of k's slot in t, or -1. Owner's lock held.
-func (t *itab) find(h uint64, k int64) int {
+// probe returns the index of k's slot in t (found), else of the empty
+// slot that ends k's probe, where k goes if stored; -1 if t is nil.
+// Owner's lock held.
+func (t *itab) probe(h uint64, k int64) (i int, found bool) {
 	if t == nil {
-		return -1
+		return -1, false
 	}
 	s := t.slots
 	n := len(s)
-	i := t.home(h)
+	i = t.home(h)
 	for range n {
 		sl := &s[i]
 		if sl.meta.Load() == 0 {
-			return -1
+			return i, false
 		}
 		if sl.key.Load() == k {
-			return i
+			return i, true
 		}
 		if i++; i == n {
 			i = 0
 		}
+	}
+	return -1, false // not reached: a table is never full
+}
+
+// find returns the index of k's slot in t, or -1. Owner's lock held.
+func (t *itab) find(h uint64, k int64) int {
+	if i, ok := t.probe(h, k); ok {
+		return i
 	}
 	return -1
 }
@@ -173,30 +183,31 @@ func (t *itab) set(i int, ref unsafe.Pointer, meta uint64) {
 	sl.meta.Store(packMeta(meta) | seq)
 }
 
-// put stores k (hash h) with ref and meta in *p's table, growing it when
-// needed, and publishes the new table if it made one. Owner's lock held.
+// putItab stores k (hash h) with ref and meta in *p's table, growing it
+// when needed, and publishes the new table if it made one. Owner's lock
+// held.
 func putItab(p *atomic.Pointer[itab], h uint64, k int64, ref unsafe.Pointer, meta uint64) {
 	t := p.Load()
-	if i := t.find(h, k); i >= 0 {
+	i, found := t.probe(h, k)
+	putAt(p, t, i, found, h, k, ref, meta)
+}
+
+// putAt is putItab after t.probe(h, k) returned i and found: a store of a
+// new key probes the table once.
+func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int64, ref unsafe.Pointer, meta uint64) {
+	if found {
 		t.set(i, ref, meta)
 		return
 	}
 	if ref == nil {
 		return
 	}
-	if t == nil || (t.used+1)*maxLoadDen > len(t.slots)*maxLoadNum {
+	if t == nil || i < 0 || (t.used+1)*maxLoadDen > len(t.slots)*maxLoadNum {
 		t = t.rebuild(1)
 		p.Store(t)
+		i, _ = t.probe(h, k)
 	}
-	s := t.slots
-	n := len(s)
-	i := t.home(h)
-	for s[i].meta.Load() != 0 {
-		if i++; i == n {
-			i = 0
-		}
-	}
-	s[i].key.Store(k)
+	t.slots[i].key.Store(k)
 	t.used++
 	t.set(i, ref, meta)
 }
@@ -312,7 +323,8 @@ func (s *ishards) compute(h uint64, k int64, f func(cur slot, ok bool) (slot, op
 	t := sh.tab.Load()
 	var cur slot
 	ok := false
-	if i := t.find(h, k); i >= 0 {
+	i, found := t.probe(h, k)
+	if found {
 		sl := &t.slots[i]
 		if r := atomic.LoadPointer(&sl.ref); r != nil {
 			cur, ok = slot{ref: r, meta: sl.meta.Load() >> seqBits}, true
@@ -321,7 +333,7 @@ func (s *ishards) compute(h uint64, k int64, f func(cur slot, ok bool) (slot, op
 	n, o := f(cur, ok)
 	switch o {
 	case opStore:
-		putItab(&sh.tab, h, k, n.ref, n.meta)
+		putAt(&sh.tab, t, i, found, h, k, n.ref, n.meta)
 	case opDelete:
 		if ok {
 			delItab(&sh.tab, h, k)
