@@ -149,7 +149,7 @@ type scopeMap struct {
 	strs  map[string]scopeEntry // string keys; nil until the first
 	other map[any]scopeEntry    // every other key; nil until the first
 	hint  int                   // room to make the first map with
-	dead  bool                  // flushed: no longer the scope's map of its type
+	dead  atomic.Bool           // flushed: no longer the scope's map of its type
 }
 
 func (m *scopeMap) get(key any) (scopeEntry, bool) {
@@ -279,7 +279,7 @@ func (s *Scope) Flush(d *DB, typ *Type) {
 
 // kill marks m as no longer its scope's map. The scope is write-locked.
 func (m *scopeMap) kill() {
-	m.dead = true
+	m.dead.Store(true)
 	m.count.add(-int64(m.len()))
 }
 
@@ -508,12 +508,41 @@ type scopeCursor struct {
 
 func (c *scopeCursor) Lookup(key any) (unsafe.Pointer, State) {
 	s := c.v.s
+	var k int64
+	switch x := key.(type) {
+	case int64:
+		k = x
+	case int:
+		k = int64(x)
+	default:
+		return c.lookupLocked(key)
+	}
+	// An int key: the scope's table is read with no lock.
+	m := c.m
+	if m == nil || m.dead.Load() {
+		m = s.find(c.v.d, c.typ)
+	}
+	c.m = m
+	if m == nil {
+		return nil, Absent
+	}
+	e, ok := m.getInt(k)
+	if !ok {
+		return nil, Absent
+	}
+	return e.obj, c.v.state(m.table, c.typ, &e, key)
+}
+
+// lookupLocked is Lookup of a key that is not an int, under a stripe's
+// read lock.
+func (c *scopeCursor) lookupLocked(key any) (unsafe.Pointer, State) {
+	s := c.v.s
 	l := s.rlock()
 	if l == nil {
 		return nil, Absent
 	}
 	m := c.m
-	if m == nil || m.dead {
+	if m == nil || m.dead.Load() {
 		m = s.find(c.v.d, c.typ)
 	}
 	var e scopeEntry
