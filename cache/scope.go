@@ -13,11 +13,13 @@ import (
 // from or writes to the shared maps, and is safe for concurrent use: a
 // handler may fan out.
 //
-// Readers and writers. A lookup takes the read lock of one stripe, picked
-// by the reading goroutine's stack, so that goroutines reading one scope at
-// once do not fight over one cache line; a write (a load, a flush, an
-// expiry) takes every stripe's write lock, after mu. Loads write once per
-// Bind; lookups are the common case.
+// Readers and writers. A lookup of an int64 or int key reads the scope's
+// table of those keys with no lock (itab). A lookup of another key takes
+// the read lock of one stripe, picked by the P that runs the reading
+// goroutine, so that goroutines reading one scope at once do not fight
+// over one cache line; a write (a load, a flush, an expiry) takes every
+// stripe's write lock, after mu. Loads write once per Bind; lookups are
+// the common case.
 type Scope struct {
 	mu      sync.Mutex                              // serialises writers; held while they hold the stripes
 	stripes atomic.Pointer[[scopeStripes]scopeLock] // nil until the scope first holds a map; never replaced
@@ -44,7 +46,7 @@ func (s *Scope) rlock() *scopeLock {
 	if st == nil {
 		return nil
 	}
-	l := &st[stripe()%scopeStripes]
+	l := &st[pid()%scopeStripes]
 	l.RLock()
 	return l
 }
