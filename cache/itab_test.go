@@ -184,7 +184,9 @@ func TestItabSeqlock(t *testing.T) {
 	for v := range uint64(100000) {
 		k := int64(v % keys)
 		o := &itabObj{key: k, version: v}
-		s.compute(mix(k), k, func(slot, bool) (slot, op) { return slot{ref: unsafe.Pointer(o), meta: o.version << metaShift}, opStore })
+		s.compute(mix(k), k, func(slot, bool) (slot, op) {
+			return slot{ref: unsafe.Pointer(o), meta: o.version << metaShift}, opStore
+		})
 		if torn.Load() != 0 {
 			break
 		}
