@@ -13,11 +13,13 @@ import (
 // from or writes to the shared maps, and is safe for concurrent use: a
 // handler may fan out.
 //
-// Readers and writers. A lookup takes the read lock of one stripe, picked
-// by the reading goroutine's stack, so that goroutines reading one scope at
-// once do not fight over one cache line; a write (a load, a flush, an
-// expiry) takes every stripe's write lock, after mu. Loads write once per
-// Bind; lookups are the common case.
+// Readers and writers. A lookup of an int64 or int key reads the scope's
+// table of those keys with no lock (itab). A lookup of another key takes
+// the read lock of one stripe, picked by the P that runs the reading
+// goroutine, so that goroutines reading one scope at once do not fight
+// over one cache line; a write (a load, a flush, an expiry) takes every
+// stripe's write lock, after mu. Loads write once per Bind; lookups are
+// the common case.
 type Scope struct {
 	mu      sync.Mutex                              // serialises writers; held while they hold the stripes
 	stripes atomic.Pointer[[scopeStripes]scopeLock] // nil until the scope first holds a map; never replaced
@@ -44,7 +46,7 @@ func (s *Scope) rlock() *scopeLock {
 	if st == nil {
 		return nil
 	}
-	l := &st[stripe()%scopeStripes]
+	l := &st[pid()%scopeStripes]
 	l.RLock()
 	return l
 }
@@ -145,11 +147,11 @@ type scopeMap struct {
 	typ   *Type
 	table *Table
 	count *ledgerItem
-	ints  map[int64]scopeEntry  // int64 and int keys; nil until the first
+	ints  atomic.Pointer[itab]  // int64 and int keys: read with no lock; written under the scope's locks
 	strs  map[string]scopeEntry // string keys; nil until the first
 	other map[any]scopeEntry    // every other key; nil until the first
 	hint  int                   // room to make the first map with
-	dead  bool                  // flushed: no longer the scope's map of its type
+	dead  atomic.Bool           // flushed: no longer the scope's map of its type
 }
 
 func (m *scopeMap) get(key any) (scopeEntry, bool) {
@@ -157,9 +159,9 @@ func (m *scopeMap) get(key any) (scopeEntry, bool) {
 	var ok bool
 	switch k := key.(type) {
 	case int64:
-		e, ok = m.ints[k]
+		e, ok = m.getInt(k)
 	case int:
-		e, ok = m.ints[int64(k)]
+		e, ok = m.getInt(int64(k))
 	case string:
 		e, ok = m.strs[k]
 	default:
@@ -168,17 +170,30 @@ func (m *scopeMap) get(key any) (scopeEntry, bool) {
 	return e, ok
 }
 
+// getInt returns the entry of int key k, with no lock.
+func (m *scopeMap) getInt(k int64) (scopeEntry, bool) {
+	r, meta, ok := m.ints.Load().get(mix(k), k)
+	return scopeEntry{obj: r, meta: meta}, ok
+}
+
 func (m *scopeMap) set(key any, e scopeEntry) {
 	switch k := key.(type) {
 	case int64:
-		setIn(&m.ints, k, e, m.hint)
+		m.setInt(k, e)
 	case int:
-		setIn(&m.ints, int64(k), e, m.hint)
+		m.setInt(int64(k), e)
 	case string:
 		setIn(&m.strs, k, e, m.hint)
 	default:
 		setIn(&m.other, key, e, m.hint)
 	}
+}
+
+func (m *scopeMap) setInt(k int64, e scopeEntry) {
+	if m.ints.Load() == nil && m.hint > 1 {
+		m.ints.Store((*itab)(nil).rebuild(m.hint))
+	}
+	putItab(&m.ints, mix(k), k, e.obj, e.meta)
 }
 
 func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
@@ -191,9 +206,9 @@ func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
 func (m *scopeMap) del(key any) {
 	switch k := key.(type) {
 	case int64:
-		delete(m.ints, k)
+		delItab(&m.ints, mix(k), k)
 	case int:
-		delete(m.ints, int64(k))
+		delItab(&m.ints, mix(int64(k)), int64(k))
 	case string:
 		delete(m.strs, k)
 	default:
@@ -201,13 +216,14 @@ func (m *scopeMap) del(key any) {
 	}
 }
 
-func (m *scopeMap) len() int { return len(m.ints) + len(m.strs) + len(m.other) }
+func (m *scopeMap) len() int { return m.ints.Load().lenOf() + len(m.strs) + len(m.other) }
 
 // update calls f for every entry and stores what it returns.
 func (m *scopeMap) update(f func(key any, e scopeEntry) scopeEntry) {
-	for k, e := range m.ints {
-		m.ints[k] = f(k, e)
-	}
+	m.ints.Load().update(func(k int64, r unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64) {
+		e := f(k, scopeEntry{obj: r, meta: meta})
+		return e.obj, e.meta
+	})
 	for k, e := range m.strs {
 		m.strs[k] = f(k, e)
 	}
@@ -265,7 +281,7 @@ func (s *Scope) Flush(d *DB, typ *Type) {
 
 // kill marks m as no longer its scope's map. The scope is write-locked.
 func (m *scopeMap) kill() {
-	m.dead = true
+	m.dead.Store(true)
 	m.count.add(-int64(m.len()))
 }
 
@@ -397,6 +413,12 @@ func (v scopeView) Lookup(typ *Type, key any) (any, State) {
 
 // Lookup is s.In(d).Lookup, without making the view.
 func (s *Scope) Lookup(d *DB, typ *Type, key any) (any, State) {
+	switch k := key.(type) {
+	case int64:
+		return s.LookupInt(d, typ, k)
+	case int:
+		return s.LookupInt(d, typ, int64(k))
+	}
 	l := s.rlock()
 	if l == nil {
 		return nil, Absent
@@ -413,18 +435,15 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (any, State) {
 
 // LookupInt is Lookup of an int64 (or int) key, without putting the key in
 // an interface: a hit allocates nothing.
+// It takes no lock: the scope's int keys are in a table read with atomic
+// loads only (itab), so that goroutines sharing a scope do not write one
+// cache line per lookup.
 func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (any, State) {
-	l := s.rlock()
-	if l == nil {
+	m := s.find(d, typ)
+	if m == nil {
 		return nil, Absent
 	}
-	m := s.find(d, typ)
-	var e scopeEntry
-	ok := false
-	if m != nil {
-		e, ok = m.ints[k]
-	}
-	l.RUnlock()
+	e, ok := m.getInt(k)
 	return scopeHit(d, m, typ, e, ok, k)
 }
 
@@ -492,12 +511,41 @@ type scopeCursor struct {
 
 func (c *scopeCursor) Lookup(key any) (any, State) {
 	s := c.v.s
+	var k int64
+	switch x := key.(type) {
+	case int64:
+		k = x
+	case int:
+		k = int64(x)
+	default:
+		return c.lookupLocked(key)
+	}
+	// An int key: the scope's table is read with no lock.
+	m := c.m
+	if m == nil || m.dead.Load() {
+		m = s.find(c.v.d, c.typ)
+	}
+	c.m = m
+	if m == nil {
+		return nil, Absent
+	}
+	e, ok := m.getInt(k)
+	if !ok {
+		return nil, Absent
+	}
+	return c.typ.box(e.obj), c.v.state(m.table, c.typ, &e, key)
+}
+
+// lookupLocked is Lookup of a key that is not an int, under a stripe's
+// read lock.
+func (c *scopeCursor) lookupLocked(key any) (any, State) {
+	s := c.v.s
 	l := s.rlock()
 	if l == nil {
 		return nil, Absent
 	}
 	m := c.m
-	if m == nil || m.dead {
+	if m == nil || m.dead.Load() {
 		m = s.find(c.v.d, c.typ)
 	}
 	var e scopeEntry

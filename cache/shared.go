@@ -15,7 +15,7 @@ type sharedMap struct {
 	table  *Table
 	strong bool // typ.Strong: slots hold their objects, not weak pointers
 
-	ints atomic.Pointer[shards[int64]]  // int64 and int keys
+	ints atomic.Pointer[ishards]        // int64 and int keys: read with no lock
 	strs atomic.Pointer[shards[string]] // string keys
 	anys atomic.Pointer[shards[any]]    // every other key
 	mu   sync.Mutex                     // makes the shards
@@ -58,11 +58,11 @@ func (m *sharedMap) get(key any) (slot, bool) {
 	switch k := key.(type) {
 	case int64:
 		if s := m.ints.Load(); s != nil {
-			return s.get(intShard(k), k)
+			return s.get(mix(k), k)
 		}
 	case int:
 		if s := m.ints.Load(); s != nil {
-			return s.get(intShard(int64(k)), int64(k))
+			return s.get(mix(int64(k)), int64(k))
 		}
 	case string:
 		if s := m.strs.Load(); s != nil {
@@ -81,9 +81,9 @@ func (m *sharedMap) get(key any) (slot, bool) {
 func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
 	switch k := key.(type) {
 	case int64:
-		makeShards(m, &m.ints).compute(intShard(k), k, f)
+		makeShards(m, &m.ints).compute(mix(k), k, f)
 	case int:
-		makeShards(m, &m.ints).compute(intShard(int64(k)), int64(k), f)
+		makeShards(m, &m.ints).compute(mix(int64(k)), int64(k), f)
 	case string:
 		makeShards(m, &m.strs).compute(strShard(k), k, f)
 	default:
@@ -91,7 +91,7 @@ func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
 	}
 }
 
-func makeShards[K comparable](m *sharedMap, p *atomic.Pointer[shards[K]]) *shards[K] {
+func makeShards[S any](m *sharedMap, p *atomic.Pointer[S]) *S {
 	if s := p.Load(); s != nil {
 		return s
 	}
@@ -99,7 +99,7 @@ func makeShards[K comparable](m *sharedMap, p *atomic.Pointer[shards[K]]) *shard
 	defer m.mu.Unlock()
 	s := p.Load()
 	if s == nil {
-		s = new(shards[K])
+		s = new(S)
 		p.Store(s)
 	}
 	return s
@@ -148,7 +148,12 @@ func (d *DB) LookupShared(typ *Type, key any) (any, State) {
 // putting the key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 	m := d.sharedMap(typ)
-	p, st := sharedHit(m, m.ints.Load(), intShard(k), k)
+	s := m.ints.Load()
+	if s == nil {
+		return nil, Absent
+	}
+	e, ok := s.get(mix(k), k)
+	p, st := sharedHit(m, e, ok, k)
 	return typ.box(p), st
 }
 
@@ -156,18 +161,18 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 // key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedString(typ *Type, k string) (any, State) {
 	m := d.sharedMap(typ)
-	p, st := sharedHit(m, m.strs.Load(), strShard(k), k)
-	return typ.box(p), st
-}
-
-// sharedHit looks key k up in shard i of s, the shards of m for keys of
-// type K (nil before the first): its object and state, a fresh one counted
-// as a hit.
-func sharedHit[K comparable](m *sharedMap, s *shards[K], i int, k K) (unsafe.Pointer, State) {
+	s := m.strs.Load()
 	if s == nil {
 		return nil, Absent
 	}
-	e, ok := s.get(i, k)
+	e, ok := s.get(strShard(k), k)
+	p, st := sharedHit(m, e, ok, k)
+	return typ.box(p), st
+}
+
+// sharedHit is the end of a lookup of key k in m that found e (if ok): its
+// object and state, a fresh one counted as a hit.
+func sharedHit[K comparable](m *sharedMap, e slot, ok bool, k K) (unsafe.Pointer, State) {
 	if !ok {
 		return nil, Absent
 	}

@@ -2,36 +2,50 @@ package cache
 
 import (
 	"sync/atomic"
-	"unsafe"
+	_ "unsafe" // go:linkname
 )
 
 // counter is a counter that goroutines on several cores can add to without
-// fighting over one cache line: each add goes to a stripe picked by the
-// address of the adding goroutine's stack, which differs between
-// goroutines and costs nothing to read (a random stripe cost ~10% of a Get
-// hit). 64 stripes (4 KiB a counter) make two busy goroutines share one
-// with a chance of 1 in 64, not 1 in 8; a pair that does share one keeps
-// sharing it as long as their stacks stay where they are.
+// fighting over one cache line: each add goes to the stripe of the P (the
+// runtime's processor) that runs the adding goroutine, so that goroutines
+// running at once on different cores never share a stripe. A stripe is two
+// cache lines (CPUs that fetch lines in pairs would otherwise couple
+// neighbours). The stripe was once picked by a hash of the goroutine's
+// stack address: two goroutines met on one stripe for whole runs (their
+// stacks come back from the same caches), and two goroutines' Get hits
+// then scaled 1.0× instead of ~1.5×.
 type counter struct {
-	stripes [64]struct {
+	stripes [counterStripes]struct {
 		n atomic.Uint64
-		_ [56]byte
+		_ [120]byte
 	}
 }
+
+const counterStripes = 32 // 4 KiB a counter; Ps beyond share, atomically
 
 func (c *counter) add(n uint64) {
 	if n != 0 {
-		c.stripes[stripe()].n.Add(n)
+		c.stripes[pid()%counterStripes].n.Add(n)
 	}
 }
 
-// stripe returns a stripe index for the calling goroutine: a hash of the
-// page of its stack. Only the number is kept, never the pointer.
-func stripe() uintptr {
-	var b byte
-	h := (uintptr(unsafe.Pointer(&b)) >> 12) * 0x9E3779B97F4A7C15
-	return h >> (8*unsafe.Sizeof(h) - 6)
+// pid returns the number of the P running the calling goroutine, as
+// sync.Pool finds it. The goroutine may move to another P right after:
+// the stripe is a hint against contention, the add is atomic either way.
+func pid() uint {
+	p := procPin()
+	procUnpin()
+	return uint(p)
 }
+
+// procPin and procUnpin are the runtime's; it keeps them for packages
+// that link to them.
+//
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
 
 func (c *counter) load() uint64 {
 	var n uint64

@@ -124,3 +124,42 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+// TestMapTargets: the metrics that BenchmarkMapGet, BenchmarkMapMemory and
+// BenchmarkScopeGet report side by side give issue 16's rows, judged on the
+// median of the run-by-run ratios (or values).
+func TestMapTargets(t *testing.T) {
+	in := `BenchmarkMapGet/n=1000-2   100  1 ns/op  40 getStrong-cpu-ns  50 getWeak-cpu-ns  10 plain-cpu-ns
+BenchmarkMapGet/n=1000-2   100  1 ns/op  12 getStrong-cpu-ns  18 getWeak-cpu-ns  10 plain-cpu-ns
+BenchmarkMapGet/n=1000-2   100  1 ns/op  14 getStrong-cpu-ns  30 getWeak-cpu-ns  10 plain-cpu-ns
+BenchmarkMapMemory/n=1000-2  1  1 ns/op  35 B/entry-idmapStrong  80 B/entry-idmapWeak
+BenchmarkScopeGet-2  1  1 ns/op  29 get-cpu-ns
+`
+	r, err := parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]row{}
+	for _, x := range metricRows(r) {
+		got[x.label] = x
+	}
+	for _, c := range []struct {
+		label   string
+		value   float64
+		verdict string
+	}{
+		{"Get hit, shared, strong / plain map (CPU) at 1000", 1.4, "PASS"},
+		{"Get hit, shared, weak / plain map (CPU) at 1000", 3, "MISS"},
+		{"heap per entry beyond the object, strong (B) at 1000", 35, "PASS"},
+		{"heap per entry beyond the object, weak (B) at 1000", 80, "MISS"},
+		{"Get hit in a scope of 10^3 (CPU ns)", 29, "PASS"},
+	} {
+		x, ok := got[c.label]
+		if !ok || math.Abs(x.value-c.value) > 1e-9 || x.verdict != c.verdict {
+			t.Errorf("%s: %+v (found %v), want %v %s", c.label, x, ok, c.value, c.verdict)
+		}
+	}
+	if _, ok := got["Get hit, shared, strong / plain map (CPU) at 100000"]; ok {
+		t.Error("a row for a size that did not run")
+	}
+}

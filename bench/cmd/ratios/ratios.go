@@ -43,7 +43,7 @@ var targets = []target{
 	{label: "Get hits, shared map: throughput 2 goroutines / 1", num: "BenchmarkGetParallel/SQLiteMem/shared2", den: "BenchmarkGetParallel/SQLiteMem/shared1", unit: "ns/get", inverse: true, cmp: ">=", limit: 1.7, pbench: "BenchmarkPairedParallel", pnum: "get1", pden: "get2"},
 	{label: "machine ceiling, arithmetic loop: throughput 2 goroutines / 1", num: "BenchmarkMachineParallel/cpu2", den: "BenchmarkMachineParallel/cpu1", unit: "ns/get", inverse: true, pbench: "BenchmarkPairedParallel", pnum: "cpu1", pden: "cpu2"},
 	{label: "machine ceiling, read-only Go map: throughput 2 goroutines / 1", num: "BenchmarkMachineParallel/map2", den: "BenchmarkMachineParallel/map1", unit: "ns/get", inverse: true, pbench: "BenchmarkPairedParallel", pnum: "map1", pden: "map2"},
-	{label: "Get hits, one scope: throughput 2 goroutines / 1", num: "BenchmarkGetParallel/SQLiteMem/scope2", den: "BenchmarkGetParallel/SQLiteMem/scope1", unit: "ns/get", inverse: true},
+	{label: "Get hits, one scope: throughput 2 goroutines / 1", num: "BenchmarkGetParallel/SQLiteMem/scope2", den: "BenchmarkGetParallel/SQLiteMem/scope1", unit: "ns/get", inverse: true, pbench: "BenchmarkPairedParallel", pnum: "scope1", pden: "scope2"},
 }
 
 // A row of the ratio table.
@@ -148,6 +148,7 @@ func ratios(r *results) []row {
 		lo, hi := r.valueRange("BenchmarkSharedMemory", "B/entry")
 		rows = append(rows, row{backend: "-", label: "shared map: bytes per weak entry", value: v, lo: lo, hi: hi, target: t.targetText(), verdict: t.verdict(v)})
 	}
+	rows = append(rows, metricRows(r)...)
 	if v, ok := r.median("BenchmarkSharedMemory", "entries-left"); ok {
 		t := target{cmp: "<=", limit: 0}
 		lo, hi := r.valueRange("BenchmarkSharedMemory", "entries-left")
@@ -213,4 +214,64 @@ func (r *results) ratioOfMetrics(name, num, den string) (med, lo, hi float64, ok
 		med = (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
 	}
 	return med, vs[0], vs[len(vs)-1], true
+}
+
+// A metricTarget is a goal on metrics that one benchmark reports side by
+// side (BenchmarkMapGet's "<side>-cpu-ns", BenchmarkMapMemory's
+// "B/entry-<variant>"): num / den, run by run, or num itself when den is
+// "".
+type metricTarget struct {
+	label, bench, num, den string
+	cmp                    string
+	limit                  float64
+}
+
+// mapTargets are issue 16's targets, at each size the benchmarks ran.
+func mapTargets(r *results) []metricTarget {
+	var ts []metricTarget
+	for _, n := range []string{"1000", "100000", "1000000"} {
+		get := "BenchmarkMapGet/n=" + n
+		mem := "BenchmarkMapMemory/n=" + n
+		at := " at " + n
+		ts = append(ts,
+			metricTarget{"Get hit, shared, strong / plain map (CPU)" + at, get, "getStrong-cpu-ns", "plain-cpu-ns", "<=", 1.5},
+			metricTarget{"Get hit, shared, weak / plain map (CPU)" + at, get, "getWeak-cpu-ns", "plain-cpu-ns", "<=", 2},
+			metricTarget{"Get hit, scope / plain map (CPU)" + at, get, "getScope-cpu-ns", "plain-cpu-ns", "", 0},
+			metricTarget{"xsync Load / plain map (CPU)" + at, get, "xsync-cpu-ns", "plain-cpu-ns", "", 0},
+			metricTarget{"heap per entry beyond the object, strong (B)" + at, mem, "B/entry-idmapStrong", "", "<=", 40},
+			metricTarget{"heap per entry beyond the object, weak (B)" + at, mem, "B/entry-idmapWeak", "", "<=", 72},
+			metricTarget{"heap per entry beyond the object, plain map (B)" + at, mem, "B/entry-plain", "", "", 0},
+			metricTarget{"full GC CPU with the map held, strong / plain" + at, mem, "gc-cpu-ms-idmapStrong", "gc-cpu-ms-plain", "<=", 1.5},
+			metricTarget{"full GC CPU with the map held, weak / plain" + at, mem, "gc-cpu-ms-idmapWeak", "gc-cpu-ms-plain", "<=", 2},
+		)
+	}
+	return append(ts,
+		metricTarget{"Get hit in a scope of 10^3 (CPU ns)", "BenchmarkScopeGet", "get-cpu-ns", "", "<=", 30},
+		metricTarget{"Bind 10^6 rows, shared strong / hand-written Scan into a map", "BenchmarkMapBind", "bindStrong-ns/op", "handScanMap-ns/op", "<=", 1.3},
+		metricTarget{"Bind 10^6 rows, shared weak / hand-written Scan into a map", "BenchmarkMapBind", "bindWeak-ns/op", "handScanMap-ns/op", "<=", 1.3},
+	)
+}
+
+// metricRows are the rows of mapTargets whose benchmarks ran.
+func metricRows(r *results) []row {
+	var rows []row
+	for _, t := range mapTargets(r) {
+		tt := target{cmp: t.cmp, limit: t.limit}
+		x := row{backend: "-", label: t.label, target: tt.targetText()}
+		var ok bool
+		if t.den == "" {
+			x.value, ok = r.median(t.bench, t.num)
+			x.lo, x.hi = r.valueRange(t.bench, t.num)
+		} else {
+			x.value, x.lo, x.hi, ok = r.ratioOfMetrics(t.bench, t.num, t.den)
+		}
+		if !ok {
+			continue
+		}
+		if t.cmp != "" {
+			x.verdict = tt.verdict(x.value)
+		}
+		rows = append(rows, x)
+	}
+	return rows
 }
