@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // corpus holds real statements per dialect with the expected
@@ -529,5 +530,34 @@ func TestNamesOperatorsUse(t *testing.T) {
 		if !found {
 			t.Errorf("Operators %q lack %q", ops, op)
 		}
+	}
+}
+
+// TestPromotedTextIsCloned: a text found in the old generation is kept in
+// the current one under a copy, as a new text is, never under the caller's
+// string, which may be a slice of a much larger one (a script, a buffer)
+// that the cache would then keep alive.
+func TestPromotedTextIsCloned(t *testing.T) {
+	var c stmtCache
+	const text = "SELECT 1"
+	c.miss(Generic, text) // classified and stored under a clone
+	c.old.Store(c.cur.Load())
+	c.cur.Store(new(generation))
+
+	big := strings.Repeat(" ", 1<<20) + text
+	sub := big[len(big)-len(text):]
+	c.miss(Generic, sub) // found in the old generation: moves to the current one
+	found := false
+	c.cur.Load().m.Range(func(k, _ any) bool {
+		if k.(string) == text {
+			found = true
+			if unsafe.StringData(k.(string)) == unsafe.StringData(sub) {
+				t.Error("the promoted text is kept under the caller's string, which holds its 1 MiB buffer")
+			}
+		}
+		return true
+	})
+	if !found {
+		t.Fatal("the text did not move into the current generation")
 	}
 }
