@@ -82,6 +82,29 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 // that value a meaning of its own (redisbus.DrainTimeout(0), a nil
 // Logger).
 
+// OptionCheck records the first error of an adapter's options: each
+// adapter's option struct embeds it, and New returns Err.
+type OptionCheck struct {
+	Err error // the first option given a value outside its range
+}
+
+// Fail records err, unless an earlier option failed.
+func (c *OptionCheck) Fail(err error) {
+	if c.Err == nil {
+		c.Err = err
+	}
+}
+
+// Check records err as Fail does when it is not nil, and reports whether
+// it is nil (the option's value is in range and may be set).
+func (c *OptionCheck) Check(err error) bool {
+	if err != nil {
+		c.Fail(err)
+		return false
+	}
+	return true
+}
+
 // OptionError returns the error of option of adapter pkg ("pgbus",
 // "redisbus", "pgfeed"): "pkg: option: " and the formatted text.
 func OptionError(pkg, option, format string, args ...any) error {
