@@ -136,11 +136,9 @@ func ApplicationName(name string) Option {
 // 0 < min <= max.
 func Backoff(min, max time.Duration) Option {
 	return func(o *options) {
-		if min <= 0 || max < min {
-			o.Fail(busadapter.OptionError("pgbus", "Backoff", "bounds %v, %v are not 0 < min <= max", min, max))
-			return
+		if o.Check(busadapter.BackoffBounds("pgbus", min, max)) {
+			o.minBackoff, o.maxBackoff = min, max
 		}
-		o.minBackoff, o.maxBackoff = min, max
 	}
 }
 
@@ -207,11 +205,9 @@ func MaxMessageSize(n int) Option {
 // docs/buses.md, "The bus: who can publish, and what a message can do".
 func Key(key []byte) Option {
 	return func(o *options) {
-		if len(key) < 16 {
-			o.Fail(busadapter.OptionError("pgbus", "Key", "%d bytes is too short a key (at least 16)", len(key)))
-			return
+		if o.Check(busadapter.KeyLength("pgbus", key)) {
+			o.key = append([]byte(nil), key...)
 		}
-		o.key = append([]byte(nil), key...)
 	}
 }
 

@@ -113,11 +113,9 @@ func ApplicationName(name string) Option {
 // min and doubles up to max (defaults 100ms and 5s); 0 < min <= max.
 func Backoff(min, max time.Duration) Option {
 	return func(o *options) {
-		if min <= 0 || max < min {
-			o.Fail(busadapter.OptionError("pgfeed", "Backoff", "want 0 < min <= max, got %v and %v", min, max))
-			return
+		if o.Check(busadapter.BackoffBounds("pgfeed", min, max)) {
+			o.minBackoff, o.maxBackoff = min, max
 		}
-		o.minBackoff, o.maxBackoff = min, max
 	}
 }
 

@@ -229,11 +229,9 @@ func MaxMessageSize(n int) Option {
 // docs/buses.md, "The bus: who can publish, and what a message can do".
 func Key(key []byte) Option {
 	return func(c *config) {
-		if len(key) < 16 {
-			c.Fail(busadapter.OptionError("redisbus", "Key", "%d bytes is too short a key (at least 16)", len(key)))
-			return
+		if c.Check(busadapter.KeyLength("redisbus", key)) {
+			c.key = append([]byte(nil), key...)
 		}
-		c.key = append([]byte(nil), key...)
 	}
 }
 

@@ -127,3 +127,21 @@ func PositiveInterval(pkg, option string, d time.Duration) error {
 	}
 	return OptionError(pkg, option, "%v is not a positive duration", d)
 }
+
+// BackoffBounds checks the bounds given to option Backoff: nil if
+// 0 < min <= max.
+func BackoffBounds(pkg string, min, max time.Duration) error {
+	if min > 0 && max >= min {
+		return nil
+	}
+	return OptionError(pkg, "Backoff", "bounds %v, %v are not 0 < min <= max", min, max)
+}
+
+// KeyLength checks the key given to option Key: nil if it is at least 16
+// bytes long.
+func KeyLength(pkg string, key []byte) error {
+	if len(key) >= 16 {
+		return nil
+	}
+	return OptionError(pkg, "Key", "%d bytes is too short a key (at least 16)", len(key))
+}
