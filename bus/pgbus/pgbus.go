@@ -120,12 +120,7 @@ func PingTimeout(d time.Duration) Option {
 // DefaultApplicationName ("idmap-pgbus-listener").
 func ApplicationName(name string) Option {
 	return func(o *options) {
-		switch {
-		case name == "":
-			o.Fail(busadapter.OptionError("pgbus", "ApplicationName", "empty name"))
-		case strings.IndexByte(name, 0) >= 0:
-			o.Fail(busadapter.OptionError("pgbus", "ApplicationName", "the name contains a NUL byte"))
-		default:
+		if o.Check(busadapter.ApplicationName("pgbus", name)) {
 			o.appName = name
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,11 +100,9 @@ func Tables(names ...string) Option {
 // The name must not be empty nor hold a NUL byte.
 func ApplicationName(name string) Option {
 	return func(o *options) {
-		if name == "" || strings.IndexByte(name, 0) >= 0 {
-			o.Fail(busadapter.OptionError("pgfeed", "ApplicationName", "%q is not an application name (empty, or with a NUL byte)", name))
-			return
+		if o.Check(busadapter.ApplicationName("pgfeed", name)) {
+			o.appName = name
 		}
-		o.appName = name
 	}
 }
 

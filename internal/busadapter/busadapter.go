@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,4 +145,14 @@ func KeyLength(pkg string, key []byte) error {
 		return nil
 	}
 	return OptionError(pkg, "Key", "%d bytes is too short a key (at least 16)", len(key))
+}
+
+// ApplicationName checks the name given to option ApplicationName (a
+// PostgreSQL application_name): nil if it is not empty and holds no NUL
+// byte.
+func ApplicationName(pkg, name string) error {
+	if name != "" && strings.IndexByte(name, 0) < 0 {
+		return nil
+	}
+	return OptionError(pkg, "ApplicationName", "%q is not an application name (empty, or with a NUL byte)", name)
 }
