@@ -123,6 +123,19 @@ func newReader(t *testing.T) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider)
 	return r, mp
 }
 
+// newRegistered returns a reader of a meter provider that idmapotel is
+// registered with until the test ends.
+func newRegistered(t *testing.T) *sdkmetric.ManualReader {
+	t.Helper()
+	reader, mp := newReader(t)
+	reg, err := idmapotel.Register(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Unregister() })
+	return reader
+}
+
 // every instrument with its kind ("counter": a monotonic sum), unit and the
 // attribute keys of its points besides db.name.
 var instruments = map[string]struct {
@@ -155,12 +168,7 @@ var instruments = map[string]struct {
 
 func TestMetrics(t *testing.T) {
 	ctx := context.Background()
-	reader, mp := newReader(t)
-	reg, err := idmapotel.Register(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Unregister()
+	reader := newRegistered(t)
 
 	db := openTestDB(t, "file:otel_test?mode=memory&cache=shared", testDB)
 	if _, err := db.ExecContext(ctx, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)`); err != nil {
@@ -309,12 +317,7 @@ func TestMetrics(t *testing.T) {
 
 // TestDescriptions checks every instrument's unit and description.
 func TestDescriptions(t *testing.T) {
-	reader, mp := newReader(t)
-	reg, err := idmapotel.Register(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Unregister()
+	reader := newRegistered(t)
 	_ = openTestDB(t, "file:otel_test_desc?mode=memory&cache=shared", "otel-test-desc")
 
 	var rm metricdata.ResourceMetrics
@@ -361,12 +364,7 @@ func (b *provingDropper) Dropped() bus.Drops { return b.drops.Load() }
 // exported, on a bus that proves delivery.
 func TestBusMetrics(t *testing.T) {
 	ctx := context.Background()
-	reader, mp := newReader(t)
-	reg, err := idmapotel.Register(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Unregister()
+	reader := newRegistered(t)
 	l := bus.NewLoopback()
 	defer l.Close()
 	b := &provingDropper{ProvingLoopback: l.Proving()}
@@ -505,12 +503,7 @@ func TestWithMeterName(t *testing.T) {
 // TestConcurrent collects while databases are used, for the race detector.
 func TestConcurrent(t *testing.T) {
 	ctx := context.Background()
-	reader, mp := newReader(t)
-	reg, err := idmapotel.Register(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Unregister()
+	reader := newRegistered(t)
 	db := openTestDB(t, "file:otel_test_conc?mode=memory&cache=shared", "otel-test-conc")
 	if _, err := db.ExecContext(ctx, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 		INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b')`); err != nil {

@@ -57,6 +57,8 @@ var ErrQueueFull = errors.New("pgbus: publish queue full")
 type Option func(*options)
 
 type options struct {
+	busadapter.OptionCheck // the first option given a value outside its range
+
 	channel     string
 	heartbeat   time.Duration
 	pingTimeout time.Duration // 0: not given, the heartbeat
@@ -68,14 +70,6 @@ type options struct {
 	maxSize     int             // bus.DefaultMaxMessageSize unless given
 	key         []byte          // nil: messages are not authenticated
 	listenCfg   *pgx.ConnConfig // ListenerConfig; nil: the bus's configuration
-	err         error           // the first option given a value outside its range
-}
-
-// fail keeps the first option error.
-func (o *options) fail(err error) {
-	if o.err == nil {
-		o.err = err
-	}
 }
 
 // Channel sets the NOTIFY channel, DefaultChannel ("idmap") by default.
@@ -86,11 +80,11 @@ func Channel(name string) Option {
 	return func(o *options) {
 		switch {
 		case name == "":
-			o.fail(busadapter.OptionError("pgbus", "Channel", "empty channel name"))
+			o.Fail(busadapter.OptionError("pgbus", "Channel", "empty channel name"))
 		case len(name) > 63:
-			o.fail(busadapter.OptionError("pgbus", "Channel", "channel name %.20q… is longer than 63 bytes", name))
+			o.Fail(busadapter.OptionError("pgbus", "Channel", "channel name %.20q… is longer than 63 bytes", name))
 		case strings.IndexByte(name, 0) >= 0:
-			o.fail(busadapter.OptionError("pgbus", "Channel", "channel name contains a NUL byte"))
+			o.Fail(busadapter.OptionError("pgbus", "Channel", "channel name contains a NUL byte"))
 		default:
 			o.channel = name
 		}
@@ -103,11 +97,9 @@ func Channel(name string) Option {
 // within about Heartbeat + PingTimeout.
 func Heartbeat(d time.Duration) Option {
 	return func(o *options) {
-		if err := busadapter.PositiveInterval("pgbus", "Heartbeat", d); err != nil {
-			o.fail(err)
-			return
+		if o.Check(busadapter.PositiveInterval("pgbus", "Heartbeat", d)) {
+			o.heartbeat = d
 		}
-		o.heartbeat = d
 	}
 }
 
@@ -116,11 +108,9 @@ func Heartbeat(d time.Duration) Option {
 // when PingTimeout is not given.
 func PingTimeout(d time.Duration) Option {
 	return func(o *options) {
-		if err := busadapter.PositiveInterval("pgbus", "PingTimeout", d); err != nil {
-			o.fail(err)
-			return
+		if o.Check(busadapter.PositiveInterval("pgbus", "PingTimeout", d)) {
+			o.pingTimeout = d
 		}
-		o.pingTimeout = d
 	}
 }
 
@@ -130,12 +120,7 @@ func PingTimeout(d time.Duration) Option {
 // DefaultApplicationName ("idmap-pgbus-listener").
 func ApplicationName(name string) Option {
 	return func(o *options) {
-		switch {
-		case name == "":
-			o.fail(busadapter.OptionError("pgbus", "ApplicationName", "empty name"))
-		case strings.IndexByte(name, 0) >= 0:
-			o.fail(busadapter.OptionError("pgbus", "ApplicationName", "the name contains a NUL byte"))
-		default:
+		if o.Check(busadapter.ApplicationName("pgbus", name)) {
 			o.appName = name
 		}
 	}
@@ -146,11 +131,9 @@ func ApplicationName(name string) Option {
 // 0 < min <= max.
 func Backoff(min, max time.Duration) Option {
 	return func(o *options) {
-		if min <= 0 || max < min {
-			o.fail(busadapter.OptionError("pgbus", "Backoff", "bounds %v, %v are not 0 < min <= max", min, max))
-			return
+		if o.Check(busadapter.BackoffBounds("pgbus", min, max)) {
+			o.minBackoff, o.maxBackoff = min, max
 		}
-		o.minBackoff, o.maxBackoff = min, max
 	}
 }
 
@@ -158,11 +141,9 @@ func Backoff(min, max time.Duration) Option {
 // DefaultQueueSize by default; it must be positive.
 func QueueSize(n int) Option {
 	return func(o *options) {
-		if err := busadapter.PositiveSize("pgbus", "QueueSize", n); err != nil {
-			o.fail(err)
-			return
+		if o.Check(busadapter.PositiveSize("pgbus", "QueueSize", n)) {
+			o.queueSize = n
 		}
-		o.queueSize = n
 	}
 }
 
@@ -191,7 +172,7 @@ func Logger(l *slog.Logger) Option {
 func ListenerConfig(cfg *pgx.ConnConfig) Option {
 	return func(o *options) {
 		if cfg == nil {
-			o.fail(busadapter.OptionError("pgbus", "ListenerConfig", "nil *pgx.ConnConfig"))
+			o.Fail(busadapter.OptionError("pgbus", "ListenerConfig", "nil *pgx.ConnConfig"))
 			return
 		}
 		o.listenCfg = cfg.Copy()
@@ -205,11 +186,9 @@ func ListenerConfig(cfg *pgx.ConnConfig) Option {
 // subscription.
 func MaxMessageSize(n int) Option {
 	return func(o *options) {
-		if err := busadapter.PositiveSize("pgbus", "MaxMessageSize", n); err != nil {
-			o.fail(err)
-			return
+		if o.Check(busadapter.PositiveSize("pgbus", "MaxMessageSize", n)) {
+			o.maxSize = n
 		}
-		o.maxSize = n
 	}
 }
 
@@ -221,11 +200,9 @@ func MaxMessageSize(n int) Option {
 // docs/buses.md, "The bus: who can publish, and what a message can do".
 func Key(key []byte) Option {
 	return func(o *options) {
-		if len(key) < 16 {
-			o.fail(busadapter.OptionError("pgbus", "Key", "%d bytes is too short a key (at least 16)", len(key)))
-			return
+		if o.Check(busadapter.KeyLength("pgbus", key)) {
+			o.key = append([]byte(nil), key...)
 		}
-		o.key = append([]byte(nil), key...)
 	}
 }
 
@@ -305,8 +282,8 @@ func NewFromConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...Option) (*B
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.err != nil {
-		return nil, o.err
+	if o.Err != nil {
+		return nil, o.Err
 	}
 	if o.pingTimeout == 0 {
 		o.pingTimeout = o.heartbeat

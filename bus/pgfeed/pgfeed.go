@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +35,8 @@ var ErrSyncTimeout = errors.New("pgfeed: the change feed did not pass the commit
 type Option func(*options)
 
 type options struct {
+	busadapter.OptionCheck // the first option given a value outside its range
+
 	publication string
 	existing    bool
 	tables      []string
@@ -45,14 +46,6 @@ type options struct {
 	status      time.Duration
 	syncTimeout time.Duration
 	logger      *slog.Logger
-	err         error // the first option given a value outside its range
-}
-
-// fail keeps the first option error.
-func (o *options) fail(err error) {
-	if o.err == nil {
-		o.err = err
-	}
 }
 
 // Publication names the publication the feed reads. The feed creates it
@@ -62,7 +55,7 @@ func (o *options) fail(err error) {
 func Publication(name string) Option {
 	return func(o *options) {
 		if !validIdent(name) {
-			o.fail(busadapter.OptionError("pgfeed", "Publication", "%q is not a plain lower-case identifier", name))
+			o.Fail(busadapter.OptionError("pgfeed", "Publication", "%q is not a plain lower-case identifier", name))
 			return
 		}
 		o.publication = name
@@ -76,7 +69,7 @@ func Publication(name string) Option {
 func ExistingPublication(name string) Option {
 	return func(o *options) {
 		if !validIdent(name) {
-			o.fail(busadapter.OptionError("pgfeed", "ExistingPublication", "%q is not a plain lower-case identifier", name))
+			o.Fail(busadapter.OptionError("pgfeed", "ExistingPublication", "%q is not a plain lower-case identifier", name))
 			return
 		}
 		o.publication, o.existing = name, true
@@ -93,7 +86,7 @@ func ExistingPublication(name string) Option {
 func Tables(names ...string) Option {
 	return func(o *options) {
 		if len(names) == 0 {
-			o.fail(busadapter.OptionError("pgfeed", "Tables", "no table"))
+			o.Fail(busadapter.OptionError("pgfeed", "Tables", "no table"))
 			return
 		}
 		o.tables = append([]string(nil), names...)
@@ -107,11 +100,9 @@ func Tables(names ...string) Option {
 // The name must not be empty nor hold a NUL byte.
 func ApplicationName(name string) Option {
 	return func(o *options) {
-		if name == "" || strings.IndexByte(name, 0) >= 0 {
-			o.fail(busadapter.OptionError("pgfeed", "ApplicationName", "%q is not an application name (empty, or with a NUL byte)", name))
-			return
+		if o.Check(busadapter.ApplicationName("pgfeed", name)) {
+			o.appName = name
 		}
-		o.appName = name
 	}
 }
 
@@ -119,11 +110,9 @@ func ApplicationName(name string) Option {
 // min and doubles up to max (defaults 100ms and 5s); 0 < min <= max.
 func Backoff(min, max time.Duration) Option {
 	return func(o *options) {
-		if min <= 0 || max < min {
-			o.fail(busadapter.OptionError("pgfeed", "Backoff", "want 0 < min <= max, got %v and %v", min, max))
-			return
+		if o.Check(busadapter.BackoffBounds("pgfeed", min, max)) {
+			o.minBackoff, o.maxBackoff = min, max
 		}
-		o.minBackoff, o.maxBackoff = min, max
 	}
 }
 
@@ -133,11 +122,9 @@ func Backoff(min, max time.Duration) Option {
 // It must be positive.
 func StatusInterval(d time.Duration) Option {
 	return func(o *options) {
-		if err := busadapter.PositiveInterval("pgfeed", "StatusInterval", d); err != nil {
-			o.fail(err)
-			return
+		if o.Check(busadapter.PositiveInterval("pgfeed", "StatusInterval", d)) {
+			o.status = d
 		}
-		o.status = d
 	}
 }
 
@@ -147,11 +134,9 @@ func StatusInterval(d time.Duration) Option {
 // It must be positive.
 func SyncTimeout(d time.Duration) Option {
 	return func(o *options) {
-		if err := busadapter.PositiveInterval("pgfeed", "SyncTimeout", d); err != nil {
-			o.fail(err)
-			return
+		if o.Check(busadapter.PositiveInterval("pgfeed", "SyncTimeout", d)) {
+			o.syncTimeout = d
 		}
-		o.syncTimeout = d
 	}
 }
 
@@ -234,8 +219,8 @@ func NewFromConfig(ctx context.Context, cfg *pgconn.Config, db string, opts ...O
 			opt(&o)
 		}
 	}
-	if o.err != nil {
-		return nil, o.err
+	if o.Err != nil {
+		return nil, o.Err
 	}
 	c := cfg.Copy()
 	if c.RuntimeParams == nil {

@@ -93,6 +93,8 @@ type Bus struct {
 type Option func(*config)
 
 type config struct {
+	busadapter.OptionCheck // the first option given a value outside its range
+
 	channel    string
 	outboxSize int
 	heartbeat  time.Duration
@@ -102,14 +104,6 @@ type config struct {
 	key        []byte
 	clientName string
 	subOpts    *redis.Options
-	err        error // the first option given a value outside its range
-}
-
-// fail keeps the first option error.
-func (c *config) fail(err error) {
-	if c.err == nil {
-		c.err = err
-	}
 }
 
 // Channel sets the Redis pub/sub channel (default "idmap"). Every instance
@@ -117,7 +111,7 @@ func (c *config) fail(err error) {
 func Channel(name string) Option {
 	return func(c *config) {
 		if name == "" {
-			c.fail(busadapter.OptionError("redisbus", "Channel", "empty channel name"))
+			c.Fail(busadapter.OptionError("redisbus", "Channel", "empty channel name"))
 			return
 		}
 		c.channel = name
@@ -132,11 +126,9 @@ func Channel(name string) Option {
 // being sent.
 func OutboxSize(n int) Option {
 	return func(c *config) {
-		if err := busadapter.PositiveSize("redisbus", "OutboxSize", n); err != nil {
-			c.fail(err)
-			return
+		if c.Check(busadapter.PositiveSize("redisbus", "OutboxSize", n)) {
+			c.outboxSize = n
 		}
-		c.outboxSize = n
 	}
 }
 
@@ -148,11 +140,9 @@ func OutboxSize(n int) Option {
 // within two intervals.
 func Heartbeat(d time.Duration) Option {
 	return func(c *config) {
-		if err := busadapter.PositiveInterval("redisbus", "Heartbeat", d); err != nil {
-			c.fail(err)
-			return
+		if c.Check(busadapter.PositiveInterval("redisbus", "Heartbeat", d)) {
+			c.heartbeat = d
 		}
-		c.heartbeat = d
 	}
 }
 
@@ -161,7 +151,7 @@ func Heartbeat(d time.Duration) Option {
 func DrainTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
-			c.fail(busadapter.OptionError("redisbus", "DrainTimeout", "%v is negative", d))
+			c.Fail(busadapter.OptionError("redisbus", "DrainTimeout", "%v is negative", d))
 			return
 		}
 		c.drain = d
@@ -190,7 +180,7 @@ func Logger(l *slog.Logger) Option {
 func ClientName(name string) Option {
 	return func(c *config) {
 		if name == "" || strings.ContainsAny(name, " \n\r") {
-			c.fail(busadapter.OptionError("redisbus", "ClientName", "%q is not a client name (empty, or with spaces)", name))
+			c.Fail(busadapter.OptionError("redisbus", "ClientName", "%q is not a client name (empty, or with spaces)", name))
 			return
 		}
 		c.clientName = name
@@ -207,7 +197,7 @@ func ClientName(name string) Option {
 func SubscribeOptions(opts *redis.Options) Option {
 	return func(c *config) {
 		if opts == nil {
-			c.fail(busadapter.OptionError("redisbus", "SubscribeOptions", "nil *redis.Options"))
+			c.Fail(busadapter.OptionError("redisbus", "SubscribeOptions", "nil *redis.Options"))
 			return
 		}
 		o := *opts
@@ -225,11 +215,9 @@ func SubscribeOptions(opts *redis.Options) Option {
 // Gap).
 func MaxMessageSize(n int) Option {
 	return func(c *config) {
-		if err := busadapter.PositiveSize("redisbus", "MaxMessageSize", n); err != nil {
-			c.fail(err)
-			return
+		if c.Check(busadapter.PositiveSize("redisbus", "MaxMessageSize", n)) {
+			c.maxSize = n
 		}
-		c.maxSize = n
 	}
 }
 
@@ -241,11 +229,9 @@ func MaxMessageSize(n int) Option {
 // docs/buses.md, "The bus: who can publish, and what a message can do".
 func Key(key []byte) Option {
 	return func(c *config) {
-		if len(key) < 16 {
-			c.fail(busadapter.OptionError("redisbus", "Key", "%d bytes is too short a key (at least 16)", len(key)))
-			return
+		if c.Check(busadapter.KeyLength("redisbus", key)) {
+			c.key = append([]byte(nil), key...)
 		}
-		c.key = append([]byte(nil), key...)
 	}
 }
 
@@ -272,8 +258,8 @@ func New(opts *redis.Options, options ...Option) (*Bus, error) {
 	}
 	for _, o := range options {
 		o(&c)
-		if c.err != nil {
-			return nil, c.err
+		if c.Err != nil {
+			return nil, c.Err
 		}
 	}
 	o := *opts

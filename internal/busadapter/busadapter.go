@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,29 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 // that value a meaning of its own (redisbus.DrainTimeout(0), a nil
 // Logger).
 
+// OptionCheck records the first error of an adapter's options: each
+// adapter's option struct embeds it, and New returns Err.
+type OptionCheck struct {
+	Err error // the first option given a value outside its range
+}
+
+// Fail records err, unless an earlier option failed.
+func (c *OptionCheck) Fail(err error) {
+	if c.Err == nil {
+		c.Err = err
+	}
+}
+
+// Check records err as Fail does when it is not nil, and reports whether
+// it is nil (the option's value is in range and may be set).
+func (c *OptionCheck) Check(err error) bool {
+	if err != nil {
+		c.Fail(err)
+		return false
+	}
+	return true
+}
+
 // OptionError returns the error of option of adapter pkg ("pgbus",
 // "redisbus", "pgfeed"): "pkg: option: " and the formatted text.
 func OptionError(pkg, option, format string, args ...any) error {
@@ -103,4 +127,32 @@ func PositiveInterval(pkg, option string, d time.Duration) error {
 		return nil
 	}
 	return OptionError(pkg, option, "%v is not a positive duration", d)
+}
+
+// BackoffBounds checks the bounds given to option Backoff: nil if
+// 0 < min <= max.
+func BackoffBounds(pkg string, min, max time.Duration) error {
+	if min > 0 && max >= min {
+		return nil
+	}
+	return OptionError(pkg, "Backoff", "bounds %v, %v are not 0 < min <= max", min, max)
+}
+
+// KeyLength checks the key given to option Key: nil if it is at least 16
+// bytes long.
+func KeyLength(pkg string, key []byte) error {
+	if len(key) >= 16 {
+		return nil
+	}
+	return OptionError(pkg, "Key", "%d bytes is too short a key (at least 16)", len(key))
+}
+
+// ApplicationName checks the name given to option ApplicationName (a
+// PostgreSQL application_name): nil if it is not empty and holds no NUL
+// byte.
+func ApplicationName(pkg, name string) error {
+	if name != "" && strings.IndexByte(name, 0) < 0 {
+		return nil
+	}
+	return OptionError(pkg, "ApplicationName", "%q is not an application name (empty, or with a NUL byte)", name)
 }
