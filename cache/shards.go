@@ -55,6 +55,9 @@ func anyShard(k any) int { return int(maphash.Comparable(hashSeed, k) >> (64 - s
 
 // get returns the slot of k in shard i.
 func (s *shards[K]) get(i int, k K) (slot, bool) {
+	if s == nil {
+		return slot{}, false
+	}
 	sh := &s[i]
 	sh.mu.RLock()
 	e, ok := sh.m[k]
