@@ -39,15 +39,7 @@ var hashSeed = maphash.MakeSeed()
 // intShard mixes the key's bits before taking the shard: a multiplication
 // alone maps keys a fixed distance apart (two goroutines walking ids) to
 // shards a fixed distance apart.
-func intShard(k int64) int {
-	x := uint64(k)
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return int(x >> (64 - shardBits))
-}
+func intShard(k int64) int { return int(mix(k) >> (64 - shardBits)) }
 
 func strShard(k string) int { return int(maphash.String(hashSeed, k) >> (64 - shardBits)) }
 
