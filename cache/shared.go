@@ -7,8 +7,8 @@ import (
 )
 
 // sharedMap is the process-wide map of one Go type in one database. Its
-// slots are held by value in sharded Go maps, one set of shards per kind
-// of key, made on first use.
+// slots are held by value in shards (shards.go), one set of shards per
+// kind of key, made on first use.
 type sharedMap struct {
 	db     *DB
 	typ    *Type
@@ -112,7 +112,8 @@ func (m *sharedMap) clear() {
 }
 
 // Shared returns d's shared map. It is safe for concurrent use; a lookup
-// takes the read lock of one shard.
+// of an int64 or int key takes no lock, of another key the read lock of
+// one shard.
 func (d *DB) Shared() Map { return sharedView{d} }
 
 type sharedView struct{ d *DB }
