@@ -310,6 +310,9 @@ func (s *ishards) shard(h uint64) *ishard { return &s[h>>(64-shardBits)] }
 
 // get returns the slot of k (hash h). No lock.
 func (s *ishards) get(h uint64, k int64) (slot, bool) {
+	if s == nil {
+		return slot{}, false
+	}
 	r, m, ok := s.shard(h).tab.Load().get(h, k)
 	return slot{ref: r, meta: m}, ok
 }

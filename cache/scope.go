@@ -419,18 +419,28 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (any, State) {
 	case int:
 		return s.LookupInt(d, typ, int64(k))
 	}
+	m, e, ok := s.getLocked(d, typ, nil, key)
+	return scopeHit(d, m, typ, e, ok, key)
+}
+
+// getLocked returns the scope's map of typ in d (m itself while it is
+// not dead) and the entry of key in it, under a stripe's read lock. m is
+// returned unchanged when the scope never held a map.
+func (s *Scope) getLocked(d *DB, typ *Type, m *scopeMap, key any) (*scopeMap, scopeEntry, bool) {
 	l := s.rlock()
 	if l == nil {
-		return nil, Absent
+		return m, scopeEntry{}, false
 	}
-	m := s.find(d, typ)
+	if m == nil || m.dead.Load() {
+		m = s.find(d, typ)
+	}
 	var e scopeEntry
 	ok := false
 	if m != nil {
 		e, ok = m.get(key)
 	}
 	l.RUnlock()
-	return scopeHit(d, m, typ, e, ok, key)
+	return m, e, ok
 }
 
 // LookupInt is Lookup of an int64 (or int) key, without putting the key in
@@ -539,21 +549,7 @@ func (c *scopeCursor) Lookup(key any) (any, State) {
 // lookupLocked is Lookup of a key that is not an int, under a stripe's
 // read lock.
 func (c *scopeCursor) lookupLocked(key any) (any, State) {
-	s := c.v.s
-	l := s.rlock()
-	if l == nil {
-		return nil, Absent
-	}
-	m := c.m
-	if m == nil || m.dead.Load() {
-		m = s.find(c.v.d, c.typ)
-	}
-	var e scopeEntry
-	ok := false
-	if m != nil {
-		e, ok = m.get(key)
-	}
-	l.RUnlock()
+	m, e, ok := c.v.s.getLocked(c.v.d, c.typ, c.m, key)
 	c.m = m
 	if !ok {
 		return nil, Absent

@@ -5,14 +5,14 @@ import (
 	"sync"
 )
 
-// The shared map of a type is split into shards, each a Go map under its
-// own read-write lock, so that a lookup takes a lock nobody else is likely
-// to hold (two goroutines meet on one shard once in nShards lookups) and a
-// write (a load, a sweep, the strong-entry bound) makes wait only the
-// readers of its shard. Keys are kept typed: int64 keys (int keys are
-// stored as int64) and string keys have maps of their own, which hash them
-// without going through an interface; other keys (composite keys, other
-// integer types) go to a map[any].
+// The shared map of a type is split into shards, so that a write (a load,
+// a sweep, the strong-entry bound) makes wait only the readers of its
+// shard. Keys are kept typed: int64 keys (int keys are stored as int64)
+// go to tables read with no lock (ishards, itab.go); string keys and every
+// other key (composite keys, other integer types) go to shards that are
+// each a Go map under its own read-write lock (a map[string] and a
+// map[any]), so that a lookup takes a lock nobody else is likely to hold
+// (two goroutines meet on one shard once in nShards lookups).
 
 const (
 	shardBits = 6
@@ -39,15 +39,7 @@ var hashSeed = maphash.MakeSeed()
 // intShard mixes the key's bits before taking the shard: a multiplication
 // alone maps keys a fixed distance apart (two goroutines walking ids) to
 // shards a fixed distance apart.
-func intShard(k int64) int {
-	x := uint64(k)
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return int(x >> (64 - shardBits))
-}
+func intShard(k int64) int { return int(mix(k) >> (64 - shardBits)) }
 
 func strShard(k string) int { return int(maphash.String(hashSeed, k) >> (64 - shardBits)) }
 
@@ -55,6 +47,9 @@ func anyShard(k any) int { return int(maphash.Comparable(hashSeed, k) >> (64 - s
 
 // get returns the slot of k in shard i.
 func (s *shards[K]) get(i int, k K) (slot, bool) {
+	if s == nil {
+		return slot{}, false
+	}
 	sh := &s[i]
 	sh.mu.RLock()
 	e, ok := sh.m[k]

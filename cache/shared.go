@@ -7,8 +7,8 @@ import (
 )
 
 // sharedMap is the process-wide map of one Go type in one database. Its
-// slots are held by value in sharded Go maps, one set of shards per kind
-// of key, made on first use.
+// slots are held by value in shards (shards.go), one set of shards per
+// kind of key, made on first use.
 type sharedMap struct {
 	db     *DB
 	typ    *Type
@@ -57,21 +57,14 @@ var slotsMu sync.Mutex // serialises setSlot
 func (m *sharedMap) get(key any) (slot, bool) {
 	switch k := key.(type) {
 	case int64:
-		if s := m.ints.Load(); s != nil {
-			return s.get(mix(k), k)
-		}
+		return m.ints.Load().get(mix(k), k)
 	case int:
-		if s := m.ints.Load(); s != nil {
-			return s.get(mix(int64(k)), int64(k))
-		}
+		return m.ints.Load().get(mix(int64(k)), int64(k))
 	case string:
-		if s := m.strs.Load(); s != nil {
-			return s.get(strShard(k), k)
-		}
-	default:
-		if s := m.anys.Load(); s != nil {
-			return s.get(anyShard(k), k)
-		}
+		return m.strs.Load().get(strShard(k), k)
+	}
+	if s := m.anys.Load(); s != nil {
+		return s.get(anyShard(key), key)
 	}
 	return slot{}, false
 }
@@ -119,7 +112,8 @@ func (m *sharedMap) clear() {
 }
 
 // Shared returns d's shared map. It is safe for concurrent use; a lookup
-// takes the read lock of one shard.
+// of an int64 or int key takes no lock, of another key the read lock of
+// one shard.
 func (d *DB) Shared() Map { return sharedView{d} }
 
 type sharedView struct{ d *DB }
@@ -137,42 +131,46 @@ func (v sharedView) Cursor(typ *Type) Cursor { return v.d.sharedMap(typ) }
 // LookupShared is d.Shared().Lookup, without making the view. A fresh
 // object found counts as a hit.
 func (d *DB) LookupShared(typ *Type, key any) (any, State) {
-	p, st := d.sharedMap(typ).lookup(key)
-	if st == Fresh {
-		d.stats.shared.hits.add(1)
-	}
-	return typ.box(p), st
+	m := d.sharedMap(typ)
+	e, ok := m.get(key)
+	return m.hit(found(m, e, ok, key))
 }
 
 // LookupSharedInt is LookupShared of an int64 (or int) key, without
 // putting the key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 	m := d.sharedMap(typ)
-	s := m.ints.Load()
-	if s == nil {
-		return nil, Absent
-	}
-	e, ok := s.get(mix(k), k)
-	p, st := sharedHit(m, e, ok, k)
-	return typ.box(p), st
+	e, ok := m.ints.Load().get(mix(k), k)
+	return m.hit(found(m, e, ok, k))
 }
 
 // LookupSharedString is LookupShared of a string key, without putting the
 // key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedString(typ *Type, k string) (any, State) {
 	m := d.sharedMap(typ)
-	s := m.strs.Load()
-	if s == nil {
-		return nil, Absent
-	}
-	e, ok := s.get(strShard(k), k)
-	p, st := sharedHit(m, e, ok, k)
-	return typ.box(p), st
+	e, ok := m.strs.Load().get(strShard(k), k)
+	return m.hit(found(m, e, ok, k))
 }
 
-// sharedHit is the end of a lookup of key k in m that found e (if ok): its
-// object and state, a fresh one counted as a hit.
-func sharedHit[K comparable](m *sharedMap, e slot, ok bool, k K) (unsafe.Pointer, State) {
+// hit is the end of a LookupShared: a fresh object counts as a hit.
+func (m *sharedMap) hit(p unsafe.Pointer, st State) (any, State) {
+	if st == Fresh {
+		m.db.stats.shared.hits.add(1)
+	}
+	return m.typ.box(p), st
+}
+
+// Lookup returns the canonical object of key and its state: m is the
+// Cursor of its type.
+func (m *sharedMap) Lookup(key any) (any, State) {
+	e, ok := m.get(key)
+	p, st := found(m, e, ok, key)
+	return m.typ.box(p), st
+}
+
+// found is the end of a lookup of key k in m that found e (if ok): its
+// object and state.
+func found[K comparable](m *sharedMap, e slot, ok bool, k K) (unsafe.Pointer, State) {
 	if !ok {
 		return nil, Absent
 	}
@@ -183,33 +181,7 @@ func sharedHit[K comparable](m *sharedMap, e slot, ok bool, k K) (unsafe.Pointer
 	if m.strong && e.meta&metaRef == 0 && m.db.bound.Load() != nil {
 		m.touch(any(k), e.ref)
 	}
-	st := slotState(m, e, k)
-	if st == Fresh {
-		m.db.stats.shared.hits.add(1)
-	}
-	return p, st
-}
-
-// Lookup returns the canonical object of key and its state: m is the
-// Cursor of its type.
-func (m *sharedMap) Lookup(key any) (any, State) {
-	p, st := m.lookup(key)
-	return m.typ.box(p), st
-}
-
-func (m *sharedMap) lookup(key any) (unsafe.Pointer, State) {
-	e, ok := m.get(key)
-	if !ok {
-		return nil, Absent
-	}
-	p := e.object(m.strong)
-	if p == nil {
-		return nil, Absent
-	}
-	if m.strong && e.meta&metaRef == 0 && m.db.bound.Load() != nil {
-		m.touch(key, e.ref)
-	}
-	return p, m.state(e, key)
+	return p, slotState(m, e, k)
 }
 
 // touch marks the strong slot of key as referenced, for the strong-entry
