@@ -25,7 +25,9 @@ import (
 //   - A slot's object and meta change together under a sequence number
 //     (a seqlock in the low bits of the meta word): odd while a writer is
 //     between its stores; a reader retries when the word changed while it
-//     read the object.
+//     read the object. A slot's sequence never wraps in place (its values
+//     would recur under a paused reader): the writer rebuilds the table
+//     first (lastSeq).
 //   - A table that grows or shrinks is built anew and published with one
 //     atomic store; the old one is never written again, so a reader that
 //     still probes it sees the state at the moment of the switch.
@@ -158,8 +160,17 @@ func (t *itab) find(h uint64, k int64) int {
 	return -1
 }
 
-// set gives slot i the object ref and meta under the seqlock. Owner's lock
-// held.
+// lastSeq reports whether slot i's sequence is at its last even value: one
+// more set would wrap it, and a reader paused between its two loads of the
+// meta word could then see the same word twice around a write (the
+// sequence's values recur) and pair one write's object with another's
+// meta. A slot's sequence therefore never wraps in place: the writer
+// rebuilds the table first (rebuild starts every sequence afresh), and the
+// old table, which paused readers may still probe, is never written again.
+func (t *itab) lastSeq(i int) bool { return t.slots[i].meta.Load()&seqMask >= seqMask-1 }
+
+// set gives slot i the object ref and meta under the seqlock; slot i is not
+// at its last sequence (lastSeq). Owner's lock held.
 func (t *itab) set(i int, ref unsafe.Pointer, meta uint64) {
 	sl := &t.slots[i]
 	old := sl.meta.Load()
@@ -178,7 +189,7 @@ func (t *itab) set(i int, ref unsafe.Pointer, meta uint64) {
 	atomic.StorePointer(&sl.ref, ref)
 	seq++
 	if seq > seqMask {
-		seq = 2 // 0 means never used
+		panic("idmap/cache: itab: a slot's sequence wraps in place") // see lastSeq
 	}
 	sl.meta.Store(packMeta(meta) | seq)
 }
@@ -195,6 +206,11 @@ func putItab(p *atomic.Pointer[itab], h uint64, k int64, ref unsafe.Pointer, met
 // putAt is putItab after t.probe(h, k) returned i and found: a store of a
 // new key probes the table once.
 func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int64, ref unsafe.Pointer, meta uint64) {
+	if found && t.lastSeq(i) {
+		t = t.rebuild(1)
+		p.Store(t)
+		i, found = t.probe(h, k) // a tombstone is not rebuilt: then k is new
+	}
 	if found {
 		t.set(i, ref, meta)
 		return
@@ -254,6 +270,11 @@ func delItab(p *atomic.Pointer[itab], h uint64, k int64) bool {
 	i := t.find(h, k)
 	if i < 0 || atomic.LoadPointer(&t.slots[i].ref) == nil {
 		return false
+	}
+	if t.lastSeq(i) {
+		t = t.rebuild(0)
+		p.Store(t)
+		i = t.find(h, k)
 	}
 	t.set(i, nil, t.slots[i].meta.Load()>>seqBits)
 	t.shrink(p)
@@ -406,11 +427,19 @@ func (s *ishards) sweep(dead func(slot) bool) int {
 	return n
 }
 
-// update calls f with every live slot and stores what it returns. Owner's
-// lock held.
-func (t *itab) update(f func(k int64, ref unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64)) {
+// updateItab calls f with every live slot of *p's table and stores what it
+// returns. Owner's lock held.
+func updateItab(p *atomic.Pointer[itab], f func(k int64, ref unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64)) {
+	t := p.Load()
 	if t == nil {
 		return
+	}
+	for i := range t.slots { // each slot is set at most once below
+		if t.lastSeq(i) {
+			t = t.rebuild(0)
+			p.Store(t)
+			break
+		}
 	}
 	for i := range t.slots {
 		sl := &t.slots[i]

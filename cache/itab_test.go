@@ -2,6 +2,7 @@ package cache
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,4 +197,38 @@ func TestItabSeqlock(t *testing.T) {
 	if n := torn.Load(); n != 0 {
 		t.Fatalf("%d reads paired an object with another's meta", n)
 	}
+}
+
+// TestItabSequenceNeverWraps: a reader paused between its two loads of a
+// slot's meta word while the slot is written 32,766 times (the sequence's
+// even values once round) must not accept one write's object with another
+// write's meta. Replayed step by step, as a preempted reader would see it:
+// the writers go through putItab, which rebuilds the table before a slot's
+// sequence would wrap, so the slot the reader holds is frozen.
+func TestItabSequenceNeverWraps(t *testing.T) {
+	var p atomic.Pointer[itab]
+	objA, objB := new(int), new(int)
+	a, b := unsafe.Pointer(objA), unsafe.Pointer(objB)
+	const k = 42
+	h := mix(k)
+	metaA, metaB := uint64(5)<<metaShift, uint64(9)<<metaShift|metaPartial
+	putItab(&p, h, k, a, metaA)
+
+	tb := p.Load()
+	sl := &tb.slots[tb.find(h, k)]
+	m1 := sl.meta.Load() // the reader's first load: A's meta
+	putItab(&p, h, k, b, metaB)
+	r := atomic.LoadPointer(&sl.ref) // the reader's object: B
+	for range seqMask/2 - 1 {
+		putItab(&p, h, k, a, metaA) // back to A's meta, again and again
+	}
+	m2 := sl.meta.Load() // the reader's second load
+	if m1 == m2 && r != a {
+		t.Fatalf("the reader accepts object B with A's meta (%#x): the slot's sequence wrapped in place", m2)
+	}
+	if got, meta, ok := p.Load().get(h, k); !ok || got != a || meta != metaA {
+		t.Fatalf("after the writes: %p, meta %#x, %v; want A, %#x", got, meta, ok, metaA)
+	}
+	runtime.KeepAlive(objA)
+	runtime.KeepAlive(objB)
 }

@@ -220,7 +220,7 @@ func (m *scopeMap) len() int { return m.ints.Load().lenOf() + len(m.strs) + len(
 
 // update calls f for every entry and stores what it returns.
 func (m *scopeMap) update(f func(key any, e scopeEntry) scopeEntry) {
-	m.ints.Load().update(func(k int64, r unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64) {
+	updateItab(&m.ints, func(k int64, r unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64) {
 		e := f(k, scopeEntry{obj: r, meta: meta})
 		return e.obj, e.meta
 	})
