@@ -226,10 +226,6 @@ type probed struct {
 	txScope bool
 }
 
-// m returns the map that a query on the probed connection loads into, as
-// rows.m does for its rows.
-func (p probed) m() cache.Map { return p.view }
-
 // probe learns the database and map of a *sql.Tx, *sql.Conn or other
 // Querier by sending it probeSQL, which the idmap driver answers without a
 // round trip to the server. Through ExecContext (a *sql.Tx or *sql.Conn)
