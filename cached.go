@@ -60,7 +60,7 @@ func cachedSlow[T any](ctx context.Context, q Querier, m *model, pk []any) *T {
 	if err != nil {
 		return nil
 	}
-	if p, st := r.m().Lookup(m.ctype, key); st == cache.Fresh {
+	if p, st := r.view.Lookup(m.ctype, key); st == cache.Fresh {
 		return as[T](p)
 	}
 	return nil

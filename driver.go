@@ -176,8 +176,12 @@ func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerCon
 	return res, err
 }
 
-// StmtExecContext is ConnExecContext for a prepared statement.
+// StmtExecContext is ConnExecContext for a prepared statement. The probe
+// was answered when it was prepared (ConnPrepareContext): it runs nothing.
 func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	if query == probeSQL {
+		return driver.RowsAffected(0), nil
+	}
 	cs := i.c.before(ctx, query)
 	res, err := stmt.ExecContext(ctx, args)
 	if err == nil || uncertain(err) {

@@ -74,7 +74,7 @@ func getSlow[T any](ctx context.Context, q Querier, m *model, pk []any) (*T, err
 		if err != nil {
 			return nil, err
 		}
-		db, cm = r.db, r.m()
+		db, cm = r.db, r.view
 		inTx = r.txScope
 		if !cs.refresh {
 			if p, st := cm.Lookup(m.ctype, key); st == cache.Fresh {
@@ -154,7 +154,7 @@ func resolve(ctx context.Context, op string, q Querier, m *model) (*database, ca
 	if err != nil {
 		return nil, nil, err
 	}
-	return r.db, r.m(), nil
+	return r.db, r.view, nil
 }
 
 // isNilPointer reports whether v is a nil pointer: a Querier argument such

@@ -62,20 +62,28 @@ func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.
 		base:    base,
 		conn:    c,
 		db:      c.db,
-		scope:   cs.scope,
 		epoch:   epoch,
 		eff:     eff,
 		refresh: cs.refresh || (st != nil && st.Locking),
 	}
+	r.scope, r.txScope = c.loadScope(cs)
+	c.hooksRowsOpened()
+	return r
+}
+
+// loadScope returns the scope that a query on c with the context state cs
+// loads into (nil for the shared map): the open transaction's, else the
+// context's. txScope reports the unit of work's scope seen from inside a
+// transaction (rows.txScope). A context's scope is noted in the database
+// (sawScope).
+func (c *connState) loadScope(cs ctxState) (scope *cache.Scope, txScope bool) {
 	if cs.scope != nil && !c.db.sawScope.Load() {
 		c.db.sawScope.Store(true)
 	}
-	if c.tx != nil {
-		r.scope = c.tx.scope
-		r.txScope = !c.tx.own
+	if t := c.tx; t != nil {
+		return t.scope, !t.own
 	}
-	c.hooksRowsOpened()
-	return r
+	return cs.scope, false
 }
 
 // m returns the map that Bind puts the rows' objects in.
@@ -218,10 +226,6 @@ type probed struct {
 	txScope bool
 }
 
-// m returns the map that a query on the probed connection loads into, as
-// rows.m does for its rows.
-func (p probed) m() cache.Map { return p.view }
-
 // probe learns the database and map of a *sql.Tx, *sql.Conn or other
 // Querier by sending it probeSQL, which the idmap driver answers without a
 // round trip to the server. Through ExecContext (a *sql.Tx or *sql.Conn)
@@ -299,11 +303,8 @@ func (c *connState) answerProbe(ctx context.Context) {
 	if !ok {
 		return
 	}
-	p := probed{db: c.db}
-	cs := stateFrom(ctx)
-	if cs.scope != nil && !c.db.sawScope.Load() {
-		c.db.sawScope.Store(true)
-	}
+	s, txScope := c.loadScope(stateFrom(ctx))
+	p := probed{db: c.db, txScope: txScope}
 	switch t := c.tx; {
 	case t != nil:
 		// The transaction's view of its scope, made once: the probes of
@@ -311,9 +312,9 @@ func (c *connState) answerProbe(ctx context.Context) {
 		if t.view == nil {
 			t.view = t.scope.In(c.db.cdb)
 		}
-		p.view, p.txScope = t.view, !t.own
-	case cs.scope != nil:
-		p.view = cs.scope.In(c.db.cdb)
+		p.view = t.view
+	case s != nil:
+		p.view = s.In(c.db.cdb)
 	default:
 		p.view = c.db.cdb.Shared()
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/go-idmap/idmap/classify"
 )
 
-// hookMode says which of SQLite's hooks report a connection's row changes:
-// SQLite's own report of row changes. On every connection of a SQLite
+// hookMode says which of SQLite's hooks, the engine's own report of row
+// changes, report a connection's changes. On every connection of a SQLite
 // database idmap registers the engine's hooks on the base driver's
 // connection, reached through interface assertions and reflection (idmap
 // imports no driver):
