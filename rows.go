@@ -32,6 +32,7 @@ type rows struct {
 	refresh bool         // loads overwrite their canonical objects
 	eff     *effects     // what the statement wrote, expired again at Close; nil for a read
 	publish bool         // publish eff on the bus at Close (a write outside a transaction)
+	writing bool         // a write outside a transaction: it commits when the rows close (sqliteHooks.writing)
 	// txScope: scope belongs to the unit of work and the rows came from
 	// inside a transaction, which may still roll back: what the
 	// transaction does not find may exist again after it.
@@ -67,7 +68,8 @@ func (c *connState) newRows(ctx context.Context, base driver.Rows, st *classify.
 		refresh: cs.refresh || (st != nil && st.Locking),
 	}
 	r.scope, r.txScope = c.loadScope(cs)
-	c.hooksRowsOpened()
+	r.writing = eff != nil && c.tx == nil
+	c.hooksRowsOpened(r.writing)
 	return r
 }
 
@@ -146,7 +148,7 @@ func (r *rows) Close() error {
 		r.conn.sessionUnknown(context.Background())
 	}
 	if r.conn != nil {
-		r.conn.hooksRowsClosing(r.eff)
+		r.conn.hooksRowsClosing(r.eff, r.writing)
 	}
 	if r.eff != nil {
 		// A write through the query path (INSERT … RETURNING) may commit

@@ -98,7 +98,18 @@ type sqliteHooks struct {
 	// driver may run a statement at the first Next (a write with RETURNING
 	// then changes its rows after the query returned), and a transaction
 	// may read several rows at once. Reports count while any is open.
-	open       int
+	open int
+	// writing counts the open rows of writes outside a transaction (…
+	// RETURNING). SQLite commits such a write only when its rows are done,
+	// and every write the connection makes meanwhile joins its implicit
+	// transaction: held keeps what those writes expired (heldAll: too
+	// many, the whole database), to expire and publish it again when the
+	// last such rows close and all of it commits. Reports are not applied
+	// apart while writing rows are open: they join the closing rows'
+	// effects, or the Exec that drains them.
+	writing    int
+	held       []*effects
+	heldAll    bool
 	updateOn   bool // the update hook is registered
 	preSeen    bool // the preupdate hook has reported a change on this connection
 	dropUpdate bool // the update hook is to be unregistered (between statements)
@@ -541,15 +552,52 @@ func (c *connState) hooksIdle(ctx context.Context, pooled bool) {
 	if h == nil {
 		return
 	}
+	if pooled {
+		h.open, h.writing = 0, 0
+	}
+	if h.writing > 0 {
+		return // an uncommitted write's rows are open: see writing
+	}
 	if h.n > 0 {
 		c.applyHooked(ctx)
 	}
-	if pooled {
-		h.open = 0
+	if len(h.held) > 0 || h.heldAll {
+		c.releaseHeld(ctx)
 	}
 	if h.open == 0 {
 		h.active = false
 	}
+}
+
+// holdUncommitted keeps e, what a write outside a transaction expired, for
+// releaseHeld, if rows of an uncommitted write are open on the connection
+// (see sqliteHooks.writing): e commits with them.
+func (c *connState) holdUncommitted(e *effects) {
+	h := c.hooks
+	if h == nil || h.writing == 0 || h.heldAll {
+		return
+	}
+	if len(h.held) >= maxPending {
+		h.held, h.heldAll = nil, true
+		return
+	}
+	h.held = append(h.held, e)
+}
+
+// releaseHeld expires and publishes again what writes expired while rows
+// of an uncommitted write were open, now that all of it has committed.
+func (c *connState) releaseHeld(ctx context.Context) {
+	h := c.hooks
+	held, all := h.held, h.heldAll
+	h.held, h.heldAll = nil, false
+	if all {
+		c.db.cdb.ExpireAll()
+	} else {
+		for _, e := range held {
+			c.db.expire(e)
+		}
+	}
+	c.publishNow(ctx, held, all)
 }
 
 // hooksRowsOpened and hooksRowsClosing follow the rows of a statement
@@ -558,20 +606,26 @@ func (c *connState) hooksIdle(ctx context.Context, pooled bool) {
 // rows close belongs to that statement: it joins eff, its effects (nil for
 // a read, whose reports hooksIdle applies), which its rows then expire and
 // publish once, as the statement's end does on the Exec path.
-func (c *connState) hooksRowsOpened() {
-	if c.hooks != nil {
-		c.hooks.open++
+func (c *connState) hooksRowsOpened(writing bool) {
+	if h := c.hooks; h != nil {
+		h.open++
+		if writing {
+			h.writing++
+		}
 	}
 }
 
 // hooksRowsClosing is called by the rows' Close (see hooksRowsOpened).
-func (c *connState) hooksRowsClosing(eff *effects) {
+func (c *connState) hooksRowsClosing(eff *effects, writing bool) {
 	h := c.hooks
 	if h == nil {
 		return
 	}
 	if h.open > 0 {
 		h.open--
+	}
+	if writing && h.writing > 0 {
+		h.writing--
 	}
 	if eff != nil && h.drainInto(eff) {
 		c.db.logEffects(eff)
@@ -591,6 +645,7 @@ func (c *connState) applyHooked(ctx context.Context) {
 		c.tx.record(e)
 		return
 	}
+	c.holdUncommitted(e) // commits with the open write's rows, if any
 	c.publishNow(ctx, []*effects{e}, false)
 }
 

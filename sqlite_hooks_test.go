@@ -797,3 +797,65 @@ func TestSQLiteHooksReturningPublishesOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteHooksWritesHeldByOpenReturning: outside a transaction, SQLite
+// commits a write with RETURNING only when its rows are done, and every
+// write the connection makes meanwhile joins that implicit transaction. An
+// UPDATE sent with Exec while such rows are open is therefore not yet
+// committed when its Exec returns: another connection that loads the row
+// then reads the old values, and idmap must expire the key again when the
+// open write's rows close and the whole commits. (A write while only a
+// SELECT's rows are open commits at once.) What the engine reports of the
+// open write itself stays with it when other rows close first.
+func TestSQLiteHooksWritesHeldByOpenReturning(t *testing.T) {
+	forEachHookDriver(t, func(t *testing.T, d hookDriver, db *sql.DB, _ context.Context) {
+		db.SetMaxOpenConns(2)
+		ctx := context.Background() // the shared map, which both connections serve
+		mustExec(t, db, "CREATE TABLE hk_users (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+		mustExec(t, db, "INSERT INTO hk_users VALUES (1, 'ann'), (2, 'bob')")
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ret, err := c.QueryContext(ctx, "UPDATE hk_users SET name = 'ANN' WHERE id = 1 RETURNING id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ret.Next() {
+			t.Fatal("no row returned")
+		}
+		// Other rows closing on the connection: what the engine reported
+		// of the open write (at its first Next on the Lazy drivers) stays
+		// with it.
+		sel, err := c.QueryContext(ctx, "SELECT id FROM hk_users WHERE id = 2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sel.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idmap.Get[hkUser](ctx, db, 1); err != nil { // 'ann': not committed yet
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(ctx, "UPDATE hk_users SET name = 'BOB' WHERE id = 2"); err != nil {
+			t.Fatal(err)
+		}
+		// The other connection reads the committed row: 'bob', loaded into
+		// the shared map after the Exec's expiry.
+		held, err := idmap.Get[hkUser](ctx, db, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held.Name != "bob" {
+			t.Skipf("%s committed the Exec while the RETURNING rows were open (read %q)", d.name, held.Name)
+		}
+		for ret.Next() {
+		}
+		if err := ret.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fresh(t, ctx, db, &hkUser{1, "ANN"}, 1)
+		fresh(t, ctx, db, &hkUser{2, "BOB"}, 2)
+	})
+}

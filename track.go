@@ -204,6 +204,9 @@ func (c *connState) after(ctx context.Context, st *classify.Statement, args []dr
 		// belong to the transaction now open; its end publishes them too.
 		c.tx.record(e)
 	}
+	if autocommit {
+		c.holdUncommitted(e) // commits with the open write's rows, if any
+	}
 	if autocommit && !viaQuery {
 		c.publishNow(ctx, []*effects{e}, false)
 	}
