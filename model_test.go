@@ -9,12 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/go-idmap/idmap"
 	"github.com/go-idmap/idmap/bus"
@@ -255,19 +252,8 @@ func TestRandomizedModelServers(t *testing.T) {
 	if dsn := os.Getenv("IDMAP_MYSQL_DSN"); dsn != "" {
 		ran = true
 		t.Run("MySQL", func(t *testing.T) {
-			cfg, err := mysql.ParseDSN(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			admin, err := sql.Open("mysql", cfg.FormatDSN())
-			if err != nil {
-				t.Fatal(err)
-			}
 			name := fmt.Sprintf("idmap_model_%s_%d", idmap.RunID, dbSeq.Add(1))
-			mustExec(t, admin, "CREATE DATABASE "+name)
-			defer admin.Exec("DROP DATABASE IF EXISTS " + name)
-			defer admin.Close()
-			cfg.DBName = name
+			cfg := idmap.MySQLTestDatabase(t, dsn, name)
 			db, err := sql.Open("idmap+mysql", cfg.FormatDSN())
 			if err != nil {
 				t.Fatal(err)
@@ -286,18 +272,8 @@ func TestRandomizedModelServers(t *testing.T) {
 	if dsn := os.Getenv("IDMAP_PG_DSN"); dsn != "" {
 		ran = true
 		t.Run("Postgres", func(t *testing.T) {
-			admin, err := sql.Open("pgx", dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
 			schema := fmt.Sprintf("idmap_model_%s_%d", idmap.RunID, dbSeq.Add(1))
-			mustExec(t, admin, "CREATE SCHEMA "+schema)
-			defer admin.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
-			defer admin.Close()
-			sdsn := dsn + "&search_path=" + schema
-			if !strings.Contains(dsn, "?") {
-				sdsn = dsn + "?search_path=" + schema
-			}
+			sdsn := idmap.PostgresTestSchema(t, dsn, schema)
 			db, err := sql.Open("idmap+pgx", sdsn)
 			if err != nil {
 				t.Fatal(err)
