@@ -22,6 +22,21 @@ var (
 	modelSteps = flag.Int("idmap.steps", 0, "steps per worker of the randomized model test (overrides -idmap.long)")
 )
 
+// modelStepCount returns the steps per worker of a randomized model run: n,
+// 60 with -short, 5,000 with -idmap.long, -idmap.steps if set.
+func modelStepCount(n int) int {
+	if testing.Short() {
+		n = 60
+	}
+	if *longModel {
+		n = 5000
+	}
+	if *modelSteps > 0 {
+		n = *modelSteps
+	}
+	return n
+}
+
 // Item is the model of the randomized test.
 type Item struct {
 	ID   int64 `db:"id"`
@@ -38,16 +53,7 @@ func (Item) TableName() string { return "items" }
 // equals the database's committed row (inside a transaction: what the
 // transaction reads). Run it long with -idmap.long.
 func TestRandomizedModel(t *testing.T) {
-	workers, steps := 4, 250
-	if testing.Short() {
-		steps = 60
-	}
-	if *longModel {
-		steps = 5000
-	}
-	if *modelSteps > 0 {
-		steps = *modelSteps
-	}
+	workers, steps := 4, modelStepCount(250)
 	dir := t.TempDir()
 	dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate"
 	db, err := sql.Open("idmap+sqlite3", dsn)
@@ -78,16 +84,7 @@ func TestRandomizedModel(t *testing.T) {
 // other's writes by a bus that delivers at once, and cut now and then (a
 // lost subscription: every message sent meanwhile is lost).
 func TestRandomizedModelInstances(t *testing.T) {
-	workers, steps := 4, 250
-	if testing.Short() {
-		steps = 60
-	}
-	if *longModel {
-		steps = 5000
-	}
-	if *modelSteps > 0 {
-		steps = *modelSteps
-	}
+	workers, steps := 4, modelStepCount(250)
 	dir := t.TempDir()
 	dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate"
 	rl := &relay{}
