@@ -1,7 +1,6 @@
 package pgbus_test
 
 import (
-	"context"
 	"net"
 	"os"
 	"slices"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/go-idmap/idmap"
 )
@@ -30,17 +27,8 @@ func TestPostgresLeaseFaults(t *testing.T) {
 	}
 	dsn := pgDSN(t)
 	cfg := pgConfig(t)
-	ctx := context.Background()
 	c := conn(t)
-	table := unique("pgbus_lease")
-	ident := pgx.Identifier{table}.Sanitize()
-	if _, err := c.Exec(ctx, "CREATE TABLE "+ident+" (id bigint PRIMARY KEY, name text NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = c.Exec(context.Background(), "DROP TABLE IF EXISTS "+ident) })
-	if _, err := c.Exec(ctx, "INSERT INTO "+ident+" VALUES (1, 'v0')"); err != nil {
-		t.Fatal(err)
-	}
+	table := v0Table(t, c, "pgbus_lease")
 	p := newProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 	channel := unique("pgbus_lease")
 	appB := unique("pgbus_lease_b")
