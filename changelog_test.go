@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -57,7 +56,7 @@ func clEnvs(t testing.TB) []*clEnv {
 }
 
 func clSQLite(t testing.TB) *clEnv {
-	dsn := "file:" + filepath.Join(t.TempDir(), "cl.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+	dsn := sqliteDSN(t, "cl.db")
 	plain, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		t.Fatal(err)

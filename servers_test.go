@@ -99,7 +99,7 @@ func testDrivers() []*testDriver {
 		{name: "SQLite", dialect: "sqlite", open: func(t *testing.T) (*sql.DB, *counter) {
 			c := &counter{}
 			name := registerCounted("sqlite3", &sqlite3.SQLiteDriver{}, c)
-			dsn := "file:" + filepath.Join(t.TempDir(), "t.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+			dsn := sqliteDSN(t, "t.db")
 			db, err := sql.Open("idmap+"+name, dsn)
 			if err != nil {
 				t.Fatal(err)

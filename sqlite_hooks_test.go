@@ -38,7 +38,7 @@ func hookDrivers() []hookDriver {
 		mattnMode = "preupdate"
 	}
 	mattnDSN := func(t *testing.T) string {
-		return "file:" + filepath.Join(t.TempDir(), "t.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+		return sqliteDSN(t, "t.db")
 	}
 	open := func(t *testing.T, base, dsn string, opts []idmap.Option) *sql.DB {
 		db, err := idmap.Open(base, dsn, opts...)
