@@ -130,6 +130,15 @@ func seedUsers(t testing.TB, db *sql.DB, n int) {
 	}
 }
 
+// scopedCtx returns a context with a scope of its own if scoped, else one
+// without (Gets and Binds then use the shared map).
+func scopedCtx(scoped bool) context.Context {
+	if scoped {
+		return idmap.NewContext(context.Background())
+	}
+	return context.Background()
+}
+
 func queryUsers(t testing.TB, ctx context.Context, q idmap.Querier, query string, args ...any) []*User {
 	t.Helper()
 	rows, err := q.QueryContext(ctx, query, args...)
