@@ -298,10 +298,7 @@ func TestBindUnmapped(t *testing.T) {
 // error) adds and changes nothing in any map, and closes the rows.
 func TestFailedBindChangesNothing(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
-		ctx := context.Background()
-		if scoped {
-			ctx = idmap.NewContext(ctx)
-		}
+		ctx := scopedCtx(scoped)
 		db := openSQLite(t)
 		seedUsers(t, db, 4)
 		mustExec(t, db, "UPDATE users SET email = 'not-a-number' WHERE id = 3")
@@ -385,10 +382,7 @@ func TestPartialRows(t *testing.T) {
 // in a scope shared by goroutines.
 func TestConcurrentFirstLoads(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
-		ctx := context.Background()
-		if scoped {
-			ctx = idmap.NewContext(ctx)
-		}
+		ctx := scopedCtx(scoped)
 		db := openSQLite(t)
 		seedUsers(t, db, 5)
 		const n = 8
@@ -470,10 +464,7 @@ func TestNoPanicOnOddInput(t *testing.T) {
 // load".
 func TestTemporaryFieldSurvivesReload(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
-		ctx := context.Background()
-		if scoped {
-			ctx = idmap.NewContext(ctx)
-		}
+		ctx := scopedCtx(scoped)
 		db := openSQLite(t)
 		seedUsers(t, db, 3)
 		u := queryUsers(t, ctx, db, "SELECT id, name, email FROM users WHERE id = ?", 2)[0]

@@ -94,23 +94,8 @@ type clmpCommit struct {
 }
 
 func runCLMultiProcess(t *testing.T, dsn string, withLog, interp bool, d time.Duration) clmpResult {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	dbName := fmt.Sprintf("idmap_clmp%s_%d", idmap.RunID, clSeq.Add(1))
-	mustExec(t, admin, "CREATE DATABASE "+dbName)
-	t.Cleanup(func() {
-		a, _ := sql.Open("mysql", cfg.FormatDSN())
-		a.Exec("DROP DATABASE IF EXISTS " + dbName)
-		a.Close()
-	})
-	cfg.DBName = dbName
+	cfg := idmap.MySQLTestDatabase(t, dsn, dbName)
 	plain, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -57,7 +56,7 @@ func clEnvs(t testing.TB) []*clEnv {
 }
 
 func clSQLite(t testing.TB) *clEnv {
-	dsn := "file:" + filepath.Join(t.TempDir(), "cl.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+	dsn := sqliteDSN(t, "cl.db")
 	plain, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -84,25 +83,8 @@ func clSQLite(t testing.TB) *clEnv {
 }
 
 func clMySQL(t testing.TB, dsn string, interp bool) *clEnv {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	dbName := fmt.Sprintf("idmap_cl%s_%d", idmap.RunID, clSeq.Add(1))
-	if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		a, _ := sql.Open("mysql", cfg.FormatDSN())
-		a.Exec("DROP DATABASE IF EXISTS " + dbName)
-		a.Close()
-	})
-	cfg.DBName = dbName
+	cfg := idmap.MySQLTestDatabase(t, dsn, dbName)
 	cfg.InterpolateParams = interp
 	name := "MySQL"
 	if interp {

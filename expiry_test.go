@@ -93,10 +93,7 @@ func TestTwoTypesShareExpiry(t *testing.T) {
 // nothing under the old key.
 func TestDeleteAndKeyChange(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
-		ctx := context.Background()
-		if scoped {
-			ctx = idmap.NewContext(ctx)
-		}
+		ctx := scopedCtx(scoped)
 		db := openSQLite(t)
 		seedUsers(t, db, 3)
 		all := loadAll(t, ctx, db)

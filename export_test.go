@@ -2,12 +2,17 @@ package idmap
 
 import (
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
+	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // SetFlightWaitHook sets the function called when a Get starts waiting for
@@ -75,3 +80,54 @@ var runID = func() string {
 	_, _ = rand.Read(b[:])
 	return strconv.Itoa(os.Getpid()) + "_" + hex.EncodeToString(b[:])
 }()
+
+// MySQLTestDatabase creates the database name on the MySQL server of dsn,
+// dropped when the test ends, and returns dsn's configuration with name as
+// its database (tests only).
+func MySQLTestDatabase(t testing.TB, dsn, name string) *mysql.Config {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a, _ := sql.Open("mysql", cfg.FormatDSN())
+		a.Exec("DROP DATABASE IF EXISTS " + name)
+		a.Close()
+	})
+	cfg = cfg.Clone()
+	cfg.DBName = name
+	return cfg
+}
+
+// PostgresTestSchema creates schema on the PostgreSQL server of dsn,
+// dropped (with what it holds) when the test ends, and returns dsn with
+// schema as its search_path (tests only).
+func PostgresTestSchema(t testing.TB, dsn, schema string) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a, _ := sql.Open("pgx", dsn)
+		a.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
+		a.Close()
+	})
+	if strings.Contains(dsn, "?") {
+		return dsn + "&search_path=" + schema
+	}
+	return dsn + "?search_path=" + schema
+}

@@ -38,10 +38,7 @@ func TestGetManyChunks(t *testing.T) {
 // query, then take its object if it is fresh for them.
 func TestConcurrentMissesLoadOnce(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
-		ctx := context.Background()
-		if scoped {
-			ctx = idmap.NewContext(ctx)
-		}
+		ctx := scopedCtx(scoped)
 		pause := fakedb.NewPause()
 		var queries atomic.Int64
 		fd := fakedb.New(func(ctx context.Context, q *fakedb.Query) (*fakedb.Result, error) {

@@ -67,6 +67,12 @@ func (c *counter) Queries() int64 { return c.n.Load() }
 
 var countedSeq atomic.Int64
 
+// sqliteDSN returns the DSN (WAL, busy timeout, foreign keys) of a new
+// SQLite database file named file in the test's temporary directory.
+func sqliteDSN(t testing.TB, file string) string {
+	return "file:" + filepath.Join(t.TempDir(), file) + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+}
+
 // openCounted opens a new SQLite database file through idmap, on a base
 // driver that counts the statements reaching SQLite.
 func openCounted(t testing.TB, opts ...idmap.Option) (*sql.DB, *counter) {
@@ -74,7 +80,7 @@ func openCounted(t testing.TB, opts ...idmap.Option) (*sql.DB, *counter) {
 	c := &counter{}
 	base := fmt.Sprintf("sqlite3-counted-%d", countedSeq.Add(1))
 	sql.Register(base, sqlmw.Driver(&sqlite3.SQLiteDriver{}, c))
-	dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+	dsn := sqliteDSN(t, "test.db")
 	db, err := idmap.Open(base, dsn, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +92,7 @@ func openCounted(t testing.TB, opts ...idmap.Option) (*sql.DB, *counter) {
 // openSQLite opens a new SQLite database file through "idmap+sqlite3".
 func openSQLite(t testing.TB) *sql.DB {
 	t.Helper()
-	dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+	dsn := sqliteDSN(t, "test.db")
 	db, err := sql.Open("idmap+sqlite3", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +128,15 @@ func seedUsers(t testing.TB, db *sql.DB, n int) {
 	for i := 1; i <= n; i++ {
 		mustExec(t, db, "INSERT INTO users (id, name, email) VALUES (?, ?, ?)", i, fmt.Sprintf("user%d", i), fmt.Sprintf("u%d@example.com", i))
 	}
+}
+
+// scopedCtx returns a context with a scope of its own if scoped, else one
+// without (Gets and Binds then use the shared map).
+func scopedCtx(scoped bool) context.Context {
+	if scoped {
+		return idmap.NewContext(context.Background())
+	}
+	return context.Background()
 }
 
 func queryUsers(t testing.TB, ctx context.Context, q idmap.Querier, query string, args ...any) []*User {

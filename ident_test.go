@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/mattn/go-sqlite3"
 
@@ -311,25 +310,8 @@ func TestGeneratedSQLOnServers(t *testing.T) {
 	var servers []server
 	if dsn := os.Getenv("IDMAP_MYSQL_DSN"); dsn != "" {
 		servers = append(servers, server{"MySQL", dialectMySQL, func(t *testing.T) *sql.DB {
-			cfg, err := mysql.ParseDSN(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			admin, err := sql.Open("mysql", cfg.FormatDSN())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close()
-			name := "idmap_ident" + runID
-			if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				a, _ := sql.Open("mysql", cfg.FormatDSN())
-				a.Exec("DROP DATABASE IF EXISTS " + name)
-				a.Close()
-			})
-			cfg.DBName, cfg.MultiStatements = name, true
+			cfg := MySQLTestDatabase(t, dsn, "idmap_ident"+runID)
+			cfg.MultiStatements = true
 			db, err := sql.Open("mysql", cfg.FormatDSN())
 			if err != nil {
 				t.Fatal(err)
@@ -339,25 +321,7 @@ func TestGeneratedSQLOnServers(t *testing.T) {
 	}
 	if dsn := os.Getenv("IDMAP_PG_DSN"); dsn != "" {
 		servers = append(servers, server{"Postgres", dialectPostgres, func(t *testing.T) *sql.DB {
-			admin, err := sql.Open("pgx", dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close()
-			schema := "idmap_ident" + runID
-			if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				a, _ := sql.Open("pgx", dsn)
-				a.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
-				a.Close()
-			})
-			sep := "?"
-			if strings.Contains(dsn, "?") {
-				sep = "&"
-			}
-			db, err := sql.Open("pgx", dsn+sep+"search_path="+schema)
+			db, err := sql.Open("pgx", PostgresTestSchema(t, dsn, "idmap_ident"+runID))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package idmap_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/go-idmap/idmap"
@@ -10,10 +9,7 @@ import (
 // SPEC's django-idmap table, row "deserialized objects bypass the map": Intern.
 func TestIntern(t *testing.T) {
 	for _, scoped := range []bool{false, true} {
-		ctx := context.Background()
-		if scoped {
-			ctx = idmap.NewContext(ctx)
-		}
+		ctx := scopedCtx(scoped)
 		db := openSQLite(t)
 		seedUsers(t, db, 2)
 		u1, err := idmap.Get[User](ctx, db, 1)

@@ -9,12 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/go-idmap/idmap"
 	"github.com/go-idmap/idmap/bus"
@@ -24,6 +21,21 @@ var (
 	longModel  = flag.Bool("idmap.long", false, "run the randomized model test for long (5,000 steps per worker)")
 	modelSteps = flag.Int("idmap.steps", 0, "steps per worker of the randomized model test (overrides -idmap.long)")
 )
+
+// modelStepCount returns the steps per worker of a randomized model run: n,
+// 60 with -short, 5,000 with -idmap.long, -idmap.steps if set.
+func modelStepCount(n int) int {
+	if testing.Short() {
+		n = 60
+	}
+	if *longModel {
+		n = 5000
+	}
+	if *modelSteps > 0 {
+		n = *modelSteps
+	}
+	return n
+}
 
 // Item is the model of the randomized test.
 type Item struct {
@@ -41,16 +53,7 @@ func (Item) TableName() string { return "items" }
 // equals the database's committed row (inside a transaction: what the
 // transaction reads). Run it long with -idmap.long.
 func TestRandomizedModel(t *testing.T) {
-	workers, steps := 4, 250
-	if testing.Short() {
-		steps = 60
-	}
-	if *longModel {
-		steps = 5000
-	}
-	if *modelSteps > 0 {
-		steps = *modelSteps
-	}
+	workers, steps := 4, modelStepCount(250)
 	dir := t.TempDir()
 	dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate"
 	db, err := sql.Open("idmap+sqlite3", dsn)
@@ -81,16 +84,7 @@ func TestRandomizedModel(t *testing.T) {
 // other's writes by a bus that delivers at once, and cut now and then (a
 // lost subscription: every message sent meanwhile is lost).
 func TestRandomizedModelInstances(t *testing.T) {
-	workers, steps := 4, 250
-	if testing.Short() {
-		steps = 60
-	}
-	if *longModel {
-		steps = 5000
-	}
-	if *modelSteps > 0 {
-		steps = *modelSteps
-	}
+	workers, steps := 4, modelStepCount(250)
 	dir := t.TempDir()
 	dsn := "file:" + filepath.Join(dir, "model.db") + "?_journal_mode=WAL&_busy_timeout=20000&_txlock=immediate"
 	rl := &relay{}
@@ -255,19 +249,8 @@ func TestRandomizedModelServers(t *testing.T) {
 	if dsn := os.Getenv("IDMAP_MYSQL_DSN"); dsn != "" {
 		ran = true
 		t.Run("MySQL", func(t *testing.T) {
-			cfg, err := mysql.ParseDSN(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			admin, err := sql.Open("mysql", cfg.FormatDSN())
-			if err != nil {
-				t.Fatal(err)
-			}
 			name := fmt.Sprintf("idmap_model_%s_%d", idmap.RunID, dbSeq.Add(1))
-			mustExec(t, admin, "CREATE DATABASE "+name)
-			defer admin.Exec("DROP DATABASE IF EXISTS " + name)
-			defer admin.Close()
-			cfg.DBName = name
+			cfg := idmap.MySQLTestDatabase(t, dsn, name)
 			db, err := sql.Open("idmap+mysql", cfg.FormatDSN())
 			if err != nil {
 				t.Fatal(err)
@@ -286,18 +269,8 @@ func TestRandomizedModelServers(t *testing.T) {
 	if dsn := os.Getenv("IDMAP_PG_DSN"); dsn != "" {
 		ran = true
 		t.Run("Postgres", func(t *testing.T) {
-			admin, err := sql.Open("pgx", dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
 			schema := fmt.Sprintf("idmap_model_%s_%d", idmap.RunID, dbSeq.Add(1))
-			mustExec(t, admin, "CREATE SCHEMA "+schema)
-			defer admin.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
-			defer admin.Close()
-			sdsn := dsn + "&search_path=" + schema
-			if !strings.Contains(dsn, "?") {
-				sdsn = dsn + "?search_path=" + schema
-			}
+			sdsn := idmap.PostgresTestSchema(t, dsn, schema)
 			db, err := sql.Open("idmap+pgx", sdsn)
 			if err != nil {
 				t.Fatal(err)

@@ -99,7 +99,7 @@ func testDrivers() []*testDriver {
 		{name: "SQLite", dialect: "sqlite", open: func(t *testing.T) (*sql.DB, *counter) {
 			c := &counter{}
 			name := registerCounted("sqlite3", &sqlite3.SQLiteDriver{}, c)
-			dsn := "file:" + filepath.Join(t.TempDir(), "t.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+			dsn := sqliteDSN(t, "t.db")
 			db, err := sql.Open("idmap+"+name, dsn)
 			if err != nil {
 				t.Fatal(err)
@@ -127,25 +127,8 @@ func testDrivers() []*testDriver {
 				name = "MySQLInterpolate"
 			}
 			ds = append(ds, &testDriver{name: name, dialect: "mysql", open: func(t *testing.T) (*sql.DB, *counter) {
-				cfg, err := mysql.ParseDSN(dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				admin, err := sql.Open("mysql", cfg.FormatDSN())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer admin.Close()
 				dbName := fmt.Sprintf("idmap_t%s_%d", idmap.RunID, dbSeq.Add(1))
-				if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					a, _ := sql.Open("mysql", cfg.FormatDSN())
-					a.Exec("DROP DATABASE IF EXISTS " + dbName)
-					a.Close()
-				})
-				cfg.DBName = dbName
+				cfg := idmap.MySQLTestDatabase(t, dsn, dbName)
 				cfg.InterpolateParams = interpolate
 				cfg.MultiStatements = true
 				c := &counter{}
@@ -165,24 +148,8 @@ func testDrivers() []*testDriver {
 				name = "PostgresConnector"
 			}
 			ds = append(ds, &testDriver{name: name, dialect: "postgres", open: func(t *testing.T) (*sql.DB, *counter) {
-				admin, err := sql.Open("pgx", dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer admin.Close()
 				schema := fmt.Sprintf("idmap_t%s_%d", idmap.RunID, dbSeq.Add(1))
-				if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					a, _ := sql.Open("pgx", dsn)
-					a.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
-					a.Close()
-				})
-				sdsn := dsn + "&search_path=" + schema
-				if !strings.Contains(dsn, "?") {
-					sdsn = dsn + "?search_path=" + schema
-				}
+				sdsn := idmap.PostgresTestSchema(t, dsn, schema)
 				c := &counter{}
 				if !viaConnector {
 					n := registerCounted("pgx", stdlib.GetDefaultDriver(), c)

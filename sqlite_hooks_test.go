@@ -38,7 +38,7 @@ func hookDrivers() []hookDriver {
 		mattnMode = "preupdate"
 	}
 	mattnDSN := func(t *testing.T) string {
-		return "file:" + filepath.Join(t.TempDir(), "t.db") + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1"
+		return sqliteDSN(t, "t.db")
 	}
 	open := func(t *testing.T, base, dsn string, opts []idmap.Option) *sql.DB {
 		db, err := idmap.Open(base, dsn, opts...)
@@ -492,16 +492,7 @@ func TestSQLiteHooksOff(t *testing.T) {
 // The "hooks exact" run uses ExactExpiry: with the preupdate hook (build tag
 // sqlite_preupdate_hook), only the rows the engine reports expire.
 func TestRandomizedModelEngineHooks(t *testing.T) {
-	workers, steps := 4, 200
-	if testing.Short() {
-		steps = 60
-	}
-	if *longModel {
-		steps = 5000
-	}
-	if *modelSteps > 0 {
-		steps = *modelSteps
-	}
+	workers, steps := 4, modelStepCount(200)
 	base := fmt.Sprintf("sqlite3-model-hooks-%d", dbSeq.Add(1))
 	sql.Register(base, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		for _, q := range []string{

@@ -358,17 +358,8 @@ func TestPostgresMultiProcess(t *testing.T) {
 	}
 	dsn := pgDSN(t)
 	cfg := pgConfig(t)
-	ctx := context.Background()
 	c := conn(t)
-	table := unique("pgbus_e2e")
-	ident := pgx.Identifier{table}.Sanitize()
-	if _, err := c.Exec(ctx, "CREATE TABLE "+ident+" (id bigint PRIMARY KEY, name text NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = c.Exec(context.Background(), "DROP TABLE IF EXISTS "+ident) })
-	if _, err := c.Exec(ctx, "INSERT INTO "+ident+" VALUES (1, 'v0')"); err != nil {
-		t.Fatal(err)
-	}
+	table := v0Table(t, c, "pgbus_e2e")
 
 	// B's bus goes through a proxy that can hold its reconnection.
 	p := newProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))

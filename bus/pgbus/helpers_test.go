@@ -69,6 +69,24 @@ func newBus(t testing.TB, cfg *pgx.ConnConfig, opts ...pgbus.Option) (*pgbus.Bus
 	return b, app
 }
 
+// v0Table creates, through c, a table named unique(prefix) with the row
+// (1, 'v0') in (id bigint PRIMARY KEY, name text NOT NULL), dropped at the
+// end of the test, and returns its name.
+func v0Table(t testing.TB, c *pgx.Conn, prefix string) string {
+	t.Helper()
+	ctx := context.Background()
+	table := unique(prefix)
+	ident := pgx.Identifier{table}.Sanitize()
+	if _, err := c.Exec(ctx, "CREATE TABLE "+ident+" (id bigint PRIMARY KEY, name text NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = c.Exec(context.Background(), "DROP TABLE IF EXISTS "+ident) })
+	if _, err := c.Exec(ctx, "INSERT INTO "+ident+" VALUES (1, 'v0')"); err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
 // conn opens a plain connection to the test server.
 func conn(t testing.TB) *pgx.Conn {
 	t.Helper()

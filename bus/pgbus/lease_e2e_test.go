@@ -1,7 +1,6 @@
 package pgbus_test
 
 import (
-	"context"
 	"net"
 	"os"
 	"slices"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/go-idmap/idmap"
 )
@@ -30,17 +27,8 @@ func TestPostgresLeaseFaults(t *testing.T) {
 	}
 	dsn := pgDSN(t)
 	cfg := pgConfig(t)
-	ctx := context.Background()
 	c := conn(t)
-	table := unique("pgbus_lease")
-	ident := pgx.Identifier{table}.Sanitize()
-	if _, err := c.Exec(ctx, "CREATE TABLE "+ident+" (id bigint PRIMARY KEY, name text NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = c.Exec(context.Background(), "DROP TABLE IF EXISTS "+ident) })
-	if _, err := c.Exec(ctx, "INSERT INTO "+ident+" VALUES (1, 'v0')"); err != nil {
-		t.Fatal(err)
-	}
+	table := v0Table(t, c, "pgbus_lease")
 	p := newProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 	channel := unique("pgbus_lease")
 	appB := unique("pgbus_lease_b")
@@ -53,15 +41,28 @@ func TestPostgresLeaseFaults(t *testing.T) {
 	b := startChild(t, "B", env(appB, viaProxy(t, dsn, p.addr()))...)
 	t.Cleanup(p.resume)
 
-	faults := map[string]func(){
-		"stall 2s": func() { p.stall(); time.Sleep(2 * time.Second); p.resume() },
-		"reset":    p.reset,
-		"listener kill": func() {
+	runLeaseFaults(t, a, b, []leaseFault{
+		{"stall 2s", func() { p.stall(); time.Sleep(2 * time.Second); p.resume() }},
+		{"reset", p.reset},
+		{"listener kill", func() {
 			if n := terminate(t, c, appB); n != 1 {
 				t.Errorf("%d listeners of B terminated, want 1", n)
 			}
-		},
-	}
+		}},
+	}, false)
+}
+
+// leaseFault is a fault of runLeaseFaults, named in its log.
+type leaseFault struct {
+	name string
+	f    func()
+}
+
+// runLeaseFaults runs IDMAP_E2E_ROUNDS rounds (1 by default) of each fault
+// with leaseRound and logs each; with wantGap, each round must have made
+// B's bus report a gap (the fault reached it).
+func runLeaseFaults(t *testing.T, a, b *child, faults []leaseFault, wantGap bool) {
+	t.Helper()
 	rounds := 1
 	if n, err := strconv.Atoi(os.Getenv("IDMAP_E2E_ROUNDS")); err == nil && n > 0 {
 		rounds = n
@@ -69,12 +70,15 @@ func TestPostgresLeaseFaults(t *testing.T) {
 	next := int64(1)
 	var expiries, gaps, probes int64 // B's counters so far
 	for round := 1; round <= rounds; round++ {
-		for _, name := range []string{"stall 2s", "reset", "listener kill"} {
-			r := leaseRound(t, a, b, &next, faults[name])
+		for _, f := range faults {
+			r := leaseRound(t, a, b, &next, f.f)
 			r.expiries, expiries = r.expiries-expiries, r.expiries
 			r.gaps, gaps = r.gaps-gaps, r.gaps
 			r.probes, probes = r.probes-probes, r.probes
-			r.log(t, name, round)
+			r.log(t, f.name, round)
+			if wantGap && r.gaps == 0 {
+				t.Errorf("round %d, %s: B's bus reported no gap: the fault did not reach it", round, f.name)
+			}
 		}
 	}
 }

@@ -130,6 +130,32 @@ func (e *env) open(name string, opts ...idmap.Option) *sql.DB {
 	return db
 }
 
+// subscribeProbes subscribes to f, with a handler that ignores messages,
+// waits until the feed streams, and returns the tokens of the probes it
+// delivers.
+func subscribeProbes(t testing.TB, f *pgfeed.Feed) <-chan uint64 {
+	t.Helper()
+	probes := make(chan uint64, 16)
+	resumed := make(chan struct{}, 4)
+	if err := f.Subscribe(bus.Handler{
+		Message: func(bus.Message) {},
+		Gap: func(g bus.Gap) {
+			if g.Resumed {
+				resumed <- struct{}{}
+			}
+		},
+		Probe: func(token uint64) { probes <- token },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-resumed:
+	case <-time.After(waitFor):
+		t.Fatal("the feed does not stream")
+	}
+	return probes
+}
+
 // waitUntil polls cond until it holds, or fails the test.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()

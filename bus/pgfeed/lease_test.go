@@ -141,24 +141,7 @@ func TestFeedProbeAndMarkApart(t *testing.T) {
 	e := newEnv(t)
 	e.exec(`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)`)
 	f := e.feed("feed_apart", []string{"items"})
-	probes := make(chan uint64, 16)
-	resumed := make(chan struct{}, 4)
-	if err := f.Subscribe(bus.Handler{
-		Message: func(bus.Message) {},
-		Gap: func(g bus.Gap) {
-			if g.Resumed {
-				resumed <- struct{}{}
-			}
-		},
-		Probe: func(token uint64) { probes <- token },
-	}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-resumed:
-	case <-time.After(waitFor):
-		t.Fatal("the feed does not stream")
-	}
+	probes := subscribeProbes(t, f)
 	ctx := context.Background()
 	_, args, wait := f.SyncStatement()
 	mark := args[0].(string)
@@ -363,24 +346,7 @@ func TestFeedProbeReconnects(t *testing.T) {
 	e.exec(`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)`)
 	app := unique("probe_app")
 	f := e.feed("feed_probe_reconnect", []string{"items"}, pgfeed.ApplicationName(app))
-	probes := make(chan uint64, 16)
-	resumed := make(chan struct{}, 4)
-	if err := f.Subscribe(bus.Handler{
-		Message: func(bus.Message) {},
-		Gap: func(g bus.Gap) {
-			if g.Resumed {
-				resumed <- struct{}{}
-			}
-		},
-		Probe: func(token uint64) { probes <- token },
-	}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-resumed:
-	case <-time.After(waitFor):
-		t.Fatal("the feed does not stream")
-	}
+	probes := subscribeProbes(t, f)
 	ctx := context.Background()
 	want := func(tok uint64) {
 		t.Helper()

@@ -1,7 +1,6 @@
 package redisbus
 
 import (
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,30 +37,15 @@ func TestMultiProcessLease(t *testing.T) {
 	a.expect("ready")
 	b.expect("ready")
 
-	faults := map[string]func(){
-		"stall 2s": func() { p.pause(); time.Sleep(2 * time.Second); p.resume() },
-		"reset":    p.reset,
-		"pubsub kill": func() {
+	runLeaseFaults(t, a, b, []leaseFault{
+		{"stall 2s", func() { p.pause(); time.Sleep(2 * time.Second); p.resume() }},
+		{"reset", p.reset},
+		{"pubsub kill", func() {
 			if n := killClients(t, addr, nameB); n != 1 {
 				t.Errorf("%d pub/sub clients named %s killed, want 1", n, nameB)
 			}
-		},
-	}
-	rounds := 1
-	if n, err := strconv.Atoi(os.Getenv("IDMAP_E2E_ROUNDS")); err == nil && n > 0 {
-		rounds = n
-	}
-	next := int64(1)
-	var expiries, gaps, probes int64
-	for round := 1; round <= rounds; round++ {
-		for _, name := range []string{"stall 2s", "reset", "pubsub kill"} {
-			r := leaseRound(t, a, b, &next, faults[name])
-			r.expiries, expiries = r.expiries-expiries, r.expiries
-			r.gaps, gaps = r.gaps-gaps, r.gaps
-			r.probes, probes = r.probes-probes, r.probes
-			r.log(t, name, round)
-		}
-	}
+		}},
+	}, false)
 }
 
 // publishSlack is what TestMultiProcessLease allows beyond the lease: the

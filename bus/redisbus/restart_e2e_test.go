@@ -168,10 +168,7 @@ func TestMultiProcessRestart(t *testing.T) {
 	a.expect("ready")
 	b.expect("ready")
 
-	faults := []struct {
-		name string
-		f    func()
-	}{
+	faults := []leaseFault{
 		{"kill+start", func() { srv.restart(0) }},
 		{"kill, 1s, start", func() { srv.restart(time.Second) }},
 		{"shutdown+start", func() { srv.shutdown(); srv.start() }},
@@ -183,10 +180,7 @@ func TestMultiProcessRestart(t *testing.T) {
 // runLeaseFaults runs IDMAP_E2E_ROUNDS rounds (1 by default) of each fault
 // with leaseRound and logs each; with wantGap, each round must have made
 // B's bus report a gap (the fault reached it).
-func runLeaseFaults(t *testing.T, a, b *child, faults []struct {
-	name string
-	f    func()
-}, wantGap bool) {
+func runLeaseFaults(t *testing.T, a, b *child, faults []leaseFault, wantGap bool) {
 	t.Helper()
 	rounds := 1
 	if n, err := strconv.Atoi(os.Getenv("IDMAP_E2E_ROUNDS")); err == nil && n > 0 {
@@ -207,6 +201,12 @@ func runLeaseFaults(t *testing.T, a, b *child, faults []struct {
 			}
 		}
 	}
+}
+
+// leaseFault is a fault of runLeaseFaults, named in its log.
+type leaseFault struct {
+	name string
+	f    func()
 }
 
 // faultLength is how long the server stays down in fault name ("kill, 3s,
@@ -330,8 +330,5 @@ func TestMultiProcessReplicaSubscriber(t *testing.T) {
 		e2eEnvDefaults+"=idmap-replica-b-"+randomID())
 	a.expect("ready")
 	b.expect("ready")
-	runLeaseFaults(t, a, b, []struct {
-		name string
-		f    func()
-	}{{"replication stall 2s", func() { link.pause(); time.Sleep(2 * time.Second); link.resume() }}}, false)
+	runLeaseFaults(t, a, b, []leaseFault{{"replication stall 2s", func() { link.pause(); time.Sleep(2 * time.Second); link.resume() }}}, false)
 }
