@@ -235,14 +235,23 @@ type probed struct {
 // or the Prepare that database/sql sends first when the base driver has no
 // ExecerContext), which costs database/sql and sqlmw 4 allocations,
 // against 12 for a query (its rows, the goroutine and context that watch a
-// transaction's rows, sqlmw's wrappers); a Querier without ExecContext,
-// or one that did not reach idmap's driver, is asked through
-// QueryContext.
+// transaction's rows, sqlmw's wrappers); any other Querier, or one that
+// did not reach idmap's driver, is asked through QueryContext.
 func probe(ctx context.Context, q Querier) (probed, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if e, ok := q.(execQuerier); ok {
+	// Only database/sql's own types get the pooled context: they do not
+	// keep it past the call, which a caller's wrapper might (a context
+	// kept after it went back to the pool would answer for another probe).
+	var e execQuerier
+	switch x := q.(type) {
+	case *sql.Tx:
+		e = x
+	case *sql.Conn:
+		e = x
+	}
+	if e != nil {
 		pc := probeCtxs.Get().(*probeCtx)
 		pc.Context = ctx
 		_, err := e.ExecContext(pc, probeSQL)
