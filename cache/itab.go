@@ -2,6 +2,7 @@ package cache
 
 import (
 	"math/bits"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,14 @@ type itab struct {
 	slots []islot
 	used  int // slots that hold a key (live or tombstone); owner's lock
 	live  int // slots that hold an object; owner's lock
+	// seed is 0 while keys are placed by their Fibonacci hash (h, see
+	// ihash), else the seed of the mixer that places them (seeded). Fixed
+	// for the table's life.
+	seed uint64
+	// recip is 2^64/len(slots), rounded up: h*recip (mod 2^64) is h mod n
+	// as a fraction of 2^64, with no division (Lemire's fastmod).
+	recip uint64
+	disp  int // owner's lock: the sum of the used slots' distances from home
 }
 
 type islot struct {
@@ -60,7 +69,25 @@ const (
 	// the table rebuilds it with the live keys at about newLoad.
 	maxLoadNum, maxLoadDen = 7, 8
 	newLoadNum, newLoadDen = 5, 7
+
+	// A table placed by the Fibonacci hash is rebuilt seeded once a key
+	// lands further than maxDisp from home, or the mean distance exceeds
+	// maxMeanDisp: keys chosen to collide cost a rebuild, not long probes.
+	// (Random keys, at the highest load, average 3.5.)
+	maxDisp     = 64
+	maxMeanDisp = 6
 )
+
+// ihash is the placement word of an int64 key: the key itself. A table
+// that is not seeded puts key k in slot k mod n (of n slots, an odd
+// number), as CPython's dict puts ints: keys that are consecutive, or a
+// fixed distance apart, as primary keys mostly are, land in distinct slots,
+// and a hit is one probe. The low shardBits bits pick a shared map's shard;
+// the keys of one shard, a multiple of 64 apart, are still distinct mod an
+// odd n. Keys that collide under it (chosen so, or by chance) make the
+// table switch to a seeded mixer (itab.seed), whose placement no caller
+// can predict.
+func ihash(k int64) uint64 { return uint64(k) }
 
 // mix is a 64-bit mixer (murmur3's finaliser): keys a fixed distance apart
 // land far apart.
@@ -74,11 +101,33 @@ func mix(k int64) uint64 {
 	return x
 }
 
-// home is the first slot of hash h (its top shardBits bits are the
-// shard's, the rest place it in the table).
-func (t *itab) home(h uint64) int {
-	hi, _ := bits.Mul64(h<<shardBits, uint64(len(t.slots)))
+// home is the first slot of key k, of placement word h = ihash(k): h mod
+// the table's size, or, in a seeded table, the seeded mix of k scaled to
+// the size. (For h beyond about 2^64/n² the product drifts from h mod n by
+// a slot every 2^64/n² keys: consecutive keys still take consecutive
+// slots.)
+func (t *itab) home(h uint64, k int64) int {
+	if t.seed != 0 {
+		h = mix(k ^ int64(t.seed))
+	} else {
+		h *= t.recip
+	}
+	hi, _ := bits.Mul64(h, uint64(len(t.slots)))
 	return int(hi)
+}
+
+// dist returns how far slot i is from home slot j, along the probe.
+func (t *itab) dist(i, j int) int {
+	if i >= j {
+		return i - j
+	}
+	return i + len(t.slots) - j
+}
+
+// crowded reports whether a Fibonacci-placed table holds keys too far from
+// home (see maxDisp), after a key was placed d slots from its home.
+func (t *itab) crowded(d int) bool {
+	return t.seed == 0 && (d > maxDisp || t.disp > maxMeanDisp*t.used+maxDisp)
 }
 
 func packMeta(meta uint64) uint64 {
@@ -96,7 +145,7 @@ func (t *itab) get(h uint64, k int64) (ref unsafe.Pointer, meta uint64, ok bool)
 	}
 	s := t.slots
 	n := len(s)
-	i := t.home(h)
+	i := t.home(h, k)
 	for range n {
 		sl := &s[i]
 		m1 := sl.meta.Load()
@@ -136,7 +185,7 @@ func (t *itab) probe(h uint64, k int64) (i int, found bool) {
 	}
 	s := t.slots
 	n := len(s)
-	i = t.home(h)
+	i = t.home(h, k)
 	for range n {
 		sl := &s[i]
 		if sl.meta.Load() == 0 {
@@ -223,20 +272,47 @@ func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int6
 		p.Store(t)
 		i, _ = t.probe(h, k)
 	}
+	d := t.dist(i, t.home(h, k))
+	if t.crowded(d) {
+		t = t.rebuildSeeded(1)
+		p.Store(t)
+		i, _ = t.probe(h, k)
+		d = t.dist(i, t.home(h, k))
+	}
 	t.slots[i].key.Store(k)
 	t.used++
+	t.disp += d
 	t.set(i, ref, meta)
 }
 
 // rebuild returns a new table holding t's live slots with room for extra
-// more at about newLoad. Owner's lock held.
+// more at about newLoad, placed as t's are (a table seeded once stays
+// seeded), or seeded if the Fibonacci placement crowds them. Owner's lock
+// held.
 func (t *itab) rebuild(extra int) *itab {
+	var seed uint64
+	if t != nil {
+		seed = t.seed
+	}
+	nt := t.rebuildWith(extra, seed)
+	if nt.crowded(0) {
+		return t.rebuildSeeded(extra)
+	}
+	return nt
+}
+
+// rebuildSeeded is rebuild with a new random seed.
+func (t *itab) rebuildSeeded(extra int) *itab {
+	return t.rebuildWith(extra, rand.Uint64()|1)
+}
+
+func (t *itab) rebuildWith(extra int, seed uint64) *itab {
 	live := extra
 	if t != nil {
 		live += t.live
 	}
-	n := max(minCap, live*newLoadDen/newLoadNum+1)
-	nt := &itab{slots: make([]islot, n)}
+	n := max(minCap, live*newLoadDen/newLoadNum+1) | 1 // odd: see ihash
+	nt := &itab{slots: make([]islot, n), seed: seed, recip: ^uint64(0)/uint64(n) + 1}
 	if t == nil {
 		return nt
 	}
@@ -247,7 +323,8 @@ func (t *itab) rebuild(extra int) *itab {
 			continue
 		}
 		k := sl.key.Load()
-		j := nt.home(mix(k))
+		home := nt.home(ihash(k), k)
+		j := home
 		for nt.slots[j].meta.Load() != 0 {
 			if j++; j == n {
 				j = 0
@@ -259,6 +336,7 @@ func (t *itab) rebuild(extra int) *itab {
 		d.meta.Store(sl.meta.Load()&^seqMask | 2)
 		nt.used++
 		nt.live++
+		nt.disp += nt.dist(j, home)
 	}
 	return nt
 }
@@ -323,11 +401,11 @@ type ishard struct {
 	_   [64 - 16]byte
 }
 
-// ishards are the shards of a shared map's int64 (and int) keys. The top
-// shardBits bits of a key's hash (mix) pick its shard.
+// ishards are the shards of a shared map's int64 (and int) keys. The low
+// shardBits bits of a key (ihash) pick its shard.
 type ishards [nShards]ishard
 
-func (s *ishards) shard(h uint64) *ishard { return &s[h>>(64-shardBits)] }
+func (s *ishards) shard(h uint64) *ishard { return &s[h&(nShards-1)] }
 
 // get returns the slot of k (hash h). No lock.
 func (s *ishards) get(h uint64, k int64) (slot, bool) {
@@ -412,7 +490,7 @@ func (s *ishards) sweep(dead func(slot) bool) int {
 		}
 		sh.mu.Lock()
 		for _, k := range ks {
-			h := mix(k)
+			h := ihash(k)
 			t := sh.tab.Load()
 			if j := t.find(h, k); j >= 0 {
 				sl := &t.slots[j]

@@ -27,7 +27,7 @@ func TestItabModel(t *testing.T) {
 			keyRange *= 4 // widen: the tables grow
 		}
 		k := r.Int64N(keyRange) - keyRange/2
-		h := mix(k)
+		h := ihash(k)
 		switch x := r.IntN(100); {
 		case x < 55:
 			o := &itabObj{key: k, version: uint64(step)}
@@ -61,7 +61,7 @@ func TestItabModel(t *testing.T) {
 				t.Fatalf("step %d: len %d, want %d", step, n, len(model))
 			}
 			for k, o := range model {
-				if e, ok := s.get(mix(k), k); !ok || e.ref != unsafe.Pointer(o) {
+				if e, ok := s.get(ihash(k), k); !ok || e.ref != unsafe.Pointer(o) {
 					t.Fatalf("step %d: key %d lost", step, k)
 				}
 			}
@@ -99,7 +99,7 @@ func TestItabConcurrent(t *testing.T) {
 			mine := map[int64]*itabObj{} // keys w mod 2 are this writer's
 			for i := 0; i < 20000 && !stop.Load(); i++ {
 				k := int64(r.IntN(keys/2)*2 + w)
-				h := mix(k)
+				h := ihash(k)
 				switch x := r.IntN(100); {
 				case x < 60:
 					o := &itabObj{key: k, version: uint64(i)}
@@ -146,7 +146,7 @@ func TestItabConcurrent(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, uint64(g)))
 			for !stop.Load() {
 				k := int64(r.IntN(keys))
-				e, ok := s.get(mix(k), k)
+				e, ok := s.get(ihash(k), k)
 				check(k, e, ok)
 			}
 		})
@@ -174,7 +174,7 @@ func TestItabSeqlock(t *testing.T) {
 		readers.Go(func() {
 			for i := 0; !stop.Load(); i++ {
 				k := int64(i % keys)
-				if e, ok := s.get(mix(k), k); ok {
+				if e, ok := s.get(ihash(k), k); ok {
 					if o := (*itabObj)(e.ref); o.key != k || e.meta != o.version<<metaShift {
 						torn.Add(1)
 					}
@@ -185,7 +185,7 @@ func TestItabSeqlock(t *testing.T) {
 	for v := range uint64(100000) {
 		k := int64(v % keys)
 		o := &itabObj{key: k, version: v}
-		s.compute(mix(k), k, func(slot, bool) (slot, op) {
+		s.compute(ihash(k), k, func(slot, bool) (slot, op) {
 			return slot{ref: unsafe.Pointer(o), meta: o.version << metaShift}, opStore
 		})
 		if torn.Load() != 0 {
@@ -210,7 +210,7 @@ func TestItabSequenceNeverWraps(t *testing.T) {
 	objA, objB := new(int), new(int)
 	a, b := unsafe.Pointer(objA), unsafe.Pointer(objB)
 	const k = 42
-	h := mix(k)
+	h := ihash(k)
 	metaA, metaB := uint64(5)<<metaShift, uint64(9)<<metaShift|metaPartial
 	putItab(&p, h, k, a, metaA)
 
@@ -231,4 +231,58 @@ func TestItabSequenceNeverWraps(t *testing.T) {
 	}
 	runtime.KeepAlive(objA)
 	runtime.KeepAlive(objB)
+}
+
+// TestItabCollidingKeys: keys that are consecutive, or a power of two
+// apart (the keys of one shard), take their home slots; keys chosen to
+// collide mod the table's odd sizes (multiples of the odd primes up to 23)
+// make the table switch to a seeded mixer. Whatever the keys, the mean
+// distance from home stays within maxMeanDisp and every key is found.
+func TestItabCollidingKeys(t *testing.T) {
+	const odd = 3 * 5 * 7 * 11 * 13 * 17 * 19 * 23
+	for _, c := range []struct {
+		name    string
+		key     func(i int64) int64
+		perfect bool // every key in its home slot
+		seeded  bool
+	}{
+		{"consecutive", func(i int64) int64 { return i + 1 }, true, false},
+		{"negative", func(i int64) int64 { return -i - 1 }, true, false},
+		{"stride 64", func(i int64) int64 { return 64*i + 7 }, true, false},
+		{"large", func(i int64) int64 { return 1<<62 + i }, true, false},
+		{"stride 1000", func(i int64) int64 { return 1000 * i }, false, false},
+		{"random", func(i int64) int64 { return int64(mix(i)) }, false, false},
+		{"colliding", func(i int64) int64 { return odd * i }, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p atomic.Pointer[itab]
+			objs := make([]int64, 20000)
+			for i := range objs {
+				k := c.key(int64(i))
+				putItab(&p, ihash(k), k, unsafe.Pointer(&objs[i]), 1<<metaShift)
+			}
+			tb := p.Load()
+			if c.seeded && tb.seed == 0 {
+				t.Errorf("the table is not seeded")
+			}
+			worst := 0
+			for i := range objs {
+				k := c.key(int64(i))
+				j := tb.find(ihash(k), k)
+				if j < 0 || atomic.LoadPointer(&tb.slots[j].ref) != unsafe.Pointer(&objs[i]) {
+					t.Fatalf("key %d lost", k)
+				}
+				worst = max(worst, tb.dist(j, tb.home(ihash(k), k)))
+			}
+			mean := float64(tb.disp) / float64(tb.used)
+			if mean > maxMeanDisp {
+				t.Errorf("mean distance from home %.2f; want ≤ %d", mean, maxMeanDisp)
+			}
+			if c.perfect && (worst != 0 || tb.seed != 0) {
+				t.Errorf("a key sits %d slots from home (seeded %v); want every key home", worst, tb.seed != 0)
+			}
+			t.Logf("%d keys in %d slots, seeded %v, mean distance %.3f, worst %d", tb.used, len(tb.slots), tb.seed != 0, mean, worst)
+			runtime.KeepAlive(objs)
+		})
+	}
 }

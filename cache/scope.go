@@ -172,7 +172,7 @@ func (m *scopeMap) get(key any) (scopeEntry, bool) {
 
 // getInt returns the entry of int key k, with no lock.
 func (m *scopeMap) getInt(k int64) (scopeEntry, bool) {
-	r, meta, ok := m.ints.Load().get(mix(k), k)
+	r, meta, ok := m.ints.Load().get(ihash(k), k)
 	return scopeEntry{obj: r, meta: meta}, ok
 }
 
@@ -193,7 +193,7 @@ func (m *scopeMap) setInt(k int64, e scopeEntry) {
 	if m.ints.Load() == nil && m.hint > 1 {
 		m.ints.Store((*itab)(nil).rebuild(m.hint))
 	}
-	putItab(&m.ints, mix(k), k, e.obj, e.meta)
+	putItab(&m.ints, ihash(k), k, e.obj, e.meta)
 }
 
 func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
@@ -206,9 +206,9 @@ func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
 func (m *scopeMap) del(key any) {
 	switch k := key.(type) {
 	case int64:
-		delItab(&m.ints, mix(k), k)
+		delItab(&m.ints, ihash(k), k)
 	case int:
-		delItab(&m.ints, mix(int64(k)), int64(k))
+		delItab(&m.ints, ihash(int64(k)), int64(k))
 	case string:
 		delete(m.strs, k)
 	default:

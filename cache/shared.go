@@ -57,9 +57,9 @@ var slotsMu sync.Mutex // serialises setSlot
 func (m *sharedMap) get(key any) (slot, bool) {
 	switch k := key.(type) {
 	case int64:
-		return m.ints.Load().get(mix(k), k)
+		return m.ints.Load().get(ihash(k), k)
 	case int:
-		return m.ints.Load().get(mix(int64(k)), int64(k))
+		return m.ints.Load().get(ihash(int64(k)), int64(k))
 	case string:
 		return m.strs.Load().get(strShard(k), k)
 	}
@@ -74,9 +74,9 @@ func (m *sharedMap) get(key any) (slot, bool) {
 func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
 	switch k := key.(type) {
 	case int64:
-		makeShards(m, &m.ints).compute(mix(k), k, f)
+		makeShards(m, &m.ints).compute(ihash(k), k, f)
 	case int:
-		makeShards(m, &m.ints).compute(mix(int64(k)), int64(k), f)
+		makeShards(m, &m.ints).compute(ihash(int64(k)), int64(k), f)
 	case string:
 		makeShards(m, &m.strs).compute(strShard(k), k, f)
 	default:
@@ -140,7 +140,7 @@ func (d *DB) LookupShared(typ *Type, key any) (any, State) {
 // putting the key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 	m := d.sharedMap(typ)
-	e, ok := m.ints.Load().get(mix(k), k)
+	e, ok := m.ints.Load().get(ihash(k), k)
 	return m.hit(found(m, e, ok, k))
 }
 
