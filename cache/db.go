@@ -265,6 +265,15 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 	return d.freshKey(t, typ, any(key), epoch)
 }
 
+// clean reports whether data of table t loaded at epoch are fresh by the
+// checks that need no key: no lease, no pause, and no expiry of the
+// database, the table or any of its keys since epoch. False is not
+// stale: freshOf decides.
+func (d *DB) clean(t *Table, epoch uint64) bool {
+	return d.lease.Load() == 0 && d.paused.Load() == 0 && epoch >= d.whole.Load() &&
+		epoch >= t.epoch.Load() && epoch >= t.keyMax.Load()
+}
+
 // freshKey is the end of fresh: whether the table's written keys hold a
 // newer expiry of key.
 func (d *DB) freshKey(t *Table, typ *Type, key any, epoch uint64) bool {

@@ -138,14 +138,30 @@ func packMeta(meta uint64) uint64 {
 }
 
 // get returns the object and meta of key k (hash h) in t; ok is false when
-// t holds no object under k. No lock.
+// t holds no object under k. No lock. Inlined: the key in its home slot,
+// with no writer between its stores, is read here.
 func (t *itab) get(h uint64, k int64) (ref unsafe.Pointer, meta uint64, ok bool) {
 	if t == nil {
 		return nil, 0, false
 	}
+	i := t.home(h, k)
+	if uint(i) < uint(len(t.slots)) {
+		sl := &t.slots[i]
+		if m1 := sl.meta.Load(); m1&1 == 0 && sl.key.Load() == k {
+			r := atomic.LoadPointer(&sl.ref)
+			if m1 != 0 && sl.meta.Load() == m1 {
+				return r, m1 >> seqBits, r != nil
+			}
+		}
+	}
+	return t.probeGet(i, k)
+}
+
+// probeGet is get past the home slot i of k: the probe, and the seqlock's
+// retries.
+func (t *itab) probeGet(i int, k int64) (ref unsafe.Pointer, meta uint64, ok bool) {
 	s := t.slots
 	n := len(s)
-	i := t.home(h, k)
 	for range n {
 		sl := &s[i]
 		m1 := sl.meta.Load()

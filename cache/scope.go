@@ -454,6 +454,11 @@ func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (any, State) {
 		return nil, Absent
 	}
 	e, ok := m.getInt(k)
+	// The hit path (see LookupSharedInt); anything else is scopeHit's.
+	if ok && e.meta&(scopePartial|scopeExpired) == 0 && d.clean(m.table, e.epoch()) {
+		d.stats.scoped.hits.add(1)
+		return typ.box(e.obj), Fresh
+	}
 	return scopeHit(d, m, typ, e, ok, k)
 }
 

@@ -140,7 +140,23 @@ func (d *DB) LookupShared(typ *Type, key any) (any, State) {
 // putting the key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 	m := d.sharedMap(typ)
-	e, ok := m.ints.Load().get(ihash(k), k)
+	h := ihash(k)
+	var e slot
+	var ok bool
+	if s := m.ints.Load(); s != nil {
+		e.ref, e.meta, ok = s.shard(h).tab.Load().get(h, k)
+		// The hit path: a complete entry that no expiry, pause, lease,
+		// age or bound concerns (each a word that a write changes
+		// before it returns); anything else is decided by found.
+		if ok && e.meta&metaPartial == 0 && (e.meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
+			if epoch := e.epoch(); d.clean(m.table, epoch) && epoch >= d.ageFloor.Load() {
+				if p := e.object(m.strong); p != nil {
+					d.stats.shared.hits.add(1)
+					return typ.box(p), Fresh
+				}
+			}
+		}
+	}
 	return m.hit(found(m, e, ok, k))
 }
 
