@@ -1,6 +1,10 @@
 package cache
 
-import "testing"
+import (
+	"runtime"
+	"sync"
+	"testing"
+)
 
 func TestCounters(t *testing.T) {
 	d := newTestDB(t)
@@ -62,5 +66,59 @@ func TestCountFlushAndMiss(t *testing.T) {
 	}
 	if c.Published != 2 || !c.Listening {
 		t.Errorf("bus: published %d, listening %v; want 2, true", c.Published, c.Listening)
+	}
+}
+
+// TestCounterExact: goroutines on every P add to one counter while the
+// number of Ps changes under them (from 1 to past the stripes, and back)
+// and readers load it: no add is lost, and no load goes back or past the
+// adds made.
+func TestCounterExact(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	var c counter
+	const goroutines, adds = 8, 20000
+	var wg, readers sync.WaitGroup
+	done := make(chan struct{})
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			last := uint64(0)
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				n := c.load()
+				if n < last || n > goroutines*adds*3 {
+					t.Errorf("load %d after %d (at most %d added)", n, last, goroutines*adds*3)
+					return
+				}
+				last = n
+			}
+		}()
+	}
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range adds {
+				c.add(1)
+				c.add(2)
+				if i%1000 == 0 && g == 0 {
+					runtime.GOMAXPROCS(1 + i/1000%(counterStripes+8)) // 1 to 40 Ps
+				}
+				if i%64 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	readers.Wait()
+	if n := c.load(); n != goroutines*adds*3 {
+		t.Fatalf("counted %d; want %d", n, goroutines*adds*3)
 	}
 }
