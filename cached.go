@@ -17,7 +17,7 @@ func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m, err := mappedModel(typeFor[T](), "Cached")
+	m, err := mappedModelOf[T]("Cached")
 	if err != nil {
 		return nil
 	}

@@ -15,17 +15,14 @@ import (
 // no round trip to the database; otherwise one SELECT loads it. Absent rows
 // give sql.ErrNoRows.
 func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	m, err := mappedModel(typeFor[T](), "Get")
+	m, err := mappedModelOf[T]("Get")
 	if err != nil {
 		return nil, err
 	}
 	// The hit path of a *sql.DB and one integer or string key: the key is
 	// read out of pk by value and looked up typed, so that pk does not
 	// escape and the caller's interface boxes stay on its stack.
-	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
+	if sdb, ok := q.(*sql.DB); ok && len(pk) == 1 && m.typedKey != keyOther {
 		if db := databaseOf(sdb); db != nil {
 			if cs := stateFrom(ctx); !cs.refresh {
 				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
@@ -33,6 +30,9 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 				}
 			}
 		}
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	return getSlow[T](ctx, q, m, hideArgs(pk))
 }
