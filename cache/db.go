@@ -48,9 +48,14 @@ func (t *Type) norm(key any) any {
 
 // DB is the expiry clock and the shared maps of one database.
 type DB struct {
+	// clock is written by every query (Tick, expiries): it has a cache
+	// line of its own, apart from the words every hit reads (whole,
+	// paused, lease, ageFloor, bound), which writes seldom change.
+	clock atomic.Uint64 // the newest epoch handed out
+	_     [56]byte
+
 	id       int // index of the database's slot in each Type
 	name     string
-	clock    atomic.Uint64 // the newest epoch handed out
 	whole    atomic.Uint64 // epoch of the newest whole-database expiry
 	keyLimit int
 
