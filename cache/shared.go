@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"github.com/go-idmap/idmap/cache/internal/ref"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -231,7 +232,7 @@ func slotState[K comparable](m *sharedMap, e slot, key K) State {
 
 func (v sharedView) Put(typ *Type, l *Load, apply Apply) any {
 	var o outcome
-	p := v.put(v.d.sharedMap(typ), l, apply, &o)
+	p := v.put(v.d.sharedMap(typ), l, nil, apply, &o)
 	o.count(&v.d.stats.shared)
 	return typ.box(p)
 }
@@ -246,7 +247,9 @@ func (o *outcome) count(c *mapCounters) {
 	c.refreshes.add(o.refreshes)
 }
 
-func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.Pointer {
+// put stores l in m; weak, if not nil, is the weak pointer to l's object,
+// made beforehand (PutAll).
+func (v sharedView) put(m *sharedMap, l *Load, weak unsafe.Pointer, apply Apply, o *outcome) unsafe.Pointer {
 	lobj := m.typ.ptr(l.Obj)
 	if v.d.paused.Load() > 0 || v.d.noShared.Load() {
 		// Paused (a bus lost its subscription): loads are not stored,
@@ -257,7 +260,12 @@ func (v sharedView) put(m *sharedMap, l *Load, apply Apply, o *outcome) unsafe.P
 	}
 	// The load's own slot is made before the shard is locked: a weak
 	// pointer takes long to make, and most loads that get here are stored.
-	mine := newSlot(lobj, m.strong, l.Epoch, l.Partial)
+	var mine slot
+	if weak != nil {
+		mine = slot{ref: weak, meta: newSlot(nil, true, l.Epoch, l.Partial).meta}
+	} else {
+		mine = newSlot(lobj, m.strong, l.Epoch, l.Partial)
+	}
 	var out unsafe.Pointer
 	var stored slot
 	m.compute(l.Key, func(cur slot, ok bool) (slot, op) {
@@ -309,14 +317,48 @@ func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
 	checkLoads(typ, loads)
 	m := v.d.sharedMap(typ)
 	var o outcome
-	for i := range loads {
-		if loads[i].Canonical {
-			o.hits++
-		} else {
-			loads[i].Obj = typ.box(v.put(m, &loads[i], apply, &o))
+	var weak []unsafe.Pointer
+	if !m.strong && len(loads) > 1 {
+		weak = make([]unsafe.Pointer, min(len(loads), weakBatch))
+	}
+	for start := 0; start < len(loads); start += weakBatch {
+		chunk := loads[start:min(start+weakBatch, len(loads))]
+		if weak != nil {
+			makeWeak(typ, chunk, weak)
+		}
+		for i := range chunk {
+			l := &chunk[i]
+			if l.Canonical {
+				o.hits++
+				continue
+			}
+			var w unsafe.Pointer
+			if weak != nil {
+				w = weak[i]
+			}
+			l.Obj = typ.box(v.put(m, l, w, apply, &o))
 		}
 	}
 	o.count(&v.d.stats.shared)
+}
+
+// weakBatch is how many loads' weak pointers PutAll makes at once.
+const weakBatch = 1024
+
+// makeWeak makes the weak pointers to the objects of loads (but the
+// canonical ones) into weak, last first. The runtime keeps an object's
+// weak handle in a list of its span sorted by address, and a new one walks
+// the list to its place: objects scanned one after another sit one after
+// another in their span, so that first-to-last walks the whole list each
+// time, and last-to-first stops at its head (weak.Make of 10^6 new
+// 32-byte objects: ~510 ns each in order, ~270 ns in reverse by 1,000s).
+func makeWeak(typ *Type, loads []Load, weak []unsafe.Pointer) {
+	for i := len(loads) - 1; i >= 0; i-- {
+		weak[i] = nil
+		if !loads[i].Canonical {
+			weak[i] = ref.Weak(typ.ptr(loads[i].Obj))
+		}
+	}
 }
 
 func (v sharedView) Remove(typ *Type, key any, o any) bool {
