@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/cache"
@@ -99,6 +100,31 @@ func databaseOf(db *sql.DB) *database {
 		return bd.db
 	}
 	return nil
+}
+
+// dbLink pairs a *sql.DB with its database (model.link).
+type dbLink struct {
+	sdb *sql.DB
+	db  *database
+}
+
+// linked returns the database of sdb if it is the last *sql.DB that a Get
+// of m's type went through (one load and a comparison), else nil: then
+// relink.
+func (m *model) linked(sdb *sql.DB) *database {
+	if l := (*dbLink)(atomic.LoadPointer(&m.link)); l != nil && l.sdb == sdb {
+		return l.db
+	}
+	return nil
+}
+
+// relink returns databaseOf(sdb), and makes sdb m's last *sql.DB.
+func (m *model) relink(sdb *sql.DB) *database {
+	db := databaseOf(sdb)
+	if db != nil {
+		atomic.StorePointer(&m.link, unsafe.Pointer(&dbLink{sdb: sdb, db: db}))
+	}
+	return db
 }
 
 // mapsByName holds the maps of every database name used in the process:

@@ -19,20 +19,24 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	// The hit path of a *sql.DB and one integer or string key: the key is
 	// read out of pk by value and looked up typed, so that pk does not
 	// escape and the caller's interface boxes stay on its stack.
 	if sdb, ok := q.(*sql.DB); ok && len(pk) == 1 && m.typedKey != keyOther {
-		if db := databaseOf(sdb); db != nil {
-			if cs := stateFrom(ctx); !cs.refresh {
-				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
+		db := m.linked(sdb)
+		if db == nil {
+			db = m.relink(sdb)
+		}
+		if db != nil {
+			if scope, ok := hitScope(ctx); ok {
+				if p, hit := db.lookupTyped(scope, m, pk[0]); hit {
 					return as[T](p), nil
 				}
 			}
 		}
-	}
-	if ctx == nil {
-		ctx = context.Background()
 	}
 	return getSlow[T](ctx, q, m, hideArgs(pk))
 }

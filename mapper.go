@@ -96,6 +96,10 @@ type model struct {
 	// ptrWord is the type word of interfaces holding a *typ: the key of
 	// modelByPtr.
 	ptrWord unsafe.Pointer
+	// link is the last *sql.DB a Get of this type went through, and its
+	// database (databaseOf without its two calls). It keeps that *sql.DB
+	// reachable until another replaces it: one per type.
+	link unsafe.Pointer // *dbLink; atomic
 
 	lastPlan atomic.Pointer[plan] // the plan of the last result bound, reused for the same columns
 
@@ -138,13 +142,18 @@ var modelFast [256]atomic.Pointer[model]
 func mappedModelOf[T any](op string) (*model, error) {
 	var nilT any = (*T)(nil)
 	w := (*eface)(unsafe.Pointer(&nilT)).typ
-	slot := byPtr(w)
-	if m := slot.Load(); m != nil && m.ptrWord == w {
+	if m := byPtr(w).Load(); m != nil && m.ptrWord == w {
 		return m, nil
 	}
+	return mappedModelOfSlow[T](w, op)
+}
+
+// mappedModelOfSlow is mappedModelOf past its cache: T's model, kept in the
+// cache when usable.
+func mappedModelOfSlow[T any](w unsafe.Pointer, op string) (*model, error) {
 	m, err := mappedModel(typeFor[T](), op)
 	if err == nil {
-		slot.Store(m)
+		byPtr(w).Store(m)
 	}
 	return m, err
 }

@@ -23,12 +23,18 @@ type sharedMap struct {
 }
 
 func (d *DB) sharedMap(typ *Type) *sharedMap {
-	// The hit path: the type's slot for this database, with no hashing.
+	// The hit path (inlined): the type's slot for this database, with no
+	// hashing.
 	if p := typ.slots.Load(); p != nil && d.id < len(*p) {
 		if m := (*p)[d.id]; m != nil {
 			return m
 		}
 	}
+	return d.newSharedMap(typ)
+}
+
+// newSharedMap is sharedMap's first call for typ in d.
+func (d *DB) newSharedMap(typ *Type) *sharedMap {
 	x, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table), strong: typ.Strong})
 	m := x.(*sharedMap)
 	if !loaded && !typ.Strong {
