@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"unsafe"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ type Type struct {
 	Copy func(dst, src any)
 
 	slots atomic.Pointer[[]*sharedMap] // the type's shared map in each database, by DB.id (copy on write)
+	first unsafe.Pointer               // *sharedMap, atomic: the first database's, found with one load (sharedMap)
 	word  atomic.Pointer[iface.Type]   // the type word of the objects' Go type, set by the first store (object.go)
 }
 

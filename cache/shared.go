@@ -23,18 +23,29 @@ type sharedMap struct {
 }
 
 func (d *DB) sharedMap(typ *Type) *sharedMap {
-	// The hit path (inlined): the type's slot for this database, with no
-	// hashing.
+	if m := d.firstMap(typ); m != nil {
+		return m
+	}
+	return d.newSharedMap(typ)
+}
+
+// firstMap is sharedMap's hit path (inlined): the map of the type's first
+// database, if d is that database, with one load.
+func (d *DB) firstMap(typ *Type) *sharedMap {
+	if m := (*sharedMap)(atomic.LoadPointer(&typ.first)); m != nil && m.db == d {
+		return m
+	}
+	return nil
+}
+
+// newSharedMap is sharedMap past the type's first database: the type's
+// slot for d (no hashing), else d's map of typ, made on first use.
+func (d *DB) newSharedMap(typ *Type) *sharedMap {
 	if p := typ.slots.Load(); p != nil && d.id < len(*p) {
 		if m := (*p)[d.id]; m != nil {
 			return m
 		}
 	}
-	return d.newSharedMap(typ)
-}
-
-// newSharedMap is sharedMap's first call for typ in d.
-func (d *DB) newSharedMap(typ *Type) *sharedMap {
 	x, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table), strong: typ.Strong})
 	m := x.(*sharedMap)
 	if !loaded && !typ.Strong {
@@ -56,6 +67,7 @@ func (t *Type) setSlot(id int, m *sharedMap) {
 	copy(next, old)
 	next[id] = m
 	t.slots.Store(&next)
+	atomic.CompareAndSwapPointer(&t.first, nil, unsafe.Pointer(m))
 }
 
 var slotsMu sync.Mutex // serialises setSlot
@@ -146,7 +158,10 @@ func (d *DB) LookupShared(typ *Type, key any) (any, State) {
 // LookupSharedInt is LookupShared of an int64 (or int) key, without
 // putting the key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
-	m := d.sharedMap(typ)
+	m := d.firstMap(typ)
+	if m == nil {
+		m = d.newSharedMap(typ)
+	}
 	h := ihash(k)
 	var e slot
 	var ok bool
@@ -157,7 +172,11 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 		// before it returns); anything else is decided by found.
 		if ok && e.meta&metaPartial == 0 && (e.meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
 			if epoch := e.epoch(); d.clean(m.table, epoch) && epoch >= d.ageFloor.Load() {
-				if p := e.object(m.strong); p != nil {
+				p := e.ref
+				if !m.strong {
+					p = ref.Value(p)
+				}
+				if p != nil {
 					d.stats.shared.hits.add(1)
 					return typ.box(p), Fresh
 				}
