@@ -343,7 +343,7 @@ func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
 	m := v.d.sharedMap(typ)
 	var o outcome
 	var weak []unsafe.Pointer
-	if !m.strong && len(loads) > 1 {
+	if !m.strong && len(loads) >= minWeakBatch {
 		weak = make([]unsafe.Pointer, min(len(loads), weakBatch))
 	}
 	for start := 0; start < len(loads); start += weakBatch {
@@ -367,8 +367,9 @@ func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
 	o.count(&v.d.stats.shared)
 }
 
-// weakBatch is how many loads' weak pointers PutAll makes at once.
-const weakBatch = 1024
+// weakBatch is how many loads' weak pointers PutAll makes at once; fewer
+// loads than minWeakBatch make theirs one by one (no buffer to allocate).
+const weakBatch, minWeakBatch = 1024, 64
 
 // makeWeak makes the weak pointers to the objects of loads (but the
 // canonical ones) into weak, last first. The runtime keeps an object's
