@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"hash/maphash"
 	"math/bits"
 	"math/rand/v2"
 	"runtime"
@@ -37,13 +38,13 @@ import (
 // word. Sizes are not powers of two: the index is the high word of the
 // hash times the size, so that the load factor stays between minLoad and
 // maxLoad (heap per entry 24/maxLoad to 24/minLoad bytes).
-type itab struct {
-	slots []islot
+type ktab[K comparable] struct {
+	slots []kslot[K]
 	used  int // slots that hold a key (live or tombstone); owner's lock
 	live  int // slots that hold an object; owner's lock
-	// seed is 0 while keys are placed by their Fibonacci hash (h, see
-	// ihash), else the seed of the mixer that places them (seeded). Fixed
-	// for the table's life.
+	// seed is 0 while keys are placed at their placement word mod the
+	// size (see ihash), else the seed of the mixer that places them
+	// (seeded). Fixed for the table's life.
 	seed uint64
 	// recip is 2^64/len(slots), rounded up: h*recip (mod 2^64) is h mod n
 	// as a fraction of 2^64, with no division (Lemire's fastmod).
@@ -51,11 +52,22 @@ type itab struct {
 	disp  int // owner's lock: the sum of the used slots' distances from home
 }
 
-type islot struct {
-	key  atomic.Int64
+// kslot is a slot of a ktab. Its key is written once, before its meta
+// word first becomes non-zero, and never again: a reader reads the key
+// only after it loaded a non-zero meta word, which orders the key's write
+// before its read.
+type kslot[K comparable] struct {
+	key  K
 	ref  unsafe.Pointer // atomic: the object, or a weak pointer's bits; nil: no object
 	meta atomic.Uint64  // slot meta << seqBits | sequence; 0: never used
 }
+
+// itab is the table of int64 keys; stab, of string keys.
+type (
+	itab  = ktab[int64]
+	islot = kslot[int64]
+	stab  = ktab[string]
+)
 
 const (
 	seqBits = 16
@@ -77,6 +89,22 @@ const (
 	maxDisp     = 64
 	maxMeanDisp = 6
 )
+
+// hashOf is the placement word of a key: ihash of an int64, shash of a
+// string.
+func hashOf[K comparable](k K) uint64 {
+	switch x := any(k).(type) {
+	case int64:
+		return ihash(x)
+	case string:
+		return shash(x)
+	}
+	panic("idmap/cache: a ktab of keys that are neither int64 nor string")
+}
+
+// shash is the placement word of a string key: its hash with the
+// process's random seed, which no caller can predict.
+func shash(k string) uint64 { return maphash.String(hashSeed, k) }
 
 // ihash is the placement word of an int64 key: the key itself. A table
 // that is not seeded puts key k in slot k mod n (of n slots, an odd
@@ -101,14 +129,14 @@ func mix(k int64) uint64 {
 	return x
 }
 
-// home is the first slot of key k, of placement word h = ihash(k): h mod
-// the table's size, or, in a seeded table, the seeded mix of k scaled to
-// the size. (For h beyond about 2^64/n² the product drifts from h mod n by
+// home is the first slot of a key of placement word h (hashOf): h mod the
+// table's size, or, in a seeded table, the seeded mix of h scaled to the
+// size. (For h beyond about 2^64/n² the product drifts from h mod n by
 // a slot every 2^64/n² keys: consecutive keys still take consecutive
 // slots.)
-func (t *itab) home(h uint64, k int64) int {
+func (t *ktab[K]) home(h uint64) int {
 	if t.seed != 0 {
-		h = mix(k ^ int64(t.seed))
+		h = mix(int64(h ^ t.seed))
 	} else {
 		h *= t.recip
 	}
@@ -117,7 +145,7 @@ func (t *itab) home(h uint64, k int64) int {
 }
 
 // dist returns how far slot i is from home slot j, along the probe.
-func (t *itab) dist(i, j int) int {
+func (t *ktab[K]) dist(i, j int) int {
 	if i >= j {
 		return i - j
 	}
@@ -126,7 +154,7 @@ func (t *itab) dist(i, j int) int {
 
 // crowded reports whether a Fibonacci-placed table holds keys too far from
 // home (see maxDisp), after a key was placed d slots from its home.
-func (t *itab) crowded(d int) bool {
+func (t *ktab[K]) crowded(d int) bool {
 	return t.seed == 0 && (d > maxDisp || t.disp > maxMeanDisp*t.used+maxDisp)
 }
 
@@ -140,16 +168,16 @@ func packMeta(meta uint64) uint64 {
 // get returns the object and meta of key k (hash h) in t; ok is false when
 // t holds no object under k. No lock. Inlined: the key in its home slot,
 // with no writer between its stores, is read here.
-func (t *itab) get(h uint64, k int64) (ref unsafe.Pointer, meta uint64, ok bool) {
+func (t *ktab[K]) get(h uint64, k K) (ref unsafe.Pointer, meta uint64, ok bool) {
 	if t == nil {
 		return nil, 0, false
 	}
-	i := t.home(h, k)
+	i := t.home(h)
 	if uint(i) < uint(len(t.slots)) {
 		sl := &t.slots[i]
-		if m1 := sl.meta.Load(); m1&1 == 0 && sl.key.Load() == k {
+		if m1 := sl.meta.Load(); m1 != 0 && m1&1 == 0 && sl.key == k {
 			r := atomic.LoadPointer(&sl.ref)
-			if m1 != 0 && sl.meta.Load() == m1 {
+			if sl.meta.Load() == m1 {
 				return r, m1 >> seqBits, r != nil
 			}
 		}
@@ -159,7 +187,7 @@ func (t *itab) get(h uint64, k int64) (ref unsafe.Pointer, meta uint64, ok bool)
 
 // probeGet is get past the home slot i of k: the probe, and the seqlock's
 // retries.
-func (t *itab) probeGet(i int, k int64) (ref unsafe.Pointer, meta uint64, ok bool) {
+func (t *ktab[K]) probeGet(i int, k K) (ref unsafe.Pointer, meta uint64, ok bool) {
 	s := t.slots
 	n := len(s)
 	for range n {
@@ -168,7 +196,7 @@ func (t *itab) probeGet(i int, k int64) (ref unsafe.Pointer, meta uint64, ok boo
 		if m1 == 0 {
 			return nil, 0, false
 		}
-		if sl.key.Load() == k {
+		if sl.key == k {
 			for spin := 0; ; spin++ {
 				if m1&1 != 0 { // a writer is between its stores
 					if spin > 16 {
@@ -195,19 +223,19 @@ func (t *itab) probeGet(i int, k int64) (ref unsafe.Pointer, meta uint64, ok boo
 // probe returns the index of k's slot in t (found), else of the empty
 // slot that ends k's probe, where k goes if stored; -1 if t is nil.
 // Owner's lock held.
-func (t *itab) probe(h uint64, k int64) (i int, found bool) {
+func (t *ktab[K]) probe(h uint64, k K) (i int, found bool) {
 	if t == nil {
 		return -1, false
 	}
 	s := t.slots
 	n := len(s)
-	i = t.home(h, k)
+	i = t.home(h)
 	for range n {
 		sl := &s[i]
 		if sl.meta.Load() == 0 {
 			return i, false
 		}
-		if sl.key.Load() == k {
+		if sl.key == k {
 			return i, true
 		}
 		if i++; i == n {
@@ -218,7 +246,7 @@ func (t *itab) probe(h uint64, k int64) (i int, found bool) {
 }
 
 // find returns the index of k's slot in t, or -1. Owner's lock held.
-func (t *itab) find(h uint64, k int64) int {
+func (t *ktab[K]) find(h uint64, k K) int {
 	if i, ok := t.probe(h, k); ok {
 		return i
 	}
@@ -232,11 +260,11 @@ func (t *itab) find(h uint64, k int64) int {
 // meta. A slot's sequence therefore never wraps in place: the writer
 // rebuilds the table first (rebuild starts every sequence afresh), and the
 // old table, which paused readers may still probe, is never written again.
-func (t *itab) lastSeq(i int) bool { return t.slots[i].meta.Load()&seqMask >= seqMask-1 }
+func (t *ktab[K]) lastSeq(i int) bool { return t.slots[i].meta.Load()&seqMask >= seqMask-1 }
 
 // set gives slot i the object ref and meta under the seqlock; slot i is not
 // at its last sequence (lastSeq). Owner's lock held.
-func (t *itab) set(i int, ref unsafe.Pointer, meta uint64) {
+func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64) {
 	sl := &t.slots[i]
 	old := sl.meta.Load()
 	seq := old & seqMask
@@ -262,7 +290,7 @@ func (t *itab) set(i int, ref unsafe.Pointer, meta uint64) {
 // putItab stores k (hash h) with ref and meta in *p's table, growing it
 // when needed, and publishes the new table if it made one. Owner's lock
 // held.
-func putItab(p *atomic.Pointer[itab], h uint64, k int64, ref unsafe.Pointer, meta uint64) {
+func putItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K, ref unsafe.Pointer, meta uint64) {
 	t := p.Load()
 	i, found := t.probe(h, k)
 	putAt(p, t, i, found, h, k, ref, meta)
@@ -270,7 +298,7 @@ func putItab(p *atomic.Pointer[itab], h uint64, k int64, ref unsafe.Pointer, met
 
 // putAt is putItab after t.probe(h, k) returned i and found: a store of a
 // new key probes the table once.
-func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int64, ref unsafe.Pointer, meta uint64) {
+func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bool, h uint64, k K, ref unsafe.Pointer, meta uint64) {
 	if found && t.lastSeq(i) {
 		t = t.rebuild(1)
 		p.Store(t)
@@ -288,14 +316,14 @@ func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int6
 		p.Store(t)
 		i, _ = t.probe(h, k)
 	}
-	d := t.dist(i, t.home(h, k))
+	d := t.dist(i, t.home(h))
 	if t.crowded(d) {
 		t = t.rebuildSeeded(1)
 		p.Store(t)
 		i, _ = t.probe(h, k)
-		d = t.dist(i, t.home(h, k))
+		d = t.dist(i, t.home(h))
 	}
-	t.slots[i].key.Store(k)
+	t.slots[i].key = k // before set makes the meta word non-zero
 	t.used++
 	t.disp += d
 	t.set(i, ref, meta)
@@ -305,7 +333,7 @@ func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int6
 // more at about newLoad, placed as t's are (a table seeded once stays
 // seeded), or seeded if the Fibonacci placement crowds them. Owner's lock
 // held.
-func (t *itab) rebuild(extra int) *itab {
+func (t *ktab[K]) rebuild(extra int) *ktab[K] {
 	var seed uint64
 	if t != nil {
 		seed = t.seed
@@ -318,17 +346,17 @@ func (t *itab) rebuild(extra int) *itab {
 }
 
 // rebuildSeeded is rebuild with a new random seed.
-func (t *itab) rebuildSeeded(extra int) *itab {
+func (t *ktab[K]) rebuildSeeded(extra int) *ktab[K] {
 	return t.rebuildWith(extra, rand.Uint64()|1)
 }
 
-func (t *itab) rebuildWith(extra int, seed uint64) *itab {
+func (t *ktab[K]) rebuildWith(extra int, seed uint64) *ktab[K] {
 	live := extra
 	if t != nil {
 		live += t.live
 	}
 	n := max(minCap, live*newLoadDen/newLoadNum+1) | 1 // odd: see ihash
-	nt := &itab{slots: make([]islot, n), seed: seed, recip: ^uint64(0)/uint64(n) + 1}
+	nt := &ktab[K]{slots: make([]kslot[K], n), seed: seed, recip: ^uint64(0)/uint64(n) + 1}
 	if t == nil {
 		return nt
 	}
@@ -338,8 +366,8 @@ func (t *itab) rebuildWith(extra int, seed uint64) *itab {
 		if r == nil {
 			continue
 		}
-		k := sl.key.Load()
-		home := nt.home(ihash(k), k)
+		k := sl.key
+		home := nt.home(hashOf(k))
 		j := home
 		for nt.slots[j].meta.Load() != 0 {
 			if j++; j == n {
@@ -347,7 +375,7 @@ func (t *itab) rebuildWith(extra int, seed uint64) *itab {
 			}
 		}
 		d := &nt.slots[j]
-		d.key.Store(k)
+		d.key = k
 		atomic.StorePointer(&d.ref, r)
 		d.meta.Store(sl.meta.Load()&^seqMask | 2)
 		nt.used++
@@ -359,7 +387,7 @@ func (t *itab) rebuildWith(extra int, seed uint64) *itab {
 
 // del removes k's object from *p's table, shrinking the table when few
 // live slots are left. Owner's lock held.
-func delItab(p *atomic.Pointer[itab], h uint64, k int64) bool {
+func delItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K) bool {
 	t := p.Load()
 	i := t.find(h, k)
 	if i < 0 || atomic.LoadPointer(&t.slots[i].ref) == nil {
@@ -377,7 +405,7 @@ func delItab(p *atomic.Pointer[itab], h uint64, k int64) bool {
 
 // shrink rebuilds the table when tombstones are most of it. Owner's lock
 // held.
-func (t *itab) shrink(p *atomic.Pointer[itab]) {
+func (t *ktab[K]) shrink(p *atomic.Pointer[ktab[K]]) {
 	switch {
 	case t == nil:
 	case t.live == 0:
@@ -389,20 +417,20 @@ func (t *itab) shrink(p *atomic.Pointer[itab]) {
 
 // each calls f with every live slot's key, object and meta. Owner's lock
 // held (or the table is no longer written).
-func (t *itab) each(f func(k int64, ref unsafe.Pointer, meta uint64)) {
+func (t *ktab[K]) each(f func(k K, ref unsafe.Pointer, meta uint64)) {
 	if t == nil {
 		return
 	}
 	for i := range t.slots {
 		sl := &t.slots[i]
 		if r := atomic.LoadPointer(&sl.ref); r != nil {
-			f(sl.key.Load(), r, sl.meta.Load()>>seqBits)
+			f(sl.key, r, sl.meta.Load()>>seqBits)
 		}
 	}
 }
 
 // lenOf returns how many live slots t holds. Owner's lock held.
-func (t *itab) lenOf() int {
+func (t *ktab[K]) lenOf() int {
 	if t == nil {
 		return 0
 	}
@@ -411,20 +439,25 @@ func (t *itab) lenOf() int {
 
 // ishard is one shard of a shared map's int64 keys: its table, read with
 // no lock, and the mutex that serialises its writers.
-type ishard struct {
+type khard[K comparable] struct {
 	mu  sync.Mutex
-	tab atomic.Pointer[itab] // written under mu; nil: empty
+	tab atomic.Pointer[ktab[K]] // written under mu; nil: empty
 	_   [64 - 16]byte
 }
 
 // ishards are the shards of a shared map's int64 (and int) keys. The low
 // shardBits bits of a key (ihash) pick its shard.
-type ishards [nShards]ishard
+type kshards[K comparable] [nShards]khard[K]
 
-func (s *ishards) shard(h uint64) *ishard { return &s[h&(nShards-1)] }
+type (
+	ishards = kshards[int64]
+	sshards = kshards[string]
+)
+
+func (s *kshards[K]) shard(h uint64) *khard[K] { return &s[h&(nShards-1)] }
 
 // get returns the slot of k (hash h). No lock.
-func (s *ishards) get(h uint64, k int64) (slot, bool) {
+func (s *kshards[K]) get(h uint64, k K) (slot, bool) {
 	if s == nil {
 		return slot{}, false
 	}
@@ -434,7 +467,7 @@ func (s *ishards) get(h uint64, k int64) (slot, bool) {
 
 // compute calls f with the slot of k (hash h) under its shard's mutex, and
 // does what it returns.
-func (s *ishards) compute(h uint64, k int64, f func(cur slot, ok bool) (slot, op)) {
+func (s *kshards[K]) compute(h uint64, k K, f func(cur slot, ok bool) (slot, op)) {
 	sh := s.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -459,7 +492,7 @@ func (s *ishards) compute(h uint64, k int64, f func(cur slot, ok bool) (slot, op
 	}
 }
 
-func (s *ishards) len() int {
+func (s *kshards[K]) len() int {
 	if s == nil {
 		return 0
 	}
@@ -473,7 +506,7 @@ func (s *ishards) len() int {
 	return n
 }
 
-func (s *ishards) clear() {
+func (s *kshards[K]) clear() {
 	if s == nil {
 		return
 	}
@@ -487,16 +520,16 @@ func (s *ishards) clear() {
 
 // sweep deletes the slots for which dead reports true, and returns how
 // many it deleted. It looks without the lock and deletes under it.
-func (s *ishards) sweep(dead func(slot) bool) int {
+func (s *kshards[K]) sweep(dead func(slot) bool) int {
 	if s == nil {
 		return 0
 	}
 	n := 0
-	var ks []int64
+	var ks []K
 	for i := range s {
 		sh := &s[i]
 		ks = ks[:0]
-		sh.tab.Load().each(func(k int64, r unsafe.Pointer, m uint64) {
+		sh.tab.Load().each(func(k K, r unsafe.Pointer, m uint64) {
 			if dead(slot{ref: r, meta: m}) {
 				ks = append(ks, k)
 			}
@@ -506,7 +539,7 @@ func (s *ishards) sweep(dead func(slot) bool) int {
 		}
 		sh.mu.Lock()
 		for _, k := range ks {
-			h := ihash(k)
+			h := hashOf(k)
 			t := sh.tab.Load()
 			if j := t.find(h, k); j >= 0 {
 				sl := &t.slots[j]
@@ -523,7 +556,7 @@ func (s *ishards) sweep(dead func(slot) bool) int {
 
 // updateItab calls f with every live slot of *p's table and stores what it
 // returns. Owner's lock held.
-func updateItab(p *atomic.Pointer[itab], f func(k int64, ref unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64)) {
+func updateItab[K comparable](p *atomic.Pointer[ktab[K]], f func(k K, ref unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64)) {
 	t := p.Load()
 	if t == nil {
 		return
@@ -542,7 +575,7 @@ func updateItab(p *atomic.Pointer[itab], f func(k int64, ref unsafe.Pointer, met
 			continue
 		}
 		m := sl.meta.Load() >> seqBits
-		if nr, nm := f(sl.key.Load(), r, m); nr != r || nm != m {
+		if nr, nm := f(sl.key, r, m); nr != r || nm != m {
 			t.set(i, nr, nm)
 		}
 	}

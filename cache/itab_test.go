@@ -3,11 +3,15 @@ package cache
 import (
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"unsafe"
 )
+
+// strKey is the string key of int key k, for the tables of string keys.
+func strKey(k int64) string { return "key-" + strconv.FormatInt(k, 10) }
 
 type itabObj struct {
 	key     int64
@@ -18,8 +22,13 @@ type itabObj struct {
 // set, checked after each step against a Go map; the tables grow, shrink
 // and fill with tombstones on the way.
 func TestItabModel(t *testing.T) {
+	t.Run("int64", func(t *testing.T) { testItabModel(t, func(k int64) int64 { return k }) })
+	t.Run("string", func(t *testing.T) { testItabModel(t, strKey) })
+}
+
+func testItabModel[K comparable](t *testing.T, key func(int64) K) {
 	r := rand.New(rand.NewPCG(1, 2))
-	var s ishards
+	var s kshards[K]
 	model := map[int64]*itabObj{}
 	keyRange := int64(1)
 	for step := range 60000 {
@@ -27,16 +36,16 @@ func TestItabModel(t *testing.T) {
 			keyRange *= 4 // widen: the tables grow
 		}
 		k := r.Int64N(keyRange) - keyRange/2
-		h := ihash(k)
+		h := hashOf(key(k))
 		switch x := r.IntN(100); {
 		case x < 55:
 			o := &itabObj{key: k, version: uint64(step)}
-			s.compute(h, k, func(slot, bool) (slot, op) {
+			s.compute(h, key(k), func(slot, bool) (slot, op) {
 				return slot{ref: unsafe.Pointer(o), meta: o.version << metaShift}, opStore
 			})
 			model[k] = o
 		case x < 90:
-			s.compute(h, k, func(cur slot, ok bool) (slot, op) { return cur, opDelete })
+			s.compute(h, key(k), func(cur slot, ok bool) (slot, op) { return cur, opDelete })
 			delete(model, k)
 		case x < 91 && step%7 == 0:
 			s.clear()
@@ -50,7 +59,7 @@ func TestItabModel(t *testing.T) {
 				}
 			}
 		default:
-			e, ok := s.get(h, k)
+			e, ok := s.get(h, key(k))
 			o := model[k]
 			if ok != (o != nil) || (ok && (unsafe.Pointer(o) != e.ref || e.meta != o.version<<metaShift)) {
 				t.Fatalf("step %d: get(%d) = %v, %v; want %v", step, k, e, ok, o)
@@ -61,7 +70,7 @@ func TestItabModel(t *testing.T) {
 				t.Fatalf("step %d: len %d, want %d", step, n, len(model))
 			}
 			for k, o := range model {
-				if e, ok := s.get(ihash(k), k); !ok || e.ref != unsafe.Pointer(o) {
+				if e, ok := s.get(hashOf(key(k)), key(k)); !ok || e.ref != unsafe.Pointer(o) {
 					t.Fatalf("step %d: key %d lost", step, k)
 				}
 			}
@@ -75,7 +84,12 @@ func TestItabModel(t *testing.T) {
 // stored with that object (the seqlock), or a miss; a writer reading its
 // own keys sees its last write. Run with -race.
 func TestItabConcurrent(t *testing.T) {
-	var s ishards
+	t.Run("int64", func(t *testing.T) { testItabConcurrent(t, func(k int64) int64 { return k }) })
+	t.Run("string", func(t *testing.T) { testItabConcurrent(t, strKey) })
+}
+
+func testItabConcurrent[K comparable](t *testing.T, key func(int64) K) {
+	var s kshards[K]
 	const keys = 4096
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -99,16 +113,16 @@ func TestItabConcurrent(t *testing.T) {
 			mine := map[int64]*itabObj{} // keys w mod 2 are this writer's
 			for i := 0; i < 20000 && !stop.Load(); i++ {
 				k := int64(r.IntN(keys/2)*2 + w)
-				h := ihash(k)
+				h := hashOf(key(k))
 				switch x := r.IntN(100); {
 				case x < 60:
 					o := &itabObj{key: k, version: uint64(i)}
-					s.compute(h, k, func(slot, bool) (slot, op) {
+					s.compute(h, key(k), func(slot, bool) (slot, op) {
 						return slot{ref: unsafe.Pointer(o), meta: o.version << metaShift}, opStore
 					})
 					mine[k] = o
 				case x < 95:
-					s.compute(h, k, func(cur slot, ok bool) (slot, op) { return cur, opDelete })
+					s.compute(h, key(k), func(cur slot, ok bool) (slot, op) { return cur, opDelete })
 					delete(mine, k)
 				case x < 99:
 					s.sweep(func(e slot) bool {
@@ -126,7 +140,7 @@ func TestItabConcurrent(t *testing.T) {
 						clear(mine)
 					}
 				}
-				e, ok := s.get(h, k)
+				e, ok := s.get(h, key(k))
 				if w == 0 {
 					if o := mine[k]; ok != (o != nil) || (ok && e.ref != unsafe.Pointer(o)) {
 						select {
@@ -146,7 +160,7 @@ func TestItabConcurrent(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, uint64(g)))
 			for !stop.Load() {
 				k := int64(r.IntN(keys))
-				e, ok := s.get(ihash(k), k)
+				e, ok := s.get(hashOf(key(k)), key(k))
 				check(k, e, ok)
 			}
 		})
@@ -165,7 +179,12 @@ func TestItabConcurrent(t *testing.T) {
 // with another object's meta. (Without the seqlock's check it fails
 // within a few thousand writes, with and without -race.)
 func TestItabSeqlock(t *testing.T) {
-	var s ishards
+	t.Run("int64", func(t *testing.T) { testItabSeqlock(t, func(k int64) int64 { return k }) })
+	t.Run("string", func(t *testing.T) { testItabSeqlock(t, strKey) })
+}
+
+func testItabSeqlock[K comparable](t *testing.T, key func(int64) K) {
+	var s kshards[K]
 	const keys = 4
 	var stop atomic.Bool
 	var torn atomic.Int64
@@ -174,7 +193,7 @@ func TestItabSeqlock(t *testing.T) {
 		readers.Go(func() {
 			for i := 0; !stop.Load(); i++ {
 				k := int64(i % keys)
-				if e, ok := s.get(ihash(k), k); ok {
+				if e, ok := s.get(hashOf(key(k)), key(k)); ok {
 					if o := (*itabObj)(e.ref); o.key != k || e.meta != o.version<<metaShift {
 						torn.Add(1)
 					}
@@ -185,7 +204,7 @@ func TestItabSeqlock(t *testing.T) {
 	for v := range uint64(100000) {
 		k := int64(v % keys)
 		o := &itabObj{key: k, version: v}
-		s.compute(ihash(k), k, func(slot, bool) (slot, op) {
+		s.compute(hashOf(key(k)), key(k), func(slot, bool) (slot, op) {
 			return slot{ref: unsafe.Pointer(o), meta: o.version << metaShift}, opStore
 		})
 		if torn.Load() != 0 {
@@ -272,7 +291,7 @@ func TestItabCollidingKeys(t *testing.T) {
 				if j < 0 || atomic.LoadPointer(&tb.slots[j].ref) != unsafe.Pointer(&objs[i]) {
 					t.Fatalf("key %d lost", k)
 				}
-				worst = max(worst, tb.dist(j, tb.home(ihash(k), k)))
+				worst = max(worst, tb.dist(j, tb.home(ihash(k))))
 			}
 			mean := float64(tb.disp) / float64(tb.used)
 			if mean > maxMeanDisp {
