@@ -1,10 +1,10 @@
 package cache
 
 import (
-	"unsafe"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/go-idmap/idmap/cache/internal/iface"
 )

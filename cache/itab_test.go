@@ -10,8 +10,9 @@ import (
 	"unsafe"
 )
 
-// strKey is the string key of int key k, for the tables of string keys.
-func strKey(k int64) string { return "key-" + strconv.FormatInt(k, 10) }
+// testStrKey is the string key of int key k, for the tables of string
+// keys.
+func testStrKey(k int64) skey { return strKey("key-" + strconv.FormatInt(k, 10)) }
 
 type itabObj struct {
 	key     int64
@@ -23,7 +24,7 @@ type itabObj struct {
 // and fill with tombstones on the way.
 func TestItabModel(t *testing.T) {
 	t.Run("int64", func(t *testing.T) { testItabModel(t, func(k int64) int64 { return k }) })
-	t.Run("string", func(t *testing.T) { testItabModel(t, strKey) })
+	t.Run("string", func(t *testing.T) { testItabModel(t, testStrKey) })
 }
 
 func testItabModel[K comparable](t *testing.T, key func(int64) K) {
@@ -85,7 +86,7 @@ func testItabModel[K comparable](t *testing.T, key func(int64) K) {
 // own keys sees its last write. Run with -race.
 func TestItabConcurrent(t *testing.T) {
 	t.Run("int64", func(t *testing.T) { testItabConcurrent(t, func(k int64) int64 { return k }) })
-	t.Run("string", func(t *testing.T) { testItabConcurrent(t, strKey) })
+	t.Run("string", func(t *testing.T) { testItabConcurrent(t, testStrKey) })
 }
 
 func testItabConcurrent[K comparable](t *testing.T, key func(int64) K) {
@@ -180,7 +181,7 @@ func testItabConcurrent[K comparable](t *testing.T, key func(int64) K) {
 // within a few thousand writes, with and without -race.)
 func TestItabSeqlock(t *testing.T) {
 	t.Run("int64", func(t *testing.T) { testItabSeqlock(t, func(k int64) int64 { return k }) })
-	t.Run("string", func(t *testing.T) { testItabSeqlock(t, strKey) })
+	t.Run("string", func(t *testing.T) { testItabSeqlock(t, testStrKey) })
 }
 
 func testItabSeqlock[K comparable](t *testing.T, key func(int64) K) {

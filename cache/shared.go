@@ -16,10 +16,10 @@ type sharedMap struct {
 	table  *Table
 	strong bool // typ.Strong: slots hold their objects, not weak pointers
 
-	ints atomic.Pointer[ishards]        // int64 and int keys: read with no lock
-	strs atomic.Pointer[shards[string]] // string keys
-	anys atomic.Pointer[shards[any]]    // every other key
-	mu   sync.Mutex                     // makes the shards
+	ints atomic.Pointer[ishards]     // int64 and int keys: read with no lock
+	strs atomic.Pointer[sshards]     // string keys: read with no lock
+	anys atomic.Pointer[shards[any]] // every other key
+	mu   sync.Mutex                  // makes the shards
 }
 
 func (d *DB) sharedMap(typ *Type) *sharedMap {
@@ -80,7 +80,8 @@ func (m *sharedMap) get(key any) (slot, bool) {
 	case int:
 		return m.ints.Load().get(ihash(int64(k)), int64(k))
 	case string:
-		return m.strs.Load().get(strShard(k), k)
+		sk := strKey(k)
+		return m.strs.Load().get(sk.h, sk)
 	}
 	if s := m.anys.Load(); s != nil {
 		return s.get(anyShard(key), key)
@@ -97,7 +98,8 @@ func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
 	case int:
 		makeShards(m, &m.ints).compute(ihash(int64(k)), int64(k), f)
 	case string:
-		makeShards(m, &m.strs).compute(strShard(k), k, f)
+		sk := strKey(k)
+		makeShards(m, &m.strs).compute(sk.h, sk, f)
 	default:
 		makeShards(m, &m.anys).compute(anyShard(k), k, f)
 	}
@@ -162,14 +164,30 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 	if m == nil {
 		m = d.newSharedMap(typ)
 	}
-	h := ihash(k)
+	return sharedFound(d, m, typ, m.ints.Load(), ihash(k), k, k)
+}
+
+// LookupSharedString is LookupShared of a string key, without putting the
+// key in an interface: a hit allocates nothing.
+func (d *DB) LookupSharedString(typ *Type, k string) (any, State) {
+	m := d.firstMap(typ)
+	if m == nil {
+		m = d.newSharedMap(typ)
+	}
+	sk := strKey(k)
+	return sharedFound(d, m, typ, m.strs.Load(), sk.h, sk, k)
+}
+
+// sharedFound looks k (placement word h), the table's form of the caller's
+// key, up in the lock-free shards s of m. The hit path: a complete entry
+// that no expiry, pause, lease, age or bound concerns (each a word that a
+// write changes before it returns); anything else is decided by found,
+// with the caller's key.
+func sharedFound[K, U comparable](d *DB, m *sharedMap, typ *Type, s *kshards[K], h uint64, k K, key U) (any, State) {
 	var e slot
 	var ok bool
-	if s := m.ints.Load(); s != nil {
+	if s != nil {
 		e.ref, e.meta, ok = s.shard(h).tab.Load().get(h, k)
-		// The hit path: a complete entry that no expiry, pause, lease,
-		// age or bound concerns (each a word that a write changes
-		// before it returns); anything else is decided by found.
 		if ok && e.meta&metaPartial == 0 && (e.meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
 			if epoch := e.epoch(); d.clean(m.table, epoch) && epoch >= d.ageFloor.Load() {
 				p := e.ref
@@ -183,15 +201,7 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 			}
 		}
 	}
-	return m.hit(found(m, e, ok, k))
-}
-
-// LookupSharedString is LookupShared of a string key, without putting the
-// key in an interface: a hit allocates nothing.
-func (d *DB) LookupSharedString(typ *Type, k string) (any, State) {
-	m := d.sharedMap(typ)
-	e, ok := m.strs.Load().get(strShard(k), k)
-	return m.hit(found(m, e, ok, k))
+	return m.hit(found(m, e, ok, key))
 }
 
 // hit is the end of a LookupShared: a fresh object counts as a hit.
