@@ -19,9 +19,8 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 	// The hit path of a *sql.DB and one integer or string key (getHit):
 	// the key is read out of pk by value and looked up typed, so that pk
 	// does not escape and the caller's interface boxes stay on its stack.
-	var nilT any = (*T)(nil)
 	if sdb, ok := q.(*sql.DB); ok && len(pk) == 1 && ctx != nil {
-		if p := getHit((*eface)(unsafe.Pointer(&nilT)).typ, sdb, ctx, pk[0]); p != nil {
+		if p := getHit(ptrWordOf[T](), sdb, ctx, pk[0]); p != nil {
 			return (*T)(p), nil
 		}
 	}

@@ -140,8 +140,7 @@ var modelFast [256]atomic.Pointer[model]
 // direct-mapped cache of the usable mapped models: a hit is two loads and
 // a comparison of words, with no reflect.Type (Get's hit path).
 func mappedModelOf[T any](op string) (*model, error) {
-	var nilT any = (*T)(nil)
-	w := (*eface)(unsafe.Pointer(&nilT)).typ
+	w := ptrWordOf[T]()
 	if m := byPtr(w).Load(); m != nil && m.ptrWord == w {
 		return m, nil
 	}
@@ -156,6 +155,12 @@ func mappedModelOfSlow[T any](w unsafe.Pointer, op string) (*model, error) {
 		byPtr(w).Store(m)
 	}
 	return m, err
+}
+
+// ptrWordOf returns the type word of interfaces holding a *T.
+func ptrWordOf[T any]() unsafe.Pointer {
+	var p any = (*T)(nil)
+	return (*eface)(unsafe.Pointer(&p)).typ
 }
 
 // modelByPtr holds usable mapped models by the type word of their
