@@ -466,7 +466,7 @@ func store(sh shape, dv reflect.Value, m *model, out *stage) {
 		if s.Type() == reflect.SliceOf(reflect.PointerTo(m.typ)) {
 			off := 0
 			for _, c := range out.chunks {
-				setPointers(s.Slice(off, off+len(c)), c)
+				setPointers(s, off, c)
 				off += len(c)
 			}
 		} else {
