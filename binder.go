@@ -282,8 +282,8 @@ type stage struct {
 }
 
 // loadChunk is how many loads a chunk of a stage holds: 512 loads of 48
-// bytes fill the largest small size class but one (24 KB), below the
-// 32 KB past which every allocation is a span of its own.
+// bytes fill a small size class exactly (24 KB), below the 32 KB past
+// which every allocation is a span of its own.
 const loadChunk = 512
 
 // keptChunks is how many chunks a recycled stage keeps: a Bind of many
