@@ -335,11 +335,12 @@ func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
 	v.PutChunks(typ, [][]Load{loads}, apply)
 }
 
-// PutChunks is PutAll of the loads of every chunk, in order. The loads
-// with int64 (or int) keys are stored shard by shard, each shard locked
-// once for the loads of a batch, after each shard's table was made large
-// enough for every new key of the chunks (reserveInts); the others one
-// by one.
+// PutChunks is PutAll of the loads of every chunk, in order. Of a load of
+// nShards rows or more, the loads with int64 (or int) keys are stored
+// shard by shard, each shard locked once for the loads of a batch, after
+// each shard's table was made large enough for every new key of the
+// chunks (reserveInts); the others, and those of a smaller load (grouping
+// them by shard would save nothing), one by one.
 func (v sharedView) PutChunks(typ *Type, chunks [][]Load, apply Apply) {
 	n := 0
 	for _, c := range chunks {
@@ -349,7 +350,7 @@ func (v sharedView) PutChunks(typ *Type, chunks [][]Load, apply Apply) {
 	m := v.d.sharedMap(typ)
 	var o outcome
 	var b *intBatch
-	if n > 1 && !v.off() {
+	if n >= nShards && !v.off() {
 		b = intBatches.Get().(*intBatch)
 		defer b.release()
 		m.reserveInts(chunks, b)
