@@ -132,6 +132,9 @@ func (t *ktab[K]) full(used int) bool {
 	return used*maxLoadDen > len(t.slots)*maxLoadNum
 }
 
+// fits reports whether n more keys fit in t without a rebuild.
+func (t *ktab[K]) fits(n int) bool { return t != nil && !t.full(t.used+n) }
+
 // sizeFor is the size of a new table for live keys: at 5/7 for int64
 // keys, 1/2 for strings.
 func sizeFor[K comparable](live int) int {

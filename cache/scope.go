@@ -579,19 +579,31 @@ func (c *scopeCursor) lookupLocked(key any) (any, State) {
 // PutAll is Put for every load not marked Canonical, under one lock; it
 // sets each load's Obj to the canonical object.
 func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
-	checkLoads(typ, loads)
+	v.PutChunks(typ, [][]Load{loads}, apply)
+}
+
+// PutChunks is PutAll of the loads of every chunk, in order, under one
+// lock.
+func (v scopeView) PutChunks(typ *Type, chunks [][]Load, apply Apply) {
+	n := 0
+	for _, c := range chunks {
+		checkLoads(typ, c)
+		n += len(c)
+	}
 	locked := v.s.lock(true)
 	defer v.s.unlock(locked)
 	if v.s.ended.Load() {
 		return
 	}
-	m := v.mapOf(typ, len(loads))
+	m := v.mapOf(typ, n)
 	var o outcome
-	for i := range loads {
-		if loads[i].Canonical {
-			o.hits++
-		} else {
-			loads[i].Obj = typ.box(v.put(m, typ, &loads[i], apply, &o))
+	for _, loads := range chunks {
+		for i := range loads {
+			if loads[i].Canonical {
+				o.hits++
+			} else {
+				loads[i].Obj = typ.box(v.put(m, typ, &loads[i], apply, &o))
+			}
 		}
 	}
 	o.count(&v.d.stats.scoped)
