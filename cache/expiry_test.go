@@ -305,8 +305,8 @@ func TestKeyExpiryEveryLookup(t *testing.T) {
 		}
 		d.ExpireKeys("every", keys[0])
 		lookups := map[string]func(k any) State{
-			"LookupShared": func(k any) State { _, st := d.LookupShared(typ, k); return st },
-			"Scope.Lookup": func(k any) State { _, st := s.Lookup(d, typ, k); return st },
+			"LookupShared":  func(k any) State { _, st := d.LookupShared(typ, k); return st },
+			"Scope.Lookup":  func(k any) State { _, st := s.Lookup(d, typ, k); return st },
 			"shared Cursor": func(k any) State { _, st := d.Shared().Cursor(typ).Lookup(k); return st },
 			"scope Cursor":  func(k any) State { _, st := s.In(d).Cursor(typ).Lookup(k); return st },
 			"typed": func(k any) State {
