@@ -68,9 +68,8 @@ type kslot[K comparable] struct {
 // itab is the table of int64 keys; stab, of string keys, each kept with
 // its hash (skey).
 type (
-	itab  = ktab[int64]
-	islot = kslot[int64]
-	stab  = ktab[skey]
+	itab = ktab[int64]
+	stab = ktab[skey]
 )
 
 // skey is a string key with its placement word (shash): two keys compare
