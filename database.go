@@ -36,6 +36,11 @@ type database struct {
 	// sawScope: a query has run in a scope of a context (NewContext,
 	// Middleware) on this database; set once, read by Bind (binder.go).
 	sawScope atomic.Bool
+	// link is the dbLink of the last *sql.DB that a Get went through to
+	// this database (model.relink): made once per *sql.DB, not each time
+	// a model's link moves to it, so that Gets alternating between
+	// databases allocate nothing.
+	link atomic.Pointer[dbLink]
 }
 
 // newDatabase makes the database that opts describe: called defaultName
@@ -118,12 +123,19 @@ func (m *model) linked(sdb *sql.DB) *database {
 	return nil
 }
 
-// relink returns databaseOf(sdb), and makes sdb m's last *sql.DB.
+// relink returns databaseOf(sdb), and makes sdb m's last *sql.DB, with
+// the database's link to sdb (made if sdb is not the database's last).
 func (m *model) relink(sdb *sql.DB) *database {
 	db := databaseOf(sdb)
-	if db != nil {
-		atomic.StorePointer(&m.link, unsafe.Pointer(&dbLink{sdb: sdb, db: db}))
+	if db == nil {
+		return nil
 	}
+	l := db.link.Load()
+	if l == nil || l.sdb != sdb {
+		l = &dbLink{sdb: sdb, db: db}
+		db.link.Store(l)
+	}
+	atomic.StorePointer(&m.link, unsafe.Pointer(l))
 	return db
 }
 

@@ -2,8 +2,11 @@ package idmap_test
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -193,5 +196,39 @@ func TestGetTxHitAllocs(t *testing.T) {
 		}
 	}); a > 5 {
 		t.Errorf("%v allocations per Get hit in a transaction; want ≤ 5", a)
+	}
+}
+
+// TestGetHitAllocsTwoDBs: Get hits that alternate between two databases
+// allocate nothing either (the model's link to its last *sql.DB is not
+// made anew each time the *sql.DB changes).
+func TestGetHitAllocsTwoDBs(t *testing.T) {
+	bg := context.Background()
+	var dbs [2]*sql.DB
+	var us [2]*User
+	for i := range dbs {
+		db, err := idmap.Open("sqlite3", sqliteDSN(t, "two.db"), idmap.Name(fmt.Sprintf("two-dbs-%d-%d", os.Getpid(), i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		seedUsers(t, db, 1)
+		if us[i], err = idmap.Get[User](bg, db, int64(1)); err != nil {
+			t.Fatal(err)
+		}
+		dbs[i] = db
+	}
+	if us[0] == us[1] {
+		t.Fatal("two databases gave one object")
+	}
+	id := int64(1)
+	if a := testing.AllocsPerRun(200, func() {
+		for i, db := range dbs {
+			if v, err := idmap.Get[User](bg, db, id+zero); err != nil || v != us[i] {
+				t.Fatalf("Get[User] in database %d: %p, %v; want %p", i, v, err, us[i])
+			}
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per two Get hits in two databases; want 0", a)
 	}
 }

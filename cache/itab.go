@@ -68,9 +68,8 @@ type kslot[K comparable] struct {
 // itab is the table of int64 keys; stab, of string keys, each kept with
 // its hash (skey).
 type (
-	itab  = ktab[int64]
-	islot = kslot[int64]
-	stab  = ktab[skey]
+	itab = ktab[int64]
+	stab = ktab[skey]
 )
 
 // skey is a string key with its placement word (shash): two keys compare
@@ -96,9 +95,10 @@ const (
 	maxLoadNum, maxLoadDen = 7, 8
 	newLoadNum, newLoadDen = 5, 7
 
-	// A table placed by the Fibonacci hash is rebuilt seeded once a key
-	// lands further than maxDisp from home, or the mean distance exceeds
-	// maxMeanDisp: keys chosen to collide cost a rebuild, not long probes.
+	// A table placed by the key mod its size (ihash) is rebuilt seeded
+	// once a key lands further than maxDisp from home, or the mean
+	// distance exceeds maxMeanDisp: keys chosen to collide cost a
+	// rebuild, not long probes.
 	// (Random keys, at the highest load, average 3.5.)
 	maxDisp     = 64
 	maxMeanDisp = 6
@@ -196,7 +196,7 @@ func (t *ktab[K]) dist(i, j int) int {
 	return i + len(t.slots) - j
 }
 
-// crowded reports whether a Fibonacci-placed table holds keys too far from
+// crowded reports whether a table placed by ihash (not seeded) holds keys too far from
 // home (see maxDisp), after a key was placed d slots from its home.
 func (t *ktab[K]) crowded(d int) bool {
 	return t.seed == 0 && (d > maxDisp || t.disp > maxMeanDisp*t.used+maxDisp)
@@ -375,7 +375,7 @@ func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bo
 
 // rebuild returns a new table holding t's live slots with room for extra
 // more at about newLoad, placed as t's are (a table seeded once stays
-// seeded), or seeded if the Fibonacci placement crowds them. Owner's lock
+// seeded), or seeded if the placement by ihash crowds them. Owner's lock
 // held.
 func (t *ktab[K]) rebuild(extra int) *ktab[K] {
 	var seed uint64
@@ -481,16 +481,17 @@ func (t *ktab[K]) lenOf() int {
 	return t.live
 }
 
-// ishard is one shard of a shared map's int64 keys: its table, read with
-// no lock, and the mutex that serialises its writers.
+// khard is one shard of a shared map's int64 (or string) keys: its
+// table, read with no lock, and the mutex that serialises its writers.
 type khard[K comparable] struct {
 	mu  sync.Mutex
 	tab atomic.Pointer[ktab[K]] // written under mu; nil: empty
 	_   [64 - 16]byte
 }
 
-// ishards are the shards of a shared map's int64 (and int) keys. The low
-// shardBits bits of a key (ihash) pick its shard.
+// kshards are the shards of a shared map's int64 (and int) keys, or of
+// its string keys. The low shardBits bits of a key's placement word
+// (hashOf) pick its shard.
 type kshards[K comparable] [nShards]khard[K]
 
 type (

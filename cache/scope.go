@@ -13,11 +13,11 @@ import (
 // from or writes to the shared maps, and is safe for concurrent use: a
 // handler may fan out.
 //
-// Readers and writers. A lookup of an int64 or int key reads the scope's
-// table of those keys with no lock (itab). A lookup of another key takes
-// the read lock of one stripe, picked by the P that runs the reading
-// goroutine, so that goroutines reading one scope at once do not fight
-// over one cache line; a write (a load, a flush, an expiry) takes every
+// Readers and writers. A lookup of an int64, int or string key reads the
+// scope's table of those keys with no lock (ktab). A lookup of another
+// key takes the read lock of one stripe, picked by the P that runs the
+// reading goroutine, so that goroutines reading one scope at once do not
+// fight over one cache line; a write (a load, a flush, an expiry) takes every
 // stripe's write lock, after mu. Loads write once per Bind; lookups are
 // the common case.
 type Scope struct {

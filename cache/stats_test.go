@@ -3,6 +3,7 @@ package cache
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -120,5 +121,31 @@ func TestCounterExact(t *testing.T) {
 	readers.Wait()
 	if n := c.load(); n != goroutines*adds*3 {
 		t.Fatalf("counted %d; want %d", n, goroutines*adds*3)
+	}
+}
+
+// TestCounterAddNotTorn: a load that runs while a stripe's add carries
+// from its low 32 bits into its high ones sees the word before or after
+// the add, never half of it. (A plain 64-bit add on a 32-bit platform is
+// two stores: the load between them sees the low word wrapped to 0 and
+// the high one not yet carried, a count 2^32 back.)
+func TestCounterAddNotTorn(t *testing.T) {
+	const before = 1<<32 - 1
+	var w uint64
+	atomic.StoreUint64(&w, before)
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			addTo(&w, 1)
+			atomic.StoreUint64(&w, before)
+		}
+	}()
+	defer func() { stop.Store(true); <-done }()
+	for i := range 500_000 {
+		if v := atomic.LoadUint64(&w); v != before && v != before+1 {
+			t.Fatalf("load %d saw %#x: neither %#x nor %#x", i, v, uint64(before), uint64(before+1))
+		}
 	}
 }
