@@ -107,20 +107,32 @@ func databaseOf(db *sql.DB) *database {
 	return nil
 }
 
-// dbLink pairs a *sql.DB with its database (model.link).
+// dbLink pairs a *sql.DB with its database (model.link). Closing the
+// *sql.DB clears both (unlink), so that a model's link holds neither once
+// the database is closed.
 type dbLink struct {
-	sdb *sql.DB
-	db  *database
+	sdb unsafe.Pointer // *sql.DB; atomic
+	db  unsafe.Pointer // *database; atomic
 }
 
 // linked returns the database of sdb if it is the last *sql.DB that a Get
 // of m's type went through (one load and a comparison), else nil: then
 // relink.
 func (m *model) linked(sdb *sql.DB) *database {
-	if l := (*dbLink)(atomic.LoadPointer(&m.link)); l != nil && l.sdb == sdb {
-		return l.db
+	if l := (*dbLink)(atomic.LoadPointer(&m.link)); l != nil && atomic.LoadPointer(&l.sdb) == unsafe.Pointer(sdb) {
+		return (*database)(atomic.LoadPointer(&l.db))
 	}
 	return nil
+}
+
+// unlink forgets db's link to its last *sql.DB: the *sql.DB is closing.
+// Models whose link it is no longer match it, and hold neither the
+// *sql.DB nor db.
+func (db *database) unlink() {
+	if l := db.link.Swap(nil); l != nil {
+		atomic.StorePointer(&l.sdb, nil)
+		atomic.StorePointer(&l.db, nil)
+	}
 }
 
 // relink returns databaseOf(sdb), and makes sdb m's last *sql.DB, with
@@ -131,8 +143,8 @@ func (m *model) relink(sdb *sql.DB) *database {
 		return nil
 	}
 	l := db.link.Load()
-	if l == nil || l.sdb != sdb {
-		l = &dbLink{sdb: sdb, db: db}
+	if l == nil || atomic.LoadPointer(&l.sdb) != unsafe.Pointer(sdb) {
+		l = &dbLink{sdb: unsafe.Pointer(sdb), db: unsafe.Pointer(db)}
 		db.link.Store(l)
 	}
 	atomic.StorePointer(&m.link, unsafe.Pointer(l))

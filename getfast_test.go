@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/go-idmap/idmap"
 )
@@ -230,5 +232,45 @@ func TestGetHitAllocsTwoDBs(t *testing.T) {
 		}
 	}); a != 0 {
 		t.Errorf("%v allocations per two Get hits in two databases; want 0", a)
+	}
+}
+
+// TestGetLinkReleasedOnClose: Get's link from a model to the last *sql.DB
+// it went through does not keep a closed *sql.DB reachable: once closed
+// and dropped, the *sql.DB is collected, and a Get through a new one of
+// the same database finds its objects.
+func TestGetLinkReleasedOnClose(t *testing.T) {
+	bg := context.Background()
+	dsn := sqliteDSN(t, "link.db")
+	name := fmt.Sprintf("link-%d", os.Getpid())
+	gone := func() weak.Pointer[sql.DB] {
+		db, err := idmap.Open("sqlite3", dsn, idmap.Name(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seedUsers(t, db, 1)
+		if _, err := idmap.Get[User](bg, db, int64(1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idmap.Get[User](bg, db, int64(1)); err != nil { // a hit, through the link
+			t.Fatal(err)
+		}
+		w := weak.Make(db)
+		db.Close()
+		return w
+	}()
+	for i := 0; i < 10 && gone.Value() != nil; i++ {
+		runtime.GC()
+	}
+	if gone.Value() != nil {
+		t.Fatal("a closed *sql.DB stays reachable after a Get went through it")
+	}
+	db, err := idmap.Open("sqlite3", dsn, idmap.Name(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if u, err := idmap.Get[User](bg, db, int64(1)); err != nil || u.ID != 1 {
+		t.Fatalf("Get through a new *sql.DB: %v, %v", u, err)
 	}
 }

@@ -98,7 +98,8 @@ type model struct {
 	ptrWord unsafe.Pointer
 	// link is the last *sql.DB a Get of this type went through, and its
 	// database (databaseOf without its two calls). It keeps that *sql.DB
-	// reachable until another replaces it: one per type.
+	// reachable until another replaces it or it closes (database.unlink):
+	// one per type.
 	link unsafe.Pointer // *dbLink; atomic
 
 	lastPlan atomic.Pointer[plan] // the plan of the last result bound, reused for the same columns
