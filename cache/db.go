@@ -263,7 +263,11 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 	if l := d.lease.Load(); l != 0 && Mono() >= l {
 		return false
 	}
-	if epoch < d.whole.Load() || epoch < t.epoch.Load() || d.paused.Load() > 0 {
+	// The pause before the database's expiry: Resume raises whole, then
+	// ends the pause, so a lookup that sees the pause ended sees whole
+	// raised (read the other way round, an entry loaded during the pause
+	// could pass an old whole and then an ended pause).
+	if d.paused.Load() > 0 || epoch < d.whole.Load() || epoch < t.epoch.Load() {
 		return false
 	}
 	if epoch >= t.keyMax.Load() {
@@ -275,7 +279,7 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 // clean reports whether data of table t loaded at epoch are fresh by the
 // checks that need no key: no lease, no pause, and no expiry of the
 // database, the table or any of its keys since epoch. False is not
-// stale: freshOf decides.
+// stale: freshOf decides. The pause is read before whole (see freshOf).
 func (d *DB) clean(t *Table, epoch uint64) bool {
 	return d.lease.Load() == 0 && d.paused.Load() == 0 && epoch >= d.whole.Load() &&
 		epoch >= t.epoch.Load() && epoch >= t.keyMax.Load()
