@@ -43,16 +43,18 @@ import (
 // entry.
 type ktab[K comparable] struct {
 	slots []kslot[K]
-	used  int // slots that hold a key (live or tombstone); owner's lock
-	live  int // slots that hold an object; owner's lock
+	used int32 // slots that hold a key (live or tombstone); owner's lock
+	live int32 // slots that hold an object; owner's lock
+	disp int32 // owner's lock: the sum of the used slots' distances from home
 	// seed is 0 while keys are placed at their placement word mod the
 	// size (see ihash), else the seed of the mixer that places them
 	// (seeded). Fixed for the table's life.
-	seed uint64
+	seed uint32
 	// recip is 2^64/len(slots), rounded up: h*recip (mod 2^64) is h mod n
 	// as a fraction of 2^64, with no division (Lemire's fastmod).
 	recip uint64
-	disp  int // owner's lock: the sum of the used slots' distances from home
+	// (48 bytes in all: a table of a few keys, as each of a shared map's
+	// 64 shards holds at 10^3 entries, costs little beyond its slots.)
 }
 
 // kslot is a slot of a ktab. Its key is written once, before its meta
@@ -133,7 +135,7 @@ func (t *ktab[K]) full(used int) bool {
 }
 
 // fits reports whether n more keys fit in t without a rebuild.
-func (t *ktab[K]) fits(n int) bool { return t != nil && !t.full(t.used+n) }
+func (t *ktab[K]) fits(n int) bool { return t != nil && !t.full(int(t.used)+n) }
 
 // sizeFor is the size of a new table for live keys: at 5/7 for int64
 // keys, 1/2 for strings.
@@ -180,7 +182,7 @@ func mix(k int64) uint64 {
 // slots.)
 func (t *ktab[K]) home(h uint64) int {
 	if t.seed != 0 {
-		h = mix(int64(h ^ t.seed))
+		h = mix(int64(h ^ uint64(t.seed)))
 	} else {
 		h *= t.recip
 	}
@@ -199,7 +201,7 @@ func (t *ktab[K]) dist(i, j int) int {
 // crowded reports whether a table placed by ihash (not seeded) holds keys too far from
 // home (see maxDisp), after a key was placed d slots from its home.
 func (t *ktab[K]) crowded(d int) bool {
-	return t.seed == 0 && (d > maxDisp || t.disp > maxMeanDisp*t.used+maxDisp)
+	return t.seed == 0 && (d > maxDisp || int(t.disp) > maxMeanDisp*int(t.used)+maxDisp)
 }
 
 func packMeta(meta uint64) uint64 {
@@ -355,7 +357,7 @@ func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bo
 	if ref == nil {
 		return
 	}
-	if t == nil || i < 0 || t.full(t.used+1) {
+	if t == nil || i < 0 || t.full(int(t.used)+1) {
 		t = t.rebuild(1)
 		p.Store(t)
 		i, _ = t.probe(h, k)
@@ -369,7 +371,7 @@ func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bo
 	}
 	t.slots[i].key = k // before set makes the meta word non-zero
 	t.used++
-	t.disp += d
+	t.disp += int32(d)
 	t.set(i, ref, meta)
 }
 
@@ -378,7 +380,7 @@ func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bo
 // seeded), or seeded if the placement by ihash crowds them. Owner's lock
 // held.
 func (t *ktab[K]) rebuild(extra int) *ktab[K] {
-	var seed uint64
+	var seed uint32
 	if t != nil {
 		seed = t.seed
 	}
@@ -391,13 +393,13 @@ func (t *ktab[K]) rebuild(extra int) *ktab[K] {
 
 // rebuildSeeded is rebuild with a new random seed.
 func (t *ktab[K]) rebuildSeeded(extra int) *ktab[K] {
-	return t.rebuildWith(extra, rand.Uint64()|1)
+	return t.rebuildWith(extra, rand.Uint32()|1)
 }
 
-func (t *ktab[K]) rebuildWith(extra int, seed uint64) *ktab[K] {
+func (t *ktab[K]) rebuildWith(extra int, seed uint32) *ktab[K] {
 	live := extra
 	if t != nil {
-		live += t.live
+		live += int(t.live)
 	}
 	n := max(minCap, sizeFor[K](live)) | 1 // odd: see ihash
 	nt := &ktab[K]{slots: make([]kslot[K], n), seed: seed, recip: ^uint64(0)/uint64(n) + 1}
@@ -424,7 +426,7 @@ func (t *ktab[K]) rebuildWith(extra int, seed uint64) *ktab[K] {
 		d.meta.Store(sl.meta.Load()&^seqMask | 2)
 		nt.used++
 		nt.live++
-		nt.disp += nt.dist(j, home)
+		nt.disp += int32(nt.dist(j, home))
 	}
 	return nt
 }
@@ -478,7 +480,7 @@ func (t *ktab[K]) lenOf() int {
 	if t == nil {
 		return 0
 	}
-	return t.live
+	return int(t.live)
 }
 
 // khard is one shard of a shared map's int64 (or string) keys: its
