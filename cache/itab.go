@@ -43,9 +43,9 @@ import (
 // entry.
 type ktab[K comparable] struct {
 	slots []kslot[K]
-	used int32 // slots that hold a key (live or tombstone); owner's lock
-	live int32 // slots that hold an object; owner's lock
-	disp int32 // owner's lock: the sum of the used slots' distances from home
+	used  int32 // slots that hold a key (live or tombstone); owner's lock
+	live  int32 // slots that hold an object; owner's lock
+	disp  int32 // owner's lock: the sum of the used slots' distances from home
 	// seed is 0 while keys are placed at their placement word mod the
 	// size (see ihash), else the seed of the mixer that places them
 	// (seeded). Fixed for the table's life.
