@@ -585,11 +585,7 @@ func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
 // PutChunks is PutAll of the loads of every chunk, in order, under one
 // lock.
 func (v scopeView) PutChunks(typ *Type, chunks [][]Load, apply Apply) {
-	n := 0
-	for _, c := range chunks {
-		checkLoads(typ, c)
-		n += len(c)
-	}
+	n := checkChunks(typ, chunks)
 	locked := v.s.lock(true)
 	defer v.s.unlock(locked)
 	if v.s.ended.Load() {

@@ -377,11 +377,7 @@ func (v sharedView) PutAll(typ *Type, loads []Load, apply Apply) {
 // chunks (reserveInts); the others, and those of a smaller load (grouping
 // them by shard would save nothing), one by one.
 func (v sharedView) PutChunks(typ *Type, chunks [][]Load, apply Apply) {
-	n := 0
-	for _, c := range chunks {
-		checkLoads(typ, c)
-		n += len(c)
-	}
+	n := checkChunks(typ, chunks)
 	m := v.d.sharedMap(typ)
 	var o outcome
 	var b *intBatch
