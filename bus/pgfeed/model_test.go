@@ -156,7 +156,9 @@ func runModel(t *testing.T, withFeed, kill bool, d time.Duration) (reads, violat
 				b := bound[i].Load()
 				var p *counterRow
 				var err error
+				viaGet := true
 				if rng.IntN(4) == 0 {
+					viaGet = false
 					rows, qerr := db.QueryContext(ctx, `SELECT id, v FROM counters WHERE id = $1`, i)
 					if qerr != nil {
 						t.Error(qerr)
@@ -173,7 +175,13 @@ func runModel(t *testing.T, withFeed, kill bool, d time.Duration) (reads, violat
 				held[i] = p
 				nReads.Add(1)
 				if p.V < b {
-					nViolations.Add(1)
+					if nViolations.Add(1) <= 3 && withFeed {
+						// What a failure needs to be understood: the read,
+						// and the database's state when it was seen.
+						st, _ := idmap.StatsOf(db)
+						t.Logf("stale read: key %d version %d (object %p, by Get %v), %d delivered before the read, %d now; lease %v, gaps %d, lease expiries %d, shared hits %d misses %d refreshes %d",
+							i, p.V, p, viaGet, b, bound[i].Load(), st.Bus.Lease, st.Bus.Gaps, st.Bus.LeaseExpiries, st.Shared.Hits, st.Shared.Misses, st.Shared.Refreshes)
+					}
 				}
 			}
 		}()
