@@ -310,15 +310,7 @@ func TestKeyExpiryEveryLookup(t *testing.T) {
 			"shared Cursor": func(k any) State { _, st := d.Shared().Cursor(typ).Lookup(k); return st },
 			"scope Cursor":  func(k any) State { _, st := s.In(d).Cursor(typ).Lookup(k); return st },
 			"typed": func(k any) State {
-				var st, st2 State
-				switch x := k.(type) {
-				case int64:
-					_, st = d.LookupSharedInt(typ, x)
-					_, st2 = s.LookupInt(d, typ, x)
-				case string:
-					_, st = d.LookupSharedString(typ, x)
-					_, st2 = s.LookupString(d, typ, x)
-				}
+				_, st, _, st2 := typedLookups(d, s, typ, k)
 				if st != st2 {
 					return 99
 				}

@@ -81,16 +81,7 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 							if sm != nil {
 								sgo, sgst = scopeHit(d, sm, typ, se, sok, k)
 							}
-							var fo, sfo any
-							var fst, sfst State
-							switch x := k.(type) {
-							case int64:
-								fo, fst = d.LookupSharedInt(typ, x)
-								sfo, sfst = s.LookupInt(d, typ, x)
-							case string:
-								fo, fst = d.LookupSharedString(typ, x)
-								sfo, sfst = s.LookupString(d, typ, x)
-							}
+							fo, fst, sfo, sfst := typedLookups(d, s, typ, k)
 							if c.do == nil && !typ.Strong && fst != Absent {
 								t.Errorf("%s shared %v: %v after its object was collected; want Absent", typ.Name, k, fst)
 							}
