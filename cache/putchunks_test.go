@@ -143,10 +143,7 @@ func TestPutAllGrowsOnce(t *testing.T) {
 	d := newTestDB(t)
 	m := d.Shared()
 	const n = 20_000
-	loads := make([]Load, n)
-	for k := range loads {
-		loads[k] = Load{Key: int64(k), Obj: &obj{id: int64(k)}, Epoch: d.Now()}
-	}
+	loads := intLoads(d, n)
 	m.PutAll(strongType, loads, nil) // the shards, the batch's scratch
 	allocs := testing.AllocsPerRun(5, func() {
 		d.FlushShared(strongType)
@@ -176,10 +173,7 @@ func TestPutAllReservesOnlyNewKeys(t *testing.T) {
 	d := newTestDB(t)
 	m := d.Shared()
 	const n = 5_000
-	loads := make([]Load, n)
-	for k := range loads {
-		loads[k] = Load{Key: int64(k), Obj: &obj{id: int64(k)}, Epoch: d.Now()}
-	}
+	loads := intLoads(d, n)
 	m.PutAll(strongType, loads, nil)
 	size := func() int {
 		s := 0
@@ -303,4 +297,14 @@ func TestPutAllConcurrentOneObject(t *testing.T) {
 	if c := d.Counters().Shared; c.Misses != n || c.Refreshes != 0 {
 		t.Errorf("counted %d misses and %d refreshes; want %d new keys, no refresh", c.Misses, c.Refreshes, n)
 	}
+}
+
+// intLoads returns loads of keys 0 to n-1, each with an object of its own,
+// at d's current epoch.
+func intLoads(d *DB, n int) []Load {
+	loads := make([]Load, n)
+	for k := range loads {
+		loads[k] = Load{Key: int64(k), Obj: &obj{id: int64(k)}, Epoch: d.Now()}
+	}
+	return loads
 }
