@@ -19,7 +19,7 @@ func Intern[T any](ctx context.Context, q Querier, objs []*T) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m, err := mappedModelOf[T]("Intern")
+	m, err := mappedModel(typeFor[T](), "Intern")
 	if err != nil {
 		return err
 	}
