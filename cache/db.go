@@ -256,7 +256,11 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 	if l := d.lease.Load(); l != 0 && Mono() >= l {
 		return false
 	}
-	if epoch < d.whole.Load() || epoch < t.epoch.Load() || d.paused.Load() > 0 {
+	// The pause before the database's expiry: Resume raises whole, then
+	// ends the pause, so a lookup that sees the pause ended sees whole
+	// raised (read the other way round, an entry loaded during the pause
+	// could pass an old whole and then an ended pause).
+	if d.paused.Load() > 0 || epoch < d.whole.Load() || epoch < t.epoch.Load() {
 		return false
 	}
 	if epoch >= t.keyMax.Load() {
