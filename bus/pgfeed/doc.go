@@ -29,6 +29,24 @@
 // same epochs as its own writes, so a load in flight across a change is
 // not kept as fresh.
 //
+// A commit is delivered only once new snapshots show it. The server
+// streams a commit as soon as its record is flushed, which is before the
+// committing backend makes the transaction visible (it waits for
+// synchronous standbys in between, if any, and may be descheduled there on
+// a busy machine); a query begun in that window still reads the old rows,
+// and had the change been delivered, idmap would keep what it loaded as
+// fresh until the row's next write. The feed therefore takes a snapshot
+// (pg_current_snapshot) on an ordinary connection of its own (one more
+// connection per feed) and delivers, in commit order, the transactions it
+// shows; read-your-writes marks and probes follow everything committed
+// before them. It asks once the stream has been silent for 100µs, at most
+// 1 ms after a commit while it stays busy, and at once when a mark or a
+// probe waits: one round trip per batch of commits. A commit that never
+// becomes visible (a synchronous standby that does not answer) holds back
+// what follows it: marks wait until SyncTimeout, and the database's lease
+// expires, so nothing is served stale meanwhile
+// (TestFeedDeliversOnlyVisibleCommits).
+//
 // # Gaps
 //
 // A temporary slot lives as long as its connection. When the connection

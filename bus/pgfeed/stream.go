@@ -71,6 +71,7 @@ type change struct {
 
 // txn is the transaction being decoded.
 type txn struct {
+	xid    uint32
 	tables map[string]*change
 	whole  bool     // the whole database
 	marks  []string // read-your-writes marks, delivered after the tables
@@ -78,7 +79,7 @@ type txn struct {
 }
 
 func (t *txn) reset() {
-	t.tables, t.whole, t.marks, t.probes = nil, false, t.marks[:0], t.probes[:0]
+	t.xid, t.tables, t.whole, t.marks, t.probes = 0, nil, false, t.marks[:0], t.probes[:0]
 }
 
 func (t *txn) table(name string) *change {
@@ -145,6 +146,7 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 	h.gap(bus.Gap{Resumed: true})
 
 	d := decoder{f: f, h: h, rels: rels, relations: map[uint32]*pglogrepl.RelationMessage{}}
+	defer d.closeCheck()
 	pos := start
 	nextStatus := time.Now().Add(f.o.status)
 	for {
@@ -153,6 +155,13 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 				return newError("confirming the position", err, f.secrets...)
 			}
 			nextStatus = time.Now().Add(f.o.status)
+		}
+		// Committed transactions that new snapshots show are delivered
+		// (visible.go).
+		if d.due(time.Now()) {
+			if err := d.confirm(ctx); err != nil {
+				return err
+			}
 		}
 		// A subscriber that came while streaming is told at the next
 		// message, or within admitEvery.
@@ -169,15 +178,20 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 		if nextStatus.Before(deadline) {
 			deadline = nextStatus
 		}
+		if w := d.wake(time.Now()); !w.IsZero() && w.Before(deadline) {
+			deadline = w
+		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		raw, err := conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && pgconn.Timeout(err) {
+				d.idle = true
 				continue
 			}
 			return newError("receiving", err, f.secrets...)
 		}
+		d.idle = false
 		switch m := raw.(type) {
 		case *pgproto3.ErrorResponse:
 			return newError("streaming", pgconn.ErrorResponseToPgError(m), f.secrets...)
@@ -224,6 +238,17 @@ type decoder struct {
 	relations map[uint32]*pglogrepl.RelationMessage
 	tx        txn
 	inTx      bool
+
+	// Committed transactions not yet delivered, in commit order, and what
+	// confirms them (visible.go).
+	pending []pendingTx
+	waiting int       // marks and probes in pending
+	since   time.Time // when the oldest of pending was held, or the last confirmation delivered some
+	idle    bool      // the last read of the stream timed out
+	retry   time.Duration
+	retryAt time.Time                               // the first of pending was not visible: ask again from then
+	check   *pgconn.PgConn                          // ordinary connection that takes the snapshots; nil until the first
+	snap    func(context.Context) (snapshot, error) // tests: takes the snapshots instead
 }
 
 // decode handles one pgoutput message; it returns the end of a committed
@@ -236,6 +261,7 @@ func (d *decoder) decode(data []byte) (pglogrepl.LSN, error) {
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
 		d.tx.reset()
+		d.tx.xid = m.Xid
 		d.inTx = true
 	case *pglogrepl.RelationMessage:
 		d.relations[m.RelationID] = m
@@ -260,7 +286,7 @@ func (d *decoder) decode(data []byte) (pglogrepl.LSN, error) {
 			if m.Transactional && d.inTx {
 				d.tx.marks = append(d.tx.marks, string(m.Content))
 			} else {
-				d.f.delivered(string(m.Content))
+				d.hold(pendingTx{marks: []string{string(m.Content)}})
 			}
 		case d.f.probePrefix:
 			token, err := strconv.ParseUint(string(m.Content), 10, 64)
@@ -270,12 +296,14 @@ func (d *decoder) decode(data []byte) (pglogrepl.LSN, error) {
 			if m.Transactional && d.inTx {
 				d.tx.probes = append(d.tx.probes, token)
 			} else {
-				d.h.probe(token)
+				d.hold(pendingTx{probes: []uint64{token}})
 			}
 		}
 	case *pglogrepl.CommitMessage:
-		d.commit()
 		d.inTx = false
+		if err := d.commit(); err != nil {
+			return 0, err
+		}
 		return m.TransactionEndLSN, nil
 	}
 	return 0, nil
@@ -399,12 +427,13 @@ func value(typ uint32, c *pglogrepl.TupleDataColumn) (any, bool) {
 	return nil, false
 }
 
-// commit delivers the transaction's messages, then its marks, then its
-// probes.
-func (d *decoder) commit() {
+// commit holds the transaction's messages, then its marks, then its
+// probes, until a snapshot shows it (visible.go).
+func (d *decoder) commit() error {
 	t := &d.tx
+	var msgs []bus.Message
 	if t.whole || len(t.tables) > maxTables {
-		d.deliver(bus.Message{})
+		msgs = append(msgs, bus.Message{})
 	} else {
 		names := make([]string, 0, len(t.tables))
 		for n := range t.tables {
@@ -417,16 +446,21 @@ func (d *decoder) commit() {
 			if !c.whole && len(c.keys) > 0 {
 				m.Keys, m.Columns = c.keys, c.cols
 			}
-			d.deliver(m)
+			msgs = append(msgs, m)
 		}
 	}
-	for _, mark := range t.marks {
-		d.f.delivered(mark)
+	if len(msgs) > 0 && t.xid == 0 {
+		// pgoutput's Begin carries the transaction's id: without it, no
+		// snapshot can confirm the commit. Start over (a gap).
+		return errors.New("pgfeed: a streamed transaction has no transaction id")
 	}
-	for _, token := range t.probes {
-		d.h.probe(token)
+	p := pendingTx{msgs: msgs, marks: slices.Clone(t.marks), probes: slices.Clone(t.probes)}
+	if len(msgs) > 0 {
+		p.xid = t.xid
 	}
+	d.hold(p)
 	t.reset()
+	return nil
 }
 
 func (d *decoder) deliver(m bus.Message) {

@@ -1,0 +1,130 @@
+package pgfeed_test
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-idmap/idmap/bus"
+)
+
+// TestFeedDeliversOnlyVisibleCommits: the feed delivers a transaction
+// only once new snapshots show it. A commit waiting for a synchronous
+// standby (here, one that does not exist) is flushed, so streamed, but
+// not yet visible: a query begun then reads the old row. Each message the
+// feed delivers is checked, as it is delivered, by a query on another
+// connection; before the fix the feed delivered the commit while the
+// writer still waited, and that query read the old value.
+//
+// The test sets synchronous_standby_names server-wide for about a second
+// (every commit with synchronous_commit on, or remote_write or
+// remote_apply, waits meanwhile) and resets it
+// at the end, pass or fail: it needs a superuser, as the test server's
+// role is.
+func TestFeedDeliversOnlyVisibleCommits(t *testing.T) {
+	e := newEnv(t)
+	var super bool
+	if err := e.plain.QueryRow(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		t.Fatal(err)
+	}
+	if !super {
+		t.Skip("the role of IDMAP_PG_DSN is not a superuser: it cannot set synchronous_standby_names")
+	}
+	e.exec(`CREATE TABLE counters (id bigint PRIMARY KEY, v bigint NOT NULL)`,
+		`INSERT INTO counters VALUES (1, 0)`)
+	f := e.feed("visible", []string{"counters"})
+
+	// Each message on counters is checked as it is delivered.
+	check, err := sql.Open("pgx", e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close()
+	check.SetMaxOpenConns(1)
+	var mu sync.Mutex
+	var seen []int64 // the value a query read at each delivery
+	resumed := make(chan struct{}, 4)
+	if err := f.Subscribe(bus.Handler{
+		Message: func(m bus.Message) {
+			if !names(m, "counters", 1) {
+				return
+			}
+			var v int64
+			if err := check.QueryRow(`SELECT v FROM counters WHERE id = 1`).Scan(&v); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			seen = append(seen, v)
+			mu.Unlock()
+		},
+		Gap: func(g bus.Gap) {
+			if g.Resumed {
+				resumed <- struct{}{}
+			}
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-resumed:
+	case <-time.After(waitFor):
+		t.Fatal("the feed does not stream")
+	}
+
+	// Commits wait for a standby that never answers.
+	reset := func() {
+		e.exec(`ALTER SYSTEM RESET synchronous_standby_names`, `SELECT pg_reload_conf()`)
+	}
+	t.Cleanup(reset)
+	e.exec(`ALTER SYSTEM SET synchronous_standby_names = 'idmap_no_such_standby'`, `SELECT pg_reload_conf()`)
+	ctx := context.Background()
+	writer, err := e.plain.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	waitUntil(t, "the writer's session reads the new setting", func() bool {
+		var s string
+		_ = writer.QueryRowContext(ctx, `SHOW synchronous_standby_names`).Scan(&s)
+		return s == "idmap_no_such_standby"
+	})
+	// (The test server runs with synchronous_commit off.)
+	if _, err := writer.ExecContext(ctx, `SET synchronous_commit = on`); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := writer.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := writer.ExecContext(ctx, `UPDATE counters SET v = 1 WHERE id = 1`)
+		done <- err
+	}()
+	// The commit is flushed (streamed) and waits for the standby.
+	waitUntil(t, "the writer waits for the standby", func() bool {
+		var ev sql.NullString
+		_ = e.plain.QueryRow(`SELECT wait_event FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&ev)
+		return ev.String == "SyncRep"
+	})
+	// Time for the feed to stream the commit: it must not deliver it.
+	time.Sleep(time.Second)
+	reset()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the update is delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i, v := range seen {
+		if v != 1 {
+			t.Errorf("delivery %d of the update: a query begun then read v = %d, the value before it: the feed delivered a commit that new snapshots did not show", i+1, v)
+		}
+	}
+}
