@@ -232,9 +232,8 @@ func bind(rs *sql.Rows, dst any) error {
 		}
 	}
 	first := sh == shapePtrPtr || sh == shapePtr
-	buf := loadBufs.Get().(*[]cache.Load)
-	defer putLoads(buf)
-	out := (*buf)[:0]
+	st := stages.Get().(*stage)
+	defer st.release()
 	if m.scalar {
 		if len(cols) != 1 {
 			return errorf(ErrBadDestination, "Bind: %s takes one column, the result has %d", m.name, len(cols))
@@ -244,8 +243,7 @@ func bind(rs *sql.Rows, dst any) error {
 			if err := rs.Scan(obj); err != nil {
 				return fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 			}
-			out = append(out, cache.Load{Obj: obj})
-			*buf = out
+			*st.next() = cache.Load{Obj: obj}
 			if first {
 				break
 			}
@@ -255,37 +253,81 @@ func bind(rs *sql.Rows, dst any) error {
 		if err != nil {
 			return err
 		}
-		out, err = scanRows(rs, r, m, pl, first, out)
-		*buf = out
-		if err != nil {
+		if err := scanRows(rs, r, m, pl, first, st); err != nil {
 			return err
 		}
 		if m.mapped {
-			commit(r, m, pl, out)
+			commit(r, m, pl, st)
 		}
 	}
 	if err := rs.Err(); err != nil {
 		return err
 	}
-	if first && len(out) == 0 {
+	if first && st.n == 0 {
 		return sql.ErrNoRows
 	}
-	store(sh, dv, m, out)
+	store(sh, dv, m, st)
 	return nil
 }
 
-// loadBufs recycles the slices in which Bind stages its rows.
-var loadBufs = sync.Pool{New: func() any { s := make([]cache.Load, 0, 64); return &s }}
+// stage holds the loads of one Bind, one a row, in chunks of loadChunk: a
+// Bind of many rows never copies the rows staged so far into a larger
+// slice, as append would, and the map takes the chunks as they are
+// (cache.Map.PutChunks). Stages are recycled (stages), with their first
+// chunks.
+type stage struct {
+	chunks [][]cache.Load // filled in order: every one full but the last
+	n      int            // loads in all chunks
+	spare  [][]cache.Load // empty chunks kept for the next Bind
+}
 
-// putLoads returns a staging slice to loadBufs, cleared so that the pool
-// holds no object alive.
-func putLoads(buf *[]cache.Load) {
-	if cap(*buf) > 1<<14 {
-		return // let a huge one go
+// loadChunk is how many loads a chunk of a stage holds: 512 loads of 48
+// bytes fill a small size class exactly (24 KB), below the 32 KB past
+// which every allocation is a span of its own.
+const loadChunk = 512
+
+// keptChunks is how many chunks a recycled stage keeps: a Bind of many
+// rows leaves the rest to the collector.
+const keptChunks = 8
+
+var stages = sync.Pool{New: func() any { return new(stage) }}
+
+// next returns the place of the next load, making a chunk when the last
+// one is full.
+func (s *stage) next() *cache.Load {
+	if k := len(s.chunks); k == 0 || len(s.chunks[k-1]) == loadChunk {
+		var c []cache.Load
+		if j := len(s.spare); j > 0 {
+			c, s.spare = s.spare[j-1], s.spare[:j-1]
+		} else {
+			c = make([]cache.Load, 0, loadChunk)
+		}
+		s.chunks = append(s.chunks, c)
 	}
-	clear((*buf)[:cap(*buf)]) // drop the references to objects and keys
-	*buf = (*buf)[:0]
-	loadBufs.Put(buf)
+	c := &s.chunks[len(s.chunks)-1]
+	*c = (*c)[:len(*c)+1]
+	s.n++
+	return &(*c)[len(*c)-1]
+}
+
+// first returns the first load; s holds one.
+func (s *stage) first() *cache.Load { return &s.chunks[0][0] }
+
+// release clears s, so that the pool holds no object alive, and returns it
+// to stages with at most keptChunks chunks.
+func (s *stage) release() {
+	for i, c := range s.chunks {
+		clear(c)
+		if len(s.spare) < keptChunks {
+			s.spare = append(s.spare, c[:0])
+		}
+		s.chunks[i] = nil
+	}
+	s.chunks, s.n = s.chunks[:0], 0
+	if cap(s.chunks) > 1<<10 {
+		s.chunks = nil // let a huge list go
+	}
+	stages.Put(s)
 }
 
 // scanRows scans the rows of a struct type into out, with plan pl: every
@@ -293,7 +335,7 @@ func putLoads(buf *[]cache.Load) {
 // fresh (or partial, when pl is partial too) is not scanned: its canonical
 // object is taken instead, unless the query refreshes. It closes rs before
 // it returns, so that a late error from the driver fails the Bind.
-func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache.Load) ([]cache.Load, error) {
+func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out *stage) error {
 	var cur cache.Cursor // looks each row up before it is scanned; nil: no need
 	if m.mapped && !r.refresh {
 		cur = r.m().Cursor(m.ctype)
@@ -314,12 +356,12 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 			var err error
 			key, keyOK, err = pl.rawKey(m, r)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if keyOK && cur != nil {
 				p, st := cur.Lookup(key)
 				if st == cache.Fresh || (st == cache.Partial && pl.partial) {
-					out = append(out, cache.Load{Key: key, Obj: p, Canonical: true})
+					*out.next() = cache.Load{Key: key, Obj: p, Canonical: true}
 					if first {
 						break
 					}
@@ -329,7 +371,7 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 		}
 		obj, p := m.newObj()
 		if err := scanRow(rs, pl, p, dest, vals, &fieldDest); err != nil {
-			return nil, fmt.Errorf("idmap: Bind %s: %w", m.name, err)
+			return fmt.Errorf("idmap: Bind %s: %w", m.name, err)
 		}
 		for _, f := range pl.raw {
 			f.detachRawBytes(p)
@@ -337,24 +379,21 @@ func scanRows(rs *sql.Rows, r *rows, m *model, pl *plan, first bool, out []cache
 		if m.mapped && !keyOK {
 			k, err := m.objKey("Bind", p)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			key = k
 		}
-		out = append(out, cache.Load{Key: key, Obj: obj, Epoch: r.epoch, Partial: pl.partial, Refresh: r.refresh})
+		*out.next() = cache.Load{Key: key, Obj: obj, Epoch: r.epoch, Partial: pl.partial, Refresh: r.refresh}
 		if first {
 			break
 		}
 	}
 	if err := rs.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	// The rows must have ended cleanly before anything is stored: close them
 	// now to learn about a late error.
-	if err := rs.Close(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return rs.Close()
 }
 
 // scanRow scans the current row into the object at p. With pl.direct, dest
@@ -390,55 +429,70 @@ func scanRow(rs *sql.Rows, pl *plan, p unsafe.Pointer, dest, vals []any, fieldDe
 
 // commit offers the loaded objects to the map and replaces them with the
 // canonical ones.
-func commit(r *rows, m *model, pl *plan, out []cache.Load) {
+func commit(r *rows, m *model, pl *plan, out *stage) {
 	if r.scope == nil {
 		noteUnscopedBind(r, m)
 	}
 	cm := r.m()
 	if !r.refresh || cm.Scoped() {
-		cm.PutAll(m.ctype, out, pl.applyFn)
+		cm.PutChunks(m.ctype, out.chunks, pl.applyFn)
 		return
 	}
 	// Refreshing in the shared map replaces the entry with each load: one
 	// object per key within one result.
 	refreshed := make(map[any]any)
-	for i := range out {
-		if out[i].Canonical {
-			continue
+	for _, c := range out.chunks {
+		for i := range c {
+			l := &c[i]
+			if l.Canonical {
+				continue
+			}
+			if p, ok := refreshed[l.Key]; ok {
+				l.Obj = p
+				continue
+			}
+			l.Obj = cm.Put(m.ctype, l, pl.applyFn)
+			refreshed[l.Key] = l.Obj
 		}
-		if p, ok := refreshed[out[i].Key]; ok {
-			out[i].Obj = p
-			continue
-		}
-		out[i].Obj = cm.Put(m.ctype, &out[i], pl.applyFn)
-		refreshed[out[i].Key] = out[i].Obj
 	}
 }
 
 // store sets the destination to the objects of out, by shape. For **T and
 // *T, out is not empty: bind returns sql.ErrNoRows before it calls store.
-func store(sh shape, dv reflect.Value, m *model, out []cache.Load) {
+func store(sh shape, dv reflect.Value, m *model, out *stage) {
 	switch sh {
 	case shapeSliceOfPtr:
-		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
+		s := reflect.MakeSlice(dv.Type().Elem(), out.n, out.n)
 		if s.Type() == reflect.SliceOf(reflect.PointerTo(m.typ)) {
-			setPointers(s, out)
+			off := 0
+			for _, c := range out.chunks {
+				setPointers(s, off, c)
+				off += len(c)
+			}
 		} else {
-			for i, o := range out {
-				s.Index(i).Set(reflect.ValueOf(o.Obj).Convert(s.Type().Elem()))
+			i := 0
+			for _, c := range out.chunks {
+				for _, o := range c {
+					s.Index(i).Set(reflect.ValueOf(o.Obj).Convert(s.Type().Elem()))
+					i++
+				}
 			}
 		}
 		dv.Elem().Set(s)
 	case shapePtrPtr:
-		dv.Elem().Set(reflect.ValueOf(out[0].Obj).Convert(dv.Type().Elem()))
+		dv.Elem().Set(reflect.ValueOf(out.first().Obj).Convert(dv.Type().Elem()))
 	case shapeSlice:
-		s := reflect.MakeSlice(dv.Type().Elem(), len(out), len(out))
-		for i, o := range out {
-			s.Index(i).Set(reflect.ValueOf(o.Obj).Elem())
+		s := reflect.MakeSlice(dv.Type().Elem(), out.n, out.n)
+		i := 0
+		for _, c := range out.chunks {
+			for _, o := range c {
+				s.Index(i).Set(reflect.ValueOf(o.Obj).Elem())
+				i++
+			}
 		}
 		dv.Elem().Set(s)
 	case shapePtr:
-		dv.Elem().Set(reflect.ValueOf(out[0].Obj).Elem())
+		dv.Elem().Set(reflect.ValueOf(out.first().Obj).Elem())
 	}
 }
 

@@ -14,20 +14,18 @@ import (
 // from a statement its driver answers without a round trip to the server.
 // A q of another database, a bad key or a type that is not mapped give nil.
 func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
+	// Get's hit path (see Get): pk does not escape.
+	if sdb, ok := q.(*sql.DB); ok && len(pk) == 1 && ctx != nil {
+		if p := getHit(ptrWordOf[T](), sdb, ctx, pk[0]); p != nil {
+			return (*T)(p)
+		}
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m, err := mappedModel(typeFor[T](), "Cached")
+	m, err := mappedModelOf[T]("Cached")
 	if err != nil {
 		return nil
-	}
-	// Get's typed hit path (see Get): pk does not escape.
-	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
-		if db := databaseOf(sdb); db != nil {
-			if p, hit := db.lookupTyped(scopeFrom(ctx), m, pk[0]); hit {
-				return as[T](p)
-			}
-		}
 	}
 	return cachedSlow[T](ctx, q, m, hideArgs(pk))
 }

@@ -171,6 +171,7 @@ func (c *connector) Driver() driver.Driver { return c.bound }
 // not seen (a file replaced, an in-memory database gone), so nothing loaded
 // before is served without a reload.
 func (c *connector) Close() error {
+	c.db.unlink()
 	c.db.cdb.ExpireAll()
 	if c.db.bus != nil {
 		detach(c.db.bus, c.db.cdb)

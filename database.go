@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/go-idmap/idmap/bus"
 	"github.com/go-idmap/idmap/cache"
@@ -35,6 +36,11 @@ type database struct {
 	// sawScope: a query has run in a scope of a context (NewContext,
 	// Middleware) on this database; set once, read by Bind (binder.go).
 	sawScope atomic.Bool
+	// link is the dbLink of the last *sql.DB that a Get went through to
+	// this database (model.relink): made once per *sql.DB, not each time
+	// a model's link moves to it, so that Gets alternating between
+	// databases allocate nothing.
+	link atomic.Pointer[dbLink]
 }
 
 // newDatabase makes the database that opts describe: called defaultName
@@ -99,6 +105,50 @@ func databaseOf(db *sql.DB) *database {
 		return bd.db
 	}
 	return nil
+}
+
+// dbLink pairs a *sql.DB with its database (model.link). Closing the
+// *sql.DB clears both (unlink), so that a model's link holds neither once
+// the database is closed.
+type dbLink struct {
+	sdb unsafe.Pointer // *sql.DB; atomic
+	db  unsafe.Pointer // *database; atomic
+}
+
+// linked returns the database of sdb if it is the last *sql.DB that a Get
+// of m's type went through (one load and a comparison), else nil: then
+// relink.
+func (m *model) linked(sdb *sql.DB) *database {
+	if l := (*dbLink)(atomic.LoadPointer(&m.link)); l != nil && atomic.LoadPointer(&l.sdb) == unsafe.Pointer(sdb) {
+		return (*database)(atomic.LoadPointer(&l.db))
+	}
+	return nil
+}
+
+// unlink forgets db's link to its last *sql.DB: the *sql.DB is closing.
+// Models whose link it is no longer match it, and hold neither the
+// *sql.DB nor db.
+func (db *database) unlink() {
+	if l := db.link.Swap(nil); l != nil {
+		atomic.StorePointer(&l.sdb, nil)
+		atomic.StorePointer(&l.db, nil)
+	}
+}
+
+// relink returns databaseOf(sdb), and makes sdb m's last *sql.DB, with
+// the database's link to sdb (made if sdb is not the database's last).
+func (m *model) relink(sdb *sql.DB) *database {
+	db := databaseOf(sdb)
+	if db == nil {
+		return nil
+	}
+	l := db.link.Load()
+	if l == nil || atomic.LoadPointer(&l.sdb) != unsafe.Pointer(sdb) {
+		l = &dbLink{sdb: unsafe.Pointer(sdb), db: unsafe.Pointer(db)}
+		db.link.Store(l)
+	}
+	atomic.StorePointer(&m.link, unsafe.Pointer(l))
+	return db
 }
 
 // mapsByName holds the maps of every database name used in the process:

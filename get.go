@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"reflect"
+	"unsafe"
 
 	"github.com/go-idmap/idmap/cache"
 )
@@ -15,26 +16,49 @@ import (
 // no round trip to the database; otherwise one SELECT loads it. Absent rows
 // give sql.ErrNoRows.
 func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
-	if ctx == nil {
-		ctx = context.Background()
+	// The hit path of a *sql.DB and one integer or string key (getHit):
+	// the key is read out of pk by value and looked up typed, so that pk
+	// does not escape and the caller's interface boxes stay on its stack.
+	if sdb, ok := q.(*sql.DB); ok && len(pk) == 1 && ctx != nil {
+		if p := getHit(ptrWordOf[T](), sdb, ctx, pk[0]); p != nil {
+			return (*T)(p), nil
+		}
 	}
-	m, err := mappedModel(typeFor[T](), "Get")
+	m, err := mappedModelOf[T]("Get")
 	if err != nil {
 		return nil, err
 	}
-	// The hit path of a *sql.DB and one integer or string key: the key is
-	// read out of pk by value and looked up typed, so that pk does not
-	// escape and the caller's interface boxes stay on its stack.
-	if sdb, ok := q.(*sql.DB); ok && sdb != nil && len(pk) == 1 {
-		if db := databaseOf(sdb); db != nil {
-			if cs := stateFrom(ctx); !cs.refresh {
-				if p, hit := db.lookupTyped(cs.scope, m, pk[0]); hit {
-					return as[T](p), nil
-				}
-			}
-		}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	return getSlow[T](ctx, q, m, hideArgs(pk))
+}
+
+// getHit returns the fresh object of key k in the map that ctx selects in
+// sdb's database, for the mapped type whose pointers have type word w, or
+// nil (then the general path decides). It is not generic, and the object
+// comes back as a pointer: a hit is one call from Get. The object is a *T:
+// every object of a model's maps has the model's pointer type (the maps
+// check it when they store one).
+func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Pointer {
+	m := byPtr(w).Load()
+	if m == nil || m.ptrWord != w || m.typedKey == keyOther {
+		return nil
+	}
+	db := m.linked(sdb)
+	if db == nil {
+		if db = m.relink(sdb); db == nil {
+			return nil
+		}
+	}
+	scope, ok := hitScope(ctx)
+	if !ok {
+		return nil
+	}
+	if p, hit := db.lookupTyped(scope, m, k); hit {
+		return objPtr(p)
+	}
+	return nil
 }
 
 // getSlow is Get past its typed hit path. pk is hidden from escape analysis

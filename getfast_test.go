@@ -2,11 +2,16 @@ package idmap_test
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/go-idmap/idmap"
 )
@@ -193,5 +198,79 @@ func TestGetTxHitAllocs(t *testing.T) {
 		}
 	}); a > 5 {
 		t.Errorf("%v allocations per Get hit in a transaction; want ≤ 5", a)
+	}
+}
+
+// TestGetHitAllocsTwoDBs: Get hits that alternate between two databases
+// allocate nothing either (the model's link to its last *sql.DB is not
+// made anew each time the *sql.DB changes).
+func TestGetHitAllocsTwoDBs(t *testing.T) {
+	bg := context.Background()
+	var dbs [2]*sql.DB
+	var us [2]*User
+	for i := range dbs {
+		db, err := idmap.Open("sqlite3", sqliteDSN(t, "two.db"), idmap.Name(fmt.Sprintf("two-dbs-%d-%d", os.Getpid(), i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		seedUsers(t, db, 1)
+		if us[i], err = idmap.Get[User](bg, db, int64(1)); err != nil {
+			t.Fatal(err)
+		}
+		dbs[i] = db
+	}
+	if us[0] == us[1] {
+		t.Fatal("two databases gave one object")
+	}
+	id := int64(1)
+	if a := testing.AllocsPerRun(200, func() {
+		for i, db := range dbs {
+			if v, err := idmap.Get[User](bg, db, id+zero); err != nil || v != us[i] {
+				t.Fatalf("Get[User] in database %d: %p, %v; want %p", i, v, err, us[i])
+			}
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per two Get hits in two databases; want 0", a)
+	}
+}
+
+// TestGetLinkReleasedOnClose: Get's link from a model to the last *sql.DB
+// it went through does not keep a closed *sql.DB reachable: once closed
+// and dropped, the *sql.DB is collected, and a Get through a new one of
+// the same database finds its objects.
+func TestGetLinkReleasedOnClose(t *testing.T) {
+	bg := context.Background()
+	dsn := sqliteDSN(t, "link.db")
+	name := fmt.Sprintf("link-%d", os.Getpid())
+	gone := func() weak.Pointer[sql.DB] {
+		db, err := idmap.Open("sqlite3", dsn, idmap.Name(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seedUsers(t, db, 1)
+		if _, err := idmap.Get[User](bg, db, int64(1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idmap.Get[User](bg, db, int64(1)); err != nil { // a hit, through the link
+			t.Fatal(err)
+		}
+		w := weak.Make(db)
+		db.Close()
+		return w
+	}()
+	for i := 0; i < 10 && gone.Value() != nil; i++ {
+		runtime.GC()
+	}
+	if gone.Value() != nil {
+		t.Fatal("a closed *sql.DB stays reachable after a Get went through it")
+	}
+	db, err := idmap.Open("sqlite3", dsn, idmap.Name(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if u, err := idmap.Get[User](bg, db, int64(1)); err != nil || u.ID != 1 {
+		t.Fatalf("Get through a new *sql.DB: %v, %v", u, err)
 	}
 }

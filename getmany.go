@@ -29,7 +29,7 @@ func getMany[T any](ctx context.Context, op string, q Querier, keys []any) ([]*T
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m, err := mappedModel(typeFor[T](), op)
+	m, err := mappedModelOf[T](op)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (m *model) selectManySQL(d dialect, keys []any) (string, []any) {
 // takes an integer).
 func GetByKeys[T any, K any](ctx context.Context, q Querier, keys []K) ([]*T, error) {
 	args := make([]any, len(keys))
-	m, err := mappedModel(typeFor[T](), "GetByKeys")
+	m, err := mappedModelOf[T]("GetByKeys")
 	if err != nil {
 		return nil, err
 	}

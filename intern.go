@@ -19,7 +19,7 @@ func Intern[T any](ctx context.Context, q Querier, objs []*T) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m, err := mappedModel(typeFor[T](), "Intern")
+	m, err := mappedModelOf[T]("Intern")
 	if err != nil {
 		return err
 	}

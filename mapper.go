@@ -31,6 +31,7 @@ func Model[T any](opts ...ModelOption) {
 	configs.Store(t, &cfg)
 	models.Store(t, m)
 	modelFast[typeSlot(t)].Store(m)
+	byPtr(m.ptrWord).Store(m)
 	tableIndex.gen.Add(1)
 }
 
@@ -92,6 +93,14 @@ type model struct {
 	err      error // why the type cannot be used as a mapped type
 
 	ctype *cache.Type // the maps' descriptor of this type
+	// ptrWord is the type word of interfaces holding a *typ: the key of
+	// modelByPtr.
+	ptrWord unsafe.Pointer
+	// link is the last *sql.DB a Get of this type went through, and its
+	// database (databaseOf without its two calls). It keeps that *sql.DB
+	// reachable until another replaces it or it closes (database.unlink):
+	// one per type.
+	link unsafe.Pointer // *dbLink; atomic
 
 	lastPlan atomic.Pointer[plan] // the plan of the last result bound, reused for the same columns
 
@@ -128,6 +137,41 @@ func modelOf(t reflect.Type) *model {
 // pointer and compares the type, with no hashing.
 var modelFast [256]atomic.Pointer[model]
 
+// mappedModelOf is mappedModel of T, found by the type word of *T in a
+// direct-mapped cache of the usable mapped models: a hit is two loads and
+// a comparison of words, with no reflect.Type (Get's hit path).
+func mappedModelOf[T any](op string) (*model, error) {
+	w := ptrWordOf[T]()
+	if m := byPtr(w).Load(); m != nil && m.ptrWord == w {
+		return m, nil
+	}
+	return mappedModelOfSlow[T](w, op)
+}
+
+// mappedModelOfSlow is mappedModelOf past its cache: T's model, kept in the
+// cache when usable.
+func mappedModelOfSlow[T any](w unsafe.Pointer, op string) (*model, error) {
+	m, err := mappedModel(typeFor[T](), op)
+	if err == nil {
+		byPtr(w).Store(m)
+	}
+	return m, err
+}
+
+// ptrWordOf returns the type word of interfaces holding a *T.
+func ptrWordOf[T any]() unsafe.Pointer {
+	var p any = (*T)(nil)
+	return (*eface)(unsafe.Pointer(&p)).typ
+}
+
+// modelByPtr holds usable mapped models by the type word of their
+// pointers (mappedModelOf); Model replaces a type's entry.
+var modelByPtr [256]atomic.Pointer[model]
+
+func byPtr(w unsafe.Pointer) *atomic.Pointer[model] {
+	return &modelByPtr[int(uintptr(w)>>5)&(len(modelByPtr)-1)]
+}
+
 // mappedModel returns the model of t, or an error if t cannot be used where
 // a mapped type is needed.
 func mappedModel(t reflect.Type, op string) (*model, error) {
@@ -153,7 +197,7 @@ func typeName(t reflect.Type) string {
 // if any. It does not fail: what makes a mapped type unusable is kept in
 // m.err, returned where the type is used (Model panics with it).
 func buildModel(t reflect.Type, cfg *modelConfig) *model {
-	m := &model{typ: t, name: typeName(t)}
+	m := &model{typ: t, name: typeName(t), ptrWord: ifaceType(reflect.PointerTo(t))}
 	if cfg != nil {
 		m.mapped = true
 		m.table = cfg.table

@@ -30,6 +30,16 @@ func stateFrom(ctx context.Context) ctxState {
 	return ctxState{}
 }
 
+// hitScope is stateFrom for a hit path: the scope ctx selects, and false
+// when ctx asks for a refresh (no hit may be served). ctx is not nil.
+func hitScope(ctx context.Context) (*cache.Scope, bool) {
+	st, _ := ctx.Value(ctxKey{}).(*ctxState)
+	if st == nil {
+		return nil, true
+	}
+	return st.scope, !st.refresh
+}
+
 // withState returns a context derived from ctx that carries st. The state
 // is stored by pointer and never changed after: a context's state is read
 // by copy (stateFrom), and each change makes a new context.

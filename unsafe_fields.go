@@ -42,10 +42,13 @@ func (f *field) detachRawBytes(p unsafe.Pointer) {
 }
 
 // setPointers stores the objects of out, pointers of the slice's element
-// type, into s, a []*T of their length: its array is one pointer word per
-// element.
-func setPointers(s reflect.Value, out []cache.Load) {
-	ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), len(out))
+// type, into s, a []*T, from index off: its array is one pointer word per
+// element, and s has at least off+len(out) of them.
+func setPointers(s reflect.Value, off int, out []cache.Load) {
+	if off < 0 || off+len(out) > s.Len() {
+		panic("idmap: setPointers past the slice's end")
+	}
+	ps := unsafe.Slice((*unsafe.Pointer)(s.UnsafePointer()), s.Len())[off:]
 	for i, o := range out {
 		ps[i] = objPtr(o.Obj)
 	}

@@ -92,7 +92,8 @@ func TestSetPointersAndRawBytes(t *testing.T) {
 	m := modelOf(reflect.TypeFor[fieldsObj]())
 	a, b := &fieldsObj{ID: 1}, &fieldsObj{ID: 2}
 	s := reflect.MakeSlice(reflect.TypeFor[[]*fieldsObj](), 2, 2)
-	setPointers(s, []cache.Load{{Obj: a}, {Obj: b}})
+	setPointers(s, 0, []cache.Load{{Obj: a}})
+	setPointers(s, 1, []cache.Load{{Obj: b}})
 	if got := s.Interface().([]*fieldsObj); got[0] != a || got[1] != b {
 		t.Errorf("setPointers gave %v; want [%p %p]", got, a, b)
 	}

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/go-idmap/idmap/cache/internal/iface"
 )
@@ -36,6 +37,7 @@ type Type struct {
 	Copy func(dst, src any)
 
 	slots atomic.Pointer[[]*sharedMap] // the type's shared map in each database, by DB.id (copy on write)
+	first unsafe.Pointer               // *sharedMap, atomic: the first database's, found with one load (sharedMap)
 	word  atomic.Pointer[iface.Type]   // the type word of the objects' Go type, set by the first store (object.go)
 }
 
@@ -48,9 +50,14 @@ func (t *Type) norm(key any) any {
 
 // DB is the expiry clock and the shared maps of one database.
 type DB struct {
+	// clock is written by every query (Tick, expiries): it has a cache
+	// line of its own, apart from the words every hit reads (whole,
+	// paused, lease, ageFloor, bound), which writes seldom change.
+	clock atomic.Uint64 // the newest epoch handed out
+	_     [56]byte
+
 	id       int // index of the database's slot in each Type
 	name     string
-	clock    atomic.Uint64 // the newest epoch handed out
 	whole    atomic.Uint64 // epoch of the newest whole-database expiry
 	keyLimit int
 
@@ -267,6 +274,15 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 		return true
 	}
 	return d.freshKey(t, typ, any(key), epoch)
+}
+
+// clean reports whether data of table t loaded at epoch are fresh by the
+// checks that need no key: no lease, no pause, and no expiry of the
+// database, the table or any of its keys since epoch. False is not
+// stale: freshOf decides. The pause is read before whole (see freshOf).
+func (d *DB) clean(t *Table, epoch uint64) bool {
+	return d.lease.Load() == 0 && d.paused.Load() == 0 && epoch >= d.whole.Load() &&
+		epoch >= t.epoch.Load() && epoch >= t.keyMax.Load()
 }
 
 // freshKey is the end of fresh: whether the table's written keys hold a

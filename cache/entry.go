@@ -100,6 +100,9 @@ type Map interface {
 	// PutAll is Put for every load not marked Canonical; it sets each
 	// load's Obj to the canonical object.
 	PutAll(typ *Type, loads []Load, apply Apply)
+	// PutChunks is PutAll of the loads of every chunk, in order: a load
+	// of many rows staged in chunks is never copied into one slice.
+	PutChunks(typ *Type, chunks [][]Load, apply Apply)
 	// Remove forgets key; if obj is not nil, only while obj is its object.
 	Remove(typ *Type, key any, obj any) bool
 	// DB returns the database whose map this is.

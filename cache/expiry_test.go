@@ -287,3 +287,44 @@ func TestPausedAndNoShared(t *testing.T) {
 	runtime.KeepAlive(o)
 	runtime.KeepAlive(o2)
 }
+
+// TestKeyExpiryEveryLookup: a key's expiry reaches every lookup of it, by
+// every path (shared and scope, typed and not, a cursor), for int64, int
+// and string keys, and leaves the other keys fresh.
+func TestKeyExpiryEveryLookup(t *testing.T) {
+	for _, keys := range [][2]any{{int64(1), int64(2)}, {"a", "b"}} {
+		d := newTestDB(t)
+		typ := &Type{Name: "everylookup", Table: "every", Strong: true}
+		s := NewScope()
+		objs := map[any]*obj{}
+		for i, k := range keys {
+			o := &obj{id: int64(i)}
+			objs[k] = o
+			d.Shared().Put(typ, &Load{Key: k, Obj: o, Epoch: d.Now()}, nil)
+			s.In(d).Put(typ, &Load{Key: k, Obj: o, Epoch: d.Now()}, nil)
+		}
+		d.ExpireKeys("every", keys[0])
+		lookups := map[string]func(k any) State{
+			"LookupShared":  func(k any) State { _, st := d.LookupShared(typ, k); return st },
+			"Scope.Lookup":  func(k any) State { _, st := s.Lookup(d, typ, k); return st },
+			"shared Cursor": func(k any) State { _, st := d.Shared().Cursor(typ).Lookup(k); return st },
+			"scope Cursor":  func(k any) State { _, st := s.In(d).Cursor(typ).Lookup(k); return st },
+			"typed": func(k any) State {
+				_, st, _, st2 := typedLookups(d, s, typ, k)
+				if st != st2 {
+					return 99
+				}
+				return st
+			},
+		}
+		for name, look := range lookups {
+			if st := look(keys[0]); st != Expired {
+				t.Errorf("%s(%v) after its expiry: %v; want Expired", name, keys[0], st)
+			}
+			if st := look(keys[1]); st != Fresh {
+				t.Errorf("%s(%v), another key: %v; want Fresh", name, keys[1], st)
+			}
+		}
+		runtime.KeepAlive(objs)
+	}
+}

@@ -40,3 +40,17 @@ func mustPanic(t *testing.T, f func()) (msg string) {
 	f()
 	return ""
 }
+
+// typedLookups looks k (an int64 or a string) up with the typed lookups of
+// d's shared map and of scope s.
+func typedLookups(d *DB, s *Scope, typ *Type, k any) (shared any, sst State, scoped any, scst State) {
+	switch x := k.(type) {
+	case int64:
+		shared, sst = d.LookupSharedInt(typ, x)
+		scoped, scst = s.LookupInt(d, typ, x)
+	case string:
+		shared, sst = d.LookupSharedString(typ, x)
+		scoped, scst = s.LookupString(d, typ, x)
+	}
+	return shared, sst, scoped, scst
+}

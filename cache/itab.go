@@ -1,15 +1,18 @@
 package cache
 
 import (
+	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 )
 
-// itab is a table of int64 keys that readers probe without a lock: open
-// addressing with linear probing, every word read with an atomic load.
+// ktab is a table of int64 keys (itab) or string keys (stab) that readers
+// probe without a lock: open addressing with linear probing, the words a
+// writer changes read with atomic loads.
 // Writers are serialised by the table's owner (a shard's mutex, a scope's
 // locks); a reader takes no lock and writes nothing, so that a hit runs no
 // locked instruction and two goroutines reading one table share its cache
@@ -32,21 +35,54 @@ import (
 //     atomic store; the old one is never written again, so a reader that
 //     still probes it sees the state at the moment of the switch.
 //
-// A slot is 24 bytes: the key, the object (or weak pointer) and the meta
-// word. Sizes are not powers of two: the index is the high word of the
-// hash times the size, so that the load factor stays between minLoad and
-// maxLoad (heap per entry 24/maxLoad to 24/minLoad bytes).
-type itab struct {
-	slots []islot
-	used  int // slots that hold a key (live or tombstone); owner's lock
-	live  int // slots that hold an object; owner's lock
+// A slot is the key, the object (or weak pointer) and the meta word: 24
+// bytes for an int64 key, 40 for a string with its hash. Sizes are not
+// powers of two (the index is the high word of the placement word times
+// the size), so that the load factor stays between the new and the
+// maximum load (full, sizeFor): for int64 keys 5/7 to 7/8, 27–34 bytes an
+// entry.
+type ktab[K comparable] struct {
+	slots []kslot[K]
+	used  int32 // slots that hold a key (live or tombstone); owner's lock
+	live  int32 // slots that hold an object; owner's lock
+	disp  int32 // owner's lock: the sum of the used slots' distances from home
+	// seed is 0 while keys are placed at their placement word mod the
+	// size (see ihash), else the seed of the mixer that places them
+	// (seeded). Fixed for the table's life.
+	seed uint32
+	// recip is 2^64/len(slots), rounded up: h*recip (mod 2^64) is h mod n
+	// as a fraction of 2^64, with no division (Lemire's fastmod).
+	recip uint64
+	// (48 bytes in all: a table of a few keys, as each of a shared map's
+	// 64 shards holds at 10^3 entries, costs little beyond its slots.)
 }
 
-type islot struct {
-	key  atomic.Int64
+// kslot is a slot of a ktab. Its key is written once, before its meta
+// word first becomes non-zero, and never again: a reader reads the key
+// only after it loaded a non-zero meta word, which orders the key's write
+// before its read.
+type kslot[K comparable] struct {
+	key  K
 	ref  unsafe.Pointer // atomic: the object, or a weak pointer's bits; nil: no object
 	meta atomic.Uint64  // slot meta << seqBits | sequence; 0: never used
 }
+
+// itab is the table of int64 keys; stab, of string keys, each kept with
+// its hash (skey).
+type (
+	itab = ktab[int64]
+	stab = ktab[skey]
+)
+
+// skey is a string key with its placement word (shash): two keys compare
+// their hashes before their bytes, so that a probe past other keys
+// compares no strings.
+type skey struct {
+	h uint64
+	s string
+}
+
+func strKey(k string) skey { return skey{shash(k), k} }
 
 const (
 	seqBits = 16
@@ -60,7 +96,72 @@ const (
 	// the table rebuilds it with the live keys at about newLoad.
 	maxLoadNum, maxLoadDen = 7, 8
 	newLoadNum, newLoadDen = 5, 7
+
+	// A table placed by the key mod its size (ihash) is rebuilt seeded
+	// once a key lands further than maxDisp from home, or the mean
+	// distance exceeds maxMeanDisp: keys chosen to collide cost a
+	// rebuild, not long probes.
+	// (Random keys, at the highest load, average 3.5.)
+	maxDisp     = 64
+	maxMeanDisp = 6
 )
+
+// hashOf is the placement word of a key: ihash of an int64, the hash an
+// skey carries.
+func hashOf[K comparable](k K) uint64 {
+	switch x := any(k).(type) {
+	case int64:
+		return ihash(x)
+	case skey:
+		return x.h
+	}
+	panic("idmap/cache: a ktab of keys that are neither int64 nor skey")
+}
+
+// shash is the placement word of a string key: its hash with the
+// process's random seed, which no caller can predict.
+func shash(k string) uint64 { return maphash.String(hashSeed, k) }
+
+// full reports whether used slots would load t past its maximum (the
+// table then grows): 7/8 for int64 keys, which mostly sit in their home
+// slots (ihash); 2/3 for string keys, placed at random, whose probes grow
+// long at higher loads (a hit at 10^3 keys: 57 ns at 7/8, 30 ns at 2/3,
+// 28 ns at 1/2; 60–80 bytes a slot of 40).
+func (t *ktab[K]) full(used int) bool {
+	if isStr[K]() {
+		return used*3 > len(t.slots)*2
+	}
+	return used*maxLoadDen > len(t.slots)*maxLoadNum
+}
+
+// fits reports whether n more keys fit in t without a rebuild.
+func (t *ktab[K]) fits(n int) bool { return t != nil && !t.full(int(t.used)+n) }
+
+// sizeFor is the size of a new table for live keys: at 5/7 for int64
+// keys, 1/2 for strings.
+func sizeFor[K comparable](live int) int {
+	if isStr[K]() {
+		return live*2 + 1
+	}
+	return live*newLoadDen/newLoadNum + 1
+}
+
+func isStr[K comparable]() bool {
+	var k K
+	_, ok := any(k).(skey)
+	return ok
+}
+
+// ihash is the placement word of an int64 key: the key itself. A table
+// that is not seeded puts key k in slot k mod n (of n slots, an odd
+// number), as CPython's dict puts ints: keys that are consecutive, or a
+// fixed distance apart, as primary keys mostly are, land in distinct slots,
+// and a hit is one probe. The low shardBits bits pick a shared map's shard;
+// the keys of one shard, a multiple of 64 apart, are still distinct mod an
+// odd n. Keys that collide under it (chosen so, or by chance) make the
+// table switch to a seeded mixer (itab.seed), whose placement no caller
+// can predict.
+func ihash(k int64) uint64 { return uint64(k) }
 
 // mix is a 64-bit mixer (murmur3's finaliser): keys a fixed distance apart
 // land far apart.
@@ -74,11 +175,33 @@ func mix(k int64) uint64 {
 	return x
 }
 
-// home is the first slot of hash h (its top shardBits bits are the
-// shard's, the rest place it in the table).
-func (t *itab) home(h uint64) int {
-	hi, _ := bits.Mul64(h<<shardBits, uint64(len(t.slots)))
+// home is the first slot of a key of placement word h (hashOf): h mod the
+// table's size, or, in a seeded table, the seeded mix of h scaled to the
+// size. (For h beyond about 2^64/n² the product drifts from h mod n by
+// a slot every 2^64/n² keys: consecutive keys still take consecutive
+// slots.)
+func (t *ktab[K]) home(h uint64) int {
+	if t.seed != 0 {
+		h = mix(int64(h ^ uint64(t.seed)))
+	} else {
+		h *= t.recip
+	}
+	hi, _ := bits.Mul64(h, uint64(len(t.slots)))
 	return int(hi)
+}
+
+// dist returns how far slot i is from home slot j, along the probe.
+func (t *ktab[K]) dist(i, j int) int {
+	if i >= j {
+		return i - j
+	}
+	return i + len(t.slots) - j
+}
+
+// crowded reports whether a table placed by ihash (not seeded) holds keys too far from
+// home (see maxDisp), after a key was placed d slots from its home.
+func (t *ktab[K]) crowded(d int) bool {
+	return t.seed == 0 && (d > maxDisp || int(t.disp) > maxMeanDisp*int(t.used)+maxDisp)
 }
 
 func packMeta(meta uint64) uint64 {
@@ -89,21 +212,37 @@ func packMeta(meta uint64) uint64 {
 }
 
 // get returns the object and meta of key k (hash h) in t; ok is false when
-// t holds no object under k. No lock.
-func (t *itab) get(h uint64, k int64) (ref unsafe.Pointer, meta uint64, ok bool) {
+// t holds no object under k. No lock. Inlined: the key in its home slot,
+// with no writer between its stores, is read here.
+func (t *ktab[K]) get(h uint64, k K) (ref unsafe.Pointer, meta uint64, ok bool) {
 	if t == nil {
 		return nil, 0, false
 	}
+	i := t.home(h)
+	if uint(i) < uint(len(t.slots)) {
+		sl := &t.slots[i]
+		if m1 := sl.meta.Load(); m1 != 0 && m1&1 == 0 && sl.key == k {
+			r := atomic.LoadPointer(&sl.ref)
+			if sl.meta.Load() == m1 {
+				return r, m1 >> seqBits, r != nil
+			}
+		}
+	}
+	return t.probeGet(i, k)
+}
+
+// probeGet is get past the home slot i of k: the probe, and the seqlock's
+// retries.
+func (t *ktab[K]) probeGet(i int, k K) (ref unsafe.Pointer, meta uint64, ok bool) {
 	s := t.slots
 	n := len(s)
-	i := t.home(h)
 	for range n {
 		sl := &s[i]
 		m1 := sl.meta.Load()
 		if m1 == 0 {
 			return nil, 0, false
 		}
-		if sl.key.Load() == k {
+		if sl.key == k {
 			for spin := 0; ; spin++ {
 				if m1&1 != 0 { // a writer is between its stores
 					if spin > 16 {
@@ -130,7 +269,7 @@ func (t *itab) get(h uint64, k int64) (ref unsafe.Pointer, meta uint64, ok bool)
 // probe returns the index of k's slot in t (found), else of the empty
 // slot that ends k's probe, where k goes if stored; -1 if t is nil.
 // Owner's lock held.
-func (t *itab) probe(h uint64, k int64) (i int, found bool) {
+func (t *ktab[K]) probe(h uint64, k K) (i int, found bool) {
 	if t == nil {
 		return -1, false
 	}
@@ -142,7 +281,7 @@ func (t *itab) probe(h uint64, k int64) (i int, found bool) {
 		if sl.meta.Load() == 0 {
 			return i, false
 		}
-		if sl.key.Load() == k {
+		if sl.key == k {
 			return i, true
 		}
 		if i++; i == n {
@@ -153,7 +292,7 @@ func (t *itab) probe(h uint64, k int64) (i int, found bool) {
 }
 
 // find returns the index of k's slot in t, or -1. Owner's lock held.
-func (t *itab) find(h uint64, k int64) int {
+func (t *ktab[K]) find(h uint64, k K) int {
 	if i, ok := t.probe(h, k); ok {
 		return i
 	}
@@ -167,11 +306,11 @@ func (t *itab) find(h uint64, k int64) int {
 // meta. A slot's sequence therefore never wraps in place: the writer
 // rebuilds the table first (rebuild starts every sequence afresh), and the
 // old table, which paused readers may still probe, is never written again.
-func (t *itab) lastSeq(i int) bool { return t.slots[i].meta.Load()&seqMask >= seqMask-1 }
+func (t *ktab[K]) lastSeq(i int) bool { return t.slots[i].meta.Load()&seqMask >= seqMask-1 }
 
 // set gives slot i the object ref and meta under the seqlock; slot i is not
 // at its last sequence (lastSeq). Owner's lock held.
-func (t *itab) set(i int, ref unsafe.Pointer, meta uint64) {
+func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64) {
 	sl := &t.slots[i]
 	old := sl.meta.Load()
 	seq := old & seqMask
@@ -197,7 +336,7 @@ func (t *itab) set(i int, ref unsafe.Pointer, meta uint64) {
 // putItab stores k (hash h) with ref and meta in *p's table, growing it
 // when needed, and publishes the new table if it made one. Owner's lock
 // held.
-func putItab(p *atomic.Pointer[itab], h uint64, k int64, ref unsafe.Pointer, meta uint64) {
+func putItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K, ref unsafe.Pointer, meta uint64) {
 	t := p.Load()
 	i, found := t.probe(h, k)
 	putAt(p, t, i, found, h, k, ref, meta)
@@ -205,7 +344,7 @@ func putItab(p *atomic.Pointer[itab], h uint64, k int64, ref unsafe.Pointer, met
 
 // putAt is putItab after t.probe(h, k) returned i and found: a store of a
 // new key probes the table once.
-func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int64, ref unsafe.Pointer, meta uint64) {
+func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bool, h uint64, k K, ref unsafe.Pointer, meta uint64) {
 	if found && t.lastSeq(i) {
 		t = t.rebuild(1)
 		p.Store(t)
@@ -218,25 +357,52 @@ func putAt(p *atomic.Pointer[itab], t *itab, i int, found bool, h uint64, k int6
 	if ref == nil {
 		return
 	}
-	if t == nil || i < 0 || (t.used+1)*maxLoadDen > len(t.slots)*maxLoadNum {
+	if t == nil || i < 0 || t.full(int(t.used)+1) {
 		t = t.rebuild(1)
 		p.Store(t)
 		i, _ = t.probe(h, k)
 	}
-	t.slots[i].key.Store(k)
+	d := t.dist(i, t.home(h))
+	if t.crowded(d) {
+		t = t.rebuildSeeded(1)
+		p.Store(t)
+		i, _ = t.probe(h, k)
+		d = t.dist(i, t.home(h))
+	}
+	t.slots[i].key = k // before set makes the meta word non-zero
 	t.used++
+	t.disp += int32(d)
 	t.set(i, ref, meta)
 }
 
 // rebuild returns a new table holding t's live slots with room for extra
-// more at about newLoad. Owner's lock held.
-func (t *itab) rebuild(extra int) *itab {
+// more at about newLoad, placed as t's are (a table seeded once stays
+// seeded), or seeded if the placement by ihash crowds them. Owner's lock
+// held.
+func (t *ktab[K]) rebuild(extra int) *ktab[K] {
+	var seed uint32
+	if t != nil {
+		seed = t.seed
+	}
+	nt := t.rebuildWith(extra, seed)
+	if nt.crowded(0) {
+		return t.rebuildSeeded(extra)
+	}
+	return nt
+}
+
+// rebuildSeeded is rebuild with a new random seed.
+func (t *ktab[K]) rebuildSeeded(extra int) *ktab[K] {
+	return t.rebuildWith(extra, rand.Uint32()|1)
+}
+
+func (t *ktab[K]) rebuildWith(extra int, seed uint32) *ktab[K] {
 	live := extra
 	if t != nil {
-		live += t.live
+		live += int(t.live)
 	}
-	n := max(minCap, live*newLoadDen/newLoadNum+1)
-	nt := &itab{slots: make([]islot, n)}
+	n := max(minCap, sizeFor[K](live)) | 1 // odd: see ihash
+	nt := &ktab[K]{slots: make([]kslot[K], n), seed: seed, recip: ^uint64(0)/uint64(n) + 1}
 	if t == nil {
 		return nt
 	}
@@ -246,26 +412,28 @@ func (t *itab) rebuild(extra int) *itab {
 		if r == nil {
 			continue
 		}
-		k := sl.key.Load()
-		j := nt.home(mix(k))
+		k := sl.key
+		home := nt.home(hashOf(k))
+		j := home
 		for nt.slots[j].meta.Load() != 0 {
 			if j++; j == n {
 				j = 0
 			}
 		}
 		d := &nt.slots[j]
-		d.key.Store(k)
+		d.key = k
 		atomic.StorePointer(&d.ref, r)
 		d.meta.Store(sl.meta.Load()&^seqMask | 2)
 		nt.used++
 		nt.live++
+		nt.disp += int32(nt.dist(j, home))
 	}
 	return nt
 }
 
 // del removes k's object from *p's table, shrinking the table when few
 // live slots are left. Owner's lock held.
-func delItab(p *atomic.Pointer[itab], h uint64, k int64) bool {
+func delItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K) bool {
 	t := p.Load()
 	i := t.find(h, k)
 	if i < 0 || atomic.LoadPointer(&t.slots[i].ref) == nil {
@@ -283,7 +451,7 @@ func delItab(p *atomic.Pointer[itab], h uint64, k int64) bool {
 
 // shrink rebuilds the table when tombstones are most of it. Owner's lock
 // held.
-func (t *itab) shrink(p *atomic.Pointer[itab]) {
+func (t *ktab[K]) shrink(p *atomic.Pointer[ktab[K]]) {
 	switch {
 	case t == nil:
 	case t.live == 0:
@@ -295,42 +463,48 @@ func (t *itab) shrink(p *atomic.Pointer[itab]) {
 
 // each calls f with every live slot's key, object and meta. Owner's lock
 // held (or the table is no longer written).
-func (t *itab) each(f func(k int64, ref unsafe.Pointer, meta uint64)) {
+func (t *ktab[K]) each(f func(k K, ref unsafe.Pointer, meta uint64)) {
 	if t == nil {
 		return
 	}
 	for i := range t.slots {
 		sl := &t.slots[i]
 		if r := atomic.LoadPointer(&sl.ref); r != nil {
-			f(sl.key.Load(), r, sl.meta.Load()>>seqBits)
+			f(sl.key, r, sl.meta.Load()>>seqBits)
 		}
 	}
 }
 
 // lenOf returns how many live slots t holds. Owner's lock held.
-func (t *itab) lenOf() int {
+func (t *ktab[K]) lenOf() int {
 	if t == nil {
 		return 0
 	}
-	return t.live
+	return int(t.live)
 }
 
-// ishard is one shard of a shared map's int64 keys: its table, read with
-// no lock, and the mutex that serialises its writers.
-type ishard struct {
+// khard is one shard of a shared map's int64 (or string) keys: its
+// table, read with no lock, and the mutex that serialises its writers.
+type khard[K comparable] struct {
 	mu  sync.Mutex
-	tab atomic.Pointer[itab] // written under mu; nil: empty
+	tab atomic.Pointer[ktab[K]] // written under mu; nil: empty
 	_   [64 - 16]byte
 }
 
-// ishards are the shards of a shared map's int64 (and int) keys. The top
-// shardBits bits of a key's hash (mix) pick its shard.
-type ishards [nShards]ishard
+// kshards are the shards of a shared map's int64 (and int) keys, or of
+// its string keys. The low shardBits bits of a key's placement word
+// (hashOf) pick its shard.
+type kshards[K comparable] [nShards]khard[K]
 
-func (s *ishards) shard(h uint64) *ishard { return &s[h>>(64-shardBits)] }
+type (
+	ishards = kshards[int64]
+	sshards = kshards[skey]
+)
+
+func (s *kshards[K]) shard(h uint64) *khard[K] { return &s[h&(nShards-1)] }
 
 // get returns the slot of k (hash h). No lock.
-func (s *ishards) get(h uint64, k int64) (slot, bool) {
+func (s *kshards[K]) get(h uint64, k K) (slot, bool) {
 	if s == nil {
 		return slot{}, false
 	}
@@ -340,7 +514,7 @@ func (s *ishards) get(h uint64, k int64) (slot, bool) {
 
 // compute calls f with the slot of k (hash h) under its shard's mutex, and
 // does what it returns.
-func (s *ishards) compute(h uint64, k int64, f func(cur slot, ok bool) (slot, op)) {
+func (s *kshards[K]) compute(h uint64, k K, f func(cur slot, ok bool) (slot, op)) {
 	sh := s.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -365,7 +539,7 @@ func (s *ishards) compute(h uint64, k int64, f func(cur slot, ok bool) (slot, op
 	}
 }
 
-func (s *ishards) len() int {
+func (s *kshards[K]) len() int {
 	if s == nil {
 		return 0
 	}
@@ -379,7 +553,7 @@ func (s *ishards) len() int {
 	return n
 }
 
-func (s *ishards) clear() {
+func (s *kshards[K]) clear() {
 	if s == nil {
 		return
 	}
@@ -393,16 +567,16 @@ func (s *ishards) clear() {
 
 // sweep deletes the slots for which dead reports true, and returns how
 // many it deleted. It looks without the lock and deletes under it.
-func (s *ishards) sweep(dead func(slot) bool) int {
+func (s *kshards[K]) sweep(dead func(slot) bool) int {
 	if s == nil {
 		return 0
 	}
 	n := 0
-	var ks []int64
+	var ks []K
 	for i := range s {
 		sh := &s[i]
 		ks = ks[:0]
-		sh.tab.Load().each(func(k int64, r unsafe.Pointer, m uint64) {
+		sh.tab.Load().each(func(k K, r unsafe.Pointer, m uint64) {
 			if dead(slot{ref: r, meta: m}) {
 				ks = append(ks, k)
 			}
@@ -412,7 +586,7 @@ func (s *ishards) sweep(dead func(slot) bool) int {
 		}
 		sh.mu.Lock()
 		for _, k := range ks {
-			h := mix(k)
+			h := hashOf(k)
 			t := sh.tab.Load()
 			if j := t.find(h, k); j >= 0 {
 				sl := &t.slots[j]
@@ -429,7 +603,7 @@ func (s *ishards) sweep(dead func(slot) bool) int {
 
 // updateItab calls f with every live slot of *p's table and stores what it
 // returns. Owner's lock held.
-func updateItab(p *atomic.Pointer[itab], f func(k int64, ref unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64)) {
+func updateItab[K comparable](p *atomic.Pointer[ktab[K]], f func(k K, ref unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64)) {
 	t := p.Load()
 	if t == nil {
 		return
@@ -448,7 +622,7 @@ func updateItab(p *atomic.Pointer[itab], f func(k int64, ref unsafe.Pointer, met
 			continue
 		}
 		m := sl.meta.Load() >> seqBits
-		if nr, nm := f(sl.key.Load(), r, m); nr != r || nm != m {
+		if nr, nm := f(sl.key, r, m); nr != r || nm != m {
 			t.set(i, nr, nm)
 		}
 	}

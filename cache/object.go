@@ -61,6 +61,17 @@ func (t *Type) match(obj any) (p unsafe.Pointer, ok bool) {
 	return p, p != nil && iface.TypeOf(obj) == t.word.Load()
 }
 
+// checkChunks checks the loads of every chunk (checkLoads) and returns
+// how many there are.
+func checkChunks(typ *Type, chunks [][]Load) int {
+	n := 0
+	for _, c := range chunks {
+		checkLoads(typ, c)
+		n += len(c)
+	}
+	return n
+}
+
 // checkLoads checks every object of loads (see ptr) before PutAll stores
 // any: a bad one panics with the map unchanged.
 func checkLoads(t *Type, loads []Load) {

@@ -13,11 +13,11 @@ import (
 // from or writes to the shared maps, and is safe for concurrent use: a
 // handler may fan out.
 //
-// Readers and writers. A lookup of an int64 or int key reads the scope's
-// table of those keys with no lock (itab). A lookup of another key takes
-// the read lock of one stripe, picked by the P that runs the reading
-// goroutine, so that goroutines reading one scope at once do not fight
-// over one cache line; a write (a load, a flush, an expiry) takes every
+// Readers and writers. A lookup of an int64, int or string key reads the
+// scope's table of those keys with no lock (ktab). A lookup of another
+// key takes the read lock of one stripe, picked by the P that runs the
+// reading goroutine, so that goroutines reading one scope at once do not
+// fight over one cache line; a write (a load, a flush, an expiry) takes every
 // stripe's write lock, after mu. Loads write once per Bind; lookups are
 // the common case.
 type Scope struct {
@@ -139,19 +139,20 @@ func (l *ledger) release() {
 
 // scopeMap is a scope's map of one Go type in one database. Entries are
 // held by value: a load into a scope allocates no entry. int64 (and int)
-// keys and string keys, the common cases, live in maps of their own, which
-// hash them without going through an interface. The maps are protected by
-// the scope's stripes: read under one, written under all.
+// keys and string keys, the common cases, live in tables of their own,
+// which hash them without going through an interface and are read with no
+// lock (ktab); other keys in a Go map that the scope's stripes protect
+// (read under one). Every write holds all the stripes.
 type scopeMap struct {
 	db    *DB
 	typ   *Type
 	table *Table
 	count *ledgerItem
-	ints  atomic.Pointer[itab]  // int64 and int keys: read with no lock; written under the scope's locks
-	strs  map[string]scopeEntry // string keys; nil until the first
-	other map[any]scopeEntry    // every other key; nil until the first
-	hint  int                   // room to make the first map with
-	dead  atomic.Bool           // flushed: no longer the scope's map of its type
+	ints  atomic.Pointer[itab] // int64 and int keys: read with no lock; written under the scope's locks
+	strs  atomic.Pointer[stab] // string keys: the same
+	other map[any]scopeEntry   // every other key; nil until the first
+	hint  int                  // room to make the first map with
+	dead  atomic.Bool          // flushed: no longer the scope's map of its type
 }
 
 func (m *scopeMap) get(key any) (scopeEntry, bool) {
@@ -163,16 +164,23 @@ func (m *scopeMap) get(key any) (scopeEntry, bool) {
 	case int:
 		e, ok = m.getInt(int64(k))
 	case string:
-		e, ok = m.strs[k]
+		e, ok = m.getStr(k)
 	default:
 		e, ok = m.other[key]
 	}
 	return e, ok
 }
 
+// getStr returns the entry of string key k, with no lock.
+func (m *scopeMap) getStr(k string) (scopeEntry, bool) {
+	sk := strKey(k)
+	r, meta, ok := m.strs.Load().get(sk.h, sk)
+	return scopeEntry{obj: r, meta: meta}, ok
+}
+
 // getInt returns the entry of int key k, with no lock.
 func (m *scopeMap) getInt(k int64) (scopeEntry, bool) {
-	r, meta, ok := m.ints.Load().get(mix(k), k)
+	r, meta, ok := m.ints.Load().get(ihash(k), k)
 	return scopeEntry{obj: r, meta: meta}, ok
 }
 
@@ -183,17 +191,22 @@ func (m *scopeMap) set(key any, e scopeEntry) {
 	case int:
 		m.setInt(int64(k), e)
 	case string:
-		setIn(&m.strs, k, e, m.hint)
+		sk := strKey(k)
+		putKey(&m.strs, sk.h, sk, e, m.hint)
 	default:
 		setIn(&m.other, key, e, m.hint)
 	}
 }
 
-func (m *scopeMap) setInt(k int64, e scopeEntry) {
-	if m.ints.Load() == nil && m.hint > 1 {
-		m.ints.Store((*itab)(nil).rebuild(m.hint))
+func (m *scopeMap) setInt(k int64, e scopeEntry) { putKey(&m.ints, ihash(k), k, e, m.hint) }
+
+// putKey stores e under k (placement word h) in *p, making the table with
+// room for hint entries first.
+func putKey[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K, e scopeEntry, hint int) {
+	if p.Load() == nil && hint > 1 {
+		p.Store((*ktab[K])(nil).rebuild(hint))
 	}
-	putItab(&m.ints, mix(k), k, e.obj, e.meta)
+	putItab(p, h, k, e.obj, e.meta)
 }
 
 func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
@@ -206,17 +219,20 @@ func setIn[K comparable](p *map[K]scopeEntry, k K, e scopeEntry, hint int) {
 func (m *scopeMap) del(key any) {
 	switch k := key.(type) {
 	case int64:
-		delItab(&m.ints, mix(k), k)
+		delItab(&m.ints, ihash(k), k)
 	case int:
-		delItab(&m.ints, mix(int64(k)), int64(k))
+		delItab(&m.ints, ihash(int64(k)), int64(k))
 	case string:
-		delete(m.strs, k)
+		sk := strKey(k)
+		delItab(&m.strs, sk.h, sk)
 	default:
 		delete(m.other, key)
 	}
 }
 
-func (m *scopeMap) len() int { return m.ints.Load().lenOf() + len(m.strs) + len(m.other) }
+func (m *scopeMap) len() int {
+	return m.ints.Load().lenOf() + m.strs.Load().lenOf() + len(m.other)
+}
 
 // update calls f for every entry and stores what it returns.
 func (m *scopeMap) update(f func(key any, e scopeEntry) scopeEntry) {
@@ -224,9 +240,10 @@ func (m *scopeMap) update(f func(key any, e scopeEntry) scopeEntry) {
 		e := f(k, scopeEntry{obj: r, meta: meta})
 		return e.obj, e.meta
 	})
-	for k, e := range m.strs {
-		m.strs[k] = f(k, e)
-	}
+	updateItab(&m.strs, func(k skey, r unsafe.Pointer, meta uint64) (unsafe.Pointer, uint64) {
+		e := f(k.s, scopeEntry{obj: r, meta: meta})
+		return e.obj, e.meta
+	})
 	for k, e := range m.other {
 		m.other[k] = f(k, e)
 	}
@@ -418,6 +435,8 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (any, State) {
 		return s.LookupInt(d, typ, k)
 	case int:
 		return s.LookupInt(d, typ, int64(k))
+	case string:
+		return s.LookupString(d, typ, k)
 	}
 	m, e, ok := s.getLocked(d, typ, nil, key)
 	return scopeHit(d, m, typ, e, ok, key)
@@ -454,23 +473,28 @@ func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (any, State) {
 		return nil, Absent
 	}
 	e, ok := m.getInt(k)
-	return scopeHit(d, m, typ, e, ok, k)
+	return scopeFound(d, m, typ, e, ok, k)
 }
 
 // LookupString is Lookup of a string key, without putting the key in an
-// interface: a hit allocates nothing.
+// interface: a hit allocates nothing. It takes no lock (see LookupInt).
 func (s *Scope) LookupString(d *DB, typ *Type, k string) (any, State) {
-	l := s.rlock()
-	if l == nil {
+	m := s.find(d, typ)
+	if m == nil {
 		return nil, Absent
 	}
-	m := s.find(d, typ)
-	var e scopeEntry
-	ok := false
-	if m != nil {
-		e, ok = m.strs[k]
+	e, ok := m.getStr(k)
+	return scopeFound(d, m, typ, e, ok, k)
+}
+
+// scopeFound is the end of a lock-free scope lookup that found e (if ok)
+// in m. The hit path (see LookupSharedInt) is decided here; anything else
+// is scopeHit's.
+func scopeFound[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (any, State) {
+	if ok && e.meta&(scopePartial|scopeExpired) == 0 && d.clean(m.table, e.epoch()) {
+		d.stats.scoped.hits.add(1)
+		return typ.box(e.obj), Fresh
 	}
-	l.RUnlock()
 	return scopeHit(d, m, typ, e, ok, k)
 }
 
@@ -520,34 +544,29 @@ type scopeCursor struct {
 }
 
 func (c *scopeCursor) Lookup(key any) (any, State) {
-	s := c.v.s
-	var k int64
-	switch x := key.(type) {
-	case int64:
-		k = x
-	case int:
-		k = int64(x)
+	switch key.(type) {
+	case int64, int, string:
 	default:
 		return c.lookupLocked(key)
 	}
-	// An int key: the scope's table is read with no lock.
+	// An int or string key: the scope's tables are read with no lock.
 	m := c.m
 	if m == nil || m.dead.Load() {
-		m = s.find(c.v.d, c.typ)
+		m = c.v.s.find(c.v.d, c.typ)
 	}
 	c.m = m
 	if m == nil {
 		return nil, Absent
 	}
-	e, ok := m.getInt(k)
+	e, ok := m.get(key)
 	if !ok {
 		return nil, Absent
 	}
 	return c.typ.box(e.obj), c.v.state(m.table, c.typ, &e, key)
 }
 
-// lookupLocked is Lookup of a key that is not an int, under a stripe's
-// read lock.
+// lookupLocked is Lookup of a key that is neither an int nor a string,
+// under a stripe's read lock.
 func (c *scopeCursor) lookupLocked(key any) (any, State) {
 	m, e, ok := c.v.s.getLocked(c.v.d, c.typ, c.m, key)
 	c.m = m
@@ -560,19 +579,27 @@ func (c *scopeCursor) lookupLocked(key any) (any, State) {
 // PutAll is Put for every load not marked Canonical, under one lock; it
 // sets each load's Obj to the canonical object.
 func (v scopeView) PutAll(typ *Type, loads []Load, apply Apply) {
-	checkLoads(typ, loads)
+	v.PutChunks(typ, [][]Load{loads}, apply)
+}
+
+// PutChunks is PutAll of the loads of every chunk, in order, under one
+// lock.
+func (v scopeView) PutChunks(typ *Type, chunks [][]Load, apply Apply) {
+	n := checkChunks(typ, chunks)
 	locked := v.s.lock(true)
 	defer v.s.unlock(locked)
 	if v.s.ended.Load() {
 		return
 	}
-	m := v.mapOf(typ, len(loads))
+	m := v.mapOf(typ, n)
 	var o outcome
-	for i := range loads {
-		if loads[i].Canonical {
-			o.hits++
-		} else {
-			loads[i].Obj = typ.box(v.put(m, typ, &loads[i], apply, &o))
+	for _, loads := range chunks {
+		for i := range loads {
+			if loads[i].Canonical {
+				o.hits++
+			} else {
+				loads[i].Obj = typ.box(v.put(m, typ, &loads[i], apply, &o))
+			}
 		}
 	}
 	o.count(&v.d.stats.scoped)

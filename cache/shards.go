@@ -8,11 +8,11 @@ import (
 // The shared map of a type is split into shards, so that a write (a load,
 // a sweep, the strong-entry bound) makes wait only the readers of its
 // shard. Keys are kept typed: int64 keys (int keys are stored as int64)
-// go to tables read with no lock (ishards, itab.go); string keys and every
-// other key (composite keys, other integer types) go to shards that are
-// each a Go map under its own read-write lock (a map[string] and a
-// map[any]), so that a lookup takes a lock nobody else is likely to hold
-// (two goroutines meet on one shard once in nShards lookups).
+// and string keys go to tables read with no lock (kshards, itab.go); every
+// other key (composite keys, other integer types) goes to shards that are
+// each a Go map under its own read-write lock (a map[any]), so that a
+// lookup takes a lock nobody else is likely to hold (two goroutines meet
+// on one shard once in nShards lookups).
 
 const (
 	shardBits = 6

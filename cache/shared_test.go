@@ -164,3 +164,66 @@ func TestFlushShared(t *testing.T) {
 	}
 	runtime.KeepAlive(keep)
 }
+
+// TestPutAllWeakBatches: a PutAll of weak entries larger than a batch of
+// weak pointers (made last first), mixing new keys, keys already fresh in
+// the map and loads marked canonical, leaves each load's canonical object,
+// stores one entry per new key, and the entries go once their objects do.
+func TestPutAllWeakBatches(t *testing.T) {
+	d := newTestDB(t)
+	typ := &Type{Name: "weakbatch", Table: "wb"}
+	m := d.Shared()
+	const n = 2*weakBatch + 77
+	old := make(map[int64]*obj)
+	for k := int64(0); k < n; k += 5 { // fresh before the load: kept
+		o, l := load(k, d.Now())
+		old[k] = o
+		m.Put(typ, l, nil)
+	}
+	objs := make([]*obj, n)
+	loads := make([]Load, n)
+	for i := range loads {
+		objs[i] = &obj{id: int64(i)}
+		loads[i] = Load{Key: int64(i), Obj: objs[i], Epoch: d.Now()}
+		if i%7 == 3 {
+			loads[i].Canonical = true
+		}
+	}
+	before := d.Counters().Shared
+	m.PutAll(typ, loads, nil)
+	after := d.Counters().Shared
+	wantHits := uint64(0)
+	for i, l := range loads {
+		k := int64(i)
+		want, inMap := any(objs[i]), any(objs[i])
+		if o, ok := old[k]; ok {
+			inMap = o
+			if !l.Canonical {
+				want = o
+			}
+		}
+		if l.Canonical || old[k] != nil {
+			wantHits++
+		}
+		if l.Obj != want {
+			t.Fatalf("load %d: object %p; want %p", i, l.Obj, want)
+		}
+		if l.Canonical && old[k] == nil {
+			continue // nothing stored for it
+		}
+		if p, st := d.LookupSharedInt(typ, k); st != Fresh || p != inMap {
+			t.Fatalf("key %d: %p, %v; want %p, fresh", k, p, st, inMap)
+		}
+	}
+	if got := after.Hits - before.Hits; got != wantHits {
+		t.Errorf("PutAll counted %d hits; want %d", got, wantHits)
+	}
+	objs, old, loads = nil, nil, nil
+	for i := 0; i < 20 && d.SharedLen(typ) > 0; i++ {
+		runtime.GC()
+		d.Sweep()
+	}
+	if got := d.SharedLen(typ); got != 0 {
+		t.Errorf("%d entries left after their objects became unreachable", got)
+	}
+}

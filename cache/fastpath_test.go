@@ -1,0 +1,106 @@
+package cache
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+// TestFastPathsAgreeWithGeneral: the typed lookups' hit paths (sharedFound,
+// scopeFound, DB.clean) give the state and object that the general paths
+// (found, scopeHit) give, for int64 and string keys, strong and weak
+// maps, complete and partial entries, after every kind of expiry, a pause,
+// a lease (valid and past), an age floor, the strong-entry bound, an
+// expiry in the scope alone, a flush of the scope and its end, a weak
+// entry whose object was collected.
+func TestFastPathsAgreeWithGeneral(t *testing.T) {
+	type change struct {
+		name string
+		do   func(d *DB, s *Scope, keys [2]any, epoch uint64)
+	}
+	changes := []change{
+		{"none", func(*DB, *Scope, [2]any, uint64) {}},
+		{"ExpireAll", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireAll() }},
+		{"ExpireTable", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireTable("agree") }},
+		{"ExpireTable other", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireTable("other") }},
+		{"ExpireKeys", func(d *DB, _ *Scope, k [2]any, _ uint64) { d.ExpireKeys("agree", k[0]) }},
+		{"Pause", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.paused.Add(1) }},
+		{"lease valid", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetLease(Mono() + 1e12) }},
+		{"lease past", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetLease(1) }},
+		{"age floor", func(d *DB, _ *Scope, _ [2]any, e uint64) { storeMax(&d.ageFloor, e+1) }},
+		{"age floor equal", func(d *DB, _ *Scope, _ [2]any, e uint64) { storeMax(&d.ageFloor, e) }},
+		{"bound", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetMaxStrong(100) }},
+		{"ExpireLoadedSince", func(d *DB, s *Scope, _ [2]any, e uint64) { s.ExpireLoadedSince(d, e) }},
+		{"scope Flush", func(d *DB, s *Scope, _ [2]any, _ uint64) { s.Flush(d, nil) }},
+		{"scope End", func(d *DB, s *Scope, _ [2]any, _ uint64) { s.End() }},
+		{"collected", nil}, // the weak map's objects are dropped and collected
+		{"Remove", func(d *DB, s *Scope, k [2]any, _ uint64) {
+			d.Shared().Remove(agreeTypes[0], k[0], nil)
+			d.Shared().Remove(agreeTypes[1], k[0], nil)
+			s.In(d).Remove(agreeTypes[0], k[0], nil)
+			s.In(d).Remove(agreeTypes[1], k[0], nil)
+		}},
+	}
+	for _, keys := range [][2]any{{int64(7), int64(8)}, {"seven", "eight"}} {
+		for _, partial := range []bool{false, true} {
+			for _, c := range changes {
+				name := fmt.Sprintf("%T/partial=%v/%s", keys[0], partial, c.name)
+				t.Run(name, func(t *testing.T) {
+					d := NewDB(t.Name())
+					s := NewScope()
+					var held []*obj
+					d.Tick()
+					epoch := d.Now()
+					for _, typ := range agreeTypes {
+						for _, k := range keys {
+							o := &obj{}
+							held = append(held, o)
+							d.Shared().Put(typ, &Load{Key: k, Obj: o, Epoch: epoch, Partial: partial}, nil)
+							s.In(d).Put(typ, &Load{Key: k, Obj: o, Epoch: epoch, Partial: partial}, nil)
+						}
+					}
+					d.Tick()
+					if c.do != nil {
+						c.do(d, s, keys, epoch)
+					} else {
+						s.End() // the scope held the objects strongly
+						held = nil
+						runtime.GC()
+						runtime.GC()
+					}
+					for _, typ := range agreeTypes {
+						for _, k := range keys {
+							// The general paths first: a strong entry's
+							// touch changes what the hit path sees.
+							m := d.sharedMap(typ)
+							e, ok := m.get(k)
+							gp, gst := found(m, e, ok, k)
+							sm, se, sok := s.getLocked(d, typ, nil, k)
+							var sgst State = Absent
+							var sgo any
+							if sm != nil {
+								sgo, sgst = scopeHit(d, sm, typ, se, sok, k)
+							}
+							fo, fst, sfo, sfst := typedLookups(d, s, typ, k)
+							if c.do == nil && !typ.Strong && fst != Absent {
+								t.Errorf("%s shared %v: %v after its object was collected; want Absent", typ.Name, k, fst)
+							}
+							if fst != gst || fo != typ.box(gp) {
+								t.Errorf("%s shared %v: hit path %v %p; general %v %p", typ.Name, k, fst, fo, gst, typ.box(gp))
+							}
+							if sfst != sgst || sfo != sgo {
+								t.Errorf("%s scope %v: hit path %v %p; general %v %p", typ.Name, k, sfst, sfo, sgst, sgo)
+							}
+						}
+					}
+					runtime.KeepAlive(held)
+				})
+			}
+		}
+	}
+}
+
+var agreeTypes = []*Type{
+	{Name: "agree strong", Table: "agree", Strong: true},
+	{Name: "agree weak", Table: "agree"},
+}
