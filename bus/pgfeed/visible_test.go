@@ -98,17 +98,46 @@ func TestFeedDeliversOnlyVisibleCommits(t *testing.T) {
 	if err := writer.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := writer.ExecContext(ctx, `UPDATE counters SET v = 1 WHERE id = 1`)
-		done <- err
-	}()
-	// The commit is flushed (streamed) and waits for the standby.
-	waitUntil(t, "the writer waits for the standby", func() bool {
-		var ev sql.NullString
-		_ = e.plain.QueryRow(`SELECT wait_event FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&ev)
-		return ev.String == "SyncRep"
-	})
+	// The checkpointer applies the setting to commits a little after the
+	// reload: until then the update commits without waiting, and is
+	// sent again.
+	var done chan error
+	for attempt := 0; ; attempt++ {
+		if attempt == 100 {
+			t.Fatal("commits never waited for the standby")
+		}
+		done = make(chan error, 1)
+		go func() {
+			_, err := writer.ExecContext(ctx, `UPDATE counters SET v = 1 WHERE id = 1`)
+			done <- err
+		}()
+		waiting := false
+		for range 200 {
+			var ev sql.NullString
+			_ = e.plain.QueryRow(`SELECT wait_event FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&ev)
+			if waiting = ev.String == "SyncRep"; waiting {
+				break
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				done = nil
+			case <-time.After(time.Millisecond):
+			}
+			if done == nil {
+				break
+			}
+		}
+		if waiting {
+			break // the commit is flushed (streamed) and waits for the standby
+		}
+		if done != nil {
+			t.Fatal("the update neither returned nor waited for the standby")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Time for the feed to stream the commit: it must not deliver it.
 	time.Sleep(time.Second)
 	reset()
