@@ -123,6 +123,13 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 	if err != nil {
 		return err
 	}
+	d := decoder{f: f, h: h, rels: rels, relations: map[uint32]*pglogrepl.RelationMessage{}}
+	defer d.closeCheck()
+	// The connection that confirms commits (visible.go), open before the
+	// first one.
+	if err := d.openCheck(ctx); err != nil {
+		return err
+	}
 	slot := "idmap_feed_" + randomHex(8)
 	res, err := pglogrepl.CreateReplicationSlot(ctx, conn, slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "NOEXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
@@ -145,8 +152,6 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 	listening()
 	h.gap(bus.Gap{Resumed: true})
 
-	d := decoder{f: f, h: h, rels: rels, relations: map[uint32]*pglogrepl.RelationMessage{}}
-	defer d.closeCheck()
 	pos := start
 	nextStatus := time.Now().Add(f.o.status)
 	for {
@@ -210,6 +215,8 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 				if pkm.ServerWALEnd > pos && !d.inTx {
 					pos = pkm.ServerWALEnd
 				}
+				// The walsender had nothing more to send.
+				d.caughtUp = !d.inTx
 				if pkm.ReplyRequested {
 					nextStatus = time.Time{}
 				}
@@ -225,6 +232,9 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 				if end > pos {
 					pos = end
 				}
+				// A commit with nothing written after it yet: no
+				// other commit is on its way to be confirmed with it.
+				d.caughtUp = end > 0 && xld.ServerWALEnd <= end
 			}
 		}
 	}
@@ -245,10 +255,13 @@ type decoder struct {
 	waiting int       // marks and probes in pending
 	since   time.Time // when the oldest of pending was held, or the last confirmation delivered some
 	idle    bool      // the last read of the stream timed out
-	retry   time.Duration
-	retryAt time.Time                               // the first of pending was not visible: ask again from then
-	check   *pgconn.PgConn                          // ordinary connection that takes the snapshots; nil until the first
-	snap    func(context.Context) (snapshot, error) // tests: takes the snapshots instead
+	// caughtUp: the last message was a commit with no WAL after it on the
+	// server, or a keepalive between transactions.
+	caughtUp bool
+	retry    time.Duration
+	retryAt  time.Time                               // the first of pending was not visible: ask again from then
+	check    *pgconn.PgConn                          // ordinary connection that takes the snapshots; nil until the first
+	snap     func(context.Context) (snapshot, error) // tests: takes the snapshots instead
 }
 
 // decode handles one pgoutput message; it returns the end of a committed

@@ -27,9 +27,11 @@ import (
 // after its commit was streamed shows it (confirmed): every query that
 // begins after the delivery takes a later snapshot, which shows it too. It
 // asks on an ordinary connection of its own (pg_current_snapshot),
-// batching: once the stream has nothing more to read for confirmIdle,
-// or confirmEvery after the oldest undelivered commit, or at once when a
-// read-your-writes mark or a probe waits behind it. Transactions are
+// batching: at once after a commit with nothing written after it on the
+// server (or a keepalive), or when a read-your-writes mark or a probe
+// waits behind it; on a busy stream, once it has nothing more to read for
+// confirmIdle (which the runtime's poller rounds up to about 1 ms), or
+// confirmEvery after the oldest undelivered commit. Transactions are
 // delivered in commit order, marks and probes after everything committed
 // before them, so that a mark or a probe still proves what it proved. A
 // transaction that does not become visible (a synchronous standby that
@@ -90,7 +92,7 @@ func (d *decoder) due(now time.Time) bool {
 	if len(d.pending) == 0 || now.Before(d.retryAt) {
 		return false
 	}
-	return d.idle || d.waiting > 0 || now.Sub(d.since) >= confirmEvery
+	return d.idle || d.caughtUp || d.waiting > 0 || now.Sub(d.since) >= confirmEvery
 }
 
 // wake returns when the stream reader should stop waiting for a message
@@ -153,21 +155,27 @@ func (d *decoder) confirm(ctx context.Context) error {
 	return nil
 }
 
-// snapshot takes a snapshot on the feed's ordinary connection, opened at
-// the first one.
+// openCheck opens the feed's ordinary connection that takes the
+// snapshots, unless it is open.
+func (d *decoder) openCheck(ctx context.Context) error {
+	if d.check != nil && !d.check.IsClosed() {
+		return nil
+	}
+	d.closeCheck()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgconn.ConnectConfig(cctx, d.f.probeCfg)
+	if err != nil {
+		return newError("connecting to confirm commits", err, d.f.secrets...)
+	}
+	d.check = conn
+	return nil
+}
+
+// snapshot takes a snapshot on the feed's ordinary connection (openCheck).
 func (d *decoder) snapshot(ctx context.Context) (snapshot, error) {
-	if d.check == nil || d.check.IsClosed() {
-		if d.check != nil {
-			closeQuietly(d.check)
-			d.check = nil
-		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		conn, err := pgconn.ConnectConfig(cctx, d.f.probeCfg)
-		if err != nil {
-			return snapshot{}, newError("connecting to confirm commits", err, d.f.secrets...)
-		}
-		d.check = conn
+	if err := d.openCheck(ctx); err != nil {
+		return snapshot{}, err
 	}
 	res, err := d.check.Exec(ctx, "SELECT pg_current_snapshot()::text").ReadAll()
 	if err != nil {

@@ -3,11 +3,13 @@ package pgfeed_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-idmap/idmap/bus"
+	"github.com/go-idmap/idmap/bus/pgfeed"
 )
 
 // TestFeedDeliversOnlyVisibleCommits: the feed delivers a transaction
@@ -156,4 +158,59 @@ func TestFeedDeliversOnlyVisibleCommits(t *testing.T) {
 			t.Errorf("delivery %d of the update: a query begun then read v = %d, the value before it: the feed delivered a commit that new snapshots did not show", i+1, v)
 		}
 	}
+}
+
+// TestFeedCheckConnectionLost: the connection that confirms commits, once
+// lost, ends the stream with a gap at the next commit (what was held is
+// not delivered: the subscriber flushes instead), and the feed streams
+// again with a new one.
+func TestFeedCheckConnectionLost(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE counters (id bigint PRIMARY KEY, v bigint NOT NULL)`,
+		`INSERT INTO counters VALUES (1, 0)`)
+	app := unique("check_app")
+	f := e.feed("check_lost", []string{"counters"}, pgfeed.ApplicationName(app))
+	gaps := make(chan bus.Gap, 16)
+	msgs := make(chan bus.Message, 64)
+	if err := f.Subscribe(bus.Handler{
+		Message: func(m bus.Message) { msgs <- m },
+		Gap:     func(g bus.Gap) { gaps <- g },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nextGap := func(resumed bool) {
+		t.Helper()
+		select {
+		case g := <-gaps:
+			if g.Resumed != resumed {
+				t.Fatalf("gap %+v; want Resumed %v", g, resumed)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("no gap with Resumed %v", resumed)
+		}
+	}
+	delivered := func(v int64) {
+		t.Helper()
+		e.exec(fmt.Sprintf(`UPDATE counters SET v = %d WHERE id = 1`, v))
+		for deadline := time.After(waitFor); ; {
+			select {
+			case m := <-msgs:
+				if names(m, "counters", 1) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("update %d never delivered", v)
+			}
+		}
+	}
+	nextGap(true)
+	delivered(1)
+	var n int
+	if err := e.plain.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend' AND query LIKE '%pg_current_snapshot%'`, app).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminating the connection that confirms commits: %d, %v", n, err)
+	}
+	e.exec(`UPDATE counters SET v = 2 WHERE id = 1`)
+	nextGap(false)
+	nextGap(true)
+	delivered(3)
 }
