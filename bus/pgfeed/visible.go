@@ -2,6 +2,7 @@ package pgfeed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -177,12 +178,18 @@ func (d *decoder) snapshot(ctx context.Context) (snapshot, error) {
 	if err := d.openCheck(ctx); err != nil {
 		return snapshot{}, err
 	}
-	res, err := d.check.Exec(ctx, "SELECT pg_current_snapshot()::text").ReadAll()
+	res, err := d.check.Exec(ctx, "SELECT pg_current_snapshot()::text, pg_is_in_recovery()").ReadAll()
 	if err != nil {
 		return snapshot{}, newError("confirming commits", err, d.f.secrets...)
 	}
-	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 1 {
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 2 {
 		return snapshot{}, fmt.Errorf("pgfeed: confirming commits: pg_current_snapshot() returned no row")
+	}
+	// A standby's snapshots show a commit once it has replayed it, which
+	// may be before the primary shows it (and a multi-host connection
+	// string may lead the two connections to different servers).
+	if string(res[0].Rows[0][1]) != "f" {
+		return snapshot{}, errors.New("pgfeed: confirming commits: the connection reached a standby (pg_is_in_recovery); the feed's connections must reach the primary")
 	}
 	return parseSnapshot(string(res[0].Rows[0][0]))
 }
