@@ -36,15 +36,15 @@ func TestFeedDeliversOnlyVisibleCommits(t *testing.T) {
 	}
 	e.exec(`CREATE TABLE counters (id bigint PRIMARY KEY, v bigint NOT NULL)`,
 		`INSERT INTO counters VALUES (1, 0)`)
-	f := e.feed("visible", []string{"counters"})
-
-	// Each message on counters is checked as it is delivered.
+	// Each message on counters is checked as it is delivered, on a pool
+	// closed after the feed (cleanups run last first).
 	check, err := sql.Open("pgx", e.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer check.Close()
+	t.Cleanup(func() { check.Close() })
 	check.SetMaxOpenConns(1)
+	f := e.feed("visible", []string{"counters"})
 	var mu sync.Mutex
 	var seen []int64 // the value a query read at each delivery
 	resumed := make(chan struct{}, 4)
