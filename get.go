@@ -55,6 +55,16 @@ func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Po
 	if !ok {
 		return nil
 	}
+	if scope == nil && m.typedKey == keyInt {
+		// The shared map and an int64 key, the commonest hit, with no
+		// interface made (lookupTyped does the same for every key).
+		if x, ok := k.(int64); ok {
+			if p, st := db.cdb.LookupSharedIntPtr(m.ctype, x); st == cache.Fresh {
+				return p
+			}
+			return nil
+		}
+	}
 	if p, hit := db.lookupTyped(scope, m, k); hit {
 		return objPtr(p)
 	}

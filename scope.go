@@ -33,6 +33,9 @@ func stateFrom(ctx context.Context) ctxState {
 // hitScope is stateFrom for a hit path: the scope ctx selects, and false
 // when ctx asks for a refresh (no hit may be served). ctx is not nil.
 func hitScope(ctx context.Context) (*cache.Scope, bool) {
+	if isBackground(ctx) {
+		return nil, true
+	}
 	st, _ := ctx.Value(ctxKey{}).(*ctxState)
 	if st == nil {
 		return nil, true

@@ -11,6 +11,7 @@ package idmap
 // describes. unsafe_iface_test.go checks the layout against reflect.
 
 import (
+	"context"
 	"reflect"
 	"unsafe"
 )
@@ -47,4 +48,20 @@ func objPtr(obj any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&obj)).data
 // address.
 func typeSlot(t reflect.Type) int {
 	return int(uintptr((*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1])>>5) & (len(modelFast) - 1)
+}
+
+// bgTab and todoTab are the itab words of context.Background() and
+// context.TODO() held as a context.Context.
+var bgTab, todoTab = ctxTab(context.Background()), ctxTab(context.TODO())
+
+func ctxTab(ctx context.Context) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&ctx))[0]
+}
+
+// isBackground reports whether ctx is context.Background() or
+// context.TODO(), which carry no value: a hit path skips ctx.Value. A
+// false answer only costs the lookup.
+func isBackground(ctx context.Context) bool {
+	t := ctxTab(ctx)
+	return t == bgTab || t == todoTab
 }

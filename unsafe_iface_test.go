@@ -1,6 +1,7 @@
 package idmap
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -59,6 +60,30 @@ func TestTypeSlot(t *testing.T) {
 	for _, ty := range []reflect.Type{a, reflect.TypeFor[int](), reflect.TypeFor[[]string]()} {
 		if s := typeSlot(ty); s < 0 || s >= len(modelFast) {
 			t.Errorf("typeSlot(%v) = %d, out of range", ty, s)
+		}
+	}
+}
+
+// TestIsBackground: the contexts that carry no value are recognised, and
+// no context that may carry one is.
+func TestIsBackground(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type key struct{}
+	for _, c := range []struct {
+		ctx  context.Context
+		want bool
+	}{
+		{context.Background(), true},
+		{context.TODO(), true},
+		{ctx, false},
+		{context.WithValue(context.Background(), key{}, 1), false},
+		{NewContext(context.Background()), false},
+		{WithRefresh(context.Background()), false},
+		{context.WithoutCancel(ctx), false},
+	} {
+		if got := isBackground(c.ctx); got != c.want {
+			t.Errorf("isBackground(%v) = %v; want %v", c.ctx, got, c.want)
 		}
 	}
 }

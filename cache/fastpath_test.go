@@ -88,6 +88,11 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 							if fst != gst || fo != typ.box(gp) {
 								t.Errorf("%s shared %v: hit path %v %p; general %v %p", typ.Name, k, fst, fo, gst, typ.box(gp))
 							}
+							if ik, ok := k.(int64); ok {
+								if pp, pst := d.LookupSharedIntPtr(typ, ik); pst != gst || typ.box(pp) != typ.box(gp) {
+									t.Errorf("%s shared %v: LookupSharedIntPtr %v %p; general %v %p", typ.Name, k, pst, pp, gst, gp)
+								}
+							}
 							if sfst != sgst || sfo != sgo {
 								t.Errorf("%s scope %v: hit path %v %p; general %v %p", typ.Name, k, sfst, sfo, sgst, sgo)
 							}

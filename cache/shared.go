@@ -160,11 +160,19 @@ func (d *DB) LookupShared(typ *Type, key any) (any, State) {
 // LookupSharedInt is LookupShared of an int64 (or int) key, without
 // putting the key in an interface: a hit allocates nothing.
 func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
+	p, st := d.LookupSharedIntPtr(typ, k)
+	return typ.box(p), st
+}
+
+// LookupSharedIntPtr is LookupSharedInt with the object as a pointer, as
+// the Type's Go type points to: a Get hit (the root package's getHit)
+// makes no interface.
+func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 	m := d.firstMap(typ)
 	if m == nil {
 		m = d.newSharedMap(typ)
 	}
-	return sharedFound(d, m, typ, m.ints.Load(), ihash(k), k, k)
+	return sharedFound(d, m, m.ints.Load(), ihash(k), k, k)
 }
 
 // LookupSharedString is LookupShared of a string key, without putting the
@@ -175,7 +183,8 @@ func (d *DB) LookupSharedString(typ *Type, k string) (any, State) {
 		m = d.newSharedMap(typ)
 	}
 	sk := strKey(k)
-	return sharedFound(d, m, typ, m.strs.Load(), sk.h, sk, k)
+	p, st := sharedFound(d, m, m.strs.Load(), sk.h, sk, k)
+	return typ.box(p), st
 }
 
 // sharedFound looks k (placement word h), the table's form of the caller's
@@ -183,7 +192,7 @@ func (d *DB) LookupSharedString(typ *Type, k string) (any, State) {
 // that no expiry, pause, lease, age or bound concerns (each a word that a
 // write changes before it returns); anything else is decided by found,
 // with the caller's key.
-func sharedFound[K, U comparable](d *DB, m *sharedMap, typ *Type, s *kshards[K], h uint64, k K, key U) (any, State) {
+func sharedFound[K, U comparable](d *DB, m *sharedMap, s *kshards[K], h uint64, k K, key U) (unsafe.Pointer, State) {
 	var e slot
 	var ok bool
 	if s != nil {
@@ -196,20 +205,26 @@ func sharedFound[K, U comparable](d *DB, m *sharedMap, typ *Type, s *kshards[K],
 				}
 				if p != nil {
 					d.stats.shared.hits.add(1)
-					return typ.box(p), Fresh
+					return p, Fresh
 				}
 			}
 		}
 	}
-	return m.hit(found(m, e, ok, key))
+	return m.hitPtr(found(m, e, ok, key))
 }
 
 // hit is the end of a LookupShared: a fresh object counts as a hit.
 func (m *sharedMap) hit(p unsafe.Pointer, st State) (any, State) {
+	p, st = m.hitPtr(p, st)
+	return m.typ.box(p), st
+}
+
+// hitPtr is hit without the interface.
+func (m *sharedMap) hitPtr(p unsafe.Pointer, st State) (unsafe.Pointer, State) {
 	if st == Fresh {
 		m.db.stats.shared.hits.add(1)
 	}
-	return m.typ.box(p), st
+	return p, st
 }
 
 // Lookup returns the canonical object of key and its state: m is the
