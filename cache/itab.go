@@ -212,8 +212,10 @@ func packMeta(meta uint64) uint64 {
 }
 
 // get returns the object and meta of key k (hash h) in t; ok is false when
-// t holds no object under k. No lock. Inlined: the key in its home slot,
-// with no writer between its stores, is read here.
+// t holds no object under k. No lock. The key in its home slot, with no
+// writer between its stores, is read here; the probe past it and the
+// seqlock's retries in probeGet. (get is not inlined: the compiler's
+// budget is 80, get costs 233.)
 func (t *ktab[K]) get(h uint64, k K) (ref unsafe.Pointer, meta uint64, ok bool) {
 	if t == nil {
 		return nil, 0, false
