@@ -136,16 +136,31 @@ func (e *env) open(name string, opts ...idmap.Option) *sql.DB {
 func subscribeProbes(t testing.TB, f *pgfeed.Feed) <-chan uint64 {
 	t.Helper()
 	probes := make(chan uint64, 16)
-	resumed := make(chan struct{}, 4)
-	if err := f.Subscribe(bus.Handler{
+	subscribe(t, f, bus.Handler{
 		Message: func(bus.Message) {},
-		Gap: func(g bus.Gap) {
-			if g.Resumed {
-				resumed <- struct{}{}
+		Probe:   func(token uint64) { probes <- token },
+	})
+	return probes
+}
+
+// subscribe subscribes h to f and waits until the feed streams (a Gap
+// with Resumed, which h.Gap, if set, is told of too).
+func subscribe(t testing.TB, f *pgfeed.Feed, h bus.Handler) {
+	t.Helper()
+	resumed := make(chan struct{}, 1)
+	gap := h.Gap
+	h.Gap = func(g bus.Gap) {
+		if gap != nil {
+			gap(g)
+		}
+		if g.Resumed {
+			select {
+			case resumed <- struct{}{}:
+			default:
 			}
-		},
-		Probe: func(token uint64) { probes <- token },
-	}); err != nil {
+		}
+	}
+	if err := f.Subscribe(h); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -153,7 +168,6 @@ func subscribeProbes(t testing.TB, f *pgfeed.Feed) <-chan uint64 {
 	case <-time.After(waitFor):
 		t.Fatal("the feed does not stream")
 	}
-	return probes
 }
 
 // waitUntil polls cond until it holds, or fails the test.
