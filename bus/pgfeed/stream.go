@@ -226,6 +226,9 @@ func (f *Feed) stream(ctx context.Context, h *subscribers, listening func()) err
 					return newError("reading the stream", err)
 				}
 				end, err := d.decode(xld.WALData)
+				if err == nil {
+					err = d.overflow()
+				}
 				if err != nil {
 					return err
 				}

@@ -59,7 +59,21 @@ const (
 	// retryFirst, then after twice as long each time, up to retryMax.
 	retryFirst = 100 * time.Microsecond
 	retryMax   = 10 * time.Millisecond
+	// maxHeld bounds the transactions held behind one that does not
+	// become visible: past it the stream ends (a gap: the subscriber
+	// flushes and pauses), so that a stuck commit costs no unbounded
+	// memory.
+	maxHeld = 100_000
 )
+
+// overflow reports, as the error that ends the stream, too many held
+// transactions.
+func (d *decoder) overflow() error {
+	if len(d.pending) <= maxHeld {
+		return nil
+	}
+	return fmt.Errorf("pgfeed: %d committed transactions wait behind one that new snapshots do not show yet (a synchronous standby that does not answer?)", len(d.pending))
+}
 
 // hold queues p behind the transactions not yet delivered, or delivers it
 // at once when there are none and it needs no confirmation.

@@ -107,3 +107,19 @@ func TestConfirmOrder(t *testing.T) {
 		t.Errorf("a probe with nothing held: delivered %v, %d held", got, len(d.pending))
 	}
 }
+
+// TestHeldBound: past maxHeld transactions held behind an invisible one,
+// the stream ends (a gap) instead of holding more.
+func TestHeldBound(t *testing.T) {
+	d := &decoder{f: &Feed{}}
+	for i := range maxHeld {
+		d.hold(pendingTx{xid: uint32(i + 1), msgs: []bus.Message{{Table: "t"}}})
+	}
+	if err := d.overflow(); err != nil {
+		t.Fatalf("%d held: %v", maxHeld, err)
+	}
+	d.hold(pendingTx{xid: maxHeld + 1, msgs: []bus.Message{{Table: "t"}}})
+	if err := d.overflow(); err == nil {
+		t.Fatalf("%d held: no error", maxHeld+1)
+	}
+}
