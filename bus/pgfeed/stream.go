@@ -263,7 +263,7 @@ type decoder struct {
 	caughtUp bool
 	retry    time.Duration
 	retryAt  time.Time                               // the first of pending was not visible: ask again from then
-	check    *pgconn.PgConn                          // ordinary connection that takes the snapshots; nil until the first
+	check    *pgconn.PgConn                          // ordinary connection that takes the snapshots, opened when the stream starts
 	snap     func(context.Context) (snapshot, error) // tests: takes the snapshots instead
 }
 
