@@ -56,7 +56,11 @@
 // fails), the feed reports a gap: idmap flushes the database and serves
 // nothing from its maps until the feed streams again, on a new slot that
 // starts at the server's current position, and flushes once more then.
-// Nothing committed in between can be served stale.
+// Nothing committed in between can be served stale. A commit streamed
+// before the gap that is still not visible (waiting for a synchronous
+// standby) holds the new slot's creation, which waits for every
+// transaction the server still lists as running: the feed resumes once it
+// is visible (TestFeedResumesAfterHeldCommits).
 //
 // # The lease
 //
