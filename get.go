@@ -36,7 +36,9 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 
 // getHit returns the fresh object of key k in the map that ctx selects in
 // sdb's database, for the mapped type whose pointers have type word w, or
-// nil (then the general path decides). It is not generic, and the object
+// nil (then the general path decides): for one integer or string key,
+// looked up with the maps' typed lookups (getfast.go), nil for every other
+// kind of key or value. It is not generic, and the object
 // comes back as a pointer: a hit is one call from Get. The object is a *T:
 // every object of a model's maps has the model's pointer type (the maps
 // check it when they store one).
@@ -55,18 +57,41 @@ func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Po
 	if !ok {
 		return nil
 	}
-	if scope == nil && m.typedKey == keyInt {
-		// The shared map and an int64 key, the commonest hit, with no
-		// interface made (lookupTyped does the same for every key).
-		if x, ok := k.(int64); ok {
-			if p, st := db.cdb.LookupSharedIntPtr(m.ctype, x); st == cache.Fresh {
-				return p
-			}
+	// The map's typed lookup: an int64 key never goes into an interface.
+	switch m.typedKey {
+	case keyInt, keyIntInt: // the maps keep int keys as int64
+		var ik int64
+		switch x := k.(type) {
+		case int64:
+			ik = x
+		case int:
+			ik = int64(x)
+		case int32:
+			ik = int64(x)
+		default:
 			return nil
 		}
-	}
-	if p, hit := db.lookupTyped(scope, m, k); hit {
-		return objPtr(p)
+		if m.typedKey == keyIntInt && int64(int(ik)) != ik {
+			return nil // overflows int: the general path says so
+		}
+		if scope != nil {
+			return typedHit(scope.LookupInt(db.cdb, m.ctype, ik))
+		}
+		// The shared map's own pointer lookup: no interface is made.
+		p, st := db.cdb.LookupSharedIntPtr(m.ctype, ik)
+		if st != cache.Fresh {
+			return nil
+		}
+		return p
+	case keyString:
+		sk, ok := k.(string)
+		if !ok {
+			return nil
+		}
+		if scope != nil {
+			return typedHit(scope.LookupString(db.cdb, m.ctype, sk))
+		}
+		return typedHit(db.cdb.LookupSharedString(m.ctype, sk))
 	}
 	return nil
 }

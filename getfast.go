@@ -16,16 +16,11 @@ var (
 	locationType = reflect.TypeFor[*time.Location]()
 )
 
-// lookupTyped looks up the single integer or string key v of m in scope's
-// map of db (or db's shared map when scope is nil), and reports a fresh
-// hit. It says false, for the general path to decide, for every other
-// kind of key or value.
-//
-// Get's hit path allocates nothing, for integer and string keys of any
+// Get's hit path (getHit) allocates nothing, for integer and string keys of any
 // value. A caller's pk ...any is boxed on the caller's stack when Get does
 // not let it escape; the rules below make that hold.
 //
-//   - The typed hit path (lookupTyped) reads the key out of pk by value
+//   - The typed hit path (getHit) reads the key out of pk by value
 //     (an int64, a string) and looks it up with the maps' typed lookups,
 //     which put the key in an interface only on their rare paths.
 //   - The rest of Get (getSlow) receives pk hidden from escape analysis
@@ -33,44 +28,13 @@ var (
 //     (detachArgs): the values, and what they point to, may be on the
 //     caller's stack, which may move and is gone once Get returns, so
 //     nothing of pk may be kept, not even for a moment in the heap.
-func (db *database) lookupTyped(scope *cache.Scope, m *model, v any) (any, bool) {
-	var p any
-	var st cache.State
-	switch m.typedKey {
-	case keyInt, keyIntInt: // the maps keep int keys as int64
-		var k int64
-		switch x := v.(type) {
-		case int64:
-			k = x
-		case int:
-			k = int64(x)
-		case int32:
-			k = int64(x)
-		default:
-			return nil, false
-		}
-		if m.typedKey == keyIntInt && int64(int(k)) != k {
-			return nil, false // overflows int: the general path says so
-		}
-		if scope != nil {
-			p, st = scope.LookupInt(db.cdb, m.ctype, k)
-		} else {
-			p, st = db.cdb.LookupSharedInt(m.ctype, k)
-		}
-	case keyString:
-		k, ok := v.(string)
-		if !ok {
-			return nil, false
-		}
-		if scope != nil {
-			p, st = scope.LookupString(db.cdb, m.ctype, k)
-		} else {
-			p, st = db.cdb.LookupSharedString(m.ctype, k)
-		}
-	default:
-		return nil, false
+
+// typedHit is the object of a typed lookup if it is a hit, else nil.
+func typedHit(p any, st cache.State) unsafe.Pointer {
+	if st != cache.Fresh {
+		return nil
 	}
-	return p, st == cache.Fresh
+	return objPtr(p)
 }
 
 // Kinds of model.typedKey.
