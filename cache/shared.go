@@ -1,10 +1,12 @@
 package cache
 
 import (
-	"github.com/go-idmap/idmap/cache/internal/ref"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/go-idmap/idmap/cache/internal/ref"
 )
 
 // sharedMap is the process-wide map of one Go type in one database. Its
@@ -167,11 +169,47 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 // LookupSharedIntPtr is LookupSharedInt with the object as a pointer, as
 // the Type's Go type points to: a Get hit (the root package's getHit)
 // makes no interface.
+//
+// Its hit path is written out flat (the type's first map, the key in its
+// home slot of a table placed by ihash, sharedFound's conditions): one
+// call where sharedFound and ktab.get made three. Everything else goes to
+// lookupSharedIntPtr, sharedFound's general form
+// (TestFastPathsAgreeWithGeneral compares them).
 func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
-	m := d.firstMap(typ)
-	if m == nil {
-		m = d.newSharedMap(typ)
+	if m := d.firstMap(typ); m != nil {
+		if s := m.ints.Load(); s != nil {
+			if t := s.shard(ihash(k)).tab.Load(); t != nil && t.seed == 0 {
+				i, _ := bits.Mul64(ihash(k)*t.recip, uint64(len(t.slots)))
+				if i < uint64(len(t.slots)) { // always: spares the bounds check
+					sl := &t.slots[i]
+					m1 := sl.meta.Load()
+					r := atomic.LoadPointer(&sl.ref)
+					meta := m1 >> seqBits
+					// The key is read only after a non-zero meta word (kslot).
+					if m1 != 0 && m1&1 == 0 && sl.key == k && r != nil && sl.meta.Load() == m1 &&
+						meta&metaPartial == 0 && (meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
+						if epoch := meta >> metaShift; d.clean(m.table, epoch) && epoch >= d.ageFloor.Load() {
+							if !m.strong {
+								r = ref.Value(r)
+							}
+							if r != nil {
+								d.stats.shared.hits.add(1)
+								return r, Fresh
+							}
+						}
+					}
+				}
+			}
+		}
 	}
+	return d.lookupSharedIntPtr(typ, k)
+}
+
+// lookupSharedIntPtr is LookupSharedIntPtr past its hit path.
+//
+//go:noinline
+func (d *DB) lookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
+	m := d.sharedMap(typ)
 	return sharedFound(d, m, m.ints.Load(), ihash(k), k, k)
 }
 
