@@ -53,6 +53,19 @@ func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Po
 			return nil
 		}
 	}
+	// The commonest hit first: an int64 or int key of an int64 field in
+	// the shared map (a context with no values), with no call but the
+	// map's; the key's type is compared word to word, not by a type
+	// switch's hash. Everything else takes the general case.
+	if m.typedKey == keyInt && isBackground(ctx) {
+		if ik, ok := int64Key(k); ok {
+			p, st := db.cdb.LookupSharedIntPtr(m.ctype, ik)
+			if st != cache.Fresh {
+				return nil
+			}
+			return p
+		}
+	}
 	scope, ok := hitScope(ctx)
 	if !ok {
 		return nil
@@ -94,6 +107,19 @@ func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Po
 		return typedHit(db.cdb.LookupSharedString(m.ctype, sk))
 	}
 	return nil
+}
+
+// int64Key returns k as an int64 if it holds an int64 or an int: the type
+// word compared, as a type switch of many cases does not (it compares the
+// type's hash, one load more).
+func int64Key(k any) (int64, bool) {
+	if x, ok := k.(int64); ok {
+		return x, true
+	}
+	if x, ok := k.(int); ok {
+		return int64(x), true
+	}
+	return 0, false
 }
 
 // getSlow is Get past its typed hit path. pk is hidden from escape analysis
