@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/puzpuzpuz/xsync/v4"
 
@@ -24,8 +25,10 @@ import (
 // memory; random keys. Every figure is taken beside its references in the
 // same run:
 //
-//	BenchmarkMapGet      Get hits: plain map[int64]*T, xsync v4 Map, idmap.Get
-//	                     in the shared map (StrongRefs and weak) and in a scope
+//	BenchmarkMapGet      Get hits: plain map[int64]*T, xsync v4 Map, a plain
+//	                     map[int64]weak.Pointer[T] (the reference of any weak
+//	                     map), idmap.Get in the shared map (StrongRefs and
+//	                     weak) and in a scope
 //	BenchmarkMapMemory   heap per entry beyond the objects, and the time of a
 //	                     full GC with the map held, for each of the same maps
 //	BenchmarkMapBind     Bind of every row into the shared map against a
@@ -177,6 +180,15 @@ func BenchmarkMapGet(b *testing.B) {
 			for k, v := range pm {
 				xm.Store(k, v)
 			}
+			// A plain map of weak pointers to the plain map's objects: what
+			// any map of weak entries pays (weak.Pointer.Value), beside
+			// which the weak shared map's own cost shows. The pointers are
+			// made last first, as the shared map makes them (cheaper
+			// handles for the runtime to insert, same handles to read).
+			wm := make(map[int64]weak.Pointer[MapRow], n)
+			for k := int64(n); k >= 1; k-- {
+				wm[k] = weak.Make(pm[k])
+			}
 			weakObjs, err := bindMap[MapRow](bg, idm, n)
 			if err != nil {
 				b.Fatal(err)
@@ -210,6 +222,7 @@ func BenchmarkMapGet(b *testing.B) {
 				// Every side reads the object's key, as the Get sides check it.
 				batch("plain", func(k int64) bool { return pm[k].ID == k }),
 				batch("xsync", func(k int64) bool { v, _ := xm.Load(k); return v.ID == k }),
+				batch("weakMap", func(k int64) bool { v := wm[k].Value(); return v != nil && v.ID == k }),
 				batch("getStrong", func(k int64) bool { u, err := idmap.Get[MapRowStrong](bg, idm, k); return err == nil && u.ID == k }),
 				batch("getWeak", func(k int64) bool { u, err := idmap.Get[MapRow](bg, idm, k); return err == nil && u.ID == k }),
 				batch("getScope", func(k int64) bool { u, err := idmap.Get[MapRow](sctx, idm, k); return err == nil && u.ID == k }),
