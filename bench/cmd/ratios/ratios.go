@@ -238,6 +238,8 @@ func mapTargets(r *results) []metricTarget {
 			metricTarget{"Get hit, shared, weak / plain map (CPU)" + at, get, "getWeak-cpu-ns", "plain-cpu-ns", "<=", 2},
 			metricTarget{"Get hit, scope / plain map (CPU)" + at, get, "getScope-cpu-ns", "plain-cpu-ns", "", 0},
 			metricTarget{"xsync Load / plain map (CPU)" + at, get, "xsync-cpu-ns", "plain-cpu-ns", "", 0},
+			metricTarget{"plain map of weak.Pointer / plain map (CPU)" + at, get, "weakMap-cpu-ns", "plain-cpu-ns", "", 0},
+			metricTarget{"Get hit, shared, weak / plain map of weak.Pointer (CPU)" + at, get, "getWeak-cpu-ns", "weakMap-cpu-ns", "", 0},
 			metricTarget{"heap per entry beyond the object, strong (B)" + at, mem, "B/entry-idmapStrong", "", "<=", 40},
 			metricTarget{"heap per entry beyond the object, weak (B)" + at, mem, "B/entry-idmapWeak", "", "<=", 72},
 			metricTarget{"heap per entry beyond the object, plain map (B)" + at, mem, "B/entry-plain", "", "", 0},
