@@ -27,6 +27,13 @@ func (d *DB) SetMaxAge(age time.Duration) {
 	d.ager.Do(func() { go d.age() })
 }
 
+// raiseAgeFloor raises the age floor to e, and with it the hit floor of
+// every table (Table.floor).
+func (d *DB) raiseAgeFloor(e uint64) {
+	storeMax(&d.ageFloor, e)
+	d.raiseTables(e)
+}
+
 // age raises the age floor: every age/8 it ticks the clock and remembers
 // when; the newest tick at least maxAge old is the floor. Databases live for
 // the life of the process, and so does this goroutine.
@@ -46,7 +53,7 @@ func (d *DB) age() {
 			i++
 		}
 		if now.Sub(samples[i].at) >= age {
-			storeMax(&d.ageFloor, samples[i].epoch)
+			d.raiseAgeFloor(samples[i].epoch)
 		}
 		samples = samples[i:]
 		time.Sleep(period)

@@ -62,6 +62,10 @@ type DB struct {
 	keyLimit int
 
 	tables sync.Map // lower-case table name → *Table
+	// tmu orders the making of a Table with raiseTables: a table made
+	// while the floors are raised either is raised or starts at the
+	// raised values (see Table).
+	tmu    sync.Mutex
 	shared sync.Map // *Type → *sharedMap
 
 	paused   atomic.Int32  // > 0: nothing is fresh (a bus lost its subscription)
@@ -107,7 +111,24 @@ func (d *DB) ExpireAll() {
 	d.expireAll()
 }
 
-func (d *DB) expireAll() { storeMax(&d.whole, d.clock.Add(1)) }
+func (d *DB) expireAll() {
+	w := d.clock.Add(1)
+	storeMax(&d.whole, w)
+	d.raiseTables(w)
+}
+
+// raiseTables raises the hit floor of every table of d to w, after a word
+// of the database that the floor folds in (whole, ageFloor) was raised to
+// w. It costs a compare-and-swap per table: databases have tens or
+// hundreds of tables, and whole-database expiries are rare next to hits.
+func (d *DB) raiseTables(w uint64) {
+	d.tmu.Lock()
+	defer d.tmu.Unlock()
+	d.tables.Range(func(_, t any) bool {
+		storeMax(&t.(*Table).floor, w)
+		return true
+	})
+}
 
 // ExpireTable expires every entry of every map of d whose type is on table.
 func (d *DB) ExpireTable(table string) {
@@ -117,7 +138,7 @@ func (d *DB) ExpireTable(table string) {
 
 func (d *DB) expireTable(table string) {
 	t := d.Table(table)
-	storeMax(&t.epoch, d.clock.Add(1))
+	t.raiseEpoch(d.clock.Add(1))
 }
 
 // ExpireKeys expires the entries of table whose normalised keys are in keys.
@@ -159,7 +180,7 @@ func (d *DB) recordKeys(t *Table, keys []any, w uint64) {
 	for _, k := range keys {
 		if !isComparable(k) {
 			// A key that cannot be recorded widens to the table.
-			storeMax(&t.epoch, w)
+			t.raiseEpoch(w)
 			continue
 		}
 		sh := &t.keys[keyShardOf(k)]
@@ -175,12 +196,13 @@ func (d *DB) recordKeys(t *Table, keys []any, w uint64) {
 		}
 		sh.mu.Unlock()
 	}
+	storeMax(&t.floor, w)
 	storeMax(&t.keyMax, w)
 	if t.nkeys > d.keyLimit {
 		// Collapse: the table-wide epoch covers every recorded key. It is
 		// raised before the keys are cleared, and fresh reads it after
 		// the key: a reader that finds a key gone finds the epoch raised.
-		storeMax(&t.epoch, t.keyMax.Load())
+		t.raiseEpoch(t.keyMax.Load())
 		for i := range t.keys {
 			sh := &t.keys[i]
 			sh.mu.Lock()
@@ -247,7 +269,13 @@ func (d *DB) Table(name string) *Table {
 	if t, ok := d.tables.Load(name); ok {
 		return t.(*Table)
 	}
-	t, _ := d.tables.LoadOrStore(name, &Table{name: name})
+	d.tmu.Lock()
+	defer d.tmu.Unlock()
+	// Under tmu, a table made now starts at the floor of the database's
+	// words as raised so far, and any later raise finds it (raiseTables).
+	nt := &Table{name: name}
+	nt.floor.Store(max(d.whole.Load(), d.ageFloor.Load()))
+	t, _ := d.tables.LoadOrStore(name, nt)
 	return t.(*Table)
 }
 
@@ -278,11 +306,15 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 
 // clean reports whether data of table t loaded at epoch are fresh by the
 // checks that need no key: no lease, no pause, and no expiry of the
-// database, the table or any of its keys since epoch. False is not
-// stale: freshOf decides. The pause is read before whole (see freshOf).
+// database, the table or any of its keys since epoch, and (for the shared
+// maps) not older than the age floor: epoch at or past the table's hit
+// floor, which folds those four words in. False is not stale: freshOf
+// decides (for a scope's entry older than the age floor, which does not
+// apply to scopes, it finds the entry fresh). The pause is read before
+// the floor (see freshOf: Resume raises whole, and so the floors, before
+// it ends the pause).
 func (d *DB) clean(t *Table, epoch uint64) bool {
-	return d.lease.Load() == 0 && d.paused.Load() == 0 && epoch >= d.whole.Load() &&
-		epoch >= t.epoch.Load() && epoch >= t.keyMax.Load()
+	return d.lease.Load() == 0 && d.paused.Load() == 0 && epoch >= t.floor.Load()
 }
 
 // freshKey is the end of fresh: whether the table's written keys hold a
@@ -302,6 +334,13 @@ type Table struct {
 	name   string
 	epoch  atomic.Uint64 // newest table-wide expiry
 	keyMax atomic.Uint64 // newest epoch in keys
+	// floor is the hit floor: at least each of epoch, keyMax and the
+	// database's whole and ageFloor, raised with each of them before the
+	// write that raised it returns, so that a hit path reads one word
+	// instead of four (clean). It only rises; it may run ahead of them
+	// (a raise of whole and a table made at once), which sends a lookup to
+	// freshOf, never serves a stale entry.
+	floor atomic.Uint64
 
 	mu        sync.Mutex // serialises writers of keys
 	nkeys     int        // protected by mu: keys remembered, in all shards
@@ -310,6 +349,12 @@ type Table struct {
 	// shards by key: a reader takes the read lock of one shard, and a
 	// writer makes wait only the readers of the shards it writes.
 	keys [keyShards]keyShard
+}
+
+// raiseEpoch raises the table-wide expiry, and the hit floor, to w.
+func (t *Table) raiseEpoch(w uint64) {
+	storeMax(&t.floor, w)
+	storeMax(&t.epoch, w)
 }
 
 const keyShards = 16

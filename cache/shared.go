@@ -188,7 +188,7 @@ func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 					// The key is read only after a non-zero meta word (kslot).
 					if m1 != 0 && m1&1 == 0 && sl.key == k && r != nil && sl.meta.Load() == m1 &&
 						meta&metaPartial == 0 && (meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
-						if epoch := meta >> metaShift; d.clean(m.table, epoch) && epoch >= d.ageFloor.Load() {
+						if d.clean(m.table, meta>>metaShift) {
 							if !m.strong {
 								r = ref.Value(r)
 							}
@@ -236,7 +236,7 @@ func sharedFound[K, U comparable](d *DB, m *sharedMap, s *kshards[K], h uint64, 
 	if s != nil {
 		e.ref, e.meta, ok = s.shard(h).tab.Load().get(h, k)
 		if ok && e.meta&metaPartial == 0 && (e.meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
-			if epoch := e.epoch(); d.clean(m.table, epoch) && epoch >= d.ageFloor.Load() {
+			if d.clean(m.table, e.epoch()) {
 				p := e.ref
 				if !m.strong {
 					p = ref.Value(p)
