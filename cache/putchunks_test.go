@@ -158,8 +158,8 @@ func TestPutAllGrowsOnce(t *testing.T) {
 	// The tables use about reserveLoad of their slots: room for more,
 	// not twice what they hold.
 	slots := 0
-	for i := range d.sharedMap(strongType).ints.Load() {
-		slots += len(d.sharedMap(strongType).ints.Load()[i].tab.Load().slots)
+	for i := range d.sharedMap(strongType).ints {
+		slots += len(d.sharedMap(strongType).ints[i].tab.Load().slots)
 	}
 	if load := float64(n) / float64(slots); load < 0.75 || load > 0.85 {
 		t.Errorf("%d keys in %d slots (%.2f); want about %d/%d", n, slots, load, reserveLoadNum, reserveLoadDen)
@@ -177,8 +177,8 @@ func TestPutAllReservesOnlyNewKeys(t *testing.T) {
 	m.PutAll(strongType, loads, nil)
 	size := func() int {
 		s := 0
-		for i := range d.sharedMap(strongType).ints.Load() {
-			s += len(d.sharedMap(strongType).ints.Load()[i].tab.Load().slots)
+		for i := range d.sharedMap(strongType).ints {
+			s += len(d.sharedMap(strongType).ints[i].tab.Load().slots)
 		}
 		return s
 	}

@@ -18,7 +18,11 @@ type sharedMap struct {
 	table  *Table
 	strong bool // typ.Strong: slots hold their objects, not weak pointers
 
-	ints atomic.Pointer[ishards]     // int64 and int keys: read with no lock
+	// ints are the shards of int64 and int keys, read with no lock: held
+	// in the map itself, so that a hit reads the shard's table without
+	// going through a pointer first (4 KiB a map; the other kinds of keys
+	// are made on first use).
+	ints ishards
 	strs atomic.Pointer[sshards]     // string keys: read with no lock
 	anys atomic.Pointer[shards[any]] // every other key
 	mu   sync.Mutex                  // makes the shards
@@ -78,9 +82,9 @@ var slotsMu sync.Mutex // serialises setSlot
 func (m *sharedMap) get(key any) (slot, bool) {
 	switch k := key.(type) {
 	case int64:
-		return m.ints.Load().get(ihash(k), k)
+		return m.ints.get(ihash(k), k)
 	case int:
-		return m.ints.Load().get(ihash(int64(k)), int64(k))
+		return m.ints.get(ihash(int64(k)), int64(k))
 	case string:
 		sk := strKey(k)
 		return m.strs.Load().get(sk.h, sk)
@@ -96,9 +100,9 @@ func (m *sharedMap) get(key any) (slot, bool) {
 func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
 	switch k := key.(type) {
 	case int64:
-		makeShards(m, &m.ints).compute(ihash(k), k, f)
+		m.ints.compute(ihash(k), k, f)
 	case int:
-		makeShards(m, &m.ints).compute(ihash(int64(k)), int64(k), f)
+		m.ints.compute(ihash(int64(k)), int64(k), f)
 	case string:
 		sk := strKey(k)
 		makeShards(m, &m.strs).compute(sk.h, sk, f)
@@ -124,12 +128,12 @@ func makeShards[S any](m *sharedMap, p *atomic.Pointer[S]) *S {
 // len returns how many slots m holds, dead weak ones not yet swept
 // included.
 func (m *sharedMap) len() int {
-	return m.ints.Load().len() + m.strs.Load().len() + m.anys.Load().len()
+	return m.ints.len() + m.strs.Load().len() + m.anys.Load().len()
 }
 
 // clear forgets every slot of m.
 func (m *sharedMap) clear() {
-	m.ints.Load().clear()
+	m.ints.clear()
 	m.strs.Load().clear()
 	m.anys.Load().clear()
 }
@@ -177,25 +181,23 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 // (TestFastPathsAgreeWithGeneral compares them).
 func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 	if m := d.firstMap(typ); m != nil {
-		if s := m.ints.Load(); s != nil {
-			if t := s.shard(ihash(k)).tab.Load(); t != nil && t.seed == 0 {
-				i, _ := bits.Mul64(ihash(k)*t.recip, uint64(len(t.slots)))
-				if i < uint64(len(t.slots)) { // always: spares the bounds check
-					sl := &t.slots[i]
-					m1 := sl.meta.Load()
-					r := atomic.LoadPointer(&sl.ref)
-					meta := m1 >> seqBits
-					// The key is read only after a non-zero meta word (kslot).
-					if m1 != 0 && m1&1 == 0 && sl.key == k && r != nil && sl.meta.Load() == m1 &&
-						meta&metaPartial == 0 && (meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
-						if d.clean(m.table, meta>>metaShift) {
-							if !m.strong {
-								r = ref.Value(r)
-							}
-							if r != nil {
-								d.stats.shared.hits.add(1)
-								return r, Fresh
-							}
+		if t := m.ints.shard(ihash(k)).tab.Load(); t != nil && t.seed == 0 {
+			i, _ := bits.Mul64(ihash(k)*t.recip, uint64(len(t.slots)))
+			if i < uint64(len(t.slots)) { // always: spares the bounds check
+				sl := &t.slots[i]
+				m1 := sl.meta.Load()
+				r := atomic.LoadPointer(&sl.ref)
+				meta := m1 >> seqBits
+				// The key is read only after a non-zero meta word (kslot).
+				if m1 != 0 && m1&1 == 0 && sl.key == k && r != nil && sl.meta.Load() == m1 &&
+					meta&metaPartial == 0 && (meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
+					if d.clean(m.table, meta>>metaShift) {
+						if !m.strong {
+							r = ref.Value(r)
+						}
+						if r != nil {
+							d.stats.shared.hits.add(1)
+							return r, Fresh
 						}
 					}
 				}
@@ -210,7 +212,7 @@ func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 //go:noinline
 func (d *DB) lookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 	m := d.sharedMap(typ)
-	return sharedFound(d, m, m.ints.Load(), ihash(k), k, k)
+	return sharedFound(d, m, &m.ints, ihash(k), k, k)
 }
 
 // LookupSharedString is LookupShared of a string key, without putting the
@@ -507,7 +509,7 @@ func intKey(key any) (int64, bool) {
 // new: it is looked up, without the lock, in the shards that would grow
 // otherwise.
 func (m *sharedMap) reserveInts(chunks [][]Load, b *intBatch) {
-	s := makeShards(m, &m.ints)
+	s := &m.ints
 	clear(b.count[:])
 	for _, c := range chunks {
 		for i := range c {
@@ -618,7 +620,7 @@ func (v sharedView) putBatch(m *sharedMap, chunk []Load, weak []unsafe.Pointer, 
 			next[s]++
 		}
 	}
-	shs := makeShards(m, &m.ints)
+	shs := &m.ints
 	for s := range nShards {
 		if idx := b.order[b.start[s]:b.start[s+1]]; len(idx) > 0 {
 			v.putShard(m, &shs[s], chunk, idx, weak, apply, o, b)

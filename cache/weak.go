@@ -58,7 +58,7 @@ func sweepAll() {
 
 func (m *sharedMap) sweep() {
 	dead := func(e slot) bool { return e.object(false) == nil }
-	n := m.ints.Load().sweep(dead) + m.strs.Load().sweep(dead) + m.anys.Load().sweep(dead)
+	n := m.ints.sweep(dead) + m.strs.Load().sweep(dead) + m.anys.Load().sweep(dead)
 	m.db.stats.weakReleased.Add(uint64(n))
 }
 
