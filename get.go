@@ -59,7 +59,7 @@ func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Po
 	// switch's hash. Everything else takes the general case.
 	if m.typedKey == keyInt && isBackground(ctx) {
 		if ik, ok := int64Key(k); ok {
-			p, st := db.cdb.LookupSharedIntPtr(m.ctype, ik)
+			p, st := db.cdb.LookupSharedIntPtr(&m.ctypeOf, ik)
 			if st != cache.Fresh {
 				return nil
 			}

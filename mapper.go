@@ -92,7 +92,10 @@ type model struct {
 	typedKey uint8
 	err      error // why the type cannot be used as a mapped type
 
-	ctype *cache.Type // the maps' descriptor of this type
+	ctype *cache.Type // the maps' descriptor of this type: &ctypeOf
+	// ctypeOf is the descriptor itself, held in the model so that getHit
+	// reaches the type's first shared map with one load less.
+	ctypeOf cache.Type
 	// ptrWord is the type word of interfaces holding a *typ: the key of
 	// modelByPtr.
 	ptrWord unsafe.Pointer
@@ -256,7 +259,7 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			}
 			m.tableName = parts
 		}
-		m.ctype = &cache.Type{
+		m.ctypeOf = cache.Type{
 			Name:   m.name,
 			Table:  baseTable(m.table),
 			Strong: m.strong,
@@ -264,6 +267,7 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			New:    func() any { obj, _ := m.newObj(); return obj },
 			Copy:   func(dst, src any) { m.copyTemps(objPtr(dst), objPtr(src)) },
 		}
+		m.ctype = &m.ctypeOf
 	}
 	return m
 }
