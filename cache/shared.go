@@ -196,7 +196,8 @@ func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 							r = ref.Value(r)
 						}
 						if r != nil {
-							d.stats.shared.hits.add(1)
+							d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
+							procUnpin()
 							return r, Fresh
 						}
 					}
@@ -244,7 +245,8 @@ func sharedFound[K, U comparable](d *DB, m *sharedMap, s *kshards[K], h uint64, 
 					p = ref.Value(p)
 				}
 				if p != nil {
-					d.stats.shared.hits.add(1)
+					d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
+					procUnpin()
 					return p, Fresh
 				}
 			}

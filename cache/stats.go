@@ -50,13 +50,18 @@ func (c *counter) add(n uint64) {
 
 // addPinned adds n on the stripe of the calling goroutine's P.
 func (c *counter) addPinned(n uint64) {
-	p := uint(procPin())
+	c.addOn(uint(procPin()), n)
+	procUnpin()
+}
+
+// addOn adds n on stripe p, which the caller is pinned to (procPin): a hit
+// path pins and unpins itself around it, a call fewer than addPinned.
+func (c *counter) addOn(p uint, n uint64) {
 	if p < counterStripes {
 		addTo(&c.stripes[p].n, n)
 	} else {
 		c.shared.Add(n)
 	}
-	procUnpin()
 }
 
 // pid returns the number of the P running the calling goroutine, as
