@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"unsafe"
@@ -105,5 +106,22 @@ func BenchmarkScopePutAll100(b *testing.B) {
 		if _, st := s.Lookup(d, userType, int64(1050)); st != Fresh {
 			b.Fatal(st)
 		}
+	}
+}
+
+// BenchmarkExpireAll: a whole-database expiry raises the hit floor of each
+// of the database's tables (raiseTables): its cost against the number of
+// tables.
+func BenchmarkExpireAll(b *testing.B) {
+	for _, n := range []int{1, 100, 10_000} {
+		b.Run(fmt.Sprintf("tables=%d", n), func(b *testing.B) {
+			d := NewDB("expireall")
+			for i := range n {
+				d.Table(fmt.Sprintf("t%d", i))
+			}
+			for b.Loop() {
+				d.ExpireAll()
+			}
+		})
 	}
 }
