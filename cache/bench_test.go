@@ -109,9 +109,10 @@ func BenchmarkScopePutAll100(b *testing.B) {
 	}
 }
 
-// BenchmarkExpireAll: a whole-database expiry raises the hit floor of each
-// of the database's tables (raiseTables): its cost against the number of
-// tables.
+// BenchmarkExpireAll: a whole-database expiry sets the database's hit
+// floor under its mutex; its cost does not grow with the number of tables
+// (a per-table floor raised at each such expiry, tried first, cost
+// 0.2–0.3 ms at 10,000 tables).
 func BenchmarkExpireAll(b *testing.B) {
 	for _, n := range []int{1, 100, 10_000} {
 		b.Run(fmt.Sprintf("tables=%d", n), func(b *testing.B) {

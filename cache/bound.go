@@ -27,11 +27,13 @@ func (d *DB) SetMaxAge(age time.Duration) {
 	d.ager.Do(func() { go d.age() })
 }
 
-// raiseAgeFloor raises the age floor to e, and with it the hit floor of
-// every table (Table.floor).
+// raiseAgeFloor raises the age floor to e, and with it the database's hit
+// floor (DB.floor).
 func (d *DB) raiseAgeFloor(e uint64) {
+	d.gmu.Lock()
+	defer d.gmu.Unlock()
 	storeMax(&d.ageFloor, e)
-	d.raiseTables(e)
+	d.setFloor()
 }
 
 // age raises the age floor: every age/8 it ticks the clock and remembers

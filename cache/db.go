@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,8 @@ func (t *Type) norm(key any) any {
 // DB is the expiry clock and the shared maps of one database.
 type DB struct {
 	// clock is written by every query (Tick, expiries): it has a cache
-	// line of its own, apart from the words every hit reads (whole,
-	// paused, lease, ageFloor, bound), which writes seldom change.
+	// line of its own, apart from the words every hit reads (floor,
+	// bound), which writes seldom change.
 	clock atomic.Uint64 // the newest epoch handed out
 	_     [56]byte
 
@@ -62,12 +63,16 @@ type DB struct {
 	keyLimit int
 
 	tables sync.Map // lower-case table name → *Table
-	// tmu orders the making of a Table with raiseTables: a table made
-	// while the floors are raised either is raised or starts at the
-	// raised values (see Table).
-	tmu    sync.Mutex
 	shared sync.Map // *Type → *sharedMap
 
+	// floor is the database's hit floor: max(whole, ageFloor), or the
+	// largest epoch while paused or under a lease (a lease is checked
+	// against the clock, on the general path). gmu serialises its
+	// writers, which set it again from those four words before they
+	// return (setFloor), so that a hit path reads one word for the four
+	// (clean; a table's own words have Table.floor).
+	floor    atomic.Uint64
+	gmu      sync.Mutex
 	paused   atomic.Int32  // > 0: nothing is fresh (a bus lost its subscription)
 	lease    atomic.Int64  // Mono() deadline past which nothing is fresh (a bus's lease); 0: none
 	noShared atomic.Bool   // the shared maps store nothing (SetShared(false))
@@ -112,22 +117,20 @@ func (d *DB) ExpireAll() {
 }
 
 func (d *DB) expireAll() {
-	w := d.clock.Add(1)
-	storeMax(&d.whole, w)
-	d.raiseTables(w)
+	d.gmu.Lock()
+	defer d.gmu.Unlock()
+	storeMax(&d.whole, d.clock.Add(1))
+	d.setFloor()
 }
 
-// raiseTables raises the hit floor of every table of d to w, after a word
-// of the database that the floor folds in (whole, ageFloor) was raised to
-// w. It costs a compare-and-swap per table: databases have tens or
-// hundreds of tables, and whole-database expiries are rare next to hits.
-func (d *DB) raiseTables(w uint64) {
-	d.tmu.Lock()
-	defer d.tmu.Unlock()
-	d.tables.Range(func(_, t any) bool {
-		storeMax(&t.(*Table).floor, w)
-		return true
-	})
+// setFloor sets the database's hit floor from the words it folds in
+// (DB.floor). gmu held.
+func (d *DB) setFloor() {
+	if d.paused.Load() > 0 || d.lease.Load() != 0 {
+		d.floor.Store(math.MaxUint64)
+		return
+	}
+	d.floor.Store(max(d.whole.Load(), d.ageFloor.Load()))
 }
 
 // ExpireTable expires every entry of every map of d whose type is on table.
@@ -218,15 +221,23 @@ func (d *DB) recordKeys(t *Table, keys []any, w uint64) {
 // bus that lost its subscription may miss writes of other instances. While
 // paused, the shared maps store no load. Pauses nest.
 func (d *DB) Pause() {
-	d.paused.Add(1)
+	d.addPause(1)
 	d.ExpireAll()
+}
+
+// addPause adds n to the pause count and sets the hit floor from it.
+func (d *DB) addPause(n int32) {
+	d.gmu.Lock()
+	defer d.gmu.Unlock()
+	d.paused.Add(n)
+	d.setFloor()
 }
 
 // Resume ends a Pause: every entry loaded until now is expired (it may have
 // missed a write), and entries loaded from now on are fresh again.
 func (d *DB) Resume() {
 	d.ExpireAll()
-	d.paused.Add(-1)
+	d.addPause(-1)
 }
 
 // SetShared turns d's shared maps on (the default) or off. Off, they store
@@ -242,7 +253,12 @@ func (d *DB) SetShared(on bool) {
 // later SetLease: the lease of a bus that proves delivery. 0 removes the
 // lease. The check is made at every lookup, against the clock, so the
 // bound holds whatever a timer does.
-func (d *DB) SetLease(deadline int64) { d.lease.Store(deadline) }
+func (d *DB) SetLease(deadline int64) {
+	d.gmu.Lock()
+	defer d.gmu.Unlock()
+	d.lease.Store(deadline)
+	d.setFloor()
+}
 
 // Lease returns the deadline SetLease set (0: none).
 func (d *DB) Lease() int64 { return d.lease.Load() }
@@ -269,13 +285,7 @@ func (d *DB) Table(name string) *Table {
 	if t, ok := d.tables.Load(name); ok {
 		return t.(*Table)
 	}
-	d.tmu.Lock()
-	defer d.tmu.Unlock()
-	// Under tmu, a table made now starts at the floor of the database's
-	// words as raised so far, and any later raise finds it (raiseTables).
-	nt := &Table{name: name}
-	nt.floor.Store(max(d.whole.Load(), d.ageFloor.Load()))
-	t, _ := d.tables.LoadOrStore(name, nt)
+	t, _ := d.tables.LoadOrStore(name, &Table{name: name})
 	return t.(*Table)
 }
 
@@ -307,14 +317,12 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 // clean reports whether data of table t loaded at epoch are fresh by the
 // checks that need no key: no lease, no pause, and no expiry of the
 // database, the table or any of its keys since epoch, and (for the shared
-// maps) not older than the age floor: epoch at or past the table's hit
-// floor, which folds those four words in. False is not stale: freshOf
-// decides (for a scope's entry older than the age floor, which does not
-// apply to scopes, it finds the entry fresh). The pause is read before
-// the floor (see freshOf: Resume raises whole, and so the floors, before
-// it ends the pause).
+// maps) not older than the age floor: epoch at or past the database's and
+// the table's hit floors, which fold those six words into two. False is
+// not stale: freshOf decides (for a scope's entry older than the age
+// floor, which does not apply to scopes, it finds the entry fresh).
 func (d *DB) clean(t *Table, epoch uint64) bool {
-	return d.lease.Load() == 0 && d.paused.Load() == 0 && epoch >= t.floor.Load()
+	return epoch >= d.floor.Load() && epoch >= t.floor.Load()
 }
 
 // freshKey is the end of fresh: whether the table's written keys hold a
@@ -334,12 +342,9 @@ type Table struct {
 	name   string
 	epoch  atomic.Uint64 // newest table-wide expiry
 	keyMax atomic.Uint64 // newest epoch in keys
-	// floor is the hit floor: at least each of epoch, keyMax and the
-	// database's whole and ageFloor, raised with each of them before the
-	// write that raised it returns, so that a hit path reads one word
-	// instead of four (clean). It only rises; it may run ahead of them
-	// (a raise of whole and a table made at once), which sends a lookup to
-	// freshOf, never serves a stale entry.
+	// floor is the table's hit floor: at least epoch and keyMax, raised
+	// with each before the write that raised it returns, so that a hit
+	// path reads one word for both (clean). It only rises.
 	floor atomic.Uint64
 
 	mu        sync.Mutex // serialises writers of keys

@@ -1,9 +1,7 @@
 package cache
 
 import (
-	"fmt"
 	"runtime"
-	"sync"
 	"testing"
 )
 
@@ -26,58 +24,63 @@ func TestNewDBIndependent(t *testing.T) {
 	runtime.KeepAlive(o)
 }
 
-// TestHitFloorCoversEveryTable: once a whole-database expiry or an age
-// step has returned, every table of the database, the ones being made at
-// that moment included, has its hit floor at least as high (else a hit
-// could pass an expired entry, clean). One writer of each database word,
-// tables made by two goroutines meanwhile; after each write every table
-// is checked. Table's mutex makes it hold: a table made without it could
-// take its floor from the old word and be missed by raiseTables.
-func TestHitFloorCoversEveryTable(t *testing.T) {
+// TestHitFloors: once a write of a word that a hit floor folds in has
+// returned, the floor is at least as high (else a hit could pass an
+// expired entry, clean): the database's floor for whole-database expiries,
+// age steps, pauses and leases, a table's for its own expiries, its keys'
+// (and their collapse into the table's), and a key that cannot be
+// recorded.
+func TestHitFloors(t *testing.T) {
 	d := NewDB("floor")
-	const tables = 2000
-	var wg sync.WaitGroup
-	for g := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range tables / 2 {
-				d.Table(fmt.Sprintf("t%d_%d", g, i))
-			}
-		}()
-	}
-	check := func(what string, w uint64) {
+	d.keyLimit = 4
+	tb := d.Table("t")
+	check := func(what string) {
 		t.Helper()
-		d.tables.Range(func(name, x any) bool {
-			if f := x.(*Table).floor.Load(); f < w {
-				t.Fatalf("after %s to %d, table %s has floor %d", what, w, name, f)
-			}
-			return true
-		})
-	}
-	for i := 0; ; i++ {
-		d.ExpireAll()
-		check("a whole-database expiry", d.whole.Load())
-		e := d.Tick()
-		d.raiseAgeFloor(e)
-		check("an age step", e)
-		if n := d.tableCount(); n == tables && i > 10 {
-			break
+		if f, w, a := d.floor.Load(), d.whole.Load(), d.ageFloor.Load(); f < w || f < a {
+			t.Errorf("after %s: database floor %d, whole %d, age floor %d", what, f, w, a)
 		}
-		runtime.Gosched()
+		if f, e, k := tb.floor.Load(), tb.epoch.Load(), tb.keyMax.Load(); f < e || f < k {
+			t.Errorf("after %s: table floor %d, epoch %d, newest key %d", what, f, e, k)
+		}
 	}
-	wg.Wait()
-	// A table's own words raise its floor too.
-	tb := d.Table("own")
-	d.ExpireTable("own")
-	d.ExpireKeys("own", int64(1))
-	if f, e, k := tb.floor.Load(), tb.epoch.Load(), tb.keyMax.Load(); f < e || f < k {
-		t.Errorf("floor %d below the table's epoch %d or newest key %d", f, e, k)
+	for i := range 10 {
+		d.ExpireAll()
+		check("a whole-database expiry")
+		d.raiseAgeFloor(d.Tick())
+		check("an age step")
+		d.ExpireTable("t")
+		check("a table expiry")
+		d.ExpireKeys("t", int64(i), int64(i+100)) // past keyLimit: a collapse
+		check("key expiries")
+		d.ExpireKeys("t", []int{i}) // not comparable: widens to the table
+		check("a key that cannot be recorded")
 	}
-}
-
-func (d *DB) tableCount() int {
-	n := 0
-	d.tables.Range(func(_, _ any) bool { n++; return true })
-	return n
+	// A pause and a lease take every entry off the hit path while they
+	// last (a lease is checked against the clock, on the general path).
+	e := d.Tick()
+	for _, on := range []func(){d.Pause, func() { d.SetLease(Mono() + 1e12) }} {
+		on()
+		if d.clean(tb, e) {
+			t.Error("an entry is clean while paused or under a lease")
+		}
+		d.Resume()
+		d.SetLease(0)
+		check("a pause or lease that ended")
+		e = d.Tick()
+		if !d.clean(tb, e) {
+			t.Error("an entry loaded after a pause or lease ended is not clean")
+		}
+	}
+	// Each kind of write sends an entry loaded before it off the hit path.
+	e = d.Now()
+	for _, w := range []func(){d.ExpireAll, func() { d.raiseAgeFloor(d.Tick()) }, func() { d.ExpireTable("t") }, func() { d.ExpireKeys("t", int64(7)) }} {
+		if !d.clean(tb, e) {
+			t.Fatal("an entry clean before the write is not")
+		}
+		w()
+		if d.clean(tb, e) {
+			t.Error("an entry loaded before a write is still clean after it")
+		}
+		e = d.Tick()
+	}
 }

@@ -24,7 +24,7 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 		{"ExpireTable", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireTable("agree") }},
 		{"ExpireTable other", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireTable("other") }},
 		{"ExpireKeys", func(d *DB, _ *Scope, k [2]any, _ uint64) { d.ExpireKeys("agree", k[0]) }},
-		{"Pause", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.paused.Add(1) }},
+		{"Pause", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.addPause(1) }},
 		{"lease valid", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetLease(Mono() + 1e12) }},
 		{"lease past", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetLease(1) }},
 		{"age floor", func(d *DB, _ *Scope, _ [2]any, e uint64) { d.raiseAgeFloor(e + 1) }},
