@@ -241,7 +241,11 @@ func TestChangeLogOwnTriggersBounded(t *testing.T) {
 			e.setup(t, 2)
 			db := e.open(t)
 			clGet(t, db, 1)
-			clGet(t, db, 2)
+			// Row 2's object is held: a weak entry that nobody holds may
+			// go at any GC, and its next Get would read v = 9 without
+			// any expiry.
+			p2 := clGetObj(t, db, 2)
+			defer runtime.KeepAlive(p2)
 			mustExec(t, e.plain, `UPDATE cl_items SET v = 9 WHERE id = 2`) // not seen: no change log attached
 			mustExec(t, db, `UPDATE cl_items SET v = 1 WHERE id = 1`)
 			if v := clGet(t, db, 1); v != 1 {
