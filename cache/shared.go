@@ -189,17 +189,14 @@ func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 				r := atomic.LoadPointer(&sl.ref)
 				meta := m1 >> seqBits
 				// The key is read only after a non-zero meta word (kslot).
-				if m1 != 0 && m1&1 == 0 && sl.key == k && r != nil && sl.meta.Load() == m1 &&
-					meta&metaPartial == 0 && (meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
-					if d.clean(m.table, meta>>metaShift) {
-						if !m.strong {
-							r = ref.Value(r)
-						}
-						if r != nil {
-							d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
-							procUnpin()
-							return r, Fresh
-						}
+				if m1 != 0 && m1&1 == 0 && sl.key == k && r != nil && sl.meta.Load() == m1 && d.cleanSlot(m, meta) {
+					if !m.strong {
+						r = ref.Value(r)
+					}
+					if r != nil {
+						d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
+						procUnpin()
+						return r, Fresh
 					}
 				}
 			}
@@ -238,21 +235,24 @@ func sharedFound[K, U comparable](d *DB, m *sharedMap, s *kshards[K], h uint64, 
 	var ok bool
 	if s != nil {
 		e.ref, e.meta, ok = s.shard(h).tab.Load().get(h, k)
-		if ok && e.meta&metaPartial == 0 && (e.meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) {
-			if d.clean(m.table, e.epoch()) {
-				p := e.ref
-				if !m.strong {
-					p = ref.Value(p)
-				}
-				if p != nil {
-					d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
-					procUnpin()
-					return p, Fresh
-				}
+		if ok && d.cleanSlot(m, e.meta) {
+			if p := e.object(m.strong); p != nil {
+				d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
+				procUnpin()
+				return p, Fresh
 			}
 		}
 	}
 	return m.hitPtr(found(m, e, ok, key))
+}
+
+// cleanSlot reports whether a slot of m with meta word meta is a clean
+// hit, as far as its word goes: a complete entry that no expiry, pause,
+// lease, age or bound concerns (clean, and for a strong map under a bound,
+// an entry the bound has marked referenced). The hit paths' one test.
+func (d *DB) cleanSlot(m *sharedMap, meta uint64) bool {
+	return meta&metaPartial == 0 && (meta&metaRef != 0 || !m.strong || d.bound.Load() == nil) &&
+		d.clean(m.table, meta>>metaShift)
 }
 
 // hit is the end of a LookupShared: a fresh object counts as a hit.
