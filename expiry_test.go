@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -110,7 +111,7 @@ func TestDeleteAndKeyChange(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "user2", moved.Name)
 		require.NotNil(t, idmap.Cached[User](ctx, db, 3), "an unrelated key expired")
-		_ = all
+		runtime.KeepAlive(all) // the shared map holds its objects weakly
 	}
 }
 
