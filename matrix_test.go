@@ -2,6 +2,7 @@ package idmap_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,4 +59,5 @@ func TestRecursiveType(t *testing.T) {
 	require.NoError(t, err)
 	require.Same(t, ns[0], ns[1].Parent)
 	require.NotNil(t, idmap.Cached[Node](ctx, db, 1), "a complete Node (every column loaded) is served")
+	runtime.KeepAlive(ns) // the shared map holds its objects weakly
 }
