@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -264,10 +265,13 @@ func TestFeedGap(t *testing.T) {
 	if flushes.Load() < 2 {
 		t.Fatalf("%d flushes of reason BusGap; want one at the loss and one at the resumption", flushes.Load())
 	}
-	// Serving again, and following changes again.
-	if _, err := idmap.Get[item](ctx, db, int64(1)); err != nil {
+	// Serving again, and following changes again. The object is held:
+	// the shared map holds its objects weakly.
+	held, err := idmap.Get[item](ctx, db, int64(1))
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer runtime.KeepAlive(held)
 	if idmap.Cached[item](ctx, db, int64(1)) == nil {
 		t.Fatal("nothing served after the feed is back")
 	}
@@ -372,9 +376,11 @@ func TestFeedRelay(t *testing.T) {
 	db := e.open("feed_relay", idmap.WithBus(b))
 	waitUntil(t, "the bus listens", func() bool { return listening(db) && f.Slot() != "" })
 	ctx := context.Background()
-	if _, err := idmap.Get[item](ctx, db, int64(1)); err != nil {
+	held, err := idmap.Get[item](ctx, db, int64(1))
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer runtime.KeepAlive(held) // the shared map holds its objects weakly
 	if idmap.Cached[item](ctx, db, int64(1)) == nil {
 		t.Fatal("not served from the map")
 	}
