@@ -53,45 +53,25 @@ func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Po
 			return nil
 		}
 	}
-	// The commonest hit first: an int64 or int key of an int64 field in
-	// the shared map (a context with no values), with no call but the
-	// map's; the key's type is compared word to word, not by a type
-	// switch's hash. Everything else takes the general case.
-	if m.typedKey == keyInt && isBackground(ctx) {
-		if ik, ok := int64Key(k); ok {
-			p, st := db.cdb.LookupSharedIntPtr(&m.ctypeOf, ik)
-			if st != cache.Fresh {
-				return nil
-			}
-			return p
+	var scope *cache.Scope // none in a context with no values
+	if !isBackground(ctx) {
+		var ok bool
+		if scope, ok = hitScope(ctx); !ok {
+			return nil
 		}
-	}
-	scope, ok := hitScope(ctx)
-	if !ok {
-		return nil
 	}
 	// The map's typed lookup: an int64 key never goes into an interface.
 	switch m.typedKey {
 	case keyInt, keyIntInt: // the maps keep int keys as int64
-		var ik int64
-		switch x := k.(type) {
-		case int64:
-			ik = x
-		case int:
-			ik = int64(x)
-		case int32:
-			ik = int64(x)
-		default:
-			return nil
-		}
-		if m.typedKey == keyIntInt && int64(int(ik)) != ik {
-			return nil // overflows int: the general path says so
+		ik, ok := int64Key(k)
+		if !ok || m.typedKey == keyIntInt && int64(int(ik)) != ik {
+			return nil // not an integer, or it overflows int: the general path says so
 		}
 		if scope != nil {
 			return typedHit(scope.LookupInt(db.cdb, m.ctype, ik))
 		}
 		// The shared map's own pointer lookup: no interface is made.
-		p, st := db.cdb.LookupSharedIntPtr(m.ctype, ik)
+		p, st := db.cdb.LookupSharedIntPtr(&m.ctypeOf, ik)
 		if st != cache.Fresh {
 			return nil
 		}
@@ -109,14 +89,17 @@ func getHit(w unsafe.Pointer, sdb *sql.DB, ctx context.Context, k any) unsafe.Po
 	return nil
 }
 
-// int64Key returns k as an int64 if it holds an int64 or an int: the type
-// word compared, as a type switch of many cases does not (it compares the
-// type's hash, one load more).
+// int64Key returns k as an int64 if it holds an int64, an int or an
+// int32: the type word compared, case by case (a type switch of several
+// cases compares the type's hash, one load more).
 func int64Key(k any) (int64, bool) {
 	if x, ok := k.(int64); ok {
 		return x, true
 	}
 	if x, ok := k.(int); ok {
+		return int64(x), true
+	}
+	if x, ok := k.(int32); ok {
 		return int64(x), true
 	}
 	return 0, false

@@ -31,11 +31,10 @@ func stateFrom(ctx context.Context) ctxState {
 }
 
 // hitScope is stateFrom for a hit path: the scope ctx selects, and false
-// when ctx asks for a refresh (no hit may be served). ctx is not nil.
+// when ctx asks for a refresh (no hit may be served). ctx is not nil, and
+// not a context with no values (isBackground), which getHit answers
+// without a call.
 func hitScope(ctx context.Context) (*cache.Scope, bool) {
-	if isBackground(ctx) {
-		return nil, true
-	}
 	st, _ := ctx.Value(ctxKey{}).(*ctxState)
 	if st == nil {
 		return nil, true
