@@ -492,7 +492,7 @@ func (s *Scope) LookupString(d *DB, typ *Type, k string) (any, State) {
 // is scopeHit's.
 func scopeFound[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (any, State) {
 	if ok && e.meta&(scopePartial|scopeExpired) == 0 && d.clean(m.table, e.epoch()) {
-		d.stats.scoped.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
+		d.stats.scoped.hits.addOn(uint(procPin()), 1) // add, a call fewer
 		procUnpin()
 		return typ.box(e.obj), Fresh
 	}

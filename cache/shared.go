@@ -194,7 +194,7 @@ func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 						r = ref.Value(r)
 					}
 					if r != nil {
-						d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
+						d.stats.shared.hits.addOn(uint(procPin()), 1) // add, a call fewer
 						procUnpin()
 						return r, Fresh
 					}
@@ -237,7 +237,7 @@ func sharedFound[K, U comparable](d *DB, m *sharedMap, s *kshards[K], h uint64, 
 		e.ref, e.meta, ok = s.shard(h).tab.Load().get(h, k)
 		if ok && d.cleanSlot(m, e.meta) {
 			if p := e.object(m.strong); p != nil {
-				d.stats.shared.hits.addOn(uint(procPin()), 1) // addPinned, a call fewer
+				d.stats.shared.hits.addOn(uint(procPin()), 1) // add, a call fewer
 				procUnpin()
 				return p, Fresh
 			}

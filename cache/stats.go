@@ -42,20 +42,17 @@ type counter struct {
 
 const counterStripes = 32 // 4 KiB a counter
 
+// add adds n on the stripe of the calling goroutine's P.
 func (c *counter) add(n uint64) {
 	if n != 0 {
-		c.addPinned(n)
+		c.addOn(uint(procPin()), n)
+		procUnpin()
 	}
 }
 
-// addPinned adds n on the stripe of the calling goroutine's P.
-func (c *counter) addPinned(n uint64) {
-	c.addOn(uint(procPin()), n)
-	procUnpin()
-}
-
 // addOn adds n on stripe p, which the caller is pinned to (procPin): a hit
-// path pins and unpins itself around it, a call fewer than addPinned.
+// path pins and unpins itself around it, a call fewer than add (which the
+// compiler does not inline).
 func (c *counter) addOn(p uint, n uint64) {
 	if p < counterStripes {
 		addTo(&c.stripes[p].n, n)
