@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -175,15 +174,14 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 // makes no interface.
 //
 // Its hit path is written out flat (the type's first map, the key in its
-// home slot of a table placed by ihash, sharedFound's conditions): one
+// home slot, sharedFound's conditions): one
 // call where sharedFound and ktab.get made three. Everything else goes to
 // lookupSharedIntPtr, sharedFound's general form
 // (TestFastPathsAgreeWithGeneral compares them).
 func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 	if m := d.firstMap(typ); m != nil {
-		if t := m.ints.shard(ihash(k)).tab.Load(); t != nil && t.seed == 0 {
-			i, _ := bits.Mul64(ihash(k)*t.recip, uint64(len(t.slots)))
-			if i < uint64(len(t.slots)) { // always: spares the bounds check
+		if t := m.ints.shard(ihash(k)).tab.Load(); t != nil {
+			if i := t.home(ihash(k)); uint(i) < uint(len(t.slots)) { // always: spares the bounds check
 				sl := &t.slots[i]
 				m1 := sl.meta.Load()
 				r := atomic.LoadPointer(&sl.ref)
