@@ -16,8 +16,10 @@ import (
 func Cached[T any](ctx context.Context, q Querier, pk ...any) *T {
 	// Get's hit path (see Get): pk does not escape.
 	if sdb, ok := q.(*sql.DB); ok && len(pk) == 1 && ctx != nil {
-		if p := getHit(ptrWordOf[T](), sdb, ctx, pk[0]); p != nil {
-			return (*T)(p)
+		if m := modelAt(ptrWordOf[T]()); m != nil {
+			if p := getHit(m, sdb, ctx, pk[0]); p != nil {
+				return (*T)(p)
+			}
 		}
 	}
 	if ctx == nil {

@@ -113,6 +113,9 @@ func databaseOf(db *sql.DB) *database {
 type dbLink struct {
 	sdb unsafe.Pointer // *sql.DB; atomic
 	db  unsafe.Pointer // *database; atomic
+	// cdb is db's maps, which live as long as the process (mapsOf): set
+	// once, so that Get's first case reaches them with no load of db.
+	cdb *cache.DB
 }
 
 // linked returns the database of sdb if it is the last *sql.DB that a Get
@@ -144,7 +147,7 @@ func (m *model) relink(sdb *sql.DB) *database {
 	}
 	l := db.link.Load()
 	if l == nil || atomic.LoadPointer(&l.sdb) != unsafe.Pointer(sdb) {
-		l = &dbLink{sdb: unsafe.Pointer(sdb), db: unsafe.Pointer(db)}
+		l = &dbLink{sdb: unsafe.Pointer(sdb), db: unsafe.Pointer(db), cdb: db.cdb}
 		db.link.Store(l)
 	}
 	atomic.StorePointer(&m.link, unsafe.Pointer(l))

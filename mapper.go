@@ -3,6 +3,7 @@ package idmap
 import (
 	"database/sql"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ func Model[T any](opts ...ModelOption) {
 	models.Store(t, m)
 	modelFast[typeSlot(t)].Store(m)
 	byPtr(m.ptrWord).Store(m)
+	replaceFirstCaseModel(m)
 	tableIndex.gen.Add(1)
 }
 
@@ -90,7 +92,11 @@ type model struct {
 	// typedKey says whether the key is one int64 or int field (keyInt)
 	// or one string field (keyString), which Get looks up typed.
 	typedKey uint8
-	err      error // why the type cannot be used as a mapped type
+	// intHit says that Get's first case may look an int64 or int key up
+	// as it is: the key is one int64 field, or one int field where an int
+	// has 64 bits.
+	intHit bool
+	err    error // why the type cannot be used as a mapped type
 
 	ctype *cache.Type // the maps' descriptor of this type: &ctypeOf
 	// ctypeOf is the descriptor itself, held in the model so that getHit
@@ -145,10 +151,19 @@ var modelFast [256]atomic.Pointer[model]
 // a comparison of words, with no reflect.Type (Get's hit path).
 func mappedModelOf[T any](op string) (*model, error) {
 	w := ptrWordOf[T]()
-	if m := byPtr(w).Load(); m != nil && m.ptrWord == w {
+	if m := modelAt(w); m != nil {
 		return m, nil
 	}
 	return mappedModelOfSlow[T](w, op)
+}
+
+// modelAt returns the usable mapped model whose pointers have type word w
+// if the cache holds it, else nil.
+func modelAt(w unsafe.Pointer) *model {
+	if m := byPtr(w).Load(); m != nil && m.ptrWord == w {
+		return m
+	}
+	return nil
 }
 
 // mappedModelOfSlow is mappedModelOf past its cache: T's model, kept in the
@@ -244,6 +259,7 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 	}
 	if len(m.pk) == 1 {
 		m.typedKey = typedKeyOf(m.fields[m.pk[0]].typ)
+		m.intHit = m.typedKey == keyInt || m.typedKey == keyIntInt && strconv.IntSize == 64
 	}
 	if m.mapped {
 		switch {
