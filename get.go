@@ -74,24 +74,22 @@ slow:
 	return getSlow[T](ctx, q, m, hideArgs(pk))
 }
 
-// Get's first case is written for the processor as much as for the reader:
-// from 10^5 rows on, each lookup waits on memory, and a loop of lookups
-// runs as fast as the processor overlaps those waits. Three things took
-// that overlap away, each measured at about 1.6x a plain map's lookup
-// against 1.2x without it (BENCHMARKS.md):
-//
-//   - a model loaded from an address computed from the type word (modelAt
-//     hashes it): every load after it waits for the hash. firstCaseModels
-//     are found by comparing words in branches, which delay nothing;
-//   - the hit path as calls and nested conditions, whose compiled form
-//     jumps back and forth: how fast it ran depended on where the linker
-//     put Get. Written as tests that jump away only to leave, it runs at
-//     the same speed wherever it lands (8 placements measured);
-//   - a call more (getHit) between the caller and the map's lookup.
+// Get's first case is written for the processor as much as for the reader.
+// From 10^5 rows on, each lookup waits on memory, and a loop of lookups
+// runs as fast as the processor overlaps those waits. The general path's
+// form of this hit (a call to getHit, the model from a table indexed by a
+// hash of the type word, nested conditions whose compiled form jumps back
+// and forth) ran at 1.6-1.75x a plain map's lookup in 3 of 4 placements of
+// the code in the binary; this form, with the model found by comparing
+// words (no load waits for a hash), no call of its own and tests that jump
+// away only to leave, ran at 1.15-1.35x in each of the placements tried
+// (BENCHMARKS.md). A form with only the first of these changes was fast in
+// 3 placements of 4 and slow in the fourth.
 
 // firstCaseModels are the models of integer-keyed types in the order Get
-// first saw them, up to eight (firstCaseModel); the types after the eighth
-// go on through modelAt. Model replaces a type's entry.
+// first saw them, up to eight (firstCaseModel); Get compares the first two
+// itself, and the types after the eighth go on through modelAt. Model
+// replaces a type's entry.
 var firstCaseModels [8]atomic.Pointer[model]
 
 // firstCaseModel returns the model whose pointers have type word w, from
