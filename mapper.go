@@ -99,8 +99,9 @@ type model struct {
 	err    error // why the type cannot be used as a mapped type
 
 	ctype *cache.Type // the maps' descriptor of this type: &ctypeOf
-	// ctypeOf is the descriptor itself, held in the model so that getHit
-	// reaches the type's first shared map with one load less.
+	// ctypeOf is the descriptor itself, held in the model so that Get's
+	// first case and getHit reach the type's first shared map with one
+	// load less.
 	ctypeOf cache.Type
 	// ptrWord is the type word of interfaces holding a *typ: the key of
 	// modelByPtr.
