@@ -26,10 +26,10 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		goto slow
 	}
 	{
-		// The commonest hit, with no call of its own: an int64 or int key
-		// of an integer-keyed model, from a context with no values, in the
-		// shared map of the model's last *sql.DB. Anything else goes on
-		// to getHit; a stale entry or a miss, to the query.
+		// The commonest hit, with no call of its own: an integer key
+		// (int64Key) of an integer-keyed model, from a context with no
+		// values, in the shared map of the model's last *sql.DB. Anything
+		// else goes on to getHit; a stale entry or a miss, to the query.
 		w := ptrWordOf[T]()
 		if m = firstCaseModels[0].Load(); m == nil || m.ptrWord != w {
 			if m = firstCaseModels[1].Load(); m == nil || m.ptrWord != w {
@@ -45,13 +45,9 @@ func Get[T any](ctx context.Context, q Querier, pk ...any) (*T, error) {
 		if l == nil || !m.intHit || atomic.LoadPointer(&l.sdb) != unsafe.Pointer(sdb) {
 			goto hit
 		}
-		ik, ok := pk[0].(int64)
+		ik, ok := int64Key(pk[0])
 		if !ok {
-			i, isInt := pk[0].(int) // an untyped constant's type
-			if !isInt {
-				goto hit
-			}
-			ik = int64(i)
+			goto hit
 		}
 		p, st := l.cdb.LookupSharedIntPtr(&m.ctypeOf, ik)
 		if st != cache.Fresh {
