@@ -29,7 +29,7 @@ func TestGetFirstCase(t *testing.T) {
 	mustExec(t, db, "CREATE TABLE users_b (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL)")
 	mustExec(t, db, "INSERT INTO users_b VALUES (1, 'from-b', 'b@example.com')")
 
-	checks := []func(t *testing.T){
+	checks := []func(*testing.T, *sql.DB, *counter){
 		firstCaseHits[[0]int], firstCaseHits[[1]int], firstCaseHits[[2]int],
 		firstCaseHits[[3]int], firstCaseHits[[4]int], firstCaseHits[[5]int],
 		firstCaseHits[[6]int], firstCaseHits[[7]int], firstCaseHits[[8]int],
@@ -38,8 +38,7 @@ func TestGetFirstCase(t *testing.T) {
 	objs := make([]*firstCaseUser[[0]int], 0, 1)
 	for round := range 2 { // the second round: every type is known
 		for _, check := range checks {
-			firstCaseDB, firstCaseCount = db, count
-			check(t)
+			check(t, db, count)
 		}
 		u, err := idmap.Get[firstCaseUser[[0]int]](bg, db, int64(1))
 		if err != nil {
@@ -71,19 +70,13 @@ func TestGetFirstCase(t *testing.T) {
 	}
 }
 
-var (
-	firstCaseDB    *sql.DB
-	firstCaseCount *counter
-)
-
 // firstCaseHits loads user 2 as T, reads it again with an int64 and an
 // int key (hits: no query, the same object), writes it through idmap and
 // reads it again (the new value).
-func firstCaseHits[N any](t *testing.T) {
+func firstCaseHits[N any](t *testing.T, db *sql.DB, count *counter) {
 	t.Helper()
 	type T = firstCaseUser[N]
 	bg := context.Background()
-	db, count := firstCaseDB, firstCaseCount
 	u, err := idmap.Get[T](bg, db, int64(2))
 	if err != nil {
 		t.Fatal(err)
