@@ -53,7 +53,17 @@ type ktab[K comparable] struct {
 	// recip is 2^64/len(slots), rounded up: h*recip (mod 2^64) is h mod n
 	// as a fraction of 2^64, with no division (Lemire's fastmod).
 	recip uint64
-	// (48 bytes in all: a table of a few keys, as each of a shared map's
+	// weak: the table's slots hold weak pointers (a weak shared map's int
+	// shards): a table rebuilt from it is weak too, and one of hintMin
+	// slots or more keeps hints.
+	weak bool
+	// hints, of a weak int64 table of hintMin slots or more (else nil),
+	// are the addresses of slot i's objects, for the hit path to prefetch
+	// (hints.go): never turned back into pointers, so that a stale hint
+	// costs a wasted prefetch and nothing else. Written under the owner's
+	// lock with the slot (set), read with atomic loads.
+	hints []uintptr
+	// (80 bytes in all: a table of a few keys, as each of a shared map's
 	// 64 shards holds at 10^3 entries, costs little beyond its slots.)
 }
 
@@ -311,8 +321,10 @@ func (t *ktab[K]) find(h uint64, k K) int {
 func (t *ktab[K]) lastSeq(i int) bool { return t.slots[i].meta.Load()&seqMask >= seqMask-1 }
 
 // set gives slot i the object ref and meta under the seqlock; slot i is not
-// at its last sequence (lastSeq). Owner's lock held.
-func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64) {
+// at its last sequence (lastSeq). In a table with hints, hint is the
+// address of ref's object if the caller has it at hand, else 0 (then it
+// is read from the weak pointer). Owner's lock held.
+func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64, hint uintptr) {
 	sl := &t.slots[i]
 	old := sl.meta.Load()
 	seq := old & seqMask
@@ -328,6 +340,12 @@ func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64) {
 		}
 	}
 	atomic.StorePointer(&sl.ref, ref)
+	if uint(i) < uint(len(t.hints)) {
+		if hint == 0 {
+			hint = weakAddr(ref)
+		}
+		atomic.StoreUintptr(&t.hints[i], hint)
+	}
 	seq++
 	if seq > seqMask {
 		panic("idmap/cache: itab: a slot's sequence wraps in place") // see lastSeq
@@ -341,19 +359,23 @@ func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64) {
 func putItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K, ref unsafe.Pointer, meta uint64) {
 	t := p.Load()
 	i, found := t.probe(h, k)
-	putAt(p, t, i, found, h, k, ref, meta)
+	putAt(p, t, i, found, h, k, ref, meta, false, 0)
 }
 
 // putAt is putItab after t.probe(h, k) returned i and found: a store of a
-// new key probes the table once.
-func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bool, h uint64, k K, ref unsafe.Pointer, meta uint64) {
+// new key probes the table once. weak tells whether ref is a weak
+// pointer's word, for a table made here from none; hint is set's.
+func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bool, h uint64, k K, ref unsafe.Pointer, meta uint64, weak bool, hint uintptr) {
+	if t == nil && weak {
+		t = &ktab[K]{weak: true} // no slots: rebuilt below, weak
+	}
 	if found && t.lastSeq(i) {
 		t = t.rebuild(1)
 		p.Store(t)
 		i, found = t.probe(h, k) // a tombstone is not rebuilt: then k is new
 	}
 	if found {
-		t.set(i, ref, meta)
+		t.set(i, ref, meta, hint)
 		return
 	}
 	if ref == nil {
@@ -374,7 +396,7 @@ func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bo
 	t.slots[i].key = k // before set makes the meta word non-zero
 	t.used++
 	t.disp += int32(d)
-	t.set(i, ref, meta)
+	t.set(i, ref, meta, hint)
 }
 
 // rebuild returns a new table holding t's live slots with room for extra
@@ -408,6 +430,10 @@ func (t *ktab[K]) rebuildWith(extra int, seed uint32) *ktab[K] {
 	if t == nil {
 		return nt
 	}
+	nt.weak = t.weak
+	if t.weak && n >= hintMin && !isStr[K]() {
+		nt.hints = make([]uintptr, n)
+	}
 	for i := range t.slots {
 		sl := &t.slots[i]
 		r := atomic.LoadPointer(&sl.ref)
@@ -425,6 +451,13 @@ func (t *ktab[K]) rebuildWith(extra int, seed uint32) *ktab[K] {
 		d := &nt.slots[j]
 		d.key = k
 		atomic.StorePointer(&d.ref, r)
+		if nt.hints != nil {
+			if uint(i) < uint(len(t.hints)) {
+				nt.hints[j] = atomic.LoadUintptr(&t.hints[i])
+			} else {
+				nt.hints[j] = weakAddr(r)
+			}
+		}
 		d.meta.Store(sl.meta.Load()&^seqMask | 2)
 		nt.used++
 		nt.live++
@@ -446,7 +479,7 @@ func delItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K) bool {
 		p.Store(t)
 		i = t.find(h, k)
 	}
-	t.set(i, nil, t.slots[i].meta.Load()>>seqBits)
+	t.set(i, nil, t.slots[i].meta.Load()>>seqBits, 0)
 	t.shrink(p)
 	return true
 }
@@ -488,9 +521,10 @@ func (t *ktab[K]) lenOf() int {
 // khard is one shard of a shared map's int64 (or string) keys: its
 // table, read with no lock, and the mutex that serialises its writers.
 type khard[K comparable] struct {
-	mu  sync.Mutex
-	tab atomic.Pointer[ktab[K]] // written under mu; nil: empty
-	_   [64 - 16]byte
+	mu   sync.Mutex
+	tab  atomic.Pointer[ktab[K]] // written under mu; nil: empty
+	weak bool                    // the tables hold weak pointers (putAt); fixed
+	_    [64 - 17]byte
 }
 
 // kshards are the shards of a shared map's int64 (and int) keys, or of
@@ -533,7 +567,7 @@ func (s *kshards[K]) compute(h uint64, k K, f func(cur slot, ok bool) (slot, op)
 	n, o := f(cur, ok)
 	switch o {
 	case opStore:
-		putAt(&sh.tab, t, i, found, h, k, n.ref, n.meta)
+		putAt(&sh.tab, t, i, found, h, k, n.ref, n.meta, sh.weak, 0)
 	case opDelete:
 		if ok {
 			delItab(&sh.tab, h, k)
@@ -625,7 +659,7 @@ func updateItab[K comparable](p *atomic.Pointer[ktab[K]], f func(k K, ref unsafe
 		}
 		m := sl.meta.Load() >> seqBits
 		if nr, nm := f(sl.key, r, m); nr != r || nm != m {
-			t.set(i, nr, nm)
+			t.set(i, nr, nm, 0)
 		}
 	}
 }

@@ -51,7 +51,11 @@ func (d *DB) newSharedMap(typ *Type) *sharedMap {
 			return m
 		}
 	}
-	x, loaded := d.shared.LoadOrStore(typ, &sharedMap{db: d, typ: typ, table: d.Table(typ.Table), strong: typ.Strong})
+	n := &sharedMap{db: d, typ: typ, table: d.Table(typ.Table), strong: typ.Strong}
+	for i := range n.ints {
+		n.ints[i].weak = !typ.Strong
+	}
+	x, loaded := d.shared.LoadOrStore(typ, n)
 	m := x.(*sharedMap)
 	if !loaded && !typ.Strong {
 		registerWeak(m)
@@ -182,6 +186,9 @@ func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 	if m := d.firstMap(typ); m != nil {
 		if t := m.ints.shard(ihash(k)).tab.Load(); t != nil {
 			if i := t.home(ihash(k)); uint(i) < uint(len(t.slots)) { // always: spares the bounds check
+				if uint(i) < uint(len(t.hints)) {
+					prefetch(atomic.LoadUintptr(&t.hints[i]))
+				}
 				sl := &t.slots[i]
 				m1 := sl.meta.Load()
 				r := atomic.LoadPointer(&sl.ref)
@@ -528,7 +535,7 @@ func (m *sharedMap) reserveInts(chunks [][]Load, b *intBatch) {
 			sh.mu.Lock()
 			switch t := sh.tab.Load(); {
 			case t == nil: // every key is new
-				reserveItab(&sh.tab, b.count[i])
+				reserveItab(sh, b.count[i])
 			case !t.fits(b.count[i]):
 				exact[i], some = true, true
 			}
@@ -554,7 +561,7 @@ func (m *sharedMap) reserveInts(chunks [][]Load, b *intBatch) {
 		if exact[i] && b.count[i] > 0 {
 			sh := &s[i]
 			sh.mu.Lock()
-			reserveItab(&sh.tab, b.count[i])
+			reserveItab(sh, b.count[i])
 			sh.mu.Unlock()
 		}
 	}
@@ -566,19 +573,22 @@ func (m *sharedMap) reserveInts(chunks [][]Load, b *intBatch) {
 // holds more room than a table that grew to that size.
 const reserveLoadNum, reserveLoadDen = 4, 5
 
-// reserveItab makes room in *p's table for n more keys: if they do not fit,
-// it rebuilds the table for its live keys and n more at reserveLoad. Owner's
-// lock held.
-func reserveItab(p *atomic.Pointer[itab], n int) {
-	t := p.Load()
+// reserveItab makes room in sh's table for n more keys: if they do not
+// fit, it rebuilds the table for its live keys and n more at reserveLoad.
+// sh's lock held.
+func reserveItab(sh *khard[int64], n int) {
+	t := sh.tab.Load()
 	if n <= 0 || t.fits(n) {
 		return
+	}
+	if t == nil && sh.weak {
+		t = &itab{weak: true} // no slots: rebuilt below, weak
 	}
 	want := t.lenOf() + n
 	// rebuild(extra) makes room for t's live keys and extra more at
 	// newLoad: the same table holds want keys at reserveLoad.
 	extra := want*reserveLoadDen*newLoadNum/(reserveLoadNum*newLoadDen) + 1 - t.lenOf()
-	p.Store(t.rebuild(extra))
+	sh.tab.Store(t.rebuild(extra))
 }
 
 // putBatch stores the loads of chunk (at most weakBatch; weak holds their
@@ -662,7 +672,7 @@ func (v sharedView) putShard(m *sharedMap, sh *khard[int64], chunk []Load, idx [
 			out, n, op := m.decide(cur, ok, l, lobj, mine, apply, o)
 			b.stored[i] = nil
 			if op == opStore {
-				putAt(&sh.tab, t, j, found, h, k, n.ref, n.meta)
+				putAt(&sh.tab, t, j, found, h, k, n.ref, n.meta, sh.weak, uintptr(out))
 				b.stored[i] = n.ref
 			}
 			l.Obj = m.typ.box(out)
