@@ -28,21 +28,25 @@ func checkHints(t *testing.T, m *sharedMap) (hinted int) {
 		if tab == nil {
 			continue
 		}
-		if tab.weak != !m.strong {
-			t.Fatalf("shard %d: table weak = %v in a map with strong = %v", s, tab.weak, m.strong)
+		if tab.weak() != !m.strong {
+			t.Fatalf("shard %d: table weak = %v in a map with strong = %v", s, tab.weak(), m.strong)
 		}
-		if want := tab.weak && len(tab.slots) >= hintMin; (tab.hints != nil) != want {
-			t.Fatalf("shard %d: %d slots, weak %v: hints %v; want hints: %v", s, len(tab.slots), tab.weak, tab.hints != nil, want)
+		if !tab.weak() {
+			continue
 		}
-		if tab.hints == nil {
+		hints := *tab.hints
+		if want := len(tab.slots) >= hintMin; (len(hints) > 0) != want {
+			t.Fatalf("shard %d: %d slots: %d hints; want hints: %v", s, len(tab.slots), len(hints), want)
+		}
+		if len(hints) == 0 {
 			continue
 		}
 		hinted++
-		if len(tab.hints) != len(tab.slots) {
-			t.Fatalf("shard %d: %d hints for %d slots", s, len(tab.hints), len(tab.slots))
+		if len(hints) != len(tab.slots) {
+			t.Fatalf("shard %d: %d hints for %d slots", s, len(hints), len(tab.slots))
 		}
 		for i := range tab.slots {
-			if got, want := tab.hints[i], weakAddr(tab.slots[i].ref); got != want {
+			if got, want := hints[i], weakAddr(tab.slots[i].ref); got != want {
 				t.Fatalf("shard %d slot %d (key %d): hint %#x; want %#x, its object", s, i, tab.slots[i].key, got, want)
 			}
 		}

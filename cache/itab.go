@@ -53,18 +53,19 @@ type ktab[K comparable] struct {
 	// recip is 2^64/len(slots), rounded up: h*recip (mod 2^64) is h mod n
 	// as a fraction of 2^64, with no division (Lemire's fastmod).
 	recip uint64
-	// weak: the table's slots hold weak pointers (a weak shared map's int
-	// shards): a table rebuilt from it is weak too, and one of hintMin
-	// slots or more keeps hints.
-	weak bool
-	// hints, of a weak int64 table of hintMin slots or more (else nil),
-	// are the addresses of slot i's objects, for the hit path to prefetch
-	// (hints.go): never turned back into pointers, so that a stale hint
-	// costs a wasted prefetch and nothing else. Written under the owner's
-	// lock with the slot (set), read with atomic loads.
-	hints []uintptr
-	// (80 bytes in all: a table of a few keys, as each of a shared map's
-	// 64 shards holds at 10^3 entries, costs little beyond its slots.)
+	// hints is nil in a table of strong references (and of string keys).
+	// In one of weak pointers (a weak shared map's int64 shards: see
+	// weak) it holds, from hintMin slots on, the address of each slot's
+	// object, for the hit path to prefetch (hints.go), and below hintMin
+	// none (noHints). A hint is never turned back into a pointer: a
+	// stale one costs a wasted prefetch and nothing else. Written under
+	// the owner's lock with the slot (set), read with atomic loads. (A
+	// pointer, not a slice: one word keeps the table's header at 56
+	// bytes, 64 with the allocator's rounding, and a strong map of 10^3
+	// entries within 40 bytes an entry.)
+	hints *[]uintptr
+	// (A table of a few keys, as each of a shared map's 64 shards holds
+	// at 10^3 entries, costs little beyond its slots.)
 }
 
 // kslot is a slot of a ktab. Its key is written once, before its meta
@@ -340,11 +341,11 @@ func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64, hint uintptr) {
 		}
 	}
 	atomic.StorePointer(&sl.ref, ref)
-	if uint(i) < uint(len(t.hints)) {
+	if h := t.hints; h != nil && uint(i) < uint(len(*h)) {
 		if hint == 0 {
 			hint = weakAddr(ref)
 		}
-		atomic.StoreUintptr(&t.hints[i], hint)
+		atomic.StoreUintptr(&(*h)[i], hint)
 	}
 	seq++
 	if seq > seqMask {
@@ -366,9 +367,6 @@ func putItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K, ref unsafe
 // new key probes the table once. weak tells whether ref is a weak
 // pointer's word, for a table made here from none; hint is set's.
 func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bool, h uint64, k K, ref unsafe.Pointer, meta uint64, weak bool, hint uintptr) {
-	if t == nil && weak {
-		t = &ktab[K]{weak: true} // no slots: rebuilt below, weak
-	}
 	if found && t.lastSeq(i) {
 		t = t.rebuild(1)
 		p.Store(t)
@@ -382,13 +380,13 @@ func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bo
 		return
 	}
 	if t == nil || i < 0 || t.full(int(t.used)+1) {
-		t = t.rebuild(1)
+		t = t.rebuildAs(1, weak)
 		p.Store(t)
 		i, _ = t.probe(h, k)
 	}
 	d := t.dist(i, t.home(h))
 	if t.crowded(d) {
-		t = t.rebuildSeeded(1)
+		t = t.rebuildSeeded(1, weak)
 		p.Store(t)
 		i, _ = t.probe(h, k)
 		d = t.dist(i, t.home(h))
@@ -401,38 +399,53 @@ func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bo
 
 // rebuild returns a new table holding t's live slots with room for extra
 // more at about newLoad, placed as t's are (a table seeded once stays
-// seeded), or seeded if the placement by ihash crowds them. Owner's lock
-// held.
-func (t *ktab[K]) rebuild(extra int) *ktab[K] {
+// seeded), or seeded if the placement by ihash crowds them; of weak
+// pointers if t's are. Owner's lock held.
+func (t *ktab[K]) rebuild(extra int) *ktab[K] { return t.rebuildAs(extra, t.weak()) }
+
+// rebuildAs is rebuild of a table whose slots hold weak pointers if weak
+// (which t, possibly nil, may not say).
+func (t *ktab[K]) rebuildAs(extra int, weak bool) *ktab[K] {
 	var seed uint32
 	if t != nil {
 		seed = t.seed
 	}
-	nt := t.rebuildWith(extra, seed)
+	nt := t.rebuildWith(extra, seed, weak)
 	if nt.crowded(0) {
-		return t.rebuildSeeded(extra)
+		return t.rebuildSeeded(extra, weak)
 	}
 	return nt
 }
 
-// rebuildSeeded is rebuild with a new random seed.
-func (t *ktab[K]) rebuildSeeded(extra int) *ktab[K] {
-	return t.rebuildWith(extra, rand.Uint32()|1)
+// rebuildSeeded is rebuildAs with a new random seed.
+func (t *ktab[K]) rebuildSeeded(extra int, weak bool) *ktab[K] {
+	return t.rebuildWith(extra, rand.Uint32()|1, weak)
 }
 
-func (t *ktab[K]) rebuildWith(extra int, seed uint32) *ktab[K] {
+// weak reports whether t's slots hold weak pointers (see hints).
+func (t *ktab[K]) weak() bool { return t != nil && t.hints != nil }
+
+// noHints are the hints of a weak table smaller than hintMin: none.
+var noHints []uintptr
+
+func (t *ktab[K]) rebuildWith(extra int, seed uint32, weak bool) *ktab[K] {
 	live := extra
 	if t != nil {
 		live += int(t.live)
 	}
 	n := max(minCap, sizeFor[K](live)) | 1 // odd: see ihash
 	nt := &ktab[K]{slots: make([]kslot[K], n), seed: seed, recip: ^uint64(0)/uint64(n) + 1}
+	var hints []uintptr // nt's, if it keeps them
+	switch {
+	case !weak || isStr[K]():
+	case n >= hintMin:
+		h := make([]uintptr, n) // escapes here only: other tables allocate no header
+		nt.hints, hints = &h, h
+	default:
+		nt.hints = &noHints
+	}
 	if t == nil {
 		return nt
-	}
-	nt.weak = t.weak
-	if t.weak && n >= hintMin && !isStr[K]() {
-		nt.hints = make([]uintptr, n)
 	}
 	for i := range t.slots {
 		sl := &t.slots[i]
@@ -451,11 +464,11 @@ func (t *ktab[K]) rebuildWith(extra int, seed uint32) *ktab[K] {
 		d := &nt.slots[j]
 		d.key = k
 		atomic.StorePointer(&d.ref, r)
-		if nt.hints != nil {
-			if uint(i) < uint(len(t.hints)) {
-				nt.hints[j] = atomic.LoadUintptr(&t.hints[i])
+		if hints != nil {
+			if old := t.hints; old != nil && i < len(*old) {
+				hints[j] = atomic.LoadUintptr(&(*old)[i])
 			} else {
-				nt.hints[j] = weakAddr(r)
+				hints[j] = weakAddr(r)
 			}
 		}
 		d.meta.Store(sl.meta.Load()&^seqMask | 2)

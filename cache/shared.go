@@ -186,8 +186,10 @@ func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 	if m := d.firstMap(typ); m != nil {
 		if t := m.ints.shard(ihash(k)).tab.Load(); t != nil {
 			if i := t.home(ihash(k)); uint(i) < uint(len(t.slots)) { // always: spares the bounds check
-				if uint(i) < uint(len(t.hints)) {
-					prefetch(atomic.LoadUintptr(&t.hints[i]))
+				if len(t.slots) >= hintMin { // a small table has none: no load
+					if h := t.hints; h != nil && uint(i) < uint(len(*h)) {
+						prefetch(atomic.LoadUintptr(&(*h)[i]))
+					}
 				}
 				sl := &t.slots[i]
 				m1 := sl.meta.Load()
@@ -581,14 +583,11 @@ func reserveItab(sh *khard[int64], n int) {
 	if n <= 0 || t.fits(n) {
 		return
 	}
-	if t == nil && sh.weak {
-		t = &itab{weak: true} // no slots: rebuilt below, weak
-	}
 	want := t.lenOf() + n
 	// rebuild(extra) makes room for t's live keys and extra more at
 	// newLoad: the same table holds want keys at reserveLoad.
 	extra := want*reserveLoadDen*newLoadNum/(reserveLoadNum*newLoadDen) + 1 - t.lenOf()
-	sh.tab.Store(t.rebuild(extra))
+	sh.tab.Store(t.rebuildAs(extra, sh.weak))
 }
 
 // putBatch stores the loads of chunk (at most weakBatch; weak holds their
