@@ -19,3 +19,11 @@ func addTo(w *uint64, n uint64) {
 		atomic.AddUint64(w, n)
 	}
 }
+
+// storeHint writes a hint (hints.go) with a plain store: on amd64 an
+// atomic store is an exchange, a locked instruction, and a Bind writes a
+// hint per row. A reader's atomic load of the word at the same time reads
+// either value (a word-sized write does not tear where the hints are
+// kept: a 32-bit platform's hint is 32 bits), and a hint read at the
+// wrong moment is only prefetched.
+func storeHint(p *uintptr, v uintptr) { *p = v }

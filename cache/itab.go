@@ -345,7 +345,7 @@ func (t *ktab[K]) set(i int, ref unsafe.Pointer, meta uint64, hint uintptr) {
 		if hint == 0 {
 			hint = weakAddr(ref)
 		}
-		atomic.StoreUintptr(&(*h)[i], hint)
+		storeHint(&(*h)[i], hint)
 	}
 	seq++
 	if seq > seqMask {
