@@ -12,7 +12,7 @@ import (
 func TestPrefetchAnyAddress(t *testing.T) {
 	gone := uintptr(unsafe.Pointer(&obj{id: 1}))
 	runtime.GC()
-	for _, a := range []uintptr{0, 1, 4096, 1 << 47, ^uintptr(0), ^uintptr(0) - 63, gone} {
+	for _, a := range []uintptr{0, 1, 4096, ^uintptr(0)>>1 + 1, ^uintptr(0), ^uintptr(0) - 63, gone} {
 		prefetch(a)
 	}
 }
