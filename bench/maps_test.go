@@ -28,7 +28,8 @@ import (
 //	BenchmarkMapGet      Get hits: plain map[int64]*T, xsync v4 Map, a plain
 //	                     map[int64]weak.Pointer[T] (the reference of any weak
 //	                     map), idmap.Get in the shared map (StrongRefs and
-//	                     weak) and in a scope
+//	                     weak) and in a scope, each side reading objects
+//	                     of its own
 //	BenchmarkMapMemory   heap per entry beyond the objects, and the time of a
 //	                     full GC with the map held, for each of the same maps
 //	BenchmarkMapBind     Bind of every row into the shared map against a
@@ -176,18 +177,32 @@ func BenchmarkMapGet(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			// Every side reads objects of its own, scanned or bound for it
+			// alone: sides that shared objects would keep them (and their
+			// spans and weak handles) warmer in the CPU's caches than a
+			// side whose objects only it reads, and the plain map, whose
+			// objects xsync and the map of weak.Pointers read too, would
+			// be flattered against idmap's sides.
+			xobjs, err := scanMap(bg, plain, n)
+			if err != nil {
+				b.Fatal(err)
+			}
 			xm := xsync.NewMap[int64, *MapRow](xsync.WithPresize(n))
-			for k, v := range pm {
+			for k, v := range xobjs {
 				xm.Store(k, v)
 			}
-			// A plain map of weak pointers to the plain map's objects: what
-			// any map of weak entries pays (weak.Pointer.Value), beside
-			// which the weak shared map's own cost shows. The pointers are
-			// made last first, as the shared map makes them (cheaper
-			// handles for the runtime to insert, same handles to read).
+			// A plain map of weak pointers: what any map of weak entries
+			// pays (weak.Pointer.Value), beside which the weak shared
+			// map's own cost shows. The pointers are made last first, as
+			// the shared map makes them (cheaper handles for the runtime
+			// to insert, same handles to read).
+			wobjs, err := scanMap(bg, plain, n)
+			if err != nil {
+				b.Fatal(err)
+			}
 			wm := make(map[int64]weak.Pointer[MapRow], n)
 			for k := int64(n); k >= 1; k-- {
-				wm[k] = weak.Make(pm[k])
+				wm[k] = weak.Make(wobjs[k])
 			}
 			weakObjs, err := bindMap[MapRow](bg, idm, n)
 			if err != nil {
@@ -227,15 +242,16 @@ func BenchmarkMapGet(b *testing.B) {
 				batch("getWeak", func(k int64) bool { u, err := idmap.Get[MapRow](bg, idm, k); return err == nil && u.ID == k }),
 				batch("getScope", func(k int64) bool { u, err := idmap.Get[MapRow](sctx, idm, k); return err == nil && u.ID == k }),
 			}
-			// Each side starts its walk of keys at a place of its own: were
-			// they in step, a side would find in the CPU's caches the
-			// objects (and their pages) that the side before it had just
-			// read for the same keys — xsync and the map of weak.Pointer
-			// share the plain map's objects.
+			// Each side starts its walk of keys at a place of its own, so
+			// that no batch follows another over the same keys (when
+			// xsync and the map of weak.Pointers read the plain map's
+			// objects, in step they found in the CPU's caches what the
+			// side before had just read).
 			for i, s := range sides {
 				at[s.name] = i * len(keys) / len(sides)
 			}
 			pairedCPU(b, sides, getBatchMap)
+			runtime.KeepAlive(wobjs) // wm's objects
 			runtime.KeepAlive(weakObjs)
 			runtime.KeepAlive(strongObjs)
 			runtime.KeepAlive(scopeObjs)
