@@ -365,7 +365,8 @@ func putItab[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K, ref unsafe
 
 // putAt is putItab after t.probe(h, k) returned i and found: a store of a
 // new key probes the table once. weak tells whether ref is a weak
-// pointer's word, for a table made here from none; hint is set's.
+// pointer's word, for the table this store makes (from none, or larger
+// when t is full), which keeps hints if so; hint is set's.
 func putAt[K comparable](p *atomic.Pointer[ktab[K]], t *ktab[K], i int, found bool, h uint64, k K, ref unsafe.Pointer, meta uint64, weak bool, hint uintptr) {
 	if found && t.lastSeq(i) {
 		t = t.rebuild(1)
