@@ -221,7 +221,7 @@ func BenchmarkMapGet(b *testing.B) {
 			var failed error
 			at := make(map[string]int) // each side's position in keys
 			batch := func(name string, get func(k int64) bool) side {
-				return side{name, func() error {
+				return side{name: name, op: func() error {
 					i := at[name]
 					for range getBatchMap {
 						if !get(keys[i]) {
@@ -287,7 +287,7 @@ func BenchmarkScopeGet(b *testing.B) {
 	}
 	at := map[string]int{}
 	batch := func(name string, hit func(i int) bool) side {
-		return side{name, func() error {
+		return side{name: name, op: func() error {
 			i := at[name]
 			for range getBatchMap {
 				if !hit(i) {
