@@ -352,7 +352,7 @@ const (
 // here (a virtual machine's idle CPU), once per iteration, a fixed cost
 // that weighed most on the shortest of the sides compared, and moved the
 // ratios with the sides' lengths: timed whole, sides of equal length
-// scaled 1.26-1.76×, the same work timed from the meeting 1.67-2.02×
+// scaled 1.51-1.77×, the same work timed from the meeting 1.89-2.02×,
 // alike for Get hits, arithmetic and map reads
 // (bench/testdata/paired-parallel-rendezvous.txt). With fewer Ps than
 // goroutines, a waiting goroutine yields its P.
