@@ -73,6 +73,61 @@ func TestGetHitAllocs(t *testing.T) {
 	}
 }
 
+// TestGetHitAllocsAfterWrite: a write to another row of the table expires
+// that row's key, and the table's hit floor passes every entry loaded
+// before; a Get hit of such an entry still allocates nothing: the entry
+// is stamped anew by its first hit after the write, so that its next hits
+// pass the floor (cache/restamp.go). A write to the row itself expires it.
+func TestGetHitAllocsAfterWrite(t *testing.T) {
+	bg := context.Background()
+	db := openSQLite(t)
+	seedUsers(t, db, 2)
+	mustExec(t, db, "UPDATE users SET id = 1234567 WHERE id = 1")
+	mustExec(t, db, "CREATE TABLE named_tags (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
+	mustExec(t, db, "INSERT INTO named_tags VALUES ('a-tag-name-longer-than-a-word', 3), ('other', 4)")
+	id := int64(1234567)
+	name := strconv.Itoa(1234)[:0] + "a-tag-name-longer-than-a-word" // made at run time
+	ids, names := []int64{id}, []string{name}
+	for _, ctx := range []context.Context{bg, idmap.NewContext(bg)} {
+		u, err := idmap.Get[User](ctx, db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := idmap.Get[StrongUser](ctx, db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := idmap.Get[NamedTag](ctx, db, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, "UPDATE users SET name = 'x' WHERE id = 2")
+		mustExec(t, db, "UPDATE named_tags SET count = 5 WHERE name = 'other'")
+		for _, c := range []struct {
+			name string
+			get  func() bool
+		}{
+			{"weak int64", func() bool { v, err := idmap.Get[User](ctx, db, ids[0]+zero); return err == nil && v == u }},
+			{"strong int64", func() bool { v, err := idmap.Get[StrongUser](ctx, db, ids[0]+zero); return err == nil && v == s }},
+			{"string", func() bool { v, err := idmap.Get[NamedTag](ctx, db, names[0]); return err == nil && v == g }},
+		} {
+			if a := testing.AllocsPerRun(200, func() {
+				if !c.get() {
+					t.Fatal(c.name, ": not the same object")
+				}
+			}); a != 0 {
+				t.Errorf("%s key, scope %v, after a write to another row: %v allocations per Get hit; want 0", c.name, ctx != bg, a)
+			}
+		}
+		// The row's own write: the shared map gives a new object, a
+		// scope refreshes its object in place.
+		mustExec(t, db, "UPDATE users SET name = 'y' WHERE id = 1234567")
+		if v, err := idmap.Get[User](ctx, db, id); err != nil || v.Name != "y" || (v == u) != (ctx != bg) {
+			t.Errorf("scope %v: Get after a write to the row: %+v (the same object: %v), %v; want the row's new name", ctx != bg, v, v == u, err)
+		}
+	}
+}
+
 // TestGetKeysFromTheStack: keys the caller makes on its stack (a string
 // converted from a local buffer, a pointer to a local, a struct holding
 // them) are copied by Get before it keeps them: a miss stores them in the

@@ -281,8 +281,10 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			Table:  baseTable(m.table),
 			Strong: m.strong,
 			Norm:   normKey,
-			New:    func() any { obj, _ := m.newObj(); return obj },
-			Copy:   func(dst, src any) { m.copyTemps(objPtr(dst), objPtr(src)) },
+			// normKey returns an int64 as it is.
+			NormKeepsInt64: true,
+			New:            func() any { obj, _ := m.newObj(); return obj },
+			Copy:           func(dst, src any) { m.copyTemps(objPtr(dst), objPtr(src)) },
 		}
 		m.ctype = &m.ctypeOf
 	}

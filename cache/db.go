@@ -29,6 +29,9 @@ type Type struct {
 	// that two Go types on one table share expiry by key. Nil means the key
 	// is used as it is.
 	Norm func(key any) any
+	// NormKeepsInt64 says that Norm returns an int64 key as it is: the
+	// expiry records of such a key are then read with no interface.
+	NormKeepsInt64 bool
 	// New and Copy, when set, let the shared map keep the temporary
 	// (non-column) fields of an object across a refresh: the new object is
 	// made by New, takes the old one's temporary fields by Copy, then the
@@ -55,7 +58,13 @@ type DB struct {
 	// line of its own, apart from the words every hit reads (floor,
 	// bound), which writes seldom change.
 	clock atomic.Uint64 // the newest epoch handed out
-	_     [56]byte
+	// expiring counts the expiries under way: each is counted from before
+	// it takes its epoch until its records and floors are written, so
+	// that a lookup that reads the clock and then no expiry under way
+	// knows every expiry up to that clock recorded (restamp.go). Written
+	// by expiries only, on the clock's line.
+	expiring atomic.Int64
+	_        [48]byte
 
 	id       int // index of the database's slot in each Type
 	name     string
@@ -117,6 +126,8 @@ func (d *DB) ExpireAll() {
 }
 
 func (d *DB) expireAll() {
+	d.expiring.Add(1) // before the epoch: see DB.expiring
+	defer d.expiring.Add(-1)
 	d.gmu.Lock()
 	defer d.gmu.Unlock()
 	storeMax(&d.whole, d.clock.Add(1))
@@ -141,6 +152,8 @@ func (d *DB) ExpireTable(table string) {
 
 func (d *DB) expireTable(table string) {
 	t := d.Table(table)
+	d.expiring.Add(1) // before the epoch: see DB.expiring
+	defer d.expiring.Add(-1)
 	t.raiseEpoch(d.clock.Add(1))
 }
 
@@ -169,7 +182,10 @@ func (d *DB) expireKeys(table string, keys []any) {
 	if len(keys) == 0 {
 		return
 	}
-	d.recordKeys(d.Table(table), keys, d.clock.Add(1))
+	t := d.Table(table)
+	d.expiring.Add(1) // before the epoch: see DB.expiring
+	defer d.expiring.Add(-1)
+	d.recordKeys(t, keys, d.clock.Add(1))
 }
 
 // recordKeys records w as the newest expiry of keys of t. The epoch was
@@ -188,14 +204,10 @@ func (d *DB) recordKeys(t *Table, keys []any, w uint64) {
 		}
 		sh := &t.keys[keyShardOf(k)]
 		sh.mu.Lock()
-		if sh.m == nil {
-			sh.m = make(map[any]uint64)
-		}
-		if old, ok := sh.m[k]; !ok {
-			t.nkeys++
-			sh.m[k] = w
-		} else if old < w {
-			sh.m[k] = w
+		if ik, ok := k.(int64); ok {
+			t.nkeys += recordKey(&sh.ints, ik, w)
+		} else {
+			t.nkeys += recordKey(&sh.m, k, w)
 		}
 		sh.mu.Unlock()
 	}
@@ -209,7 +221,7 @@ func (d *DB) recordKeys(t *Table, keys []any, w uint64) {
 		for i := range t.keys {
 			sh := &t.keys[i]
 			sh.mu.Lock()
-			sh.m = nil
+			sh.m, sh.ints = nil, nil
 			sh.mu.Unlock()
 		}
 		t.nkeys = 0
@@ -311,6 +323,9 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 	if epoch >= t.keyMax.Load() {
 		return true
 	}
+	if k, ok := any(key).(int64); ok && (typ.Norm == nil || typ.NormKeepsInt64) {
+		return t.freshInt(k, epoch)
+	}
 	return d.freshKey(t, typ, any(key), epoch)
 }
 
@@ -329,12 +344,41 @@ func (d *DB) clean(t *Table, epoch uint64) bool {
 // newer expiry of key.
 func (d *DB) freshKey(t *Table, typ *Type, key any, epoch uint64) bool {
 	nk := typ.norm(key)
+	if k, ok := nk.(int64); ok {
+		return t.freshInt(k, epoch)
+	}
 	sh := &t.keys[keyShardOf(nk)]
 	sh.mu.RLock()
 	w := sh.m[nk]
 	sh.mu.RUnlock()
 	te := t.epoch.Load() // read after the key: a collapse raises it before clearing keys
 	return epoch >= w && epoch >= te
+}
+
+// freshInt is freshKey of a normalised int64 key, with no interface.
+func (t *Table) freshInt(k int64, epoch uint64) bool {
+	sh := &t.keys[intShard(k)%keyShards]
+	sh.mu.RLock()
+	w := sh.ints[k]
+	sh.mu.RUnlock()
+	te := t.epoch.Load() // read after the key: a collapse raises it before clearing keys
+	return epoch >= w && epoch >= te
+}
+
+// recordKey records w as key k's newest expiry in *m, making the map if
+// need be, and returns 1 if k is new to it. Its shard's lock held.
+func recordKey[K comparable](m *map[K]uint64, k K, w uint64) int {
+	if *m == nil {
+		*m = make(map[K]uint64)
+	}
+	old, ok := (*m)[k]
+	if !ok || old < w {
+		(*m)[k] = w
+	}
+	if ok {
+		return 0
+	}
+	return 1
 }
 
 // Table is the expiry record of one table of a database.
@@ -365,9 +409,10 @@ func (t *Table) raiseEpoch(w uint64) {
 const keyShards = 16
 
 type keyShard struct {
-	mu sync.RWMutex
-	m  map[any]uint64 // protected by mu
-	_  [64 - 24 - 8]byte
+	mu   sync.RWMutex
+	m    map[any]uint64   // protected by mu: keys of every type but int64
+	ints map[int64]uint64 // protected by mu: int64 keys, looked up with no interface
+	_    [64 - 24 - 16]byte
 }
 
 func keyShardOf(k any) int {

@@ -79,7 +79,7 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 							var sgst State = Absent
 							var sgo any
 							if sm != nil {
-								sgo, sgst = scopeHit(d, sm, typ, se, sok, k)
+								sgo, sgst = scopeHit(s, d, sm, typ, se, sok, k)
 							}
 							fo, fst, sfo, sfst := typedLookups(d, s, typ, k)
 							if c.do == nil && !typ.Strong && fst != Absent {

@@ -568,6 +568,21 @@ func (s *kshards[K]) compute(h uint64, k K, f func(cur slot, ok bool) (slot, op)
 	sh := s.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	sh.computeLocked(h, k, f)
+}
+
+// tryCompute is compute if the shard's mutex is free, else nothing.
+func (s *kshards[K]) tryCompute(h uint64, k K, f func(cur slot, ok bool) (slot, op)) {
+	sh := s.shard(h)
+	if !sh.mu.TryLock() {
+		return
+	}
+	defer sh.mu.Unlock()
+	sh.computeLocked(h, k, f)
+}
+
+// computeLocked is compute with the shard's mutex held.
+func (sh *khard[K]) computeLocked(h uint64, k K, f func(cur slot, ok bool) (slot, op)) {
 	t := sh.tab.Load()
 	var cur slot
 	ok := false

@@ -439,7 +439,7 @@ func (s *Scope) Lookup(d *DB, typ *Type, key any) (any, State) {
 		return s.LookupString(d, typ, k)
 	}
 	m, e, ok := s.getLocked(d, typ, nil, key)
-	return scopeHit(d, m, typ, e, ok, key)
+	return scopeHit(s, d, m, typ, e, ok, key)
 }
 
 // getLocked returns the scope's map of typ in d (m itself while it is
@@ -473,7 +473,7 @@ func (s *Scope) LookupInt(d *DB, typ *Type, k int64) (any, State) {
 		return nil, Absent
 	}
 	e, ok := m.getInt(k)
-	return scopeFound(d, m, typ, e, ok, k)
+	return scopeFound(s, d, m, typ, e, ok, k)
 }
 
 // LookupString is Lookup of a string key, without putting the key in an
@@ -484,29 +484,35 @@ func (s *Scope) LookupString(d *DB, typ *Type, k string) (any, State) {
 		return nil, Absent
 	}
 	e, ok := m.getStr(k)
-	return scopeFound(d, m, typ, e, ok, k)
+	return scopeFound(s, d, m, typ, e, ok, k)
 }
 
 // scopeFound is the end of a lock-free scope lookup that found e (if ok)
-// in m. The hit path (see LookupSharedInt) is decided here; anything else
-// is scopeHit's.
-func scopeFound[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (any, State) {
+// in m, a map of s. The hit path (see LookupSharedInt) is decided here;
+// anything else is scopeHit's.
+func scopeFound[K comparable](s *Scope, d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (any, State) {
 	if ok && e.meta&(scopePartial|scopeExpired) == 0 && d.clean(m.table, e.epoch()) {
 		d.stats.scoped.hits.addOn(uint(procPin()), 1) // add, a call fewer
 		procUnpin()
 		return typ.box(e.obj), Fresh
 	}
-	return scopeHit(d, m, typ, e, ok, k)
+	return scopeHit(s, d, m, typ, e, ok, k)
 }
 
-// scopeHit is the end of a scope lookup that found e (if ok) in m.
-func scopeHit[K comparable](d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (any, State) {
+// scopeHit is the end of a scope lookup that found e (if ok) in m, a map
+// of s. A fresh entry that the check of its table's expired keys found
+// fresh is restamped (restamp.go).
+func scopeHit[K comparable](s *Scope, d *DB, m *scopeMap, typ *Type, e scopeEntry, ok bool, k K) (any, State) {
 	if !ok {
 		return nil, Absent
 	}
+	c, again := d.restampAt(m.table, e.epoch(), false)
 	st := scopeState(d, m.table, typ, &e, k)
 	if st == Fresh {
 		d.stats.scoped.hits.add(1)
+		if again {
+			restampScoped(s, m, k, e, c)
+		}
 	}
 	return typ.box(e.obj), st
 }

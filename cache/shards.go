@@ -72,6 +72,21 @@ func (s *shards[K]) compute(i int, k K, f func(cur slot, ok bool) (slot, op)) {
 	sh := &s[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	sh.computeLocked(k, f)
+}
+
+// tryCompute is compute if the shard's write lock is free, else nothing.
+func (s *shards[K]) tryCompute(i int, k K, f func(cur slot, ok bool) (slot, op)) {
+	sh := &s[i]
+	if !sh.mu.TryLock() {
+		return
+	}
+	defer sh.mu.Unlock()
+	sh.computeLocked(k, f)
+}
+
+// computeLocked is compute with the shard's write lock held.
+func (sh *shard[K]) computeLocked(k K, f func(cur slot, ok bool) (slot, op)) {
 	cur, ok := sh.m[k]
 	n, o := f(cur, ok)
 	switch o {

@@ -163,7 +163,7 @@ func (v sharedView) Cursor(typ *Type) Cursor { return v.d.sharedMap(typ) }
 func (d *DB) LookupShared(typ *Type, key any) (any, State) {
 	m := d.sharedMap(typ)
 	e, ok := m.get(key)
-	return m.hit(found(m, e, ok, key))
+	return m.hit(foundRestamped(m, e, ok, key, func(e slot, c uint64) { m.restamp(key, e, c) }))
 }
 
 // LookupSharedInt is LookupShared of an int64 (or int) key, without
@@ -250,7 +250,7 @@ func sharedFound[K, U comparable](d *DB, m *sharedMap, s *kshards[K], h uint64, 
 			}
 		}
 	}
-	return m.hitPtr(found(m, e, ok, key))
+	return m.hitPtr(foundRestamped(m, e, ok, key, func(e slot, c uint64) { s.restamp(h, k, e, c) }))
 }
 
 // cleanSlot reports whether a slot of m with meta word meta is a clean
@@ -280,7 +280,7 @@ func (m *sharedMap) hitPtr(p unsafe.Pointer, st State) (unsafe.Pointer, State) {
 // Cursor of its type.
 func (m *sharedMap) Lookup(key any) (any, State) {
 	e, ok := m.get(key)
-	p, st := found(m, e, ok, key)
+	p, st := foundRestamped(m, e, ok, key, func(e slot, c uint64) { m.restamp(key, e, c) })
 	return m.typ.box(p), st
 }
 
