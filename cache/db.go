@@ -25,13 +25,15 @@ type Type struct {
 	Name   string // the Go type, for messages
 	Table  string // the table whose writes expire these objects
 	Strong bool   // the shared map holds these objects strongly
+	// NormKeepsInt64 says that Norm returns an int64 key as it is: the
+	// expiry records of such a key are then read with no interface. (Beside
+	// Strong, in its padding: the Type is part of the root package's
+	// model, whose fields that Get's hit reads come after it.)
+	NormKeepsInt64 bool
 	// Norm turns a typed key into the form that key expiry records use, so
 	// that two Go types on one table share expiry by key. Nil means the key
 	// is used as it is.
 	Norm func(key any) any
-	// NormKeepsInt64 says that Norm returns an int64 key as it is: the
-	// expiry records of such a key are then read with no interface.
-	NormKeepsInt64 bool
 	// New and Copy, when set, let the shared map keep the temporary
 	// (non-column) fields of an object across a refresh: the new object is
 	// made by New, takes the old one's temporary fields by Copy, then the
