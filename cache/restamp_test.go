@@ -3,6 +3,7 @@ package cache
 import (
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -272,4 +273,38 @@ func TestRestampScope(t *testing.T) {
 			runtime.KeepAlive(objs)
 		}
 	}
+}
+
+// TestLookupsDoNotWaitOnExpiries: while an expiry holds the database's
+// lock (a whole-database expiry, a pause, a lease) and the table's (an
+// expiry of keys), lookups go on: of a clean entry, of an entry older than
+// an expiry of other keys (the slow check, which reads one of the table's
+// 16 shards of expired keys under its read lock, and restamps), and of an
+// expired one. (A lookup that took either lock would never return.)
+func TestLookupsDoNotWaitOnExpiries(t *testing.T) {
+	d := newTestDB(t)
+	typ := &Type{Name: "nowait", Table: "nowait"}
+	objs := []*obj{{id: 1}, {id: 2}, {id: 3}}
+	for i, o := range objs {
+		d.Shared().Put(typ, &Load{Key: int64(i + 1), Obj: o, Epoch: d.Now()}, nil)
+	}
+	d.Tick()
+	d.ExpireKeys("nowait", int64(3))
+	tab := d.Table("nowait")
+	d.gmu.Lock()
+	tab.mu.Lock()
+	var states []State
+	for k := int64(1); k <= 3; k++ {
+		for range 2 { // the second lookup of key 1 or 2 finds it restamped
+			_, st := d.LookupSharedIntPtr(typ, k)
+			states = append(states, st)
+		}
+	}
+	tab.mu.Unlock()
+	d.gmu.Unlock()
+	want := []State{Fresh, Fresh, Fresh, Fresh, Expired, Expired}
+	if !slices.Equal(states, want) {
+		t.Errorf("lookups under the expiry locks: %v; want %v", states, want)
+	}
+	runtime.KeepAlive(objs)
 }
