@@ -255,6 +255,10 @@ func mapTargets(r *results) []metricTarget {
 		metricTarget{"Get hits, shared map, 2 goroutines: gain / the read-only map's gain", "BenchmarkPairedParallel", "get-of-ceiling", "", ">=", 0.95},
 		metricTarget{"Get hits, one scope, 2 goroutines: gain / the read-only map's gain", "BenchmarkPairedParallel", "scope-of-ceiling", "", ">=", 0.95},
 		metricTarget{"arithmetic loop, 2 goroutines: gain / the read-only map's gain", "BenchmarkPairedParallel", "cpu-of-ceiling", "", "", 0},
+		// Hits while another goroutine writes (BenchmarkGetWhileWriting),
+		// against hits beside a goroutine that computes: no target.
+		metricTarget{"Get hits while another goroutine writes other rows of the table / beside arithmetic", "BenchmarkGetWhileWriting", "rows-ns/op", "cpu-ns/op", "", 0},
+		metricTarget{"Get hits while another goroutine writes another table / beside arithmetic", "BenchmarkGetWhileWriting", "table-ns/op", "cpu-ns/op", "", 0},
 		metricTarget{"Bind 10^6 rows, shared strong / hand-written Scan into a map", "BenchmarkMapBind", "bindStrong-ns/op", "handScanMap-ns/op", "<=", 1.3},
 		metricTarget{"Bind 10^6 rows, shared weak / hand-written Scan into a map", "BenchmarkMapBind", "bindWeak-ns/op", "handScanMap-ns/op", "<=", 1.3},
 	)
