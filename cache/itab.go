@@ -565,16 +565,16 @@ func (s *kshards[K]) get(h uint64, k K) (slot, bool) {
 // compute calls f with the slot of k (hash h) under its shard's mutex, and
 // does what it returns.
 func (s *kshards[K]) compute(h uint64, k K, f func(cur slot, ok bool) (slot, op)) {
-	sh := s.shard(h)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.computeLocked(h, k, f)
+	s.computeIf(h, k, f, false)
 }
 
-// tryCompute is compute if the shard's mutex is free, else nothing.
-func (s *kshards[K]) tryCompute(h uint64, k K, f func(cur slot, ok bool) (slot, op)) {
+// computeIf is compute; with try, it does nothing when the shard's mutex
+// is held.
+func (s *kshards[K]) computeIf(h uint64, k K, f func(cur slot, ok bool) (slot, op), try bool) {
 	sh := s.shard(h)
-	if !sh.mu.TryLock() {
+	if !try {
+		sh.mu.Lock()
+	} else if !sh.mu.TryLock() {
 		return
 	}
 	defer sh.mu.Unlock()

@@ -35,7 +35,7 @@ import (
 //     check reads no key (a lease, a pause or a bound sent it there), and
 //     a new epoch would spare it nothing;
 //   - when the key's shard is locked by a writer: the lookup does not wait
-//     (tryCompute), and a later hit restamps.
+//     (computeIf), and a later hit restamps.
 //
 // A scope restamps its entries of int64 and string keys in the same way
 // (Scope.restamp), if its writers' mutex is free; its entries of other
@@ -83,28 +83,13 @@ func restamped(e slot, c uint64) func(cur slot, ok bool) (slot, op) {
 // restamp restamps the slot e of key k (hash h) in s to epoch c, unless
 // its shard is locked.
 func (s *kshards[K]) restamp(h uint64, k K, e slot, c uint64) {
-	s.tryCompute(h, k, restamped(e, c))
+	s.computeIf(h, k, restamped(e, c), true)
 }
 
 // restamp restamps the slot e of key to epoch c, unless its shard is
 // locked.
 func (m *sharedMap) restamp(key any, e slot, c uint64) {
-	f := restamped(e, c)
-	switch k := key.(type) {
-	case int64:
-		m.ints.tryCompute(ihash(k), k, f)
-	case int:
-		m.ints.tryCompute(ihash(int64(k)), int64(k), f)
-	case string:
-		if s := m.strs.Load(); s != nil {
-			sk := strKey(k)
-			s.tryCompute(sk.h, sk, f)
-		}
-	default:
-		if s := m.anys.Load(); s != nil {
-			s.tryCompute(anyShard(k), k, f)
-		}
-	}
+	m.computeIf(key, restamped(e, c), true)
 }
 
 // foundRestamped is found for a lookup that may restamp the slot it found

@@ -69,16 +69,16 @@ const (
 // compute calls f with the slot of k in shard i, under the shard's write
 // lock, and does what it returns.
 func (s *shards[K]) compute(i int, k K, f func(cur slot, ok bool) (slot, op)) {
-	sh := &s[i]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.computeLocked(k, f)
+	s.computeIf(i, k, f, false)
 }
 
-// tryCompute is compute if the shard's write lock is free, else nothing.
-func (s *shards[K]) tryCompute(i int, k K, f func(cur slot, ok bool) (slot, op)) {
+// computeIf is compute; with try, it does nothing when the shard's lock is
+// held.
+func (s *shards[K]) computeIf(i int, k K, f func(cur slot, ok bool) (slot, op), try bool) {
 	sh := &s[i]
-	if !sh.mu.TryLock() {
+	if !try {
+		sh.mu.Lock()
+	} else if !sh.mu.TryLock() {
 		return
 	}
 	defer sh.mu.Unlock()

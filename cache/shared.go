@@ -101,16 +101,22 @@ func (m *sharedMap) get(key any) (slot, bool) {
 // compute runs f on the slot of key under its shard's write lock (see
 // shards.compute), making the shards if need be.
 func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
+	m.computeIf(key, f, false)
+}
+
+// computeIf is compute; with try, it does nothing when the key's shard is
+// locked (a restamp, which must not wait).
+func (m *sharedMap) computeIf(key any, f func(cur slot, ok bool) (slot, op), try bool) {
 	switch k := key.(type) {
 	case int64:
-		m.ints.compute(ihash(k), k, f)
+		m.ints.computeIf(ihash(k), k, f, try)
 	case int:
-		m.ints.compute(ihash(int64(k)), int64(k), f)
+		m.ints.computeIf(ihash(int64(k)), int64(k), f, try)
 	case string:
 		sk := strKey(k)
-		makeShards(m, &m.strs).compute(sk.h, sk, f)
+		makeShards(m, &m.strs).computeIf(sk.h, sk, f, try)
 	default:
-		makeShards(m, &m.anys).compute(anyShard(k), k, f)
+		makeShards(m, &m.anys).computeIf(anyShard(k), k, f, try)
 	}
 }
 
