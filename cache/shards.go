@@ -66,14 +66,9 @@ const (
 	opDelete           // delete the key
 )
 
-// compute calls f with the slot of k in shard i, under the shard's write
-// lock, and does what it returns.
-func (s *shards[K]) compute(i int, k K, f func(cur slot, ok bool) (slot, op)) {
-	s.computeIf(i, k, f, false)
-}
-
-// computeIf is compute; with try, it does nothing when the shard's lock is
-// held.
+// computeIf calls f with the slot of k in shard i, under the shard's
+// write lock, and does what it returns; with try, it does nothing when the
+// lock is held.
 func (s *shards[K]) computeIf(i int, k K, f func(cur slot, ok bool) (slot, op), try bool) {
 	sh := &s[i]
 	if !try {
@@ -85,7 +80,7 @@ func (s *shards[K]) computeIf(i int, k K, f func(cur slot, ok bool) (slot, op), 
 	sh.computeLocked(k, f)
 }
 
-// computeLocked is compute with the shard's write lock held.
+// computeLocked is computeIf with the shard's write lock held.
 func (sh *shard[K]) computeLocked(k K, f func(cur slot, ok bool) (slot, op)) {
 	cur, ok := sh.m[k]
 	n, o := f(cur, ok)

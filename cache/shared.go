@@ -99,7 +99,7 @@ func (m *sharedMap) get(key any) (slot, bool) {
 }
 
 // compute runs f on the slot of key under its shard's write lock (see
-// shards.compute), making the shards if need be.
+// shards.computeIf), making the shards if need be.
 func (m *sharedMap) compute(key any, f func(cur slot, ok bool) (slot, op)) {
 	m.computeIf(key, f, false)
 }
