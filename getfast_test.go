@@ -29,14 +29,8 @@ func (NamedTag) TableName() string { return "named_tags" }
 // in a scope (issue 16). Before the typed hit path, an int64 key ≥ 256 cost 8 bytes.
 func TestGetHitAllocs(t *testing.T) {
 	bg := context.Background()
-	db := openSQLite(t)
-	seedUsers(t, db, 2)
-	mustExec(t, db, "UPDATE users SET id = 1234567 WHERE id = 1")
-	mustExec(t, db, "CREATE TABLE named_tags (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
-	mustExec(t, db, "INSERT INTO named_tags VALUES ('a-tag-name-longer-than-a-word', 3)")
+	db, id, name := allocsDB(t)
 	sctx := idmap.NewContext(bg)
-	id := int64(1234567)
-	name := strconv.Itoa(1234)[:0] + "a-tag-name-longer-than-a-word" // made at run time
 	ids, names := []int64{id}, []string{name}
 	for _, ctx := range []context.Context{bg, sctx} {
 		u, err := idmap.Get[User](ctx, db, id)
@@ -73,6 +67,18 @@ func TestGetHitAllocs(t *testing.T) {
 	}
 }
 
+// allocsDB returns a database of two users, one with the key id (past the
+// integers that Go boxes without allocating), and a named_tags table with
+// the row of key name (a string made at run time).
+func allocsDB(t *testing.T) (db *sql.DB, id int64, name string) {
+	db = openSQLite(t)
+	seedUsers(t, db, 2)
+	mustExec(t, db, "UPDATE users SET id = 1234567 WHERE id = 1")
+	mustExec(t, db, "CREATE TABLE named_tags (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
+	mustExec(t, db, "INSERT INTO named_tags VALUES ('a-tag-name-longer-than-a-word', 3)")
+	return db, 1234567, strconv.Itoa(1234)[:0] + "a-tag-name-longer-than-a-word"
+}
+
 // TestGetHitAllocsAfterWrite: a write to another row of the table expires
 // that row's key, and the table's hit floor passes every entry loaded
 // before; a Get hit of such an entry still allocates nothing: the entry
@@ -80,13 +86,8 @@ func TestGetHitAllocs(t *testing.T) {
 // pass the floor (cache/restamp.go). A write to the row itself expires it.
 func TestGetHitAllocsAfterWrite(t *testing.T) {
 	bg := context.Background()
-	db := openSQLite(t)
-	seedUsers(t, db, 2)
-	mustExec(t, db, "UPDATE users SET id = 1234567 WHERE id = 1")
-	mustExec(t, db, "CREATE TABLE named_tags (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
-	mustExec(t, db, "INSERT INTO named_tags VALUES ('a-tag-name-longer-than-a-word', 3), ('other', 4)")
-	id := int64(1234567)
-	name := strconv.Itoa(1234)[:0] + "a-tag-name-longer-than-a-word" // made at run time
+	db, id, name := allocsDB(t)
+	mustExec(t, db, "INSERT INTO named_tags VALUES ('other', 4)")
 	ids, names := []int64{id}, []string{name}
 	for _, ctx := range []context.Context{bg, idmap.NewContext(bg)} {
 		u, err := idmap.Get[User](ctx, db, id)
