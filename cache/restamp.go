@@ -10,7 +10,7 @@ import (
 // its table's. An expiry of some keys of a table raises the table's floor
 // past every entry loaded before it, and each hit of those entries then
 // goes to the slow check (freshOf), which reads the table's expired keys:
-// after one write to a table, every older entry's hit cost 4x a clean one
+// after one write to a table, every older entry's hit cost 3-4x a clean one
 // and, for keys that need normalising, allocated, until the entry was
 // loaded again, which a hit never does. A shared entry that the slow check
 // finds fresh is therefore stamped anew (restampAt, restamp): its epoch
@@ -38,7 +38,7 @@ import (
 //     (computeIf), and a later hit restamps.
 //
 // A scope restamps its entries of int64 and string keys in the same way
-// (Scope.restamp), if its writers' mutex is free; its entries of other
+// (restampScoped), if its writers' mutex is free; its entries of other
 // keys, read under a stripe's lock, are not restamped.
 
 // restampAt returns the epoch with which to restamp e, the slot that a
