@@ -206,12 +206,18 @@ func (d *DB) recordKeys(t *Table, keys []any, w uint64) {
 		}
 		sh := &t.keys[keyShardOf(k)]
 		sh.mu.Lock()
-		if ik, ok := k.(int64); ok {
+		ik, isInt := k.(int64)
+		if isInt {
 			t.nkeys += recordKey(&sh.ints, ik, w)
 		} else {
 			t.nkeys += recordKey(&sh.m, k, w)
 		}
 		sh.mu.Unlock()
+		if isInt {
+			// After the key, before keyMax and the floor (below): a
+			// reader sent to the keys by those finds the bucket raised.
+			storeMax(&t.intBuckets()[intBucket(ik)], w)
+		}
 	}
 	storeMax(&t.floor, w)
 	storeMax(&t.keyMax, w)
@@ -357,8 +363,13 @@ func (d *DB) freshKey(t *Table, typ *Type, key any, epoch uint64) bool {
 	return epoch >= w && epoch >= te
 }
 
-// freshInt is freshKey of a normalised int64 key, with no interface.
+// freshInt is freshKey of a normalised int64 key, with no interface. The
+// key's bucket first, with no lock: when no int64 key of its bucket was
+// written after epoch, neither was k.
 func (t *Table) freshInt(k int64, epoch uint64) bool {
+	if b := t.ibuckets.Load(); b == nil || epoch >= b[intBucket(k)].Load() {
+		return epoch >= t.epoch.Load()
+	}
 	sh := &t.keys[intShard(k)%keyShards]
 	sh.mu.RLock()
 	w := sh.ints[k]
@@ -400,6 +411,32 @@ type Table struct {
 	// shards by key: a reader takes the read lock of one shard, and a
 	// writer makes wait only the readers of the shards it writes.
 	keys [keyShards]keyShard
+	// ibuckets holds, for each bucket of int64 keys (intBucket), the
+	// newest expiry of a key of the bucket: a lookup whose entry is newer
+	// reads no key (freshInt). Nil until the first int64 key is written;
+	// raised under mu, after the key, and only ever raised.
+	ibuckets atomic.Pointer[[intBuckets]atomic.Uint64]
+}
+
+// intBuckets is how many buckets of int64 keys a table's record of
+// written keys keeps (8 KiB, once an int64 key is written).
+const (
+	intBucketBits = 10
+	intBuckets    = 1 << intBucketBits
+)
+
+// intBucket is the bucket of int64 key k: a Fibonacci hash, so that keys
+// a fixed distance apart spread.
+func intBucket(k int64) uint64 { return uint64(k) * 0x9E3779B97F4A7C15 >> (64 - intBucketBits) }
+
+// intBuckets returns t's buckets of int64 keys, made on first use. mu held.
+func (t *Table) intBuckets() *[intBuckets]atomic.Uint64 {
+	b := t.ibuckets.Load()
+	if b == nil {
+		b = new([intBuckets]atomic.Uint64)
+		t.ibuckets.Store(b)
+	}
+	return b
 }
 
 // raiseEpoch raises the table-wide expiry, and the hit floor, to w.

@@ -308,3 +308,39 @@ func TestLookupsDoNotWaitOnExpiries(t *testing.T) {
 	}
 	runtime.KeepAlive(objs)
 }
+
+// TestIntBuckets: the slow check of an int64 key reads its bucket of the
+// table's written keys first: a key whose bucket holds no newer write is
+// fresh with no lock; a key that shares its bucket with a written key is
+// looked up among the written keys, and stays fresh if it was not one.
+func TestIntBuckets(t *testing.T) {
+	k1 := int64(1)
+	k2 := k1 + 1
+	for intBucket(k2) != intBucket(k1) {
+		k2++
+	}
+	k3 := k1 + 1
+	for intBucket(k3) == intBucket(k1) {
+		k3++
+	}
+	d := newTestDB(t)
+	typ := &Type{Name: "buckets", Table: "buckets"}
+	objs := map[int64]*obj{}
+	for _, k := range []int64{k1, k2, k3} {
+		objs[k] = &obj{id: k}
+		d.Shared().Put(typ, &Load{Key: k, Obj: objs[k], Epoch: d.Now()}, nil)
+	}
+	d.Tick()
+	d.ExpireKeys("buckets", k1)
+	tab := d.Table("buckets")
+	for k, want := range map[int64]bool{k1: false, k2: true, k3: true} {
+		e, _ := d.sharedMap(typ).get(k)
+		if got := tab.freshInt(k, e.epoch()); got != want {
+			t.Errorf("key %d (bucket %d; %d written): fresh %v, want %v", k, intBucket(k), k1, got, want)
+		}
+		if _, st := d.LookupShared(typ, k); (st == Fresh) != want {
+			t.Errorf("key %d: %v, want fresh %v", k, st, want)
+		}
+	}
+	runtime.KeepAlive(objs)
+}
