@@ -75,7 +75,7 @@ func restamped(e slot, c uint64) func(cur slot, ok bool) (slot, op) {
 		if !ok || cur.ref != e.ref || cur.epoch() != e.epoch() {
 			return cur, opKeep
 		}
-		cur.meta = c<<metaShift | cur.meta&(1<<metaShift-1)
+		cur.meta = withEpoch(cur.meta, c)
 		return cur, opStore
 	}
 }
@@ -132,5 +132,5 @@ func restampIn[K comparable](p *atomic.Pointer[ktab[K]], h uint64, k K, e scopeE
 	if !ok || cur.obj != e.obj || cur.epoch() != e.epoch() || cur.meta&(scopePartial|scopeExpired) != 0 {
 		return
 	}
-	putItab(p, h, k, cur.obj, c<<metaShift|cur.meta&(1<<metaShift-1))
+	putItab(p, h, k, cur.obj, withEpoch(cur.meta, c))
 }

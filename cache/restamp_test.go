@@ -14,6 +14,19 @@ import (
 // (lock-free table), string (lock-free table) and a struct (locked shards).
 var restampKeys = [][2]any{{int64(1), int64(2)}, {"a", "b"}, {pairKey{1, 1}, pairKey{2, 2}}}
 
+// putThenExpireFirst puts an object under each of keys in d's shared map
+// of typ and then, the clock ticked, expires keys[0]: keys[1]'s entry is
+// then older than an expiry of its table. It returns the objects.
+func putThenExpireFirst(d *DB, typ *Type, keys [2]any) []*obj {
+	objs := []*obj{{id: 1}, {id: 2}}
+	for i, k := range keys {
+		d.Shared().Put(typ, &Load{Key: k, Obj: objs[i], Epoch: d.Now()}, nil)
+	}
+	d.Tick()
+	d.ExpireKeys(typ.Table, keys[0])
+	return objs
+}
+
 // TestRestamp: after an expiry of one key of a table, a lookup of an
 // older entry of another key finds it fresh and stamps it with the clock,
 // so that its next lookup passes the hit floors; a later expiry of its
@@ -47,12 +60,7 @@ func TestRestamp(t *testing.T) {
 				}
 				typ := &Type{Name: "restamp", Table: "restamp", Strong: strong}
 				m := d.sharedMap(typ)
-				objs := []*obj{{id: 1}, {id: 2}}
-				for i, k := range keys {
-					d.Shared().Put(typ, &Load{Key: k, Obj: objs[i], Epoch: d.Now()}, nil)
-				}
-				d.Tick()
-				d.ExpireKeys("restamp", keys[0])
+				objs := putThenExpireFirst(d, typ, keys)
 				e, _ := m.get(keys[1])
 				if d.cleanSlot(m, e.meta) {
 					t.Fatalf("%s %v: an entry older than an expiry of its table is clean", name, keys[1])
@@ -114,12 +122,7 @@ func TestRestampNot(t *testing.T) {
 			d := newTestDB(t)
 			typ := &Type{Name: "norestamp", Table: "norestamp"}
 			m := d.sharedMap(typ)
-			objs := []*obj{{id: 1}, {id: 2}}
-			for i, k := range keys {
-				d.Shared().Put(typ, &Load{Key: k, Obj: objs[i], Epoch: d.Now()}, nil)
-			}
-			d.Tick()
-			d.ExpireKeys("norestamp", keys[0])
+			objs := putThenExpireFirst(d, typ, keys)
 			before, _ := m.get(keys[1])
 			undo := set(d, m)
 			_, st := d.LookupShared(typ, keys[1])
