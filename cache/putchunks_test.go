@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -150,11 +151,17 @@ func TestPutAllGrowsOnce(t *testing.T) {
 	// entries sweeps the weak maps of every test's database, and what it
 	// allocates would count as PutAll's (259 allocations in a run beside
 	// the root package's tests).
+	// The count is of the whole process: the least of three counts, since
+	// other goroutines (a sweep kicked by a collection just before) only
+	// ever add to it: it still failed, rarely, under go test ./....
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	allocs := testing.AllocsPerRun(5, func() {
-		d.FlushShared(strongType)
-		m.PutAll(strongType, loads, nil)
-	})
+	allocs := math.Inf(1)
+	for range 3 {
+		allocs = min(allocs, testing.AllocsPerRun(5, func() {
+			d.FlushShared(strongType)
+			m.PutAll(strongType, loads, nil)
+		}))
+	}
 	if allocs > 2*nShards+8 {
 		t.Errorf("PutAll of %d new keys: %.0f allocations; want a table per shard (%d, two allocations each)", n, allocs, nShards)
 	}
