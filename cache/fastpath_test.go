@@ -16,29 +16,29 @@ import (
 func TestFastPathsAgreeWithGeneral(t *testing.T) {
 	type change struct {
 		name string
-		do   func(d *DB, s *Scope, keys [2]any, epoch uint64)
+		do   func(d *DB, s *Scope, types []*Type, keys [2]any, epoch uint64)
 	}
 	changes := []change{
-		{"none", func(*DB, *Scope, [2]any, uint64) {}},
-		{"ExpireAll", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireAll() }},
-		{"ExpireTable", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireTable("agree") }},
-		{"ExpireTable other", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.ExpireTable("other") }},
-		{"ExpireKeys", func(d *DB, _ *Scope, k [2]any, _ uint64) { d.ExpireKeys("agree", k[0]) }},
-		{"Pause", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.addPause(1) }},
-		{"lease valid", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetLease(Mono() + 1e12) }},
-		{"lease past", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetLease(1) }},
-		{"age floor", func(d *DB, _ *Scope, _ [2]any, e uint64) { d.raiseAgeFloor(e + 1) }},
-		{"age floor equal", func(d *DB, _ *Scope, _ [2]any, e uint64) { d.raiseAgeFloor(e) }},
-		{"bound", func(d *DB, _ *Scope, _ [2]any, _ uint64) { d.SetMaxStrong(100) }},
-		{"ExpireLoadedSince", func(d *DB, s *Scope, _ [2]any, e uint64) { s.ExpireLoadedSince(d, e) }},
-		{"scope Flush", func(d *DB, s *Scope, _ [2]any, _ uint64) { s.Flush(d, nil) }},
-		{"scope End", func(d *DB, s *Scope, _ [2]any, _ uint64) { s.End() }},
+		{"none", func(*DB, *Scope, []*Type, [2]any, uint64) {}},
+		{"ExpireAll", func(d *DB, _ *Scope, _ []*Type, _ [2]any, _ uint64) { d.ExpireAll() }},
+		{"ExpireTable", func(d *DB, _ *Scope, _ []*Type, _ [2]any, _ uint64) { d.ExpireTable("agree") }},
+		{"ExpireTable other", func(d *DB, _ *Scope, _ []*Type, _ [2]any, _ uint64) { d.ExpireTable("other") }},
+		{"ExpireKeys", func(d *DB, _ *Scope, _ []*Type, k [2]any, _ uint64) { d.ExpireKeys("agree", k[0]) }},
+		{"Pause", func(d *DB, _ *Scope, _ []*Type, _ [2]any, _ uint64) { d.addPause(1) }},
+		{"lease valid", func(d *DB, _ *Scope, _ []*Type, _ [2]any, _ uint64) { d.SetLease(Mono() + 1e12) }},
+		{"lease past", func(d *DB, _ *Scope, _ []*Type, _ [2]any, _ uint64) { d.SetLease(1) }},
+		{"age floor", func(d *DB, _ *Scope, _ []*Type, _ [2]any, e uint64) { d.raiseAgeFloor(e + 1) }},
+		{"age floor equal", func(d *DB, _ *Scope, _ []*Type, _ [2]any, e uint64) { d.raiseAgeFloor(e) }},
+		{"bound", func(d *DB, _ *Scope, _ []*Type, _ [2]any, _ uint64) { d.SetMaxStrong(100) }},
+		{"ExpireLoadedSince", func(d *DB, s *Scope, _ []*Type, _ [2]any, e uint64) { s.ExpireLoadedSince(d, e) }},
+		{"scope Flush", func(d *DB, s *Scope, _ []*Type, _ [2]any, _ uint64) { s.Flush(d, nil) }},
+		{"scope End", func(d *DB, s *Scope, _ []*Type, _ [2]any, _ uint64) { s.End() }},
 		{"collected", nil}, // the weak map's objects are dropped and collected
-		{"Remove", func(d *DB, s *Scope, k [2]any, _ uint64) {
-			d.Shared().Remove(agreeTypes[0], k[0], nil)
-			d.Shared().Remove(agreeTypes[1], k[0], nil)
-			s.In(d).Remove(agreeTypes[0], k[0], nil)
-			s.In(d).Remove(agreeTypes[1], k[0], nil)
+		{"Remove", func(d *DB, s *Scope, types []*Type, k [2]any, _ uint64) {
+			for _, typ := range types {
+				d.Shared().Remove(typ, k[0], nil)
+				s.In(d).Remove(typ, k[0], nil)
+			}
 		}},
 	}
 	for _, keys := range [][2]any{{int64(7), int64(8)}, {"seven", "eight"}} {
@@ -48,6 +48,12 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					d := NewDB(t.Name())
 					s := NewScope()
+					// Types of this test's own: a type's first database
+					// is the one its typed hit paths serve
+					// (LookupSharedIntPtr), and a type shared by the
+					// subtests would leave every later one to the
+					// general path.
+					agreeTypes := newAgreeTypes()
 					var held []*obj
 					d.Tick()
 					epoch := d.Now()
@@ -61,7 +67,7 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 					}
 					d.Tick()
 					if c.do != nil {
-						c.do(d, s, keys, epoch)
+						c.do(d, s, agreeTypes, keys, epoch)
 					} else {
 						s.End() // the scope held the objects strongly
 						held = nil
@@ -89,6 +95,9 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 								t.Errorf("%s shared %v: hit path %v %p; general %v %p", typ.Name, k, fst, fo, gst, typ.box(gp))
 							}
 							if ik, ok := k.(int64); ok {
+								if d.firstMap(typ) == nil {
+									t.Fatalf("%s: the typed hit path is not reached (the type's first database is another)", typ.Name)
+								}
 								if pp, pst := d.LookupSharedIntPtr(typ, ik); pst != gst || typ.box(pp) != typ.box(gp) {
 									t.Errorf("%s shared %v: LookupSharedIntPtr %v %p; general %v %p", typ.Name, k, pst, pp, gst, gp)
 								}
@@ -105,7 +114,9 @@ func TestFastPathsAgreeWithGeneral(t *testing.T) {
 	}
 }
 
-var agreeTypes = []*Type{
-	{Name: "agree strong", Table: "agree", Strong: true},
-	{Name: "agree weak", Table: "agree"},
+func newAgreeTypes() []*Type {
+	return []*Type{
+		{Name: "agree strong", Table: "agree", Strong: true},
+		{Name: "agree weak", Table: "agree"},
+	}
 }
