@@ -3,7 +3,10 @@ package cache
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
+	"unsafe"
 )
 
 // TestFastPathsAgreeWithGeneral: the typed lookups' hit paths (sharedFound,
@@ -118,5 +121,45 @@ func newAgreeTypes() []*Type {
 	return []*Type{
 		{Name: "agree strong", Table: "agree", Strong: true},
 		{Name: "agree weak", Table: "agree"},
+	}
+}
+
+// TestLookupSharedIntPtrWaitsOnWriter: a slot whose sequence is odd (a
+// writer between its stores of key, object and meta word) is not served
+// by the typed hit path, which would return what the writer has stored so
+// far; the lookup waits for the writer (the general path's seqlock). The
+// writer here is the test, which sets the sequence odd and stores another
+// object, then finishes the write.
+func TestLookupSharedIntPtrWaitsOnWriter(t *testing.T) {
+	d := newTestDB(t)
+	typ := &Type{Name: "seq strong", Table: "seq", Strong: true}
+	a, b := &obj{id: 7}, &obj{id: 8}
+	d.Shared().Put(typ, &Load{Key: int64(7), Obj: a, Epoch: d.Now()}, nil)
+	m := d.firstMap(typ)
+	if m == nil {
+		t.Fatal("the typed hit path is not reached")
+	}
+	tab := m.ints.shard(ihash(7)).tab.Load()
+	sl := &tab.slots[tab.home(ihash(7))]
+	if sl.key != 7 {
+		t.Fatal("key 7 is not in its home slot")
+	}
+	m1 := sl.meta.Load()
+	sl.meta.Store(m1 + 1) // odd: a write under way
+	atomic.StorePointer(&sl.ref, unsafe.Pointer(b))
+	got := make(chan unsafe.Pointer, 1)
+	go func() {
+		p, _ := d.LookupSharedIntPtr(typ, 7)
+		got <- p
+	}()
+	select {
+	case p := <-got:
+		t.Fatalf("the lookup returned %p during a write of the slot; want it to wait", p)
+	case <-time.After(20 * time.Millisecond): // waiting, as it should (a slow machine only waits longer)
+	}
+	atomic.StorePointer(&sl.ref, unsafe.Pointer(a))
+	sl.meta.Store(m1 + 2) // the write ends: even again
+	if p := <-got; p != unsafe.Pointer(a) {
+		t.Fatalf("after the write: %p; want the object %p", p, a)
 	}
 }
