@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/go-idmap/idmap/cache"
 )
 
 // compositeKey is the key of a model with several primary-key columns.
@@ -394,56 +396,13 @@ func normKey(k any) any {
 	return k
 }
 
-// normString is normKey for a string: a decimal integer becomes the integer
-// (trimmed), a UUID its digits (uuidDigits), anything else is folded to
-// lower case without its trailing spaces.
+// normString is normKey for a string: cache.NormString's form, an int64
+// or a string (the rule is the cache's, whose typed paths read the
+// records of written string keys with it and no interface).
 func normString(s string) any {
-	t := strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+	n, str, isInt := cache.NormString(s)
+	if isInt {
 		return n
 	}
-	if u, ok := uuidDigits(t); ok {
-		return u
-	}
-	return strings.ToLower(strings.TrimRight(s, " "))
-}
-
-// uuidDigits returns the 32 hexadecimal digits, in lower case, of s when s
-// spells a UUID in a way PostgreSQL reads (hyphens anywhere between groups
-// of digits, braces around): a key written in one spelling names the row
-// loaded in another. Two texts that differ only so in a text column are
-// then one key, which only widens.
-func uuidDigits(s string) (string, bool) {
-	if len(s) < 32 || len(s) > 48 {
-		return "", false
-	}
-	if s[0] == '{' {
-		if s[len(s)-1] != '}' {
-			return "", false
-		}
-		s = s[1 : len(s)-1]
-	}
-	var b [32]byte
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '-' && i > 0 && i < len(s)-1 && s[i-1] != '-':
-			continue
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			c += 'a' - 'A'
-		default:
-			return "", false
-		}
-		if n == len(b) {
-			return "", false
-		}
-		b[n] = c
-		n++
-	}
-	if n != len(b) {
-		return "", false
-	}
-	return string(b[:]), true
+	return str
 }

@@ -281,8 +281,10 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 			Table:  baseTable(m.table),
 			Strong: m.strong,
 			Norm:   normKey,
-			// normKey returns an int64 as it is.
+			// normKey returns an int64 as it is, and a string in
+			// cache.NormString's form.
 			NormKeepsInt64: true,
+			NormStrings:    true,
 			New:            func() any { obj, _ := m.newObj(); return obj },
 			Copy:           func(dst, src any) { m.copyTemps(objPtr(dst), objPtr(src)) },
 		}

@@ -38,25 +38,3 @@ func TestBaseQueryCopiesBytes(t *testing.T) {
 		}
 	}
 }
-
-func TestUUIDDigits(t *testing.T) {
-	const want = "a0eebc999c0b4ef8bb6d6bb9bd380a11"
-	for _, s := range []string{
-		"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
-		"{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "a0eebc999c0b4ef8bb6d6bb9bd380a11",
-		"a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11", "{a0eebc999c0b4ef8bb6d6bb9bd380a11}",
-	} {
-		if got, ok := uuidDigits(s); !ok || got != want {
-			t.Errorf("uuidDigits(%q) = %q, %v; want %q", s, got, ok, want)
-		}
-	}
-	for _, s := range []string{
-		"", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111",
-		"-a0eebc999c0b4ef8bb6d6bb9bd380a11", "a0eebc999c0b4ef8bb6d6bb9bd380a11-", "a0eebc99--9c0b4ef8bb6d6bb9bd380a11",
-		"{a0eebc999c0b4ef8bb6d6bb9bd380a11", "g0eebc999c0b4ef8bb6d6bb9bd380a11", "a0eebc99 9c0b4ef8bb6d6bb9bd380a11",
-	} {
-		if got, ok := uuidDigits(s); ok {
-			t.Errorf("uuidDigits(%q) = %q; want no UUID", s, got)
-		}
-	}
-}

@@ -30,6 +30,10 @@ type Type struct {
 	// Strong, in its padding: the Type is part of the root package's
 	// model, whose fields that Get's hit reads come after it.)
 	NormKeepsInt64 bool
+	// NormStrings says that Norm turns a string key into NormString's form
+	// (the int64, or the string): the expiry records of a string key are
+	// then read with no interface. (In Strong's padding too.)
+	NormStrings bool
 	// Norm turns a typed key into the form that key expiry records use, so
 	// that two Go types on one table share expiry by key. Nil means the key
 	// is used as it is.
@@ -334,6 +338,13 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 	if k, ok := any(key).(int64); ok && (typ.Norm == nil || typ.NormKeepsInt64) {
 		return t.freshInt(k, epoch)
 	}
+	if k, ok := any(key).(string); ok && typ.NormStrings {
+		n, str, isInt := NormString(k)
+		if isInt {
+			return t.freshInt(n, epoch)
+		}
+		return t.freshString(str, epoch)
+	}
 	return d.freshKey(t, typ, any(key), epoch)
 }
 
@@ -373,6 +384,18 @@ func (t *Table) freshInt(k int64, epoch uint64) bool {
 	sh := &t.keys[intShard(k)%keyShards]
 	sh.mu.RLock()
 	w := sh.ints[k]
+	sh.mu.RUnlock()
+	te := t.epoch.Load() // read after the key: a collapse raises it before clearing keys
+	return epoch >= w && epoch >= te
+}
+
+// freshString is freshKey of a normalised string key: the map of the
+// key's shard is indexed with the string in an interface that does not
+// escape, so nothing is allocated.
+func (t *Table) freshString(k string, epoch uint64) bool {
+	sh := &t.keys[strShard(k)%keyShards]
+	sh.mu.RLock()
+	w := sh.m[any(k)]
 	sh.mu.RUnlock()
 	te := t.epoch.Load() // read after the key: a collapse raises it before clearing keys
 	return epoch >= w && epoch >= te
