@@ -243,11 +243,13 @@ func (leakyDriver) OpenConnector(dsn string) (driver.Connector, error) {
 	return nil, fmt.Errorf("leaky: bad DSN %q", dsn)
 }
 
+var registerLeakyStacked sync.Once
+
 // TestStackedOpenErrorRedacted: opening idmap on idmap ("idmap+idmap+x")
 // unwraps to the base driver x; the base driver's error on the way is
 // scrubbed of the password like every other error of Open.
 func TestStackedOpenErrorRedacted(t *testing.T) {
-	sql.Register("leaky-stacked", leakyDriver{})
+	registerLeakyStacked.Do(func() { sql.Register("leaky-stacked", leakyDriver{}) }) // once: go test -count=2
 	const pw = "Pw-4f9c1e2b7a"
 	for _, base := range []string{"leaky-stacked", idmap.Register("leaky-stacked")} {
 		_, err := idmap.Open(base, "user:"+pw+"@tcp(127.0.0.1:1)/db")
