@@ -343,7 +343,7 @@ func freshOf[K comparable](d *DB, t *Table, typ *Type, key K, epoch uint64) bool
 		if isInt {
 			return t.freshInt(n, epoch)
 		}
-		return t.freshString(str, epoch)
+		return t.freshNorm(str, strShard(str)%keyShards, epoch)
 	}
 	return d.freshKey(t, typ, any(key), epoch)
 }
@@ -366,7 +366,14 @@ func (d *DB) freshKey(t *Table, typ *Type, key any, epoch uint64) bool {
 	if k, ok := nk.(int64); ok {
 		return t.freshInt(k, epoch)
 	}
-	sh := &t.keys[keyShardOf(nk)]
+	return t.freshNorm(nk, keyShardOf(nk), epoch)
+}
+
+// freshNorm is freshKey of a normalised key other than an int64, in its
+// shard of the table's written keys. nk does not escape (the map's index
+// only reads it), so a caller that puts a string in it allocates nothing.
+func (t *Table) freshNorm(nk any, shard int, epoch uint64) bool {
+	sh := &t.keys[shard]
 	sh.mu.RLock()
 	w := sh.m[nk]
 	sh.mu.RUnlock()
@@ -384,18 +391,6 @@ func (t *Table) freshInt(k int64, epoch uint64) bool {
 	sh := &t.keys[intShard(k)%keyShards]
 	sh.mu.RLock()
 	w := sh.ints[k]
-	sh.mu.RUnlock()
-	te := t.epoch.Load() // read after the key: a collapse raises it before clearing keys
-	return epoch >= w && epoch >= te
-}
-
-// freshString is freshKey of a normalised string key: the map of the
-// key's shard is indexed with the string in an interface that does not
-// escape, so nothing is allocated.
-func (t *Table) freshString(k string, epoch uint64) bool {
-	sh := &t.keys[strShard(k)%keyShards]
-	sh.mu.RLock()
-	w := sh.m[any(k)]
 	sh.mu.RUnlock()
 	te := t.epoch.Load() // read after the key: a collapse raises it before clearing keys
 	return epoch >= w && epoch >= te
