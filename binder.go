@@ -186,7 +186,7 @@ func (p *plan) rawKey(m *model, r *rows) (key any, ok bool, err error) {
 		if v == nil {
 			return nil, false, nullKeyError(m, p.fields[p.pkCols[0]])
 		}
-		k, err := convertKey(v, p.fields[p.pkCols[0]].typ)
+		k, err := convertKey(v, p.fields[p.pkCols[0]].keyTyp)
 		return k, err == nil, nil
 	}
 	var ck compositeKey
@@ -195,7 +195,7 @@ func (p *plan) rawKey(m *model, r *rows) (key any, ok bool, err error) {
 		if v == nil {
 			return nil, false, nullKeyError(m, p.fields[c])
 		}
-		k, err := convertKey(v, p.fields[c].typ)
+		k, err := convertKey(v, p.fields[c].keyTyp)
 		if err != nil {
 			return nil, false, nil
 		}

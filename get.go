@@ -153,6 +153,9 @@ func getHit(m *model, sdb *sql.DB, ctx context.Context, k any) unsafe.Pointer {
 	switch m.typedKey {
 	case keyInt, keyIntInt: // the maps keep int keys as int64
 		ik, ok := int64Key(k)
+		if !ok {
+			ik, ok = m.namedIntKey(k)
+		}
 		if !ok || m.typedKey == keyIntInt && int64(int(ik)) != ik {
 			return nil // not an integer, or it overflows int: the general path says so
 		}
@@ -168,7 +171,9 @@ func getHit(m *model, sdb *sql.DB, ctx context.Context, k any) unsafe.Pointer {
 	case keyString:
 		sk, ok := k.(string)
 		if !ok {
-			return nil
+			if sk, ok = m.namedStringKey(k); !ok {
+				return nil
+			}
 		}
 		if scope != nil {
 			return typedHit(scope.LookupString(db.cdb, m.ctype, sk))
@@ -192,6 +197,29 @@ func int64Key(k any) (int64, bool) {
 		return int64(x), true
 	}
 	return 0, false
+}
+
+// namedIntKey returns k's value if k holds a value of the model's key
+// field's named integer type (model.keyWord: type UserID int64), read by
+// value from the interface.
+func (m *model) namedIntKey(k any) (int64, bool) {
+	e := (*eface)(unsafe.Pointer(&k))
+	if m.keyWord == nil || e.typ != m.keyWord {
+		return 0, false
+	}
+	if m.typedKey == keyIntInt {
+		return int64(*(*int)(e.data)), true
+	}
+	return *(*int64)(e.data), true
+}
+
+// namedStringKey is namedIntKey of a named string type.
+func (m *model) namedStringKey(k any) (string, bool) {
+	e := (*eface)(unsafe.Pointer(&k))
+	if m.keyWord == nil || e.typ != m.keyWord {
+		return "", false
+	}
+	return *(*string)(e.data), true
 }
 
 // getSlow is Get past its typed hit path. pk is hidden from escape analysis

@@ -24,11 +24,42 @@ var (
 	stringType = reflect.TypeFor[string]()
 )
 
-// convertKey converts v to a key for a field of type t.
+var valuerType = reflect.TypeFor[driver.Valuer]()
+
+// keyTypeOf returns the type of the map keys of a key field of type t
+// (field.keyTyp): t, but for a named type of kind int64, int or string
+// that implements driver.Valuer neither on its value nor on its pointer
+// (type UserID int64), whose keys are its basic type's values. Such a key
+// is the same value to every map and to the driver (database/sql passes a
+// named integer or string as its kind), and the typed paths of Get, the
+// maps and the expiry records take it without an interface. A type with a
+// Valuer keeps its own type, so that a query for the key gets the
+// Valuer's value.
+func keyTypeOf(t reflect.Type) reflect.Type {
+	var basic reflect.Type
+	switch t.Kind() {
+	case reflect.Int64:
+		basic = int64Type
+	case reflect.Int:
+		basic = intType
+	case reflect.String:
+		basic = stringType
+	default:
+		return t
+	}
+	if t.Implements(valuerType) || reflect.PointerTo(t).Implements(valuerType) {
+		return t
+	}
+	return basic
+}
+
+// convertKey converts v to a key for a field whose keys have type t
+// (field.keyTyp).
 //
 // A map key is the primary-key value converted to the key field's Go
-// type, so Get[User](ctx, db, 1), Get[User](ctx, db, "1") and a loaded
-// int64(1) are one key. A []byte field's key is a string (slices are not
+// type (or, for a named type, the type keyTypeOf gives), so
+// Get[User](ctx, db, 1), Get[User](ctx, db, "1") and a loaded int64(1)
+// are one key. A []byte field's key is a string (slices are not
 // comparable); a pointer field's key is what it points to. A composite key is
 // a compositeKey of its parts.
 func convertKey(v any, t reflect.Type) (any, error) {
@@ -294,7 +325,7 @@ func (m *model) keyOf(op string, vals []any) (any, error) {
 	}
 	if len(m.pk) == 1 {
 		f := &m.fields[m.pk[0]]
-		k, err := convertKey(vals[0], f.typ)
+		k, err := convertKey(vals[0], f.keyTyp)
 		if err != nil {
 			return nil, errorf(ErrKey, "%s: bad key value for %s.%s (column %q, %s): %v", op, m.name, f.name, f.column, f.typ, err)
 		}
@@ -306,7 +337,7 @@ func (m *model) keyOf(op string, vals []any) (any, error) {
 	var ck compositeKey
 	for i, fi := range m.pk {
 		f := &m.fields[fi]
-		k, err := convertKey(vals[i], f.typ)
+		k, err := convertKey(vals[i], f.keyTyp)
 		if err != nil {
 			return nil, errorf(ErrKey, "%s: bad key value for %s.%s (column %q, %s): %v", op, m.name, f.name, f.column, f.typ, err)
 		}

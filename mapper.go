@@ -57,10 +57,14 @@ var (
 // (ifaceType), with which fieldPtr and convScanner make the field's address
 // an interface value without reflect.
 type field struct {
-	name    string       // Go field path, for messages: "Base.ID"
-	column  string       // column name
-	offset  uintptr      // from the start of the struct
-	typ     reflect.Type // the field's type
+	name   string       // Go field path, for messages: "Base.ID"
+	column string       // column name
+	offset uintptr      // from the start of the struct
+	typ    reflect.Type // the field's type
+	// keyTyp is the type of the field's values as map keys: typ, but for a
+	// named type of kind int64, int or string with no driver.Valuer (type
+	// UserID int64), whose keys are kept as the basic type (keyTypeOf).
+	keyTyp  reflect.Type
 	ptrType unsafe.Pointer
 	pk      bool
 
@@ -90,8 +94,13 @@ type model struct {
 	byFold map[string]int // lower-case column → index in fields, for drivers that change case
 	pk     []int          // indexes in fields of the key's columns, in order
 	// typedKey says whether the key is one int64 or int field (keyInt)
-	// or one string field (keyString), which Get looks up typed.
+	// or one string field (keyString), which Get looks up typed; a field
+	// of a named type counts by its keys' type (field.keyTyp).
 	typedKey uint8
+	// keyWord is, for such a field of a named type, the type word of an
+	// interface that holds one of its values: Get reads a key passed as
+	// that type (UserID(5)) by value too. Nil otherwise.
+	keyWord unsafe.Pointer
 	// intHit says that Get's first case may look an int64 or int key up
 	// as it is: the key is one int64 field, or one int field where an int
 	// has 64 bits.
@@ -259,7 +268,11 @@ func buildModel(t reflect.Type, cfg *modelConfig) *model {
 		}
 	}
 	if len(m.pk) == 1 {
-		m.typedKey = typedKeyOf(m.fields[m.pk[0]].typ)
+		f := &m.fields[m.pk[0]]
+		m.typedKey = typedKeyOf(f.keyTyp)
+		if m.typedKey != keyOther && f.keyTyp != f.typ {
+			m.keyWord = ifaceType(f.typ)
+		}
 		m.intHit = m.typedKey == keyInt || m.typedKey == keyIntInt && strconv.IntSize == 64
 	}
 	if m.mapped {
@@ -363,6 +376,7 @@ func (m *model) walk(t reflect.Type, offset uintptr, prefix string, level int, d
 			column: col,
 			offset: offset + sf.Offset,
 			typ:    ft,
+			keyTyp: keyTypeOf(ft),
 			pk:     hasOpt(opts, "pk"),
 		}
 		f.ptrType = ifaceType(reflect.PointerTo(ft))
