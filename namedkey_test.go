@@ -23,6 +23,10 @@ type UserIDUser struct {
 
 func (UserIDUser) TableName() string { return "users" }
 
+// OtherID is another named integer type: its values are keys of a UserID
+// field too, converted.
+type OtherID int64
+
 type SmallID int
 
 type SmallIDUser struct {
@@ -77,7 +81,7 @@ func TestNamedKeyTypes(t *testing.T) {
 			t.Fatalf("Get[TagNameTag]: %+v, %v", g, err)
 		}
 		// One identity, whatever form the key comes in.
-		for _, k := range []any{UserID(id), id, int(id), "1234567"} {
+		for _, k := range []any{UserID(id), id, int(id), "1234567", OtherID(id), ValuedID(id)} {
 			if v, err := idmap.Get[UserIDUser](ctx, db, k); err != nil || v != u {
 				t.Errorf("scope %v: Get[UserIDUser](%T %v) = %p, %v; want %p", scoped, k, k, v, err, u)
 			}
