@@ -47,6 +47,19 @@ type Item struct {
 
 func (Item) TableName() string { return "items" }
 
+// ItemID and NamedItem: the same rows through a key field of a named type,
+// whose keys the maps keep as int64s (keyTypeOf); the model loads and
+// checks them beside Item's.
+type ItemID int64
+
+type NamedItem struct {
+	ID  ItemID `db:"id"`
+	Grp int64  `db:"grp"`
+	Val int64  `db:"val"`
+}
+
+func (NamedItem) TableName() string { return "items" }
+
 // TestRandomizedModel runs goroutines that load, write, delete, flush and
 // run transactions at random, with scopes and the shared map, and checks
 // after each step that everything the maps would serve without a query
@@ -337,6 +350,14 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 		for i, inst := range append([]*sql.DB{db}, m.peers...) {
 			for id := int64(1); id <= rows+2; id++ {
 				c := idmap.Cached[Item](ctx, inst, id)
+				if n := idmap.Cached[NamedItem](ctx, inst, ItemID(id)); n != nil {
+					want, ok := committed(id)
+					if !ok {
+						report("worker %d: instance %d: Cached serves named item %d, which the database does not have", w, i, id)
+					} else if int64(n.ID) != want.ID || n.Grp != want.Grp || n.Val != want.Val {
+						report("worker %d: instance %d: Cached serves named %+v; the database has %+v", w, i, *n, want)
+					}
+				}
 				if c == nil {
 					continue
 				}
@@ -384,7 +405,7 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 				}
 			}
 			newUnit()
-			var held []*Item // keep objects reachable, as an application would
+			var held []any // keep objects reachable, as an application would
 			for range steps {
 				ops.Add(1)
 				db := m.pick(r)
@@ -396,13 +417,28 @@ func runModel(t *testing.T, m modelDBs, workers, steps int) {
 						q = m.q("SELECT id, val FROM items WHERE grp = ?")
 					}
 					rs, err := db.QueryContext(ctx, q, r.IntN(groups))
-					if err == nil {
+					if err == nil && r.IntN(3) == 0 {
+						var its []*NamedItem
+						if err = idmap.Bind(rs, &its); err == nil {
+							for _, it := range its {
+								held = append(held, it)
+							}
+						}
+					} else if err == nil {
 						var its []*Item
 						if err = idmap.Bind(rs, &its); err == nil {
-							held = append(held, its...)
+							for _, it := range its {
+								held = append(held, it)
+							}
 						}
 					}
 					if err != nil {
+						errs.Add(1)
+					}
+				case op < 45 && r.IntN(3) == 0: // Get through the named key
+					if it, err := idmap.Get[NamedItem](ctx, db, ItemID(id)); err == nil {
+						held = append(held, it)
+					} else if !errors.Is(err, sql.ErrNoRows) {
 						errs.Add(1)
 					}
 				case op < 45: // Get
