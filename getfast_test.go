@@ -153,6 +153,8 @@ func TestGetFirstHitAllocsAfterWrite(t *testing.T) {
 			{"weak int64", func() error { _, err := idmap.Get[User](ctx, db, id); return err }, "UPDATE users SET name = 'x' WHERE id = 2"},
 			{"strong int64", func() error { _, err := idmap.Get[StrongUser](ctx, db, id); return err }, "UPDATE users SET name = 'x' WHERE id = 2"},
 			{"string", func() error { _, err := idmap.Get[NamedTag](ctx, db, name); return err }, "UPDATE named_tags SET count = count + 1 WHERE name = 'other'"},
+			{"UserID", func() error { _, err := idmap.Get[UserIDUser](ctx, db, UserID(id)); return err }, "UPDATE users SET name = 'x' WHERE id = 2"},
+			{"TagName", func() error { _, err := idmap.Get[TagNameTag](ctx, db, TagName(name)); return err }, "UPDATE named_tags SET count = count + 1 WHERE name = 'other'"},
 		} {
 			if err := c.get(); err != nil { // loads the entry
 				t.Fatal(err)
