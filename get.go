@@ -153,8 +153,11 @@ func getHit(m *model, sdb *sql.DB, ctx context.Context, k any) unsafe.Pointer {
 	switch m.typedKey {
 	case keyInt, keyIntInt: // the maps keep int keys as int64
 		ik, ok := int64Key(k)
-		if !ok {
-			ik, ok = m.namedIntKey(k)
+		if p := m.namedKey(k); p != nil { // a value of the key field's named type
+			ik, ok = *(*int64)(p), true
+			if m.typedKey == keyIntInt {
+				ik = int64(*(*int)(p))
+			}
 		}
 		if !ok || m.typedKey == keyIntInt && int64(int(ik)) != ik {
 			return nil // not an integer, or it overflows int: the general path says so
@@ -170,10 +173,11 @@ func getHit(m *model, sdb *sql.DB, ctx context.Context, k any) unsafe.Pointer {
 		return p
 	case keyString:
 		sk, ok := k.(string)
+		if p := m.namedKey(k); p != nil { // a value of the key field's named type
+			sk, ok = *(*string)(p), true
+		}
 		if !ok {
-			if sk, ok = m.namedStringKey(k); !ok {
-				return nil
-			}
+			return nil
 		}
 		if scope != nil {
 			return typedHit(scope.LookupString(db.cdb, m.ctype, sk))
@@ -199,27 +203,16 @@ func int64Key(k any) (int64, bool) {
 	return 0, false
 }
 
-// namedIntKey returns k's value if k holds a value of the model's key
-// field's named integer type (model.keyWord: type UserID int64), read by
-// value from the interface.
-func (m *model) namedIntKey(k any) (int64, bool) {
+// namedKey returns the data word of k, a pointer to its value, if k holds
+// a value of the model's key field's named type (model.keyWord: type
+// UserID int64), whose value getHit then reads as the basic type; else
+// nil.
+func (m *model) namedKey(k any) unsafe.Pointer {
 	e := (*eface)(unsafe.Pointer(&k))
 	if m.keyWord == nil || e.typ != m.keyWord {
-		return 0, false
+		return nil
 	}
-	if m.typedKey == keyIntInt {
-		return int64(*(*int)(e.data)), true
-	}
-	return *(*int64)(e.data), true
-}
-
-// namedStringKey is namedIntKey of a named string type.
-func (m *model) namedStringKey(k any) (string, bool) {
-	e := (*eface)(unsafe.Pointer(&k))
-	if m.keyWord == nil || e.typ != m.keyWord {
-		return "", false
-	}
-	return *(*string)(e.data), true
+	return e.data
 }
 
 // getSlow is Get past its typed hit path. pk is hidden from escape analysis

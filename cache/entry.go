@@ -29,11 +29,11 @@ const (
 )
 
 func (e slot) epoch() uint64 { return e.meta >> metaShift }
+func (e slot) partial() bool { return e.meta&metaPartial != 0 }
 
 // withEpoch is meta word meta (a shared slot's or a scope entry's) with
 // its epoch set to epoch and its flags kept.
 func withEpoch(meta, epoch uint64) uint64 { return epoch<<metaShift | meta&(1<<metaShift-1) }
-func (e slot) partial() bool              { return e.meta&metaPartial != 0 }
 
 // object returns the slot's object, or nil if it was weak and collected.
 func (e slot) object(strong bool) unsafe.Pointer {

@@ -190,8 +190,9 @@ func (d *DB) LookupSharedInt(typ *Type, k int64) (any, State) {
 // Each condition is an if of its own that leaves at once, and cleanSlot's
 // test is written out: the compiler made a test of several conditions, or
 // an inlined function's bool, into a value that it then tested again, and
-// this form cut the weak hit at 10^3 from 1.95x to 1.90x a plain map's
-// lookup, and the strong hit from 1.30x to 1.27x (BENCHMARKS.md).
+// this form cut the weak hit at 10^3 from 1.94x to 1.89x a plain map's
+// lookup, and the strong hit from 1.30x to 1.26x (median of 9 runs,
+// bench/testdata/HISTORY.md).
 func (d *DB) LookupSharedIntPtr(typ *Type, k int64) (unsafe.Pointer, State) {
 	m := d.firstMap(typ)
 	if m == nil {
